@@ -1,0 +1,3 @@
+from quartermaster.cli import main
+
+raise SystemExit(main())

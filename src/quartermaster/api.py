@@ -1,0 +1,54 @@
+"""The HTTP API assembly: routers, default authentication, error handling, OpenAPI."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
+from ninja import NinjaAPI
+
+from quartermaster import __version__
+from quartermaster.core.api import router as audit_router
+from quartermaster.core.http import install_error_handlers, json_response
+from quartermaster.health import database_status
+from quartermaster.identity.api import router as auth_router
+from quartermaster.identity.auth import BearerAuth
+from quartermaster.inventory.api import build_router as build_items_router
+
+api = NinjaAPI(
+    title="Quartermaster",
+    version=__version__,
+    description="Offline-first inventory and ledger server. Every endpoint needs a bearer token "
+    "except login, refresh, /health and this documentation.",
+    urls_namespace="api-v1",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+    auth=BearerAuth(),
+)
+install_error_handlers(api)
+api.add_router("/auth", auth_router)
+api.add_router("/items", build_items_router())
+api.add_router("/audit", audit_router)
+
+# Inventory v2 compatibility: the same item handlers at the root. Not in the OpenAPI document
+# (they are aliases), still authenticated.
+root_api = NinjaAPI(
+    title="Quartermaster root aliases",
+    version=__version__,
+    urls_namespace="root-aliases",
+    docs_url=None,
+    openapi_url=None,
+    auth=BearerAuth(),
+)
+install_error_handlers(root_api)
+root_api.add_router("/items", build_items_router())
+
+
+@csrf_exempt
+@require_GET
+def health(request: HttpRequest) -> HttpResponse:
+    database = database_status()
+    status = 200 if database == "ok" else 503
+    return json_response(
+        status, {"status": "ok" if status == 200 else "degraded", "database": database}
+    )

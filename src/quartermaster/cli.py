@@ -1,0 +1,187 @@
+"""The `quartermaster` command: serve, migrate, demo, createuser, audit verify."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+
+from quartermaster.config import ConfigError, check_bind_is_safe, env_bool
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quartermaster.settings")
+    import django
+
+    django.setup()
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=1 if args.verbose else 0)
+    _say("database is up to date")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        check_bind_is_safe(args.host, env_bool("QM_DEBUG"))
+    except ConfigError as error:
+        _say(f"error: {error}")
+        return 2
+    _setup_django()
+    import uvicorn
+
+    _say(f"serving Quartermaster on http://{args.host}:{args.port} (Ctrl+C to stop)")
+    uvicorn.run(
+        "quartermaster.asgi:application",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        lifespan="off",
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    args.verbose = False
+    cmd_migrate(args)
+    from quartermaster.demo import load_demo
+
+    _say("loading demo data (demo passwords are for a local trial only):")
+    load_demo(_say)
+    if args.serve:
+        return cmd_serve(args)
+    return 0
+
+
+def _read_password(stdin_is_tty: bool) -> str:
+    if stdin_is_tty:
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Password (again): "):
+            raise ValueError("passwords do not match")
+        return first
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
+
+
+def cmd_createuser(args: argparse.Namespace) -> int:
+    _setup_django()
+    from quartermaster.core.commands import SYSTEM_ACTOR, Context, execute
+    from quartermaster.identity.services import CreateUser
+
+    try:
+        password = _read_password(sys.stdin.isatty())
+    except ValueError as error:
+        _say(f"error: {error}")
+        return 2
+    response = execute(
+        CreateUser(
+            username=args.username,
+            password=password,
+            role=args.role,
+            location_ids=tuple(args.location or ()),
+        ),
+        Context(actor=SYSTEM_ACTOR),
+    )
+    if response.status != 201:
+        _say(f"error: {response.body.get('error')} {response.body.get('fields') or ''}".rstrip())
+        return 1
+    _say(
+        f"created user {response.body['username']} ({response.body['role']}) id {response.body['id']}"
+    )
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    _setup_django()
+    from quartermaster.core.audit import verify_chain
+
+    report = verify_chain(progress=lambda n: _say(f"  checked {n} entries…"))
+    if report.ok:
+        _say(f"audit chain OK: {report.entries} entries")
+        return 0
+    _say(f"audit chain BROKEN at seq {report.first_bad_seq} ({report.entries} entries read)")
+    return 1
+
+
+def cmd_manage(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["quartermaster manage", *args.rest])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="quartermaster",
+        description="Offline-first inventory and ledger server. Configure with QM_* variables "
+        "(QM_DATABASE_URL, QM_SECRET_KEY, QM_AUDIT_KEY, QM_DEBUG, QM_DATA_DIR, QM_CACHE_URL).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add_serve_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+        sub.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+        sub.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+        sub.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+        sub.add_argument(
+            "--no-access-log", dest="access_log", action="store_false", help="no per-request log"
+        )
+
+    serve = commands.add_parser("serve", help="serve the HTTP API (ASGI, uvicorn)")
+    add_serve_options(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
+    migrate.add_argument("-v", "--verbose", action="store_true")
+    migrate.set_defaults(func=cmd_migrate)
+
+    demo = commands.add_parser("demo", help="migrate and load demo users and items")
+    demo.add_argument("--serve", action="store_true", help="then serve the API")
+    add_serve_options(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    createuser = commands.add_parser(
+        "createuser", help="create a user; the password is read from standard input"
+    )
+    createuser.add_argument("username")
+    createuser.add_argument(
+        "--role", required=True, choices=["admin", "manager", "staff", "auditor", "party"]
+    )
+    createuser.add_argument(
+        "--location", action="append", metavar="LOCATION_ID", help="assign a location (repeat)"
+    )
+    createuser.set_defaults(func=cmd_createuser)
+
+    audit = commands.add_parser("audit", help="audit chain tools")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    verify = audit_commands.add_parser(
+        "verify", help="check the whole hash chain and name the first bad entry"
+    )
+    verify.set_defaults(func=cmd_audit_verify)
+
+    manage = commands.add_parser("manage", help="run a Django management command (developers)")
+    manage.add_argument("rest", nargs=argparse.REMAINDER)
+    manage.set_defaults(func=cmd_manage)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

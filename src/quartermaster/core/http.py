@@ -1,0 +1,164 @@
+"""HTTP edge shared by every adapter: JSON error bodies, rendering pipeline responses, contexts.
+
+This is the one place where domain errors, validation errors and framework errors become HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from quartermaster.core.commands import Actor, Context, Response, error_response
+from quartermaster.core.errors import DomainError, Invalid, NotAuthenticated, PermissionDenied
+from quartermaster.core.idempotency import MAX_KEY_LENGTH
+
+logger = logging.getLogger(__name__)
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> HttpResponse:
+    if status == 204:
+        response = HttpResponse(status=204)
+    else:
+        response = HttpResponse(
+            json.dumps(body, ensure_ascii=False), status=status, content_type=JSON_CONTENT_TYPE
+        )
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def error_json(error: DomainError) -> HttpResponse:
+    rendered = error_response(error)
+    return json_response(rendered.status, rendered.body, rendered.headers)
+
+
+def to_http(response: Response) -> HttpResponse:
+    headers = dict(response.headers)
+    if response.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(response.status, response.body, headers)
+
+
+def actor_of(request: HttpRequest) -> Actor:
+    actor = getattr(request, "auth", None)
+    if not isinstance(actor, Actor):
+        raise NotAuthenticated("authentication required")
+    return actor
+
+
+def context_for(request: HttpRequest) -> Context:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH):
+        raise Invalid.field("Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} characters")
+    return Context(actor=actor_of(request), idempotency_key=key)
+
+
+def validation_fields(errors: list[dict[str, Any]]) -> dict[str, str]:
+    """Pydantic/ninja error list → {"field": "message"}; locations drop the 'body'/'path' prefix."""
+    fields: dict[str, str] = {}
+    for error in errors:
+        location = [
+            str(part) for part in error.get("loc", ()) if part not in ("body", "path", "query")
+        ]
+        # ninja nests the body under the parameter name ("payload"); keep the field path after it.
+        if len(location) > 1:
+            location = location[1:]
+        name = ".".join(location) or "body"
+        fields.setdefault(name, str(error.get("msg", "invalid")))
+    return fields
+
+
+def install_error_handlers(api: NinjaAPI) -> None:
+    def on_domain_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+        assert isinstance(exc, DomainError)
+        return error_json(exc)
+
+    def on_validation_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+        assert isinstance(exc, NinjaValidationError)
+        fields = validation_fields(list(exc.errors))
+        message = "invalid request: " + "; ".join(f"{k}: {v}" for k, v in fields.items())
+        return error_json(Invalid(message, fields=fields))
+
+    def on_authentication_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+        response = error_json(NotAuthenticated("authentication required"))
+        response["WWW-Authenticate"] = "Bearer"
+        return response
+
+    def on_authorization_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+        return error_json(PermissionDenied("permission denied"))
+
+    def on_http_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+        assert isinstance(exc, HttpError)
+        code = {400: "invalid", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "error"
+        )
+        return json_response(exc.status_code, {"error": str(exc.message), "code": code})
+
+    def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        return json_response(500, {"error": "internal server error", "code": "server_error"})
+
+    handlers: list[tuple[type[Exception], Any]] = [
+        (DomainError, on_domain_error),
+        (NinjaValidationError, on_validation_error),
+        (AuthenticationError, on_authentication_error),
+        (AuthorizationError, on_authorization_error),
+        (HttpError, on_http_error),
+        (Exception, on_unexpected),
+    ]
+    for exc_class, handler in handlers:
+        api.add_exception_handler(exc_class, handler)
+
+
+_STATUS_CODES = {
+    400: "invalid",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    500: "server_error",
+}
+
+
+class JsonErrorsMiddleware:
+    """Every API error leaves as the JSON error body, whatever produced it (router 404, 405, 500).
+
+    The admin and the docs page keep their HTML.
+    """
+
+    HTML_PREFIXES = ("/admin/", "/api/v1/docs", "/static/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code < 400 or request.path.startswith(self.HTML_PREFIXES):
+            return response
+        if response.get("Content-Type", "").startswith(JSON_CONTENT_TYPE):
+            return response
+        status = response.status_code
+        code = _STATUS_CODES.get(status, "error")
+        message = "not_found" if status == 404 else code.replace("_", " ")
+        replacement = json_response(status, {"error": message, "code": code})
+        if response.has_header("Allow"):
+            replacement["Allow"] = response["Allow"]
+        return replacement
+
+
+def not_found_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return json_response(404, {"error": "not_found", "code": "not_found"})
+
+
+def server_error_view(request: HttpRequest) -> HttpResponse:
+    return json_response(500, {"error": "internal server error", "code": "server_error"})

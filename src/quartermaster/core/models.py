@@ -1,0 +1,100 @@
+"""Tables every domain shares: the audit chain, the change feed, idempotency records, number series.
+
+Rows here are written only by `core.commands.execute` (and the services it calls), never by a
+domain handler directly.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+GENESIS_HASH = "0" * 64
+
+
+class ChainHead(models.Model):
+    """The single row every mutating transaction locks last, just before commit.
+
+    Holding it to commit makes audit and feed sequence numbers gap-free and equal to commit order:
+    number N+1 can only be taken after the transaction that took N has committed or rolled back,
+    so a feed reader that has seen N+1 can never later find an N it skipped.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    audit_seq = models.BigIntegerField(default=0)
+    audit_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    feed_seq = models.BigIntegerField(default=0)
+
+
+class AuditEntry(models.Model):
+    """Append-only: database triggers (see migrations) refuse UPDATE and DELETE."""
+
+    seq = models.BigIntegerField(primary_key=True)
+    at = models.DateTimeField()
+    actor_id = models.UUIDField(null=True)
+    actor = models.CharField(max_length=150)
+    device = models.CharField(max_length=200, blank=True, default="")
+    action = models.CharField(max_length=100)
+    entity_type = models.CharField(max_length=100)
+    entity_id = models.CharField(max_length=100)
+    before = models.JSONField(null=True)
+    after = models.JSONField(null=True)
+    client_ts = models.CharField(max_length=40, blank=True, default="")
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["entity_type", "entity_id"]),
+            models.Index(fields=["actor"]),
+        ]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.entity_type}:{self.entity_id}"
+
+
+class FeedEntry(models.Model):
+    """One committed change, numbered in commit order; tombstones have op='delete'."""
+
+    seq = models.BigIntegerField(primary_key=True)
+    at = models.DateTimeField()
+    entity = models.CharField(max_length=100)
+    entity_id = models.CharField(max_length=100)
+    op = models.CharField(max_length=10)
+    version = models.BigIntegerField(null=True)
+    data = models.JSONField(null=True)
+    # The location a record belongs to, so the feed can be scoped like every other read.
+    location_id = models.UUIDField(null=True)
+
+    class Meta:
+        verbose_name_plural = "feed entries"
+
+
+class IdempotencyRecord(models.Model):
+    """The stored outcome of one keyed request or sync op, per owner."""
+
+    owner_id = models.UUIDField(null=True)
+    scope = models.CharField(max_length=10)  # "http" (expires) or "op" (kept forever)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField()
+    body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner_id", "scope", "key"], name="idempotency_unique_key"
+            ),
+        ]
+        indexes = [models.Index(fields=["scope", "created_at"])]
+
+
+class NumberSeries(models.Model):
+    """Gap-free human numbers (TRX-000001): the counter moves inside the caller's transaction."""
+
+    name = models.CharField(max_length=20, primary_key=True)
+    last_value = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "number series"

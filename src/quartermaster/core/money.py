@@ -1,0 +1,29 @@
+"""Money is integer minor units inside, a decimal string at the edge. Never float."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+MINOR_UNITS_PER_MAJOR = 100
+
+
+def parse_money(text: str) -> int:
+    """`"12.50"` → 1250. Raises ValueError for anything that is not a plain decimal with ≤ 2 places."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError('must be a decimal string such as "12.50"')
+    try:
+        amount = Decimal(text.strip())
+    except InvalidOperation as exc:
+        raise ValueError('must be a decimal string such as "12.50"') from exc
+    if not amount.is_finite():
+        raise ValueError("must be a finite amount")
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise ValueError("at most 2 decimal places")
+    return int(amount * MINOR_UNITS_PER_MAJOR)
+
+
+def format_money(minor_units: int) -> str:
+    """1250 → `"12.50"`; -5 → `"-0.05"`."""
+    amount = Decimal(minor_units) / MINOR_UNITS_PER_MAJOR
+    return str(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))

@@ -1,0 +1,31 @@
+"""The hook through which core asks identity's permission policy, which it cannot import.
+
+identity installs its policy at start-up (IdentityConfig.ready); every decision is made there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+from uuid import UUID
+
+if TYPE_CHECKING:
+    from quartermaster.core.commands import Actor
+
+
+class Authorizer(Protocol):
+    def __call__(self, actor: Actor, action: str, *, location_id: UUID | None = None) -> None: ...
+
+
+_authorizer: Authorizer | None = None
+
+
+def install(authorizer: Authorizer) -> None:
+    global _authorizer
+    _authorizer = authorizer
+
+
+def authorize(actor: Actor, action: str, *, location_id: UUID | None = None) -> None:
+    """Raise PermissionDenied (403) or NotFound (404 for a record outside the actor's locations)."""
+    if _authorizer is None:
+        raise RuntimeError("no permission policy installed")
+    _authorizer(actor, action, location_id=location_id)

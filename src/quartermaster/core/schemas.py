@@ -1,0 +1,40 @@
+"""Wire schemas shared by every adapter: the error body, audit entries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class ErrorOut(BaseModel):
+    error: str
+    code: str
+    fields: dict[str, str] | None = None
+
+
+class AuditEntryOut(BaseModel):
+    seq: int
+    at: str
+    actor: str
+    actor_id: str | None
+    device: str
+    action: str
+    entity_type: str
+    entity_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    client_ts: str
+    hash: str
+    prev_hash: str
+
+
+class AuditPageOut(BaseModel):
+    results: list[AuditEntryOut]
+    next_cursor: str | None
+
+
+class AuditVerifyOut(BaseModel):
+    ok: bool
+    entries: int
+    first_bad_seq: int | None

@@ -1,0 +1,38 @@
+"""Users with one role each, and the refresh-token families that make up their sessions."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    STAFF = "staff"
+    AUDITOR = "auditor"
+    PARTY = "party"
+
+
+class User(AbstractUser):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.STAFF)
+    # Referenced by label, not imported: inventory sits above identity in the layering.
+    locations = models.ManyToManyField(
+        "inventory.Location", blank=True, related_name="assigned_users"
+    )
+
+
+class RefreshToken(models.Model):
+    """One issued refresh token. Rotation spends it; presenting a spent one revokes its family."""
+
+    jti = models.UUIDField(primary_key=True)
+    family = models.UUIDField(db_index=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="refresh_tokens")
+    device_id = models.CharField(max_length=200, blank=True, default="")
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    spent_at = models.DateTimeField(null=True)
+    revoked_at = models.DateTimeField(null=True)

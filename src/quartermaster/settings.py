@@ -1,0 +1,135 @@
+"""The one settings module. Everything that differs between machines comes from QM_* variables."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from quartermaster.config import (
+    data_dir,
+    env_bool,
+    env_int,
+    parse_database_url,
+    persistent_secret,
+)
+
+DEBUG = env_bool("QM_DEBUG")
+SECRET_KEY = persistent_secret("QM_SECRET_KEY", "secret_key")
+# Separate from SECRET_KEY and never stored in the database: whoever can write the audit table
+# must not be able to recompute the chain.
+AUDIT_KEY = persistent_secret("QM_AUDIT_KEY", "audit_key")
+JWT_KEY = os.environ.get("QM_JWT_KEY") or SECRET_KEY
+ACCESS_TOKEN_TTL_S = env_int("QM_ACCESS_TOKEN_TTL_S", 15 * 60)
+REFRESH_TOKEN_TTL_S = env_int("QM_REFRESH_TOKEN_TTL_S", 7 * 24 * 3600)
+IDEMPOTENCY_KEY_TTL_DAYS = env_int("QM_IDEMPOTENCY_KEY_TTL_DAYS", 30)
+
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("QM_ALLOWED_HOSTS", "*").split(",") if h.strip()]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "quartermaster.core",
+    "quartermaster.identity",
+    "quartermaster.inventory",
+]
+
+MIDDLEWARE = [
+    "quartermaster.core.http.JsonErrorsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "quartermaster.urls"
+ASGI_APPLICATION = "quartermaster.asgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database_settings() -> dict[str, Any]:
+    url = os.environ.get("QM_DATABASE_URL") or f"sqlite:///{data_dir() / 'quartermaster.sqlite3'}"
+    parsed = parse_database_url(url)
+    if parsed.engine == "sqlite":
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": parsed.name,
+            "OPTIONS": {
+                # IMMEDIATE: a write transaction takes the write lock at BEGIN, so a
+                # read-then-write never dies on lock upgrade; WAL lets readers run alongside.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+                ),
+            },
+            "TEST": {"NAME": os.environ.get("QM_TEST_SQLITE_NAME") or None},
+        }
+    options: dict[str, Any] = dict(parsed.options or {})
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": parsed.name,
+        "HOST": parsed.host,
+        "PORT": parsed.port,
+        "USER": parsed.user,
+        "PASSWORD": parsed.password,
+        "OPTIONS": options,
+        "CONN_MAX_AGE": env_int("QM_CONN_MAX_AGE_S", 60),
+        "CONN_HEALTH_CHECKS": True,
+    }
+
+
+DATABASES = {"default": _database_settings()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "identity.User"
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+_cache_url = os.environ.get("QM_CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+        if _cache_url.startswith("redis")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "static/"
+
+# Logs never carry secrets: no request bodies, no Authorization headers.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("QM_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
