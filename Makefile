@@ -1,0 +1,46 @@
+# Quartermaster developer commands. `make help` lists them.
+.DEFAULT_GOAL := help
+BIN := .venv/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.PHONY: install
+install: ## create .venv and install pinned dependencies
+	@scripts/bootstrap.sh
+
+.PHONY: demo
+demo: install ## migrate the embedded SQLite database, load demo data, serve on http://127.0.0.1:8000
+	$(BIN)/quartermaster demo --serve --host $(HOST) --port $(PORT)
+
+.PHONY: serve
+serve: install ## serve without loading demo data
+	$(BIN)/quartermaster migrate && $(BIN)/quartermaster serve --host $(HOST) --port $(PORT)
+
+.PHONY: test
+test: ## the whole suite: lint, types, layering, migrations, pytest on SQLite and PostgreSQL
+	@scripts/test.sh
+
+.PHONY: lint
+lint: install ## ruff, mypy, import-linter only
+	$(BIN)/ruff check src tests bench && $(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy && $(BIN)/lint-imports --no-cache
+
+.PHONY: fmt
+fmt: install ## format and autofix
+	$(BIN)/ruff format src tests bench && $(BIN)/ruff check --fix src tests bench
+
+.PHONY: openapi
+openapi: install ## rewrite the OpenAPI snapshot after a deliberate contract change
+	QM_UPDATE_SNAPSHOT=1 $(BIN)/pytest tests/test_openapi_snapshot.py -q
+
+.PHONY: bench
+bench: install ## run the benchmarks (prints figures; record them in bench/RESULTS.md)
+	$(BIN)/python bench/bench_items.py
+
+.PHONY: clean
+clean: ## remove the virtualenv, caches and the embedded database
+	rm -rf .venv var .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole suite: static checks, then pytest on SQLite, then pytest on PostgreSQL.
+# Extra arguments go to both pytest runs (e.g. scripts/test.sh -k items -x).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/bootstrap.sh
+bin=.venv/bin
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "ruff"
+"$bin/ruff" check src tests bench
+"$bin/ruff" format --check src tests bench
+step "mypy"
+"$bin/mypy"
+step "import-linter"
+"$bin/lint-imports" --no-cache
+step "migrations are up to date"
+QM_DATA_DIR=$(mktemp -d) "$bin/quartermaster" manage makemigrations --check --dry-run
+
+step "PostgreSQL for the tests"
+pg_url=$(scripts/ensure-postgres.sh)
+echo "$pg_url"
+
+step "pytest on SQLite"
+QM_DATABASE_URL= "$bin/pytest" -m "not postgres" -p xdist -n 2 "$@"
+
+step "pytest on PostgreSQL"
+QM_DATABASE_URL=$pg_url "$bin/pytest" -p xdist -n 2 "$@"

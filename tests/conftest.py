@@ -1,0 +1,158 @@
+"""Shared fixtures: an HTTP client speaking JSON, users of every role, logged-in clients.
+
+Tests drive the public interface: Django's test client runs the whole stack (middleware, URL
+routing, ninja, the pipeline) without a socket; tests/acceptance drives a real server process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# Cheaper Argon2 for the many logins in the suite; still Argon2id. Read when hashers load.
+os.environ.setdefault("QM_ARGON2_MEMORY_KIB", "1024")
+os.environ.setdefault("QM_ARGON2_TIME_COST", "1")
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from quartermaster.core.commands import SYSTEM_ACTOR, Context, execute
+from quartermaster.identity.services import CreateUser
+
+PASSWORD = "correct horse battery"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On SQLite, tests marked `postgres` must not run; in CI on PostgreSQL they must not skip."""
+    on_postgres = os.environ.get("QM_DATABASE_URL", "").startswith("postgres")
+    if on_postgres:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (run by scripts/test.sh with QM_DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+class Api:
+    """A JSON client. `as_user` attaches a bearer token; methods return Reply(status, body)."""
+
+    def __init__(self, client: Client, token: str | None = None) -> None:
+        self.client = client
+        self.token = token
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        extra = dict(headers or {})
+        if self.token and "Authorization" not in extra:
+            extra["Authorization"] = f"Bearer {self.token}"
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        response = self.client.generic(
+            method, path, data=data or "", content_type="application/json", headers=extra
+        )
+        content = response.content
+        parsed = json.loads(content) if content else None
+        return Reply(response.status_code, parsed, {k.lower(): v for k, v in response.items()})
+
+    def get(self, path: str, **kwargs: Any) -> Reply:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Reply:
+        return self.request("POST", path, body, **kwargs)
+
+    def patch(self, path: str, body: Any = None, **kwargs: Any) -> Reply:
+        return self.request("PATCH", path, body, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Reply:
+        return self.request("DELETE", path, **kwargs)
+
+
+def create_user(username: str, role: str, *, locations: tuple[Any, ...] = ()) -> dict[str, Any]:
+    response = execute(
+        CreateUser(username=username, password=PASSWORD, role=role, location_ids=locations),
+        Context(actor=SYSTEM_ACTOR),
+    )
+    assert response.status == 201, response.body
+    return response.body
+
+
+def login(username: str, *, device_id: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"username": username, "password": PASSWORD}
+    if device_id is not None:
+        body["device_id"] = device_id
+    reply = Api(Client()).post("/api/v1/auth/login", body)
+    assert reply.status == 200, reply.body
+    return reply.body
+
+
+@pytest.fixture
+def anon() -> Api:
+    return Api(Client())
+
+
+@pytest.fixture
+def make_api(db: None) -> Callable[..., Api]:
+    """make_api(role, username=None, locations=()) → a logged-in Api for a new user."""
+    counter = {"n": 0}
+
+    def make(role: str, username: str | None = None, locations: tuple[Any, ...] = ()) -> Api:
+        counter["n"] += 1
+        name = username or f"{role}{counter['n']}"
+        create_user(name, role, locations=locations)
+        return Api(Client(), login(name)["access"])
+
+    return make
+
+
+@pytest.fixture
+def admin(make_api: Callable[..., Api]) -> Api:
+    return make_api("admin", "admin")
+
+
+@pytest.fixture
+def manager(make_api: Callable[..., Api]) -> Api:
+    return make_api("manager", "manager")
+
+
+@pytest.fixture
+def auditor(make_api: Callable[..., Api]) -> Api:
+    return make_api("auditor", "auditor")
+
+
+@pytest.fixture
+def default_location_id(db: None) -> str:
+    from quartermaster.inventory.selectors import get_default_location
+
+    return str(get_default_location().id)
+
+
+@pytest.fixture
+def staff(make_api: Callable[..., Api], default_location_id: str) -> Api:
+    return make_api("staff", "staff", locations=(default_location_id,))
+
+
+def audit_count() -> int:
+    from quartermaster.core.models import AuditEntry
+
+    return AuditEntry.objects.count()
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
