@@ -98,3 +98,12 @@ def test_serve_refuses_debug_on_a_public_address(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "DEBUG" in result.stdout
+
+
+def test_purge_keys_reports_what_it_forgot(tmp_path: Path) -> None:
+    run(["migrate"], tmp_path)
+
+    result = run(["purge-keys"], tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "forgot 0 HTTP idempotency keys" in result.stdout

@@ -101,3 +101,27 @@ def test_an_overlong_key_is_400(admin: Api) -> None:
     assert reply.status == 400
     assert "Idempotency-Key" in reply.body["fields"]
     assert admin.get(f"/api/v1/items/{item_id}").body["qty"] == 10
+
+
+def test_purge_forgets_old_http_keys_but_never_sync_op_ids(admin: Api) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from quartermaster.core.commands import SYSTEM_ACTOR, Context, execute
+    from quartermaster.core.maintenance import PurgeIdempotencyKeys
+    from quartermaster.core.models import IdempotencyRecord
+
+    item_id = make_item(admin)
+    for key in ("old", "recent"):
+        admin.patch(f"/api/v1/items/{item_id}/qty", {"delta": -1}, headers={"Idempotency-Key": key})
+    IdempotencyRecord.objects.create(
+        owner_id=None, scope="op", key="op-1", fingerprint="x", status=200, body={}
+    )
+    long_ago = timezone.now() - timedelta(days=31)
+    IdempotencyRecord.objects.filter(key__in=["old", "op-1"]).update(created_at=long_ago)
+
+    response = execute(PurgeIdempotencyKeys(), Context(actor=SYSTEM_ACTOR))
+
+    assert response.body["deleted"] == 1
+    assert set(IdempotencyRecord.objects.values_list("key", flat=True)) == {"recent", "op-1"}
