@@ -426,3 +426,11 @@ def test_client_ts_must_be_a_timestamp(admin: Api) -> None:
     assert reply.status == 400
     assert "ops.0.client_ts" in reply.body["fields"]
     assert items(admin) == {}
+
+
+def test_base_version_is_refused_by_an_op_type_that_is_not_versioned(admin: Api) -> None:
+    reply = send(admin, [op("item.create", {"name": "a"}, base_version=3)])
+
+    assert statuses(reply) == [400]
+    assert "base_version" in reply.body["results"][0]["body"]["fields"]
+    assert items(admin) == {}

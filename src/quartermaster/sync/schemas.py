@@ -72,7 +72,11 @@ class OpResultOut(BaseModel):
 
 class BatchOut(BaseModel):
     results: list[OpResultOut]
-    cursor: str = Field(description="the change-feed seq after this batch")
+    cursor: str = Field(
+        description="the change-feed position after this batch: every change it made is at or "
+        "below it. A device keeps pulling /sync/changes from its own cursor (jumping to this one "
+        "would skip other devices' changes); this one says how far to pull to see its own ops."
+    )
     dry_run: bool
 
 
