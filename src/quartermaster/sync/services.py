@@ -323,6 +323,9 @@ class _Batch:
     # -- a group: one transaction, all or nothing --
 
     def _run_group(self, indexes: range) -> None:
+        """Run a group's fresh ops in one transaction, each in a savepoint. A member whose op id
+        already has a stored result answers it and takes no part (a device resending a group
+        sends all of it, so either every member is stored or none is)."""
         fresh: list[int] = []
         for index in indexes:
             replayed = self._replay(self.ops[index])
