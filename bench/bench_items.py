@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -431,13 +432,13 @@ def pipeline_cmd(port: int, workers: int) -> list[str]:
     ]
 
 
-def plain_cmd(port: int, workers: int) -> list[str]:
+def plain_cmd(port: int, workers: int, app: str = "qm_plain.asgi:application") -> list[str]:
     # The same uvicorn options `quartermaster serve` uses (lifespan off, auto loop/http).
     return [
         sys.executable,
         "-m",
         "uvicorn",
-        "qm_plain.asgi:application",
+        app,
         "--host",
         HOST,
         "--port",
@@ -780,7 +781,7 @@ def drop_db(setup: DbSetup) -> None:
 
 @contextlib.contextmanager
 def servers(
-    setup: DbSetup, workdir: Path, whatif: str, compare_src: Path | None
+    setup: DbSetup, workdir: Path, whatif: list[str], compare_src: Path | None
 ) -> Iterator[tuple[list[Target], str]]:
     """Start the pipeline and plain servers (plus what-if variants); yield them and the item id."""
     say(f"{setup.kind}: migrate, createuser, start servers ({setup.workers} workers each)")
@@ -791,12 +792,18 @@ def servers(
         ("pipeline", pipeline_cmd, setup.env, True),
         ("plain", plain_cmd, plain_env, False),
     ]
-    if whatif:
+    whatif_app = functools.partial(plain_cmd, app="qm_whatif.asgi:application")
+    for spec in whatif:
+        names = set(spec.split(","))
         env = {**setup.env, "DJANGO_SETTINGS_MODULE": "qm_whatif.settings"}
-        env["QM_BENCH_WHATIF"] = whatif
-        specs.append((f"pipeline+{whatif}", pipeline_cmd, env, True))
-        if "pool" in whatif.split(",") and setup.kind == "postgres":
-            specs.append(("plain+pool", plain_cmd, {**plain_env, "QM_BENCH_WHATIF": "pool"}, False))
+        env["QM_BENCH_WHATIF"] = spec
+        # qm_whatif.asgi is Quartermaster's ASGI app plus the `thread` experiment; uvicorn gets
+        # the options `quartermaster serve` passes.
+        specs.append((f"pipeline+{spec}", whatif_app, env, True))
+        if names & {"pool", "conn"} and names.isdisjoint({"location", "actor"}):
+            # The plain baseline with the same connection handling.
+            env = {**plain_env, "QM_BENCH_WHATIF": spec}
+            specs.append((f"plain+{spec}", whatif_app, env, False))
     if compare_src:
         # The same pipeline from another source tree (e.g. `git archive` of the base commit),
         # on the same database: before/after of a change, side by side.
@@ -877,7 +884,15 @@ def measure(
                 db_cpu=statistics.fmean(c.pg for c in cpus),
                 machine_busy=statistics.fmean(c.machine for c in cpus),
                 note="wrk -t1",
-                extra={"rps_rounds": per_round},
+                extra={
+                    "rps_rounds": per_round,
+                    "app_cpu_ms_per_req": 1000
+                    * sum(c.server * c.wall for c in cpus)
+                    / max(1, sum(int(s["requests"]) for s in stats_list)),
+                    "pg_cpu_ms_per_req": 1000
+                    * sum(c.pg * c.wall for c in cpus)
+                    / max(1, sum(int(s["requests"]) for s in stats_list)),
+                },
             )
         )
     return results
@@ -915,11 +930,15 @@ def bench_db(kind: str, args: argparse.Namespace, wrk: str, workdir: Path) -> di
                     workdir / f"profile-{kind}.collapsed.txt",
                     args.profile_clients,
                 )
-            # The pipeline kept its promises under load: the chain verifies.
+        # The pipeline kept its promises under load: the chain verifies (after the servers
+        # stopped, so their connections are gone).
+        try:
             verify = qm(setup.env, "audit", "verify").strip()
-            info["audit_verify"] = verify
-            say(f"{kind}: {verify}")
-            stock_id = stock_row_id(setup, item_id)
+        except RuntimeError as error:
+            verify = f"audit verify failed: {str(error).strip().splitlines()[-1]}"
+        info["audit_verify"] = verify
+        say(f"{kind}: {verify}")
+        stock_id = stock_row_id(setup, item_id)
         for threads in args.clients:
             say(f"{kind}: raw guarded UPDATE, {threads} connections, {args.duration:g} s …")
             result = raw_rate(setup, stock_id, threads, args.duration)
@@ -946,31 +965,46 @@ def fmt_row(r: Result) -> str:
 
 def table(infos: list[dict[str, Any]]) -> str:
     lines = [
-        "| DB | clients | path | req/s | p50 ms | p99 ms | errors | load-gen CPU | app CPU "
-        "| postgres CPU | machine busy |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| DB | clients | path | req/s (rounds min-max) | p50 ms | p99 ms | errors "
+        "| app CPU ms/req | PG CPU ms/req | load-gen CPU | app CPU | PG CPU | machine busy |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for info in infos:
         for r in info["results"]:
+            rounds = r["extra"].get("rps_rounds") or [r["rps"]]
+            app_ms = r["extra"].get("app_cpu_ms_per_req")
+            pg_ms = r["extra"].get("pg_cpu_ms_per_req")
             lines.append(
-                f"| {r['db']} | {r['clients']} | {r['path']} | {r['rps']:,.0f} | {r['p50_ms']:.2f} "
-                f"| {r['p99_ms']:.2f} | {r['errors']} | {r['client_cpu']:.0%} | "
-                f"{r['server_cpu']:.0%} | {r['db_cpu']:.0%} | {r['machine_busy']:.0%} |"
+                f"| {r['db']} | {r['clients']} | {r['path']} | {r['rps']:,.0f} "
+                f"({min(rounds):,.0f}-{max(rounds):,.0f}) | {r['p50_ms']:.2f} "
+                f"| {r['p99_ms']:.2f} | {r['errors']} "
+                f"| {'-' if app_ms is None else f'{app_ms:.2f}'} "
+                f"| {'-' if pg_ms is None or r['db'] != 'postgres' else f'{pg_ms:.2f}'} "
+                f"| {r['client_cpu']:.0%} | {r['server_cpu']:.0%} | {r['db_cpu']:.0%} "
+                f"| {r['machine_busy']:.0%} |"
             )
     lines += [
         "",
         "Cost ratios = time per request relative to the baseline (inverse req/s ratio). "
-        "Target: pipeline <= 1.5x plain.",
+        "Target: pipeline <= 1.5x plain. 'plain+conn fix' is the plain view with the same "
+        "connection handling as the what-if pipelines.",
         "",
-        "| DB | clients | path | vs plain | vs plain+pool | vs raw SQL | p50 vs plain "
-        "| <= 1.5x plain |",
-        "|---|---:|---|---:|---:|---:|---:|---|",
+        "| DB | clients | path | vs plain | vs plain+conn fix | vs raw SQL | p50 vs plain "
+        "| app CPU/req vs plain | <= 1.5x plain |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for info in infos:
         by = {(r["path"], r["clients"]): r for r in info["results"]}
         for clients in sorted({r["clients"] for r in info["results"]}):
             plain, raw = by.get(("plain", clients)), by.get(("raw", clients))
-            pooled = by.get(("plain+pool", clients))
+            pooled = next(
+                (
+                    r
+                    for r in info["results"]
+                    if r["clients"] == clients and r["path"].startswith("plain+")
+                ),
+                None,
+            )
             if not (plain and raw):
                 continue
             for r in info["results"]:
@@ -981,9 +1015,14 @@ def table(infos: list[dict[str, Any]]) -> str:
                 lines.append(
                     f"| {info['db']} | {clients} | {r['path']} | {vs_plain:.2f}x | {vs_pool} "
                     f"| {raw['rps'] / r['rps']:.1f}x | {r['p50_ms'] / plain['p50_ms']:.2f}x "
-                    f"| {'yes' if vs_plain <= 1.5 else 'no'} |"
+                    f"| {cpu_ratio(r, plain)} | {'yes' if vs_plain <= 1.5 else 'no'} |"
                 )
     return "\n".join(lines)
+
+
+def cpu_ratio(r: dict[str, Any], base: dict[str, Any]) -> str:
+    a, b = r["extra"].get("app_cpu_ms_per_req"), base["extra"].get("app_cpu_ms_per_req")
+    return f"{a / b:.2f}x" if a and b else "-"
 
 
 def profile_table(profile: dict[str, Any], limit: int = 30) -> str:
@@ -1061,9 +1100,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile-s", type=float, default=20, help="profile seconds (20)")
     parser.add_argument(
         "--whatif",
-        default="",
-        help="also run a pipeline with experiments applied from bench/qm_whatif "
-        "(comma list of pool,location,actor; pool adds a plain+pool baseline)",
+        action="append",
+        default=[],
+        help="(repeatable) "
+        "also run a pipeline with experiments applied from bench/qm_whatif "
+        "(comma list of conn,pool,thread,location,actor; a connection-only list adds the plain "
+        "baseline with the same change)",
     )
     parser.add_argument(
         "--compare-src",
