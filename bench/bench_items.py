@@ -212,7 +212,8 @@ class Result:
 
     @property
     def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
+        """Successful requests (2xx) per second: failed ones (500s, timeouts) do not count."""
+        return max(0, self.requests - self.errors) / self.seconds if self.seconds else 0.0
 
 
 class CpuWindow:
@@ -278,6 +279,9 @@ function done(summary, latency, requests)
     latency.mean, e.connect, e.read, e.write, e.status, e.timeout))
 end
 """
+
+
+ERROR_KINDS = ("connect", "read", "write", "status", "timeout")
 
 
 @dataclass
@@ -619,6 +623,7 @@ def profile_pipeline(
     workdir: Path,
     out_path: Path,
     clients: int,
+    gil: bool = False,
 ) -> Profile | None:
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(pyspy).exists():
@@ -641,6 +646,7 @@ def profile_pipeline(
             "--output",
             str(raw),
             "--nonblocking",
+            *(["--gil"] if gil else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -865,10 +871,11 @@ def measure(
     for target in targets:
         stats_list = [s for s, _ in runs[target.name]]
         cpus = [c for _, c in runs[target.name]]
-        errors = sum(
-            int(s[k]) for s in stats_list for k in ("connect", "read", "write", "status", "timeout")
-        )
-        per_round = [s["requests"] / (s["duration_us"] / 1e6) for s in stats_list]
+        errors = sum(int(s[k]) for s in stats_list for k in ERROR_KINDS)
+        per_round = [
+            max(0, s["requests"] - sum(int(s[k]) for k in ERROR_KINDS)) / (s["duration_us"] / 1e6)
+            for s in stats_list
+        ]
         results.append(
             Result(
                 db=setup.kind,
@@ -918,17 +925,19 @@ def bench_db(kind: str, args: argparse.Namespace, wrk: str, workdir: Path) -> di
                     say(f"   {result.path:<15} {result.clients:>2} clients: {fmt_row(result)}")
             if args.profile and kind in args.profile_dbs:
                 say(
-                    f"{kind}: profiling the pipeline (py-spy, {args.profile_clients} clients, "
+                    f"{kind}: profiling {args.profile_target} (py-spy, {args.profile_clients} clients, "
                     f"{args.profile_s:g} s) …"
                 )
+                chosen = next((t for t in started if t.name == args.profile_target), pipe)
                 profile = profile_pipeline(
                     wrk,
-                    pipe,
+                    chosen,
                     item_path,
                     args.profile_s,
                     workdir,
                     workdir / f"profile-{kind}.collapsed.txt",
                     args.profile_clients,
+                    args.profile_gil,
                 )
         # The pipeline kept its promises under load: the chain verifies (after the servers
         # stopped, so their connections are gone).
@@ -965,7 +974,7 @@ def fmt_row(r: Result) -> str:
 
 def table(infos: list[dict[str, Any]]) -> str:
     lines = [
-        "| DB | clients | path | req/s (rounds min-max) | p50 ms | p99 ms | errors "
+        "| DB | clients | path | ok req/s (rounds min-max) | p50 ms | p99 ms | errors "
         "| app CPU ms/req | PG CPU ms/req | load-gen CPU | app CPU | PG CPU | machine busy |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -985,7 +994,7 @@ def table(infos: list[dict[str, Any]]) -> str:
             )
     lines += [
         "",
-        "Cost ratios = time per request relative to the baseline (inverse req/s ratio). "
+        "Cost ratios = time per successful request relative to the baseline (inverse ok req/s). "
         "Target: pipeline <= 1.5x plain. 'plain+conn fix' is the plain view with the same "
         "connection handling as the what-if pipelines.",
         "",
@@ -1099,6 +1108,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--profile-s", type=float, default=20, help="profile seconds (20)")
     parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="sample only threads holding the GIL (Python CPU), not threads waiting on the DB",
+    )
+    parser.add_argument(
+        "--profile-target",
+        default="pipeline",
+        help="server to profile: pipeline (default) or a what-if name such as pipeline+conn",
+    )
+    parser.add_argument(
         "--whatif",
         action="append",
         default=[],
@@ -1113,6 +1132,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also run the pipeline from this source tree (with src/), e.g. an export of the base "
         "commit, as `pipeline@base`",
     )
+    parser.add_argument(
+        "--from-json", type=Path, help="print the tables of a run saved with --json, run nothing"
+    )
     parser.add_argument("--json", type=Path, help="also write all figures to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = parser.parse_args(argv)
@@ -1124,8 +1146,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def render(facts: dict[str, Any], infos: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    print(f"# PATCH /api/v1/items/{{id}}/qty — {facts['date']}")
+    print(
+        f"machine: {facts['nproc']} CPUs, {facts['cpu']}, {facts['ram_gib']} GiB; "
+        f"Python {facts['python']}, Django {facts['django']}, psycopg {facts['psycopg']}"
+    )
+    for info in infos:
+        print(f"{info['db']}: {info['version']}; {info['workers']} uvicorn workers per server")
+        print(f"{info['db']}: {info.get('audit_verify', '')}")
+    print()
+    print(table(infos))
+    for info in infos:
+        if info["profile"]:
+            print(f"\nProfile of {args.profile_target} on {info['db']} (py-spy):\n")
+            print(profile_table(info["profile"]))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        for info in saved["runs"]:
+            for r in info["results"]:
+                r["rps"] = max(0, r["requests"] - r["errors"]) / r["seconds"]
+        render(saved["machine"], saved["runs"], args)
+        return 0
     wrk = ensure_wrk()
     facts = machine_facts()
     say(
@@ -1144,23 +1190,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     print()
-    print(f"# PATCH /api/v1/items/{{id}}/qty — {facts['date']}")
-    print(
-        f"machine: {facts['nproc']} CPUs, {facts['cpu']}, {facts['ram_gib']} GiB; "
-        f"Python {facts['python']}, Django {facts['django']}, psycopg {facts['psycopg']}"
-    )
-    for info in infos:
-        print(f"{info['db']}: {info['version']}; {info['workers']} uvicorn workers per server")
     print(
         f"{args.rounds} interleaved round(s) of {args.duration:g} s per figure after "
         f"{args.warmup:g} s warm-up; HTTP load: wrk -t1 (one thread, Lua script)"
     )
-    print()
-    print(table(infos))
-    for info in infos:
-        if info["profile"]:
-            print(f"\nProfile of the pipeline on {info['db']} (py-spy):\n")
-            print(profile_table(info["profile"]))
+    render(facts, infos, args)
     if args.json:
         args.json.write_text(json.dumps({"machine": facts, "runs": infos}, indent=2) + "\n")
         say(f"figures written to {args.json}")

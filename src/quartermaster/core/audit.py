@@ -66,7 +66,8 @@ def append_entries(head: ChainHead, entries: Iterable[AuditEntry]) -> list[Audit
 
 @cache
 def _insert_plan(model: type[models.Model]) -> tuple[str, str, tuple[models.Field[Any, Any], ...]]:
-    fields = tuple(model._meta.concrete_fields)
+    # Auto primary keys are left to the database.
+    fields = tuple(f for f in model._meta.concrete_fields if not isinstance(f, models.AutoField))
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
@@ -76,11 +77,12 @@ def _insert_plan(model: type[models.Model]) -> tuple[str, str, tuple[models.Fiel
 
 
 def insert_rows(model: type[models.Model], rows: Sequence[models.Model]) -> None:
-    """INSERT fully built rows of an append-only table (audit entries, feed rows) in one statement.
+    """INSERT fully built rows (audit entries, feed rows, idempotency records) in one statement.
 
     The same values as `bulk_create` (each field's `get_db_prep_save`), without the query
     compiler: these inserts run on every command, part of them while the chain head is locked.
-    Only for models whose rows carry every value themselves (no auto fields, no auto_now).
+    Rows must carry every value themselves (auto_now fields set by the caller); an auto primary
+    key is left to the database and not read back.
     """
     if not rows:
         return
