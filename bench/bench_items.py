@@ -21,8 +21,16 @@ PostgreSQL: a durable private server (fsync on) started by
 benchmark creates and drops its own database there.
 
     .venv/bin/python bench/bench_items.py            # ~5 minutes
-    .venv/bin/python bench/bench_items.py --quick    # ~2 minutes, shorter runs
-    .venv/bin/python bench/bench_items.py --profile  # also py-spy the pipeline under 16 clients
+    .venv/bin/python bench/bench_items.py --quick    # ~2 minutes, one short round
+    .venv/bin/python bench/bench_items.py --profile --profile-gil   # + py-spy of the pipeline
+    .venv/bin/python bench/bench_items.py --whatif conn --whatif conn,location,actor
+        # + recommended changes applied from outside (bench/qm_whatif), measured side by side
+    .venv/bin/python bench/bench_items.py --compare-src /tmp/base   # + the pipeline of another
+        # source tree (e.g. `git archive BASE src | tar -x -C /tmp/base`): before/after
+
+Optional tools: py-spy (--profile) and psycopg-pool (--whatif pool/conn on PostgreSQL), pinned in
+the `bench` extra: `.venv/bin/pip install -c constraints.txt -e ".[bench]"`.
+Results and their reading: bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -787,7 +795,11 @@ def drop_db(setup: DbSetup) -> None:
 
 @contextlib.contextmanager
 def servers(
-    setup: DbSetup, workdir: Path, whatif: list[str], compare_src: Path | None
+    setup: DbSetup,
+    workdir: Path,
+    whatif: list[str],
+    compare_src: Path | None,
+    compare_whatif: str = "",
 ) -> Iterator[tuple[list[Target], str]]:
     """Start the pipeline and plain servers (plus what-if variants); yield them and the item id."""
     say(f"{setup.kind}: migrate, createuser, start servers ({setup.workers} workers each)")
@@ -814,7 +826,13 @@ def servers(
         # The same pipeline from another source tree (e.g. `git archive` of the base commit),
         # on the same database: before/after of a change, side by side.
         env = {**setup.env, "PYTHONPATH": f"{compare_src / 'src'}{os.pathsep}{BENCH}"}
-        specs.append(("pipeline@base", pipeline_cmd, env, True))
+        if compare_whatif:
+            env["DJANGO_SETTINGS_MODULE"] = "qm_whatif.settings"
+            env["QM_BENCH_WHATIF"] = compare_whatif
+            whatif_app = functools.partial(plain_cmd, app="qm_whatif.asgi:application")
+            specs.append((f"pipeline@base+{compare_whatif}", whatif_app, env, True))
+        else:
+            specs.append(("pipeline@base", pipeline_cmd, env, True))
     procs: list[subprocess.Popen[bytes]] = []
     targets: list[Target] = []
     try:
@@ -912,7 +930,10 @@ def bench_db(kind: str, args: argparse.Namespace, wrk: str, workdir: Path) -> di
     info: dict[str, Any] = {"db": kind, "workers": setup.workers}
     try:
         info["version"] = db_version(setup)
-        with servers(setup, workdir, args.whatif, args.compare_src) as (started, item_id):
+        with servers(setup, workdir, args.whatif, args.compare_src, args.compare_whatif) as (
+            started,
+            item_id,
+        ):
             item_path = f"/api/v1/items/{item_id}/qty"
             pipe = started[0]
             targets = list(started)
@@ -1133,6 +1154,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "commit, as `pipeline@base`",
     )
     parser.add_argument(
+        "--compare-whatif",
+        default="",
+        help="run the --compare-src pipeline with these what-if experiments (e.g. conn)",
+    )
+    parser.add_argument(
         "--from-json", type=Path, help="print the tables of a run saved with --json, run nothing"
     )
     parser.add_argument("--json", type=Path, help="also write all figures to this JSON file")
@@ -1173,6 +1199,12 @@ def main(argv: list[str] | None = None) -> int:
         render(saved["machine"], saved["runs"], args)
         return 0
     wrk = ensure_wrk()
+    wants_pool = any({"pool", "conn"} & set(w.split(",")) for w in args.whatif)
+    if wants_pool and args.db != "sqlite":
+        try:
+            import psycopg_pool  # noqa: F401
+        except ImportError:
+            sys.exit('--whatif pool/conn needs psycopg-pool: pip install -e ".[bench]"')
     facts = machine_facts()
     say(
         f"machine: {facts['nproc']} CPUs ({facts['cpu']}), {facts['ram_gib']} GiB RAM, "
