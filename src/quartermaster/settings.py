@@ -89,6 +89,17 @@ def _database_settings() -> dict[str, Any]:
             "TEST": {"NAME": os.environ.get("QM_TEST_SQLITE_NAME") or None},
         }
     options: dict[str, Any] = dict(parsed.options or {})
+    # A pool per process, not persistent connections: under ASGI each request's sync code may run
+    # on a fresh thread, and thread-bound persistent connections then pile up until PostgreSQL
+    # refuses new ones (measured in bench/RESULTS.md: ~280 idle connections, failed requests).
+    options.setdefault(
+        "pool",
+        {
+            "min_size": env_int("QM_DB_POOL_MIN", 2),
+            "max_size": env_int("QM_DB_POOL_MAX", 20),
+            "timeout": env_int("QM_DB_POOL_TIMEOUT_S", 10),
+        },
+    )
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": parsed.name,
@@ -97,8 +108,7 @@ def _database_settings() -> dict[str, Any]:
         "USER": parsed.user,
         "PASSWORD": parsed.password,
         "OPTIONS": options,
-        "CONN_MAX_AGE": env_int("QM_CONN_MAX_AGE_S", 60),
-        "CONN_HEALTH_CHECKS": True,
+        "CONN_MAX_AGE": 0,
     }
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from uuid import UUID
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict
 
@@ -138,9 +138,12 @@ def _execute_keyed(command: Command, ctx: Context, key: str) -> Response:
         )
         if stored is not None:
             return Response(status=stored.status, body=stored.body, replayed=True)
+        changes: list[Change] = []
         try:
             with transaction.atomic():
-                response = _apply(command, ctx)
+                outcome = command.handle(ctx)
+            response = Response(status=outcome.status, body=outcome.body)
+            changes = outcome.changes
         except DomainError as error:
             # A rejection is an outcome too: replaying the key must answer the same.
             response = error_response(error)
@@ -152,6 +155,9 @@ def _execute_keyed(command: Command, ctx: Context, key: str) -> Response:
             status=response.status,
             body=response.body,
         )
+        if changes:
+            # Last before commit: the chain head stays locked for as short a time as possible.
+            record_changes(command.name, ctx, changes)
         return response
 
 
@@ -163,11 +169,22 @@ def _apply(command: Command, ctx: Context) -> Response:
 
 
 def _lock_head() -> ChainHead:
-    head = ChainHead.objects.select_for_update().filter(pk=1).first()
-    if head is None:
+    """Read the chain head row, locked until commit (SQLite: the IMMEDIATE transaction is)."""
+    sql = _HEAD_SELECT + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    if row is None:
         ChainHead.objects.bulk_create([ChainHead(pk=1)], ignore_conflicts=True)
-        head = ChainHead.objects.select_for_update().get(pk=1)
-    return head
+        return ChainHead.objects.select_for_update().get(pk=1)
+    return ChainHead(pk=1, audit_seq=row[0], audit_hash=row[1], feed_seq=row[2])
+
+
+# Plain SQL on the one hot row every write takes: no query compiler while the lock is held.
+_HEAD_SELECT = "SELECT audit_seq, audit_hash, feed_seq FROM core_chainhead WHERE id = 1"
+_HEAD_UPDATE = (
+    "UPDATE core_chainhead SET audit_seq = %s, audit_hash = %s, feed_seq = %s WHERE id = 1"
+)
 
 
 def record_changes(action: str, ctx: Context, changes: list[Change]) -> None:
@@ -210,8 +227,7 @@ def record_changes(action: str, ctx: Context, changes: list[Change]) -> None:
                 location_id=change.location_id,
             )
         )
-    FeedEntry.objects.bulk_create(feed_rows)
-    ChainHead.objects.filter(pk=1).update(
-        audit_seq=head.audit_seq, audit_hash=head.audit_hash, feed_seq=head.feed_seq
-    )
+    audit.insert_rows(FeedEntry, feed_rows)
+    with connection.cursor() as cursor:
+        cursor.execute(_HEAD_UPDATE, [head.audit_seq, head.audit_hash, head.feed_seq])
     events.publish_after_commit(head.feed_seq, changes)

@@ -13,7 +13,9 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection
+from django.utils import timezone
 
+from quartermaster.core.audit import insert_rows
 from quartermaster.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
 from quartermaster.core.models import IdempotencyRecord
 
@@ -38,7 +40,7 @@ def claim(
             (acquired,) = cursor.fetchone()
         if not acquired:
             raise IdempotencyKeyInFlight()
-    record = IdempotencyRecord.objects.filter(owner_id=owner_id, scope=scope, key=key).first()
+    record = _lookup(owner_id, scope, key)
     if record is None:
         return None
     if record.fingerprint != fingerprint:
@@ -49,6 +51,44 @@ def claim(
 def store(
     *, owner_id: UUID | None, scope: str, key: str, fingerprint: str, status: int, body: Any
 ) -> None:
-    IdempotencyRecord.objects.create(
-        owner_id=owner_id, scope=scope, key=key, fingerprint=fingerprint, status=status, body=body
+    record = IdempotencyRecord(
+        owner_id=owner_id,
+        scope=scope,
+        key=key,
+        fingerprint=fingerprint,
+        status=status,
+        body=body,
+        created_at=timezone.now(),  # what auto_now_add would set
+    )
+    insert_rows(IdempotencyRecord, [record])
+
+
+# Every keyed command looks its key up: plain SQL, no query compiler (same conversions as the ORM).
+_OWNER = IdempotencyRecord._meta.get_field("owner_id")
+_BODY = IdempotencyRecord._meta.get_field("body")
+_LOOKUP = (
+    "SELECT fingerprint, status, body FROM core_idempotencyrecord"
+    ' WHERE owner_id {owner} AND scope = %s AND "key" = %s'
+)
+_LOOKUP_OWNER = _LOOKUP.format(owner="= %s")
+_LOOKUP_NO_OWNER = _LOOKUP.format(owner="IS NULL")
+
+
+def _lookup(owner_id: UUID | None, scope: str, key: str) -> IdempotencyRecord | None:
+    if owner_id is None:
+        sql, params = _LOOKUP_NO_OWNER, [scope, key]
+    else:
+        sql, params = _LOOKUP_OWNER, [_OWNER.get_db_prep_value(owner_id, connection), scope, key]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return IdempotencyRecord(
+        owner_id=owner_id,
+        scope=scope,
+        key=key,
+        fingerprint=row[0],
+        status=row[1],
+        body=_BODY.from_db_value(row[2], _BODY.cached_col, connection),
     )
