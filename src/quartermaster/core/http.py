@@ -10,11 +10,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from quartermaster.core import ratelimit
 from quartermaster.core.commands import Actor, Context, Response, error_response
 from quartermaster.core.errors import DomainError, Invalid, NotAuthenticated, PermissionDenied
 from quartermaster.core.idempotency import MAX_KEY_LENGTH
@@ -126,6 +128,7 @@ _STATUS_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "too_large",
+    429: "rate_limited",
     500: "server_error",
 }
 
@@ -154,6 +157,49 @@ class JsonErrorsMiddleware:
         if response.has_header("Allow"):
             replacement["Allow"] = response["Allow"]
         return replacement
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The caller's address: REMOTE_ADDR, or the X-Forwarded-For entry the nearest of
+    TRUSTED_PROXY_HOPS proxies saw (entries further left are the client's own claim)."""
+    hops = settings.TRUSTED_PROXY_HOPS
+    if hops > 0:
+        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")]
+        forwarded = [part for part in forwarded if part]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
+
+
+def api_ip_limit() -> ratelimit.Limit:
+    return ratelimit.Limit("api-ip", settings.API_REQUESTS_PER_IP, settings.API_REQUEST_WINDOW_S)
+
+
+def api_user_limit() -> ratelimit.Limit:
+    return ratelimit.Limit(
+        "api-user", settings.API_REQUESTS_PER_USER, settings.API_REQUEST_WINDOW_S
+    )
+
+
+class RateLimitMiddleware:
+    """Requests per client address, before anything else runs (guessing tokens costs too).
+
+    Per-user limits are counted where the user becomes known (identity.auth); login failures in
+    the login adapter. One cache increment per request.
+    """
+
+    EXEMPT_PATHS = ("/health", "/static/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(self.EXEMPT_PATHS):
+            try:
+                ratelimit.check(api_ip_limit(), client_ip(request))
+            except DomainError as error:
+                return error_json(error)
+        return self.get_response(request)
 
 
 def not_found_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

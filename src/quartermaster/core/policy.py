@@ -13,7 +13,14 @@ if TYPE_CHECKING:
 
 
 class Authorizer(Protocol):
-    def __call__(self, actor: Actor, action: str, *, location_id: UUID | None = None) -> None: ...
+    def __call__(
+        self,
+        actor: Actor,
+        action: str,
+        *,
+        location_id: UUID | None = None,
+        owner_id: UUID | None = None,
+    ) -> None: ...
 
 
 _authorizer: Authorizer | None = None
@@ -24,8 +31,11 @@ def install(authorizer: Authorizer) -> None:
     _authorizer = authorizer
 
 
-def authorize(actor: Actor, action: str, *, location_id: UUID | None = None) -> None:
-    """Raise PermissionDenied (403) or NotFound (404 for a record outside the actor's locations)."""
+def authorize(
+    actor: Actor, action: str, *, location_id: UUID | None = None, owner_id: UUID | None = None
+) -> None:
+    """Raise PermissionDenied (403), or NotFound (404) for a record outside the actor's locations
+    or, for own-records-only actions, one the actor does not own."""
     if _authorizer is None:
         raise RuntimeError("no permission policy installed")
-    _authorizer(actor, action, location_id=location_id)
+    _authorizer(actor, action, location_id=location_id, owner_id=owner_id)

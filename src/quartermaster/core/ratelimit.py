@@ -1,0 +1,97 @@
+"""Fixed-window rate limits kept in Django's cache (local memory embedded, Redis in production).
+
+A counter per (bucket, key, window) is incremented once per hit; in the common case that costs
+one cache operation (`incr`), two when a window opens. With Redis the counters are shared by
+every app process; with local memory each process counts alone (the embedded server is one).
+A window allows at most `limit` hits; the caller learns how long until the window closes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from django.core.cache import cache
+
+from quartermaster.core.errors import RateLimited
+
+KEY_PREFIX = "qm:rl"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `limit` hits per `window_s` seconds; `limit <= 0` switches the limit off."""
+
+    bucket: str
+    limit: int
+    window_s: int
+
+    @property
+    def enabled(self) -> bool:
+        return self.limit > 0 and self.window_s > 0
+
+
+def _window(limit: Limit, now: float) -> tuple[int, int]:
+    """(window number, seconds until it closes, at least 1)."""
+    number = int(now // limit.window_s)
+    closes_at = (number + 1) * limit.window_s
+    return number, max(1, int(closes_at - now + 0.999))
+
+
+def _cache_key(limit: Limit, key: str, window: int) -> str:
+    # Usernames and addresses may hold characters memcached-style keys refuse, and keys must
+    # stay short: hash the caller's key.
+    digest = hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+    return f"{KEY_PREFIX}:{limit.bucket}:{digest}:{window}"
+
+
+def hit(limit: Limit, key: str, *, now: float | None = None) -> int:
+    """Count one hit; return the count in the current window (0 when the limit is off)."""
+    if not limit.enabled:
+        return 0
+    window, _ = _window(limit, time.time() if now is None else now)
+    cache_key = _cache_key(limit, key, window)
+    try:
+        return cache.incr(cache_key)
+    except ValueError:  # the window's first hit: the counter does not exist yet
+        if cache.add(cache_key, 1, timeout=limit.window_s + 1):
+            return 1
+        return cache.incr(cache_key)  # another process opened the window first
+
+
+def count(limit: Limit, key: str, *, now: float | None = None) -> int:
+    """The hits counted so far in the current window, without counting one."""
+    if not limit.enabled:
+        return 0
+    window, _ = _window(limit, time.time() if now is None else now)
+    return int(cache.get(_cache_key(limit, key, window)) or 0)
+
+
+def reset(limit: Limit, key: str, *, now: float | None = None) -> None:
+    if limit.enabled:
+        window, _ = _window(limit, time.time() if now is None else now)
+        cache.delete(_cache_key(limit, key, window))
+
+
+def retry_after_s(limit: Limit, *, now: float | None = None) -> int:
+    _, remaining = _window(limit, time.time() if now is None else now)
+    return remaining
+
+
+def check(limit: Limit, key: str, *, now: float | None = None) -> None:
+    """Count one hit and raise `RateLimited` (429, Retry-After) once the window is over its limit."""
+    if not limit.enabled:
+        return
+    current = time.time() if now is None else now
+    if hit(limit, key, now=current) > limit.limit:
+        raise RateLimited(retry_after_s(limit, now=current))
+
+
+def refuse_if_exhausted(limit: Limit, key: str, *, now: float | None = None) -> None:
+    """Raise `RateLimited` when the window already holds `limit` hits; count nothing."""
+    if not limit.enabled:
+        return
+    current = time.time() if now is None else now
+    if count(limit, key, now=current) >= limit.limit:
+        raise RateLimited(retry_after_s(limit, now=current))
