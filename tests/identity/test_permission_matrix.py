@@ -1,4 +1,4 @@
-"""The permission matrix, roles × actions, as tables: one line per action.
+"""The permission matrix, roles by actions, as tables: one line per action.
 
 MATRIX is the expected policy, written out by hand so a change to the policy module shows up as a
 failing test, not as a silent widening. Adding an action to the policy without a line here fails
