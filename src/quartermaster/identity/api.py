@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
@@ -22,6 +21,7 @@ from quartermaster.core.http import (
 from quartermaster.core.pagination import clean_limit, decode_cursor, encode_cursor
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.identity import invariants, tokens
+from quartermaster.identity.ratelimits import login_limits
 from quartermaster.identity.schemas import (
     DeviceListQuery,
     DeviceOut,
@@ -45,14 +45,6 @@ router = Router(tags=["auth"])
 devices_router = Router(tags=["devices"])
 
 BAD_CREDENTIALS = NotAuthenticated("invalid username or password")
-
-
-def login_limits() -> tuple[ratelimit.Limit, ratelimit.Limit]:
-    window_s = settings.LOGIN_FAILURE_WINDOW_S
-    return (
-        ratelimit.Limit("login-user", settings.LOGIN_FAILURES_PER_USERNAME, window_s),
-        ratelimit.Limit("login-ip", settings.LOGIN_FAILURES_PER_IP, window_s),
-    )
 
 
 @router.post(
