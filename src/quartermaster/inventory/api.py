@@ -34,7 +34,11 @@ def build_router() -> Router:
         "/{uuid:item_id}", ["GET"], retrieve_item, response={200: ItemOut, 404: ErrorOut, **ERRORS}
     )
     router.add_api_operation(
-        "/{uuid:item_id}", ["DELETE"], delete_item, response={204: None, **ERRORS}
+        # 404 only for a path that is not an item id at all (deleting is idempotent).
+        "/{uuid:item_id}",
+        ["DELETE"],
+        delete_item,
+        response={204: None, 404: ErrorOut, **ERRORS},
     )
     router.add_api_operation(
         "/{uuid:item_id}/qty",
