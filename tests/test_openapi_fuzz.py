@@ -42,8 +42,21 @@ EXAMPLES = int(os.environ.get("QM_FUZZ_EXAMPLES", "25"))
 
 
 @pytest.fixture
-def in_process_requests() -> Iterator[None]:
-    """Keep the test's connection (and transaction) across the WSGI requests."""
+def auth_headers(db: None) -> dict[str, str]:
+    """A valid admin token, and a device for the device routes to find."""
+    create_user("fuzzer", "admin")
+    create_user("driver", "staff")
+    login("driver", device_id="truck-07")
+    return {"Authorization": f"Bearer {login('fuzzer')['access']}"}
+
+
+@pytest.fixture
+def in_process_requests(auth_headers: dict[str, str]) -> Iterator[None]:
+    """Keep the test's connection (and transaction) across the WSGI requests.
+
+    After every use of Django's test Client (which reconnects these handlers when it is done):
+    from here on the test makes requests only through schemathesis.
+    """
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
     try:
@@ -72,11 +85,10 @@ def test_the_document_lists_the_operations(api_schema: Any) -> None:
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_every_operation_answers_as_documented(api_schema: Any, mode: GenerationMode) -> None:
-    create_user("fuzzer", "admin")
-    create_user("driver", "staff")
-    login("driver", device_id="truck-07")
-    headers = {"Authorization": f"Bearer {login('fuzzer')['access']}"}
+def test_every_operation_answers_as_documented(
+    api_schema: Any, auth_headers: dict[str, str], mode: GenerationMode
+) -> None:
+    headers = auth_headers
     failures: dict[str, str] = {}
     statuses: dict[int, int] = {}
 
