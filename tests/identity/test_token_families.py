@@ -1,4 +1,4 @@
-"""Sessions: refresh-token rotation, reuse detection, logout, deactivation."""
+"""Refresh-token families: reuse revokes the family (and is audited), logout ends it."""
 
 from __future__ import annotations
 
