@@ -160,7 +160,7 @@ def is_postgres() -> bool:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    """Rate-limit counters and last-seen markers live in the cache: each test starts clean."""
+    """Rate-limit counters live in the cache: each test starts clean."""
     from django.core.cache import cache
 
     cache.clear()

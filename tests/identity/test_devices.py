@@ -3,10 +3,14 @@ revoked by an admin so that every token issued to them stops working at once."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from quartermaster.core.models import AuditEntry
+from quartermaster.identity import services
 from quartermaster.identity.models import Device, RefreshToken
 from tests.conftest import Api, audit_count, create_user, login
 
@@ -133,3 +137,18 @@ def test_a_bad_device_cursor_is_400(admin: Api) -> None:
 
     assert reply.status == 400
     assert "cursor" in reply.body["fields"]
+
+
+def test_using_the_api_moves_last_seen_forward(admin: Api, driver: dict) -> None:
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Device.objects.filter(pk="truck-07").update(last_seen_at=an_hour_ago)
+    services._last_touched.clear()
+
+    assert Api(Client(), driver["access"]).get("/api/v1/auth/me").status == 200
+
+    seen = Device.objects.get(pk="truck-07").last_seen_at
+    assert seen > an_hour_ago + timedelta(minutes=59)
+    # Within the minute, further requests write nothing more.
+    Device.objects.filter(pk="truck-07").update(last_seen_at=an_hour_ago)
+    Api(Client(), driver["access"]).get("/api/v1/auth/me")
+    assert Device.objects.get(pk="truck-07").last_seen_at == an_hour_ago

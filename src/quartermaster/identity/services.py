@@ -4,13 +4,13 @@ happens while a write transaction is open."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 
 from quartermaster.core.canonical import fingerprint
@@ -176,16 +176,27 @@ def _register_device(device_id: str, user_id: UUID, now: datetime) -> Change | N
     return Change("device", device_id, before, device_view(device), publish=False)
 
 
+# device_id → monotonic time of this process's last write of its last-seen time. In-process on
+# purpose: no cache round trip per request; each process writes at most once a minute a device.
+_last_touched: dict[str, float] = {}
+_MAX_TRACKED_DEVICES = 50_000
+
+
 def touch_device(device_id: str) -> None:
-    """Note that `device_id` was just seen, at most once per LAST_SEEN_RESOLUTION_S.
+    """Note that `device_id` was just seen, at most once per LAST_SEEN_RESOLUTION_S per process.
 
     Not a command on purpose: last-seen is an observation, not a change anyone made, and an
-    audit entry per request would bury the chain. The cache keeps it to one write a minute.
+    audit entry per request would bury the chain.
     """
-    if device_id and cache.add(f"qm:seen:{device_id}", 1, timeout=LAST_SEEN_RESOLUTION_S):
-        Device.objects.filter(pk=device_id, revoked_at__isnull=True).update(
-            last_seen_at=timezone.now()
-        )
+    if not device_id:
+        return
+    now = time.monotonic()
+    if now - _last_touched.get(device_id, -LAST_SEEN_RESOLUTION_S) < LAST_SEEN_RESOLUTION_S:
+        return
+    if len(_last_touched) >= _MAX_TRACKED_DEVICES:
+        _last_touched.clear()
+    _last_touched[device_id] = now
+    Device.objects.filter(pk=device_id, revoked_at__isnull=True).update(last_seen_at=timezone.now())
 
 
 class RevokeDevice(Command):
