@@ -1,8 +1,8 @@
 """Fixed-window rate limits kept in Django's cache (local memory embedded, Redis in production).
 
-A counter per (bucket, key, window) is incremented once per hit; in the common case that costs
-one cache operation (`incr`), two when a window opens. With Redis the counters are shared by
-every app process; with local memory each process counts alone (the embedded server is one).
+A counter per (bucket, key, window) is incremented once per hit: with Redis one round trip (INCR
+and EXPIRE NX, pipelined), shared by every app process; with local memory an in-process
+increment (the embedded server is one process). Other cache backends take the generic path.
 A window allows at most `limit` hits; the caller learns how long until the window closes.
 """
 
@@ -12,7 +12,9 @@ import hashlib
 import time
 from dataclasses import dataclass
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.redis import RedisCache
 
 from quartermaster.core.errors import RateLimited
 
@@ -52,12 +54,32 @@ def hit(limit: Limit, key: str, *, now: float | None = None) -> int:
         return 0
     window, _ = _window(limit, time.time() if now is None else now)
     cache_key = _cache_key(limit, key, window)
+    backend = _backend()
+    if isinstance(backend, RedisCache):
+        return _redis_incr(backend, cache_key, limit.window_s + 1)
     try:
         return cache.incr(cache_key)
     except ValueError:  # the window's first hit: the counter does not exist yet
         if cache.add(cache_key, 1, timeout=limit.window_s + 1):
             return 1
         return cache.incr(cache_key)  # another process opened the window first
+
+
+def _backend() -> BaseCache:
+    return caches["default"]
+
+
+def _redis_incr(backend: RedisCache, cache_key: str, ttl_s: int) -> int:
+    """INCR and set the expiry if none is set, in one round trip. Django's own `incr` costs two
+    (EXISTS, then INCR) and `add` a third when a window opens. Django's Redis serializer stores
+    integers as plain Redis integers, so `cache.get` reads this counter back unchanged."""
+    key = backend.make_and_validate_key(cache_key)
+    client = backend._cache.get_client(key, write=True)  # type: ignore[attr-defined]
+    pipe = client.pipeline(transaction=False)
+    pipe.incr(key)
+    pipe.expire(key, ttl_s, nx=True)
+    count, _ = pipe.execute()
+    return int(count)
 
 
 def count(limit: Limit, key: str, *, now: float | None = None) -> int:
