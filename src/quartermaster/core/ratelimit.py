@@ -1,7 +1,7 @@
 """Fixed-window rate limits kept in Django's cache (local memory embedded, Redis in production).
 
 A counter per (bucket, key, window) is incremented once per hit: with Redis one round trip (INCR
-and EXPIRE NX, pipelined), shared by every app process; with local memory an in-process
+and EXPIRE, pipelined), shared by every app process; with local memory an in-process
 increment (the embedded server is one process). Other cache backends take the generic path.
 A window allows at most `limit` hits; the caller learns how long until the window closes.
 """
@@ -70,14 +70,16 @@ def _backend() -> BaseCache:
 
 
 def _redis_incr(backend: RedisCache, cache_key: str, ttl_s: int) -> int:
-    """INCR and set the expiry if none is set, in one round trip. Django's own `incr` costs two
+    """INCR and EXPIRE in one round trip. Django's own `incr` costs two
     (EXISTS, then INCR) and `add` a third when a window opens. Django's Redis serializer stores
     integers as plain Redis integers, so `cache.get` reads this counter back unchanged."""
     key = backend.make_and_validate_key(cache_key)
     client = backend._cache.get_client(key, write=True)  # type: ignore[attr-defined]
     pipe = client.pipeline(transaction=False)
     pipe.incr(key)
-    pipe.expire(key, ttl_s, nx=True)
+    # Refreshed on every hit (EXPIRE NX needs Redis 7): the key names its window, so it only
+    # has to outlive that window, and it does.
+    pipe.expire(key, ttl_s)
     count, _ = pipe.execute()
     return int(count)
 
