@@ -15,6 +15,7 @@ Auditors read everything and change nothing: only READ_ACTIONS may list them (a 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
 
 from quartermaster.core.commands import Actor
@@ -47,6 +48,10 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "item.create": frozenset({ADMIN, MANAGER}),
     "item.delete": frozenset({ADMIN, MANAGER}),
     "item.adjust": frozenset({ADMIN, MANAGER, STAFF}),
+    # sync: each op is authorized again as its own command
+    "sync.batch": frozenset({ADMIN, MANAGER, STAFF}),
+    "sync.changes": EVERYONE,
+    "sync.device_status": frozenset({ADMIN, MANAGER, STAFF}),
     # audit
     "audit.read": frozenset({ADMIN, MANAGER, AUDITOR}),
     "audit.verify": frozenset({ADMIN, MANAGER, AUDITOR}),
@@ -62,13 +67,25 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "statement.read": frozenset({ADMIN, MANAGER, AUDITOR, PARTY}),
 }
 
-# Actions that change nothing; the only ones an auditor may be given.
+# Actions that change nothing; besides their own sessions, the only ones an auditor may be given.
 READ_ACTIONS = frozenset(
-    action for action in ALLOWED_ROLES if action.endswith((".read", ".verify"))
+    {
+        "user.read",
+        "item.read",
+        "sync.changes",
+        "sync.device_status",
+        "audit.read",
+        "audit.verify",
+        "device.read",
+        "location.read",
+        "statement.read",
+    }
 )
 
 # (action → roles) that may act only on records they own: `authorize(..., owner_id=...)`.
 OWN_RECORDS_ONLY: dict[str, frozenset[str]] = {
+    # staff see the sync status of their own devices only
+    "sync.device_status": frozenset({STAFF}),
     "statement.read": frozenset({PARTY}),
 }
 
@@ -115,3 +132,32 @@ def can_see_location(actor: Actor, location_id: UUID) -> bool:
 def visible_location_ids(actor: Actor) -> frozenset[UUID] | None:
     """The locations whose records `actor` may see, for scoping list queries; None means all."""
     return None if actor.role in UNSCOPED_ROLES else actor.location_ids
+
+
+@dataclass(frozen=True)
+class FeedScope:
+    """Which change-feed rows an actor may read.
+
+    `everything`: all rows. Otherwise rows at `location_ids`, plus rows that belong to no
+    location when `unlocated` is set (the item catalogue, deletions of catalogue records).
+    """
+
+    everything: bool
+    location_ids: frozenset[UUID] = frozenset()
+    unlocated: bool = False
+
+
+def feed_scope(actor: Actor) -> FeedScope:
+    """Staff read their locations and the shared catalogue. Party users (customers, farmers) read
+    nothing yet: feed rows carry no owning party, and a party may see only its own statements,
+    so until records name their party the safe answer is none."""
+    if actor.role in UNSCOPED_ROLES:
+        return FeedScope(everything=True)
+    if actor.role == STAFF:
+        return FeedScope(everything=False, location_ids=actor.location_ids, unlocated=True)
+    return FeedScope(everything=False)
+
+
+def can_read_device_status(actor: Actor, device_owner_id: UUID | None) -> bool:
+    """A device's sync status: its own user, managers and admins (OWN_RECORDS_ONLY)."""
+    return allows(actor, "sync.device_status", owner_id=device_owner_id)

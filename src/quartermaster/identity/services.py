@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from django.conf import settings
@@ -136,6 +136,8 @@ class StartSession(Command):
     and open a new refresh-token family bound to it."""
 
     name = "session.start"
+    # Never a batch-sync op: a session answer carries tokens, and op results are kept forever.
+    syncable: ClassVar[bool] = False
     device_id: str = ""
 
     def handle(self, ctx: Context) -> Outcome:
@@ -237,6 +239,8 @@ class RotateSession(Command):
     the whole family is revoked, and that revocation commits even though the answer is 401."""
 
     name = "session.refresh"
+    # Never a batch-sync op: a session answer carries tokens, and op results are kept forever.
+    syncable: ClassVar[bool] = False
     jti: UUID
 
     def handle(self, ctx: Context) -> Outcome:
@@ -272,6 +276,8 @@ class EndSession(Command):
     """Logout: revoke the family the refresh token belongs to."""
 
     name = "session.end"
+    # Never a batch-sync op: a session answer carries tokens, and op results are kept forever.
+    syncable: ClassVar[bool] = False
     jti: UUID
 
     def handle(self, ctx: Context) -> Outcome:
