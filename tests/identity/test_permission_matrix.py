@@ -120,7 +120,8 @@ def test_party_users_read_only_their_own_statements() -> None:
     with pytest.raises(NotFound):
         permissions.authorize(party, "statement.read", owner_id=uuid.uuid4())
     with pytest.raises(NotFound):
-        permissions.authorize(party, "statement.read")  # a record with no owner is not theirs
+        permissions.authorize(party, "statement.read", owner_id=None)  # nobody's is not theirs
+    permissions.authorize(party, "statement.read")  # no record: may a party read statements?
     # Staff of the business read any customer's statement... not at all: not their job.
     with pytest.raises(PermissionDenied):
         permissions.authorize(actor("staff"), "statement.read", owner_id=party.user_id)

@@ -5,11 +5,23 @@ identity installs its policy at start-up (IdentityConfig.ready); every decision 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+import enum
+from typing import TYPE_CHECKING, Final, Protocol
 from uuid import UUID
 
 if TYPE_CHECKING:
     from quartermaster.core.commands import Actor
+
+
+class _NoRecord(enum.Enum):
+    NO_RECORD = "no record"
+
+
+# `owner_id` when no particular record is asked about (may this role take the action at all?).
+# `owner_id=None` is different: a record that belongs to nobody, which own-records-only roles
+# may not see.
+NO_RECORD: Final = _NoRecord.NO_RECORD
+Owner = UUID | None | _NoRecord
 
 
 class Authorizer(Protocol):
@@ -19,7 +31,7 @@ class Authorizer(Protocol):
         action: str,
         *,
         location_id: UUID | None = None,
-        owner_id: UUID | None = None,
+        owner_id: Owner = NO_RECORD,
     ) -> None: ...
 
 
@@ -32,7 +44,7 @@ def install(authorizer: Authorizer) -> None:
 
 
 def authorize(
-    actor: Actor, action: str, *, location_id: UUID | None = None, owner_id: UUID | None = None
+    actor: Actor, action: str, *, location_id: UUID | None = None, owner_id: Owner = NO_RECORD
 ) -> None:
     """Raise PermissionDenied (403), or NotFound (404) for a record outside the actor's locations
     or, for own-records-only actions, one the actor does not own."""

@@ -20,6 +20,7 @@ from uuid import UUID
 
 from quartermaster.core.commands import Actor
 from quartermaster.core.errors import NotFound, PermissionDenied
+from quartermaster.core.policy import NO_RECORD, Owner
 from quartermaster.identity.models import Role
 
 ADMIN, MANAGER, STAFF, AUDITOR, PARTY = (
@@ -95,13 +96,14 @@ def authorize(
     action: str,
     *,
     location_id: UUID | None = None,
-    owner_id: UUID | None = None,
+    owner_id: Owner = NO_RECORD,
 ) -> None:
     """Return if `actor` may take `action` on a record at `location_id` owned by `owner_id`;
     raise PermissionDenied (403) for a forbidden action, NotFound (404) for a hidden record.
 
-    Pass the record's location and owner whenever the record has them: omitting them asks only
-    whether the role may take the action at all (creating, listing before scoping).
+    Pass the record's location and owner whenever the record has them (`owner_id=None` for a
+    record that belongs to nobody); omitting them asks only whether the role may take the action
+    at all (creating, listing before scoping the list).
     """
     if actor.role == SYSTEM_ROLE:
         return
@@ -110,16 +112,20 @@ def authorize(
         raise PermissionDenied(f"{actor.role} may not {action}")
     if location_id is not None and not can_see_location(actor, location_id):
         raise NotFound()
-    if actor.role in OWN_RECORDS_ONLY.get(action, frozenset()) and (
-        owner_id is None or owner_id != actor.user_id
+    if (
+        owner_id is not NO_RECORD
+        and actor.role in OWN_RECORDS_ONLY.get(action, frozenset())
+        and (owner_id is None or owner_id != actor.user_id)
     ):
         raise NotFound()
 
 
-def allows(actor: Actor, action: str, **record: UUID | None) -> bool:
+def allows(
+    actor: Actor, action: str, *, location_id: UUID | None = None, owner_id: Owner = NO_RECORD
+) -> bool:
     """`authorize` as a yes/no, for menus and the back office."""
     try:
-        authorize(actor, action, **record)
+        authorize(actor, action, location_id=location_id, owner_id=owner_id)
     except (PermissionDenied, NotFound):
         return False
     return True
