@@ -9,7 +9,7 @@ from ninja import NinjaAPI
 
 from quartermaster import __version__
 from quartermaster.core.api import router as audit_router
-from quartermaster.core.http import install_error_handlers, json_response
+from quartermaster.core.http import JsonParser, install_error_handlers, json_response
 from quartermaster.health import database_status
 from quartermaster.identity.api import devices_router as identity_devices_router
 from quartermaster.identity.api import router as auth_router
@@ -27,6 +27,7 @@ api = NinjaAPI(
     docs_url="/docs",
     openapi_url="/openapi.json",
     auth=BearerAuth(),
+    parser=JsonParser(),
 )
 install_error_handlers(api)
 api.add_router("/auth", auth_router)
@@ -46,6 +47,7 @@ root_api = NinjaAPI(
     docs_url=None,
     openapi_url=None,
     auth=BearerAuth(),
+    parser=JsonParser(),
 )
 install_error_handlers(root_api)
 root_api.add_router("/items", build_items_router())
