@@ -152,3 +152,13 @@ def test_using_the_api_moves_last_seen_forward(admin: Api, driver: dict) -> None
     Device.objects.filter(pk="truck-07").update(last_seen_at=an_hour_ago)
     Api(Client(), driver["access"]).get("/api/v1/auth/me")
     assert Device.objects.get(pk="truck-07").last_seen_at == an_hour_ago
+
+
+def test_a_revoked_device_cannot_sync_under_a_fresh_login(admin: Api, driver: dict) -> None:
+    admin.post("/api/v1/devices/truck-07/revoke")
+    fresh = Api(Client(), login("driver", device_id="truck-08")["access"])
+
+    reply = fresh.post("/api/v1/sync/batch", {"device_id": "truck-07", "ops": []})
+
+    assert (reply.status, reply.body["code"]) == (401, "not_authenticated")
+    assert fresh.post("/api/v1/sync/batch", {"device_id": "truck-08", "ops": []}).status == 200
