@@ -24,6 +24,12 @@ step "PostgreSQL for the tests"
 pg_url=$(scripts/ensure-postgres.sh)
 echo "$pg_url"
 
+step "Redis and Chromium for the tests"
+QM_TEST_REDIS_URL=$(scripts/ensure-redis.sh)
+QM_CHROMIUM=$(scripts/ensure-chromium.sh)
+export QM_TEST_REDIS_URL QM_CHROMIUM
+echo "$QM_TEST_REDIS_URL $QM_CHROMIUM"
+
 step "pytest on SQLite"
 QM_DATABASE_URL= "$bin/pytest" -m "not postgres" -p xdist -n 2 "$@"
 

@@ -156,3 +156,11 @@ def audit_count() -> int:
 
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Rate-limit counters live in the cache: each test starts clean."""
+    from django.core.cache import cache
+
+    cache.clear()

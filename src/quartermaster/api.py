@@ -9,12 +9,13 @@ from ninja import NinjaAPI
 
 from quartermaster import __version__
 from quartermaster.core.api import router as audit_router
-from quartermaster.core.http import install_error_handlers, json_response
+from quartermaster.core.http import JsonParser, install_error_handlers, json_response
 from quartermaster.health import database_status
+from quartermaster.identity.api import devices_router as identity_devices_router
 from quartermaster.identity.api import router as auth_router
 from quartermaster.identity.auth import BearerAuth
 from quartermaster.inventory.api import build_router as build_items_router
-from quartermaster.sync.api import devices_router
+from quartermaster.sync.api import devices_router as sync_devices_router
 from quartermaster.sync.api import router as sync_router
 
 api = NinjaAPI(
@@ -26,13 +27,16 @@ api = NinjaAPI(
     docs_url="/docs",
     openapi_url="/openapi.json",
     auth=BearerAuth(),
+    parser=JsonParser(),
 )
 install_error_handlers(api)
 api.add_router("/auth", auth_router)
 api.add_router("/items", build_items_router())
 api.add_router("/audit", audit_router)
 api.add_router("/sync", sync_router)
-api.add_router("/devices", devices_router)
+# /devices: listing and revoking (identity), sync status (sync).
+api.add_router("/devices", identity_devices_router)
+api.add_router("/devices", sync_devices_router)
 
 # Inventory v2 compatibility: the same item handlers at the root. Not in the OpenAPI document
 # (they are aliases), still authenticated.
@@ -43,6 +47,7 @@ root_api = NinjaAPI(
     docs_url=None,
     openapi_url=None,
     auth=BearerAuth(),
+    parser=JsonParser(),
 )
 install_error_handlers(root_api)
 root_api.add_router("/items", build_items_router())

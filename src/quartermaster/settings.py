@@ -23,6 +23,19 @@ ACCESS_TOKEN_TTL_S = env_int("QM_ACCESS_TOKEN_TTL_S", 15 * 60)
 REFRESH_TOKEN_TTL_S = env_int("QM_REFRESH_TOKEN_TTL_S", 7 * 24 * 3600)
 IDEMPOTENCY_KEY_TTL_DAYS = env_int("QM_IDEMPOTENCY_KEY_TTL_DAYS", 30)
 
+# Rate limits (core/ratelimit.py), counted in the cache below; 0 switches one off.
+# Login: failed attempts per username and per client address; a window full of failures
+# answers 429 with Retry-After, even for the right password, until the window closes.
+LOGIN_FAILURES_PER_USERNAME = env_int("QM_LOGIN_FAILURES_PER_USERNAME", 5)
+LOGIN_FAILURES_PER_IP = env_int("QM_LOGIN_FAILURES_PER_IP", 20)
+LOGIN_FAILURE_WINDOW_S = env_int("QM_LOGIN_FAILURE_WINDOW_S", 60)
+# API: requests per authenticated user and per client address (a shop's tills share one).
+API_REQUESTS_PER_USER = env_int("QM_API_REQUESTS_PER_USER", 600)
+API_REQUESTS_PER_IP = env_int("QM_API_REQUESTS_PER_IP", 3000)
+API_REQUEST_WINDOW_S = env_int("QM_API_REQUEST_WINDOW_S", 60)
+# Proxies in front of the server that append to X-Forwarded-For; 0 trusts none of it.
+TRUSTED_PROXY_HOPS = env_int("QM_TRUSTED_PROXY_HOPS", 0)
+
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("QM_ALLOWED_HOSTS", "*").split(",") if h.strip()]
 
 INSTALLED_APPS = [
@@ -41,6 +54,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "quartermaster.core.http.JsonErrorsMiddleware",
+    "quartermaster.core.http.RateLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

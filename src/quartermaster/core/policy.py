@@ -5,15 +5,34 @@ identity installs its policy at start-up (IdentityConfig.ready); every decision 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+import enum
+from typing import TYPE_CHECKING, Final, Protocol
 from uuid import UUID
 
 if TYPE_CHECKING:
     from quartermaster.core.commands import Actor
 
 
+class _NoRecord(enum.Enum):
+    NO_RECORD = "no record"
+
+
+# `owner_id` when no particular record is asked about (may this role take the action at all?).
+# `owner_id=None` is different: a record that belongs to nobody, which own-records-only roles
+# may not see.
+NO_RECORD: Final = _NoRecord.NO_RECORD
+Owner = UUID | None | _NoRecord
+
+
 class Authorizer(Protocol):
-    def __call__(self, actor: Actor, action: str, *, location_id: UUID | None = None) -> None: ...
+    def __call__(
+        self,
+        actor: Actor,
+        action: str,
+        *,
+        location_id: UUID | None = None,
+        owner_id: Owner = NO_RECORD,
+    ) -> None: ...
 
 
 _authorizer: Authorizer | None = None
@@ -24,8 +43,11 @@ def install(authorizer: Authorizer) -> None:
     _authorizer = authorizer
 
 
-def authorize(actor: Actor, action: str, *, location_id: UUID | None = None) -> None:
-    """Raise PermissionDenied (403) or NotFound (404 for a record outside the actor's locations)."""
+def authorize(
+    actor: Actor, action: str, *, location_id: UUID | None = None, owner_id: Owner = NO_RECORD
+) -> None:
+    """Raise PermissionDenied (403), or NotFound (404) for a record outside the actor's locations
+    or, for own-records-only actions, one the actor does not own."""
     if _authorizer is None:
         raise RuntimeError("no permission policy installed")
-    _authorizer(actor, action, location_id=location_id)
+    _authorizer(actor, action, location_id=location_id, owner_id=owner_id)

@@ -1,38 +1,77 @@
-"""HTTP adapters for authentication: login, refresh, logout, me."""
+"""HTTP adapters for authentication (login, refresh, logout, me) and devices (list, revoke)."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from ninja import Router
+from datetime import datetime
 
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router
+
+from quartermaster.core import policy, ratelimit
 from quartermaster.core.commands import Context, execute
-from quartermaster.core.errors import NotAuthenticated
-from quartermaster.core.http import actor_of, error_json, json_response, to_http
+from quartermaster.core.errors import Invalid, NotAuthenticated, NotFound
+from quartermaster.core.http import (
+    actor_of,
+    client_ip,
+    context_for,
+    error_json,
+    json_response,
+    to_http,
+)
+from quartermaster.core.pagination import clean_limit, decode_cursor, encode_cursor
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.identity import invariants, tokens
-from quartermaster.identity.schemas import LoginIn, MeOut, RefreshIn, TokenPairOut
-from quartermaster.identity.selectors import actor_view, check_credentials, load_actor
-from quartermaster.identity.services import EndSession, RotateSession, StartSession
+from quartermaster.identity.ratelimits import login_limits
+from quartermaster.identity.schemas import (
+    DeviceListQuery,
+    DeviceOut,
+    DevicePageOut,
+    LoginIn,
+    MeOut,
+    RefreshIn,
+    TokenPairOut,
+)
+from quartermaster.identity.selectors import (
+    actor_view,
+    check_credentials,
+    device_view,
+    get_device,
+    list_devices,
+    load_actor,
+)
+from quartermaster.identity.services import EndSession, RevokeDevice, RotateSession, StartSession
 
 router = Router(tags=["auth"])
+devices_router = Router(tags=["devices"])
 
 BAD_CREDENTIALS = NotAuthenticated("invalid username or password")
 
 
-@router.post("/login", auth=None, response={200: TokenPairOut, 400: ErrorOut, 401: ErrorOut})
+@router.post(
+    "/login", auth=None, response={200: TokenPairOut, 400: ErrorOut, 401: ErrorOut, 429: ErrorOut}
+)
 def login(request: HttpRequest, payload: LoginIn) -> HttpResponse:
     device_id = invariants.clean_device_id(payload.device_id or "")
+    by_username, by_ip = login_limits()
+    username_key, ip_key = payload.username.strip().lower(), client_ip(request)
+    # Refused before the password is checked: a locked-out guesser learns nothing, even when
+    # the guess is right, and pays no hashing time of ours.
+    ratelimit.refuse_if_exhausted(by_username, username_key)
+    ratelimit.refuse_if_exhausted(by_ip, ip_key)
     user = check_credentials(payload.username, payload.password)
-    if user is None:
-        return error_json(BAD_CREDENTIALS)
-    actor = load_actor(user.id, device_id=device_id)
+    actor = None if user is None else load_actor(user.id, device_id=device_id)
     if actor is None:
+        ratelimit.hit(by_username, username_key)
+        ratelimit.hit(by_ip, ip_key)
         return error_json(BAD_CREDENTIALS)
+    ratelimit.reset(by_username, username_key)
     # Never keyed: a stored response would keep live tokens in the database.
     return to_http(execute(StartSession(device_id=device_id), Context(actor=actor)))
 
 
-@router.post("/refresh", auth=None, response={200: TokenPairOut, 400: ErrorOut, 401: ErrorOut})
+@router.post(
+    "/refresh", auth=None, response={200: TokenPairOut, 400: ErrorOut, 401: ErrorOut, 429: ErrorOut}
+)
 def refresh(request: HttpRequest, payload: RefreshIn) -> HttpResponse:
     claims = tokens.decode(payload.refresh, expected_type="refresh")
     actor = load_actor(claims.user_id, device_id=claims.device_id)
@@ -56,3 +95,56 @@ def logout(request: HttpRequest, payload: RefreshIn) -> HttpResponse:
 @router.get("/me", response={200: MeOut, 401: ErrorOut})
 def me(request: HttpRequest) -> HttpResponse:
     return json_response(200, actor_view(actor_of(request)))
+
+
+DEVICE_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 429: ErrorOut}
+
+
+@devices_router.get("", response={200: DevicePageOut, **DEVICE_ERRORS})
+def list_all_devices(request: HttpRequest, params: Query[DeviceListQuery]) -> HttpResponse:
+    policy.authorize(actor_of(request), "device.read")
+    limit = clean_limit(params.limit)
+    after = _device_position(decode_cursor(params.cursor))
+    devices = list_devices(after=after, limit=limit)
+    next_cursor = (
+        encode_cursor([devices[-1].last_seen_at.isoformat(), devices[-1].device_id])
+        if len(devices) == limit
+        else None
+    )
+    return json_response(
+        200, {"results": [device_view(d) for d in devices], "next_cursor": next_cursor}
+    )
+
+
+def _device_position(position: object) -> tuple[str, str] | None:
+    if position is None:
+        return None
+    if (
+        isinstance(position, list)
+        and len(position) == 2
+        and all(isinstance(p, str) for p in position)
+    ):
+        try:
+            datetime.fromisoformat(position[0])
+        except ValueError:
+            pass
+        else:
+            return position[0], position[1]
+    raise Invalid.field("cursor", "not a cursor this server issued")
+
+
+@devices_router.get("/{device_id}", response={200: DeviceOut, 404: ErrorOut, **DEVICE_ERRORS})
+def retrieve_device(request: HttpRequest, device_id: str) -> HttpResponse:
+    policy.authorize(actor_of(request), "device.read")
+    device = get_device(device_id)
+    if device is None:
+        raise NotFound()
+    return json_response(200, device_view(device))
+
+
+@devices_router.post(
+    "/{device_id}/revoke",
+    response={200: DeviceOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, **DEVICE_ERRORS},
+)
+def revoke_device(request: HttpRequest, device_id: str) -> HttpResponse:
+    return to_http(execute(RevokeDevice(device_id=device_id), context_for(request)))

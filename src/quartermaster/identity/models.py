@@ -36,3 +36,21 @@ class RefreshToken(models.Model):
     expires_at = models.DateTimeField()
     spent_at = models.DateTimeField(null=True)
     revoked_at = models.DateTimeField(null=True)
+
+
+class Device(models.Model):
+    """A phone, till or laptop that has logged in, named by the id it sends (`device_id`).
+
+    Revoking a device stops every access and refresh token that carries its id, at once: the
+    bearer check refuses a revoked device on each request. A revoked device stays revoked.
+    """
+
+    device_id = models.CharField(max_length=200, primary_key=True)
+    # The user who logged in on it most recently (tills are shared).
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="devices")
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.device_id

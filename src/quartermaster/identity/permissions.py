@@ -1,8 +1,16 @@
-"""The permission policy: the one module that decides who may do what, where.
+"""The permission policy: the one module that decides who may do what, where, to which record.
 
-Default deny: an action missing from the table is refused for everyone but the system actor.
-Record scoping: staff act only at their assigned locations, and a record elsewhere answers 404
-so its existence is not revealed.
+Every adapter (REST, sync, WebSocket, admin, CLI) and the command pipeline ask `authorize`;
+nothing else decides. Three rules, in order:
+
+1. Role: ALLOWED_ROLES maps each action to the roles that may take it. Default deny: an action
+   missing from the table is refused (403) for everyone but the system actor.
+2. Location: a record that belongs to a location the actor is not assigned to answers 404, so its
+   existence is not revealed (staff and party; admin, manager and auditor see every location).
+3. Ownership: for OWN_RECORDS_ONLY actions, a role listed there may touch only records it owns
+   (a party user reads only their own statements); anyone else's answers 404.
+
+Auditors read everything and change nothing: only READ_ACTIONS may list them (a test checks it).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from uuid import UUID
 
 from quartermaster.core.commands import Actor
 from quartermaster.core.errors import NotFound, PermissionDenied
+from quartermaster.core.policy import NO_RECORD, Owner
 from quartermaster.identity.models import Role
 
 ADMIN, MANAGER, STAFF, AUDITOR, PARTY = (
@@ -34,7 +43,7 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "session.refresh": EVERYONE,
     "session.end": EVERYONE,
     "user.create": frozenset({ADMIN}),
-    "user.read": frozenset({ADMIN}),
+    "user.read": frozenset({ADMIN, MANAGER}),
     # items
     "item.read": READERS,
     "item.create": frozenset({ADMIN, MANAGER}),
@@ -47,10 +56,55 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     # audit
     "audit.read": frozenset({ADMIN, MANAGER, AUDITOR}),
     "audit.verify": frozenset({ADMIN, MANAGER, AUDITOR}),
+    # users beyond creation: managers see them in the back office; only admins change them, so
+    # nobody can raise their own role
+    "user.update": frozenset({ADMIN}),
+    # devices: anyone's login registers their device (session.start); listing and revoking
+    "device.read": frozenset({ADMIN, MANAGER, AUDITOR}),
+    "device.revoke": frozenset({ADMIN}),
+    # the back office's read-only location list (location commands come with inventory)
+    "location.read": READERS,
+    # a customer's or farmer's statement: parties read their own only (OWN_RECORDS_ONLY)
+    "statement.read": frozenset({ADMIN, MANAGER, AUDITOR, PARTY}),
+}
+
+# Actions that change nothing; besides their own sessions, the only ones an auditor may be given.
+READ_ACTIONS = frozenset(
+    {
+        "user.read",
+        "item.read",
+        "sync.changes",
+        "sync.device_status",
+        "audit.read",
+        "audit.verify",
+        "device.read",
+        "location.read",
+        "statement.read",
+    }
+)
+
+# (action → roles) that may act only on records they own: `authorize(..., owner_id=...)`.
+OWN_RECORDS_ONLY: dict[str, frozenset[str]] = {
+    # staff see the sync status of their own devices only
+    "sync.device_status": frozenset({STAFF}),
+    "statement.read": frozenset({PARTY}),
 }
 
 
-def authorize(actor: Actor, action: str, *, location_id: UUID | None = None) -> None:
+def authorize(
+    actor: Actor,
+    action: str,
+    *,
+    location_id: UUID | None = None,
+    owner_id: Owner = NO_RECORD,
+) -> None:
+    """Return if `actor` may take `action` on a record at `location_id` owned by `owner_id`;
+    raise PermissionDenied (403) for a forbidden action, NotFound (404) for a hidden record.
+
+    Pass the record's location and owner whenever the record has them (`owner_id=None` for a
+    record that belongs to nobody); omitting them asks only whether the role may take the action
+    at all (creating, listing before scoping the list).
+    """
     if actor.role == SYSTEM_ROLE:
         return
     roles = ALLOWED_ROLES.get(action)
@@ -58,10 +112,32 @@ def authorize(actor: Actor, action: str, *, location_id: UUID | None = None) -> 
         raise PermissionDenied(f"{actor.role} may not {action}")
     if location_id is not None and not can_see_location(actor, location_id):
         raise NotFound()
+    if (
+        owner_id is not NO_RECORD
+        and actor.role in OWN_RECORDS_ONLY.get(action, frozenset())
+        and (owner_id is None or owner_id != actor.user_id)
+    ):
+        raise NotFound()
+
+
+def allows(
+    actor: Actor, action: str, *, location_id: UUID | None = None, owner_id: Owner = NO_RECORD
+) -> bool:
+    """`authorize` as a yes/no, for menus and the back office."""
+    try:
+        authorize(actor, action, location_id=location_id, owner_id=owner_id)
+    except (PermissionDenied, NotFound):
+        return False
+    return True
 
 
 def can_see_location(actor: Actor, location_id: UUID) -> bool:
     return actor.role in UNSCOPED_ROLES or location_id in actor.location_ids
+
+
+def visible_location_ids(actor: Actor) -> frozenset[UUID] | None:
+    """The locations whose records `actor` may see, for scoping list queries; None means all."""
+    return None if actor.role in UNSCOPED_ROLES else actor.location_ids
 
 
 @dataclass(frozen=True)
@@ -89,7 +165,5 @@ def feed_scope(actor: Actor) -> FeedScope:
 
 
 def can_read_device_status(actor: Actor, device_owner_id: UUID | None) -> bool:
-    """A device's sync status: its own user, managers and admins."""
-    if actor.role in (ADMIN, MANAGER, SYSTEM_ROLE):
-        return True
-    return device_owner_id is not None and device_owner_id == actor.user_id
+    """A device's sync status: its own user, managers and admins (OWN_RECORDS_ONLY)."""
+    return allows(actor, "sync.device_status", owner_id=device_owner_id)

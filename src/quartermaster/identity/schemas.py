@@ -31,3 +31,23 @@ class MeOut(BaseModel):
     username: str
     role: str
     locations: list[UUID]
+
+
+class DeviceOut(BaseModel):
+    device_id: str
+    user_id: UUID
+    username: str
+    first_seen_at: str
+    last_seen_at: str
+    revoked_at: str | None
+
+
+class DevicePageOut(BaseModel):
+    results: list[DeviceOut]
+    next_cursor: str | None
+
+
+class DeviceListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    limit: int | None = None
+    cursor: str | None = None

@@ -1,4 +1,4 @@
-"""Reads for identity: credentials, the acting user, user representations."""
+"""Reads for identity: credentials, the acting user, devices, user representations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from uuid import UUID
 from django.contrib.auth.hashers import check_password, make_password
 
 from quartermaster.core.commands import Actor
-from quartermaster.identity.models import User
+from quartermaster.identity.models import Device, User
 
 # Checked against when the username is unknown, so a miss costs the same time as a hit.
 _DUMMY_HASH = make_password(None)
@@ -23,8 +23,11 @@ def check_credentials(username: str, password: str) -> User | None:
 
 
 def load_actor(user_id: UUID, *, device_id: str = "") -> Actor | None:
+    """The active user acting from `device_id`, or None: unknown, deactivated, revoked device."""
     row = User.objects.filter(pk=user_id, is_active=True).values("username", "role").first()
     if row is None:
+        return None
+    if device_id and is_device_revoked(device_id):
         return None
     location_ids = frozenset(
         User.locations.through.objects.filter(user_id=user_id).values_list("location_id", flat=True)
@@ -53,4 +56,34 @@ def actor_view(actor: Actor) -> dict[str, Any]:
         "username": actor.username,
         "role": actor.role,
         "locations": sorted(str(pk) for pk in actor.location_ids),
+    }
+
+
+def is_device_revoked(device_id: str) -> bool:
+    return Device.objects.filter(pk=device_id, revoked_at__isnull=False).exists()
+
+
+def get_device(device_id: str) -> Device | None:
+    return Device.objects.select_related("user").filter(pk=device_id).first()
+
+
+def list_devices(*, after: tuple[str, str] | None, limit: int) -> list[Device]:
+    """Devices, most recently seen first, after the keyset position (last_seen_at, device_id)."""
+    query = Device.objects.select_related("user").order_by("-last_seen_at", "-device_id")
+    if after is not None:
+        seen, device_id = after
+        query = query.filter(last_seen_at__lt=seen) | query.filter(
+            last_seen_at=seen, device_id__lt=device_id
+        )
+    return list(query[:limit])
+
+
+def device_view(device: Device) -> dict[str, Any]:
+    return {
+        "device_id": device.device_id,
+        "user_id": str(device.user_id),
+        "username": device.user.username,
+        "first_seen_at": device.first_seen_at.isoformat(),
+        "last_seen_at": device.last_seen_at.isoformat(),
+        "revoked_at": device.revoked_at.isoformat() if device.revoked_at else None,
     }

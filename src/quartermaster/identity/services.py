@@ -1,9 +1,10 @@
-"""Command handlers for identity: creating users and the life of a session (login, refresh,
-logout). Credentials are checked before the command runs, so no password hashing happens while
-a write transaction is open."""
+"""Command handlers for identity: users, the life of a session (login, refresh, logout) and the
+devices sessions run on. Credentials are checked before the command runs, so no password hashing
+happens while a write transaction is open."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -14,10 +15,13 @@ from django.utils import timezone
 
 from quartermaster.core.canonical import fingerprint
 from quartermaster.core.commands import Change, Command, Context, Outcome
-from quartermaster.core.errors import Conflict, Invalid, NotAuthenticated
+from quartermaster.core.errors import Conflict, Invalid, NotAuthenticated, NotFound
 from quartermaster.identity import invariants, tokens
-from quartermaster.identity.models import RefreshToken, Role, User
-from quartermaster.identity.selectors import user_view
+from quartermaster.identity.models import Device, RefreshToken, Role, User
+from quartermaster.identity.selectors import device_view, user_view
+
+# How often a device's last-seen time is written: at most once per interval per device.
+LAST_SEEN_RESOLUTION_S = 60
 
 
 class CreateUser(Command):
@@ -90,8 +94,46 @@ def _session_change(family: UUID, before: str | None, after: str) -> Change:
     )
 
 
+class UpdateUser(Command):
+    """Change a user's role, locations or active flag (the back office). Deactivating a user
+    ends every session at once: the bearer check loads only active users."""
+
+    name = "user.update"
+    user_id: UUID
+    role: str
+    location_ids: tuple[UUID, ...] = ()
+    is_active: bool = True
+
+    def validated(self) -> UpdateUser:
+        if self.role not in Role.values:
+            raise Invalid.field("role", f"one of {', '.join(Role.values)}")
+        return self
+
+    def handle(self, ctx: Context) -> Outcome:
+        user = User.objects.select_for_update().filter(pk=self.user_id).first()
+        if user is None:
+            raise NotFound()
+        before = {**user_view(user), "is_active": user.is_active}
+        user.role = self.role
+        user.is_active = self.is_active
+        user.is_staff = self.role in (Role.ADMIN, Role.MANAGER)
+        user.is_superuser = self.role == Role.ADMIN
+        user.save(update_fields=["role", "is_active", "is_staff", "is_superuser"])
+        user.locations.set(list(self.location_ids))  # type: ignore[arg-type]
+        if not self.is_active:
+            RefreshToken.objects.filter(user=user, revoked_at__isnull=True).update(
+                revoked_at=timezone.now()
+            )
+        after = {**user_view(user), "is_active": user.is_active}
+        changes = (
+            [] if after == before else [Change("user", str(user.id), before, after, publish=False)]
+        )
+        return Outcome(status=200, body=after, changes=changes)
+
+
 class StartSession(Command):
-    """Login, after the adapter checked the credentials: open a new refresh-token family."""
+    """Login, after the adapter checked the credentials: register the device, if one is named,
+    and open a new refresh-token family bound to it."""
 
     name = "session.start"
     # Never a batch-sync op: a session answer carries tokens, and op results are kept forever.
@@ -100,14 +142,96 @@ class StartSession(Command):
 
     def handle(self, ctx: Context) -> Outcome:
         assert ctx.actor.user_id is not None
+        now = timezone.now()
+        changes = []
+        if self.device_id:
+            device_change = _register_device(self.device_id, ctx.actor.user_id, now)
+            if device_change is not None:
+                changes.append(device_change)
         family = uuid.uuid4()
         pair = _token_pair(
-            user_id=ctx.actor.user_id,
-            family=family,
-            device_id=self.device_id,
-            now=timezone.now(),
+            user_id=ctx.actor.user_id, family=family, device_id=self.device_id, now=now
         )
-        return Outcome(status=200, body=pair, changes=[_session_change(family, None, "active")])
+        changes.append(_session_change(family, None, "active"))
+        return Outcome(status=200, body=pair, changes=changes)
+
+
+def _register_device(device_id: str, user_id: UUID, now: datetime) -> Change | None:
+    """Record that `user_id` logged in on `device_id`; a Change when the device is new or
+    changed hands. A revoked device cannot log in again."""
+    device = Device.objects.select_for_update().filter(pk=device_id).first()
+    if device is None:
+        Device.objects.bulk_create(
+            [Device(device_id=device_id, user_id=user_id, first_seen_at=now, last_seen_at=now)],
+            ignore_conflicts=True,
+        )
+        device = Device.objects.select_for_update().select_related("user").get(pk=device_id)
+        if device.first_seen_at == now:
+            return Change("device", device_id, None, device_view(device), publish=False)
+    if device.revoked_at is not None:
+        raise NotAuthenticated("this device has been revoked")
+    before = device_view(device)
+    Device.objects.filter(pk=device_id).update(user_id=user_id, last_seen_at=now)
+    if device.user_id == user_id:
+        return None
+    device.refresh_from_db()
+    return Change("device", device_id, before, device_view(device), publish=False)
+
+
+# device_id → monotonic time of this process's last write of its last-seen time. In-process on
+# purpose: no cache round trip per request; each process writes at most once a minute a device.
+_last_touched: dict[str, float] = {}
+_MAX_TRACKED_DEVICES = 50_000
+
+
+def touch_device(device_id: str) -> None:
+    """Note that `device_id` was just seen, at most once per LAST_SEEN_RESOLUTION_S per process.
+
+    Not a command on purpose: last-seen is an observation, not a change anyone made, and an
+    audit entry per request would bury the chain.
+    """
+    if not device_id:
+        return
+    now = time.monotonic()
+    if now - _last_touched.get(device_id, -LAST_SEEN_RESOLUTION_S) < LAST_SEEN_RESOLUTION_S:
+        return
+    if len(_last_touched) >= _MAX_TRACKED_DEVICES:
+        _last_touched.clear()
+    _last_touched[device_id] = now
+    Device.objects.filter(pk=device_id, revoked_at__isnull=True).update(last_seen_at=timezone.now())
+
+
+class RevokeDevice(Command):
+    """Revoke a device: its access tokens fail the bearer check from now on and its refresh-token
+    families are revoked, so nothing issued to it works any more. Revoking twice is fine."""
+
+    name = "device.revoke"
+    device_id: str
+
+    def handle(self, ctx: Context) -> Outcome:
+        device = (
+            Device.objects.select_for_update()
+            .select_related("user")
+            .filter(pk=self.device_id)
+            .first()
+        )
+        if device is None:
+            raise NotFound()
+        if device.revoked_at is not None:
+            return Outcome(status=200, body=device_view(device))
+        before = device_view(device)
+        now = timezone.now()
+        device.revoked_at = now
+        device.save(update_fields=["revoked_at"])
+        RefreshToken.objects.filter(device_id=self.device_id, revoked_at__isnull=True).update(
+            revoked_at=now
+        )
+        after = device_view(device)
+        return Outcome(
+            status=200,
+            body=after,
+            changes=[Change("device", self.device_id, before, after, publish=False)],
+        )
 
 
 class RotateSession(Command):

@@ -14,7 +14,12 @@ from quartermaster.core.http import actor_of, context_for, json_response, to_htt
 from quartermaster.core.pagination import clean_limit, decode_cursor, encode_cursor
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.inventory.schemas import ItemIn, ItemOut, ItemPageOut, ListQuery, QtyDeltaIn
-from quartermaster.inventory.selectors import get_item, item_view, list_items
+from quartermaster.inventory.selectors import (
+    get_default_location,
+    get_item,
+    item_view,
+    list_items,
+)
 from quartermaster.inventory.services import AdjustItemQty, CreateItem, DeleteItem
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut}
@@ -29,7 +34,11 @@ def build_router() -> Router:
         "/{uuid:item_id}", ["GET"], retrieve_item, response={200: ItemOut, 404: ErrorOut, **ERRORS}
     )
     router.add_api_operation(
-        "/{uuid:item_id}", ["DELETE"], delete_item, response={204: None, **ERRORS}
+        # 404 only for a path that is not an item id at all (deleting is idempotent).
+        "/{uuid:item_id}",
+        ["DELETE"],
+        delete_item,
+        response={204: None, 404: ErrorOut, **ERRORS},
     )
     router.add_api_operation(
         "/{uuid:item_id}/qty",
@@ -52,8 +61,14 @@ def create_item(request: HttpRequest, payload: ItemIn) -> HttpResponse:
 
 
 def list_all_items(request: HttpRequest, params: Query[ListQuery]) -> HttpResponse:
-    policy.authorize(actor_of(request), "item.read")
+    actor = actor_of(request)
+    policy.authorize(actor, "item.read")
     limit = clean_limit(params.limit)
+    try:
+        # `qty` is stock at the default location: scoped staff elsewhere see none of it.
+        policy.authorize(actor, "item.read", location_id=get_default_location().id)
+    except NotFound:
+        return json_response(200, {"results": [], "next_cursor": None})
     position = decode_cursor(params.cursor)
     after = (
         (str(position[0]), str(position[1]))
@@ -70,7 +85,7 @@ def list_all_items(request: HttpRequest, params: Query[ListQuery]) -> HttpRespon
 
 
 def retrieve_item(request: HttpRequest, item_id: UUID) -> HttpResponse:
-    policy.authorize(actor_of(request), "item.read")
+    policy.authorize(actor_of(request), "item.read", location_id=get_default_location().id)
     found = get_item(item_id)
     if found is None:
         raise NotFound()

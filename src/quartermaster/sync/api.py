@@ -6,11 +6,12 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
 from quartermaster.core import policy
-from quartermaster.core.errors import Invalid, NotFound
+from quartermaster.core.errors import Invalid, NotAuthenticated, NotFound
 from quartermaster.core.http import actor_of, json_response
 from quartermaster.core.pagination import clean_limit
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.identity.permissions import can_read_device_status, feed_scope
+from quartermaster.identity.selectors import is_device_revoked
 from quartermaster.sync.schemas import (
     BatchIn,
     BatchOut,
@@ -30,6 +31,9 @@ devices_router = Router(tags=["sync"])
 
 @router.post("/batch", response={200: BatchOut, 207: BatchOut, 413: ErrorOut, **ERRORS})
 def sync_batch(request: HttpRequest, batch: BatchIn, params: Query[BatchQuery]) -> HttpResponse:
+    if is_device_revoked(batch.device_id):
+        # Its tokens are dead already; a fresh login must not sync in its name either.
+        raise NotAuthenticated("this device has been revoked")
     ops = [
         Op(
             op_id=op.op_id,

@@ -1,0 +1,215 @@
+"""The permission matrix, roles by actions, as tables: one line per action.
+
+MATRIX is the expected policy, written out by hand so a change to the policy module shows up as a
+failing test, not as a silent widening. Adding an action to the policy without a line here fails
+`test_every_policy_action_has_a_line_in_the_matrix`; adding an HTTP route for it is one line in
+ROUTES.
+"""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from quartermaster.core.commands import Actor, Command
+from quartermaster.core.errors import NotFound, PermissionDenied
+from quartermaster.identity import permissions
+from tests.conftest import Api, audit_count, create_user, login
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("admin", "manager", "staff", "auditor", "party")
+A, M, S, U, P = ROLES  # U: aUditor
+ALL = frozenset(ROLES)
+
+MATRIX: dict[str, frozenset[str]] = {
+    "session.start": ALL,
+    "session.refresh": ALL,
+    "session.end": ALL,
+    "user.create": frozenset({A}),
+    "user.read": frozenset({A, M}),
+    "user.update": frozenset({A}),
+    "item.read": frozenset({A, M, S, U}),
+    "item.create": frozenset({A, M}),
+    "item.delete": frozenset({A, M}),
+    "item.adjust": frozenset({A, M, S}),
+    "audit.read": frozenset({A, M, U}),
+    "audit.verify": frozenset({A, M, U}),
+    "sync.batch": frozenset({A, M, S}),
+    "sync.changes": ALL,
+    "sync.device_status": frozenset({A, M, S}),
+    "device.read": frozenset({A, M, U}),
+    "device.revoke": frozenset({A}),
+    "location.read": frozenset({A, M, S, U}),
+    "statement.read": frozenset({A, M, U, P}),
+}
+
+
+def actor(role: str, *, location_ids: frozenset[uuid.UUID] = frozenset()) -> Actor:
+    return Actor(user_id=uuid.uuid4(), username=role, role=role, location_ids=location_ids)
+
+
+def test_every_policy_action_has_a_line_in_the_matrix() -> None:
+    assert set(permissions.ALLOWED_ROLES) == set(MATRIX)
+
+
+@pytest.mark.parametrize("action", sorted(MATRIX))
+@pytest.mark.parametrize("role", ROLES)
+def test_policy_allows_exactly_the_matrix(role: str, action: str) -> None:
+    allowed = role in MATRIX[action]
+    who = actor(role)
+    owner = who.user_id if action in permissions.OWN_RECORDS_ONLY else None
+
+    if allowed:
+        permissions.authorize(who, action, owner_id=owner)
+    else:
+        with pytest.raises(PermissionDenied):
+            permissions.authorize(who, action, owner_id=owner)
+
+
+def test_unknown_actions_are_denied_to_every_role() -> None:
+    for role in ROLES:
+        with pytest.raises(PermissionDenied):
+            permissions.authorize(actor(role), "launch.missiles")
+
+
+def test_the_system_actor_may_do_anything() -> None:
+    permissions.authorize(actor("system"), "launch.missiles", location_id=uuid.uuid4())
+
+
+def test_auditors_are_given_only_actions_that_change_nothing() -> None:
+    auditor_actions = {action for action, roles in permissions.ALLOWED_ROLES.items() if U in roles}
+    sessions = {"session.start", "session.refresh", "session.end"}
+
+    assert auditor_actions - sessions <= permissions.READ_ACTIONS
+    # A read action is never the name of a command (commands are how state changes). The URL
+    # configuration imports every adapter, so every command is registered.
+    importlib.import_module("quartermaster.urls")
+    assert len(Command.registry) > 5
+    assert permissions.READ_ACTIONS.isdisjoint(Command.registry)
+    assert set(permissions.ALLOWED_ROLES) >= permissions.READ_ACTIONS
+
+
+@pytest.mark.parametrize("role", ["staff", "party"])
+def test_scoped_roles_get_404_for_records_at_other_locations(role: str) -> None:
+    mine, elsewhere = uuid.uuid4(), uuid.uuid4()
+    who = actor(role, location_ids=frozenset({mine}))
+    action = "item.read" if role == "staff" else "statement.read"
+    owner = who.user_id if role == "party" else None
+
+    permissions.authorize(who, action, location_id=mine, owner_id=owner)
+    with pytest.raises(NotFound):
+        permissions.authorize(who, action, location_id=elsewhere, owner_id=owner)
+
+
+@pytest.mark.parametrize("role", ["admin", "manager", "auditor"])
+def test_unscoped_roles_see_every_location(role: str) -> None:
+    permissions.authorize(actor(role), "item.read", location_id=uuid.uuid4())
+
+
+def test_party_users_read_only_their_own_statements() -> None:
+    party = actor("party")
+
+    permissions.authorize(party, "statement.read", owner_id=party.user_id)
+    with pytest.raises(NotFound):
+        permissions.authorize(party, "statement.read", owner_id=uuid.uuid4())
+    with pytest.raises(NotFound):
+        permissions.authorize(party, "statement.read", owner_id=None)  # nobody's is not theirs
+    permissions.authorize(party, "statement.read")  # no record: may a party read statements?
+    # Staff of the business read any customer's statement... not at all: not their job.
+    with pytest.raises(PermissionDenied):
+        permissions.authorize(actor("staff"), "statement.read", owner_id=party.user_id)
+    permissions.authorize(actor("manager"), "statement.read", owner_id=party.user_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# The same matrix through HTTP: every route of an action answers its success status to the
+# roles the matrix allows and 403 (changing nothing) to the others.
+
+
+@dataclass(frozen=True)
+class Route:
+    action: str
+    method: str
+    path: str  # {item} and {device} are filled in from the World
+    success: int
+    body: dict[str, Any] | None = None
+    # Allowed roles that still get 404 here: the record is someone else's (OWN_RECORDS_ONLY).
+    not_theirs: frozenset[str] = frozenset()
+
+
+ROUTES = [
+    Route("item.read", "GET", "/api/v1/items", 200),
+    Route("item.read", "GET", "/api/v1/items/{item}", 200),
+    Route("item.read", "GET", "/items/{item}", 200),
+    Route("item.create", "POST", "/api/v1/items", 201, {"name": "new item", "qty": 1}),
+    Route("item.adjust", "PATCH", "/api/v1/items/{item}/qty", 200, {"delta": 1}),
+    Route("item.delete", "DELETE", "/api/v1/items/{item}", 204),
+    Route("audit.read", "GET", "/api/v1/audit", 200),
+    Route("audit.verify", "GET", "/api/v1/audit/verify", 200),
+    Route("device.read", "GET", "/api/v1/devices", 200),
+    Route("device.read", "GET", "/api/v1/devices/{device}", 200),
+    Route("device.revoke", "POST", "/api/v1/devices/{device}/revoke", 200),
+    Route("sync.changes", "GET", "/api/v1/sync/changes", 200),
+    Route("sync.batch", "POST", "/api/v1/sync/batch", 200, {"device_id": "mine", "ops": []}),
+    Route(
+        "sync.device_status",
+        "GET",
+        "/api/v1/devices/{device}/sync-status",
+        200,
+        not_theirs=frozenset({S}),
+    ),
+]
+
+
+@dataclass
+class World:
+    item: str
+    device: str
+
+
+@pytest.fixture
+def world(admin: Api) -> World:
+    item = admin.post("/api/v1/items", {"name": "cylinder", "qty": 10}).body["id"]
+    create_user("driver", "staff")
+    truck = Api(Client(), login("driver", device_id="truck-07")["access"])
+    assert truck.post("/api/v1/sync/batch", {"device_id": "truck-07", "ops": []}).status == 200
+    return World(item=item, device="truck-07")
+
+
+@pytest.fixture
+def as_role(make_api: Callable[..., Api], default_location_id: str) -> Callable[[str], Api]:
+    """A logged-in client for `role`, assigned to the default location (so refusals are about
+    the role, not the location)."""
+    return lambda role: make_api(role, f"matrix-{role}", locations=(default_location_id,))
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+@pytest.mark.parametrize("role", ROLES)
+def test_http_routes_follow_the_matrix(
+    role: str, route: Route, world: World, as_role: Callable[[str], Api]
+) -> None:
+    api = as_role(role)
+    path = route.path.format(item=world.item, device=world.device)
+    audit_before = audit_count()
+
+    reply = api.request(route.method, path, route.body)
+
+    if role in route.not_theirs:
+        assert (reply.status, reply.body["code"]) == (404, "not_found")
+    elif role in MATRIX[route.action]:
+        assert reply.status == route.success, reply.body
+    else:
+        assert reply.status == 403, reply.body
+        assert reply.body["code"] == "permission_denied"
+        assert audit_count() == audit_before
+
+
+def test_every_route_action_is_in_the_matrix() -> None:
+    assert {route.action for route in ROUTES} <= set(MATRIX)

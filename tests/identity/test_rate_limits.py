@@ -1,0 +1,188 @@
+"""Rate limits: login failures per username and per address, API requests per user and per
+address; 429 with Retry-After. Each test runs on both cache backends: local memory (embedded)
+and Redis (production), the latter a private server started by scripts/ensure-redis.sh."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from quartermaster.core import ratelimit
+from tests.conftest import PASSWORD, Api, create_user
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis server; started here when the test script did not (fails loudly, never skips)."""
+    url = (
+        os.environ.get("QM_TEST_REDIS_URL")
+        or subprocess.run(
+            [str(ROOT / "scripts" / "ensure-redis.sh")],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    # One database per xdist worker, so one worker's cache.clear() spares the other's keys.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or "0"
+    return f"{url.rstrip('/')}/{1 + int(worker) % 15}"
+
+
+@pytest.fixture(params=["locmem", "redis"], autouse=True)
+def cache_backend(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
+    if request.param == "redis":
+        location = request.getfixturevalue("redis_url")
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": location,
+            }
+        }
+    cache.clear()
+    yield request.param
+    cache.clear()
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    # 10 s into a minute, so a 60 s window has 50 s left.
+    fake = Clock(1_800_000_010.0)
+    monkeypatch.setattr(ratelimit, "time", fake)
+    return fake
+
+
+def attempt(username: str, password: str, *, ip: str = "10.0.0.1") -> Any:
+    client = Client(REMOTE_ADDR=ip)
+    return Api(client).post("/api/v1/auth/login", {"username": username, "password": password})
+
+
+def test_the_backend_under_test_is_the_one_configured(cache_backend: str) -> None:
+    from django.core.cache import caches
+
+    backend = type(caches["default"]).__name__
+    assert backend == {"locmem": "LocMemCache", "redis": "RedisCache"}[cache_backend]
+
+
+def test_five_failures_for_a_username_lock_it_for_the_rest_of_the_minute(clock: Clock) -> None:
+    create_user("clerk", "staff")
+
+    statuses = [attempt("clerk", "wrong password").status for _ in range(5)]
+    locked = attempt("clerk", PASSWORD)  # even the right password
+
+    assert statuses == [401] * 5
+    assert locked.status == 429
+    assert locked.body == {"error": "too many requests", "code": "rate_limited"}
+    assert locked.headers["retry-after"] == "50"
+    # From another address too: the limit is the username's.
+    assert attempt("clerk", PASSWORD, ip="10.0.0.2").status == 429
+    # Another user from the same address is not locked out.
+    create_user("cashier", "staff")
+    assert attempt("cashier", PASSWORD).status == 200
+    # The window closes; the right password works again.
+    clock.now += 50
+    assert attempt("clerk", PASSWORD).status == 200
+
+
+def test_usernames_are_counted_without_regard_to_case(clock: Clock) -> None:
+    for name in ("Clerk", "CLERK", "clerk", "cLerk", "clerK"):
+        attempt(name, "wrong password")
+
+    assert attempt("clerk", "wrong password").status == 429
+
+
+def test_a_success_clears_the_username_count(clock: Clock) -> None:
+    create_user("clerk", "staff")
+    for _ in range(4):
+        attempt("clerk", "wrong password")
+
+    assert attempt("clerk", PASSWORD).status == 200
+    assert [attempt("clerk", "wrong password").status for _ in range(5)] == [401] * 5
+    assert attempt("clerk", "wrong password").status == 429
+
+
+def test_twenty_failures_from_one_address_lock_the_address(clock: Clock) -> None:
+    create_user("victim", "staff")
+    for n in range(20):
+        assert attempt(f"guess{n}", "wrong password").status == 401
+
+    assert attempt("victim", PASSWORD).status == 429
+    assert attempt("victim", PASSWORD, ip="10.0.0.9").status == 200
+
+
+def test_api_requests_per_user_are_limited(clock: Clock, settings: Any) -> None:
+    settings.API_REQUESTS_PER_USER = 3
+    create_user("busy", "staff")
+    create_user("calm", "staff")
+    busy = Api(Client(REMOTE_ADDR="10.0.0.1"), _token("busy"))
+    calm = Api(Client(REMOTE_ADDR="10.0.0.1"), _token("calm"))
+
+    statuses = [busy.get("/api/v1/auth/me").status for _ in range(4)]
+
+    assert statuses == [200, 200, 200, 429]
+    limited = busy.get("/api/v1/items")
+    assert (limited.status, limited.body["code"]) == (429, "rate_limited")
+    assert limited.headers["retry-after"] == "50"
+    assert calm.get("/api/v1/auth/me").status == 200
+    clock.now += 50
+    assert busy.get("/api/v1/auth/me").status == 200
+
+
+def test_api_requests_per_address_are_limited_before_authentication(
+    clock: Clock, settings: Any
+) -> None:
+    settings.API_REQUESTS_PER_IP = 3
+    noisy = Api(Client(REMOTE_ADDR="10.0.0.66"))
+
+    statuses = [noisy.get("/api/v1/items").status for _ in range(4)]
+
+    assert statuses == [401, 401, 401, 429]
+    assert noisy.get("/api/v1/nowhere").headers["retry-after"] == "50"
+    assert Api(Client(REMOTE_ADDR="10.0.0.67")).get("/api/v1/items").status == 401
+    assert Client(REMOTE_ADDR="10.0.0.66").get("/health").status_code == 200
+
+
+def test_forwarded_addresses_count_only_behind_a_trusted_proxy(clock: Clock, settings: Any) -> None:
+    settings.API_REQUESTS_PER_IP = 1
+    spoofer = Api(Client(REMOTE_ADDR="10.0.0.5"))
+    # Without trusted proxies, X-Forwarded-For is the client's own claim and is ignored.
+    assert spoofer.get("/health").status == 200
+    spoofer.get("/api/v1/items", headers={"X-Forwarded-For": "1.1.1.1"})
+    assert spoofer.get("/api/v1/items", headers={"X-Forwarded-For": "2.2.2.2"}).status == 429
+
+    settings.TRUSTED_PROXY_HOPS = 1
+    proxy = Api(Client(REMOTE_ADDR="10.0.0.6"))
+    assert proxy.get("/api/v1/items", headers={"X-Forwarded-For": "3.3.3.3"}).status == 401
+    assert proxy.get("/api/v1/items", headers={"X-Forwarded-For": "4.4.4.4"}).status == 401
+    assert proxy.get("/api/v1/items", headers={"X-Forwarded-For": "3.3.3.3"}).status == 429
+
+
+def test_a_limit_of_zero_switches_it_off(clock: Clock, settings: Any) -> None:
+    settings.LOGIN_FAILURES_PER_USERNAME = 0
+    settings.LOGIN_FAILURES_PER_IP = 0
+
+    assert {attempt("clerk", "wrong").status for _ in range(30)} == {401}
+
+
+def _token(username: str) -> str:
+    reply = Api(Client()).post("/api/v1/auth/login", {"username": username, "password": PASSWORD})
+    assert reply.status == 200, reply.body
+    return reply.body["access"]
