@@ -39,6 +39,28 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "item.create": frozenset({ADMIN, MANAGER}),
     "item.delete": frozenset({ADMIN, MANAGER}),
     "item.adjust": frozenset({ADMIN, MANAGER, STAFF}),
+    # locations, stock, movements, assets
+    "location.read": READERS,
+    "location.create": frozenset({ADMIN, MANAGER}),
+    "stock.read": READERS,
+    "stock.receive": frozenset({ADMIN, MANAGER, STAFF}),
+    "stock.move": frozenset({ADMIN, MANAGER, STAFF}),
+    "stock.adjust": frozenset({ADMIN, MANAGER}),
+    "stock.rebuild": frozenset({ADMIN}),
+    "movement.read": READERS,
+    "asset.read": READERS,
+    "asset.return": frozenset({ADMIN, MANAGER, STAFF}),
+    # sales
+    "customer.read": READERS,
+    "customer.create": frozenset({ADMIN, MANAGER, STAFF}),
+    "sale.read": READERS,
+    "sale.record": frozenset({ADMIN, MANAGER, STAFF}),
+    "sale.confirm": frozenset({ADMIN, MANAGER, STAFF}),
+    "sale.void": frozenset({ADMIN, MANAGER}),
+    "invoice.read": READERS,
+    "payment.read": READERS,
+    "payment.record": frozenset({ADMIN, MANAGER, STAFF}),
+    "statement.read": READERS,
     # audit
     "audit.read": frozenset({ADMIN, MANAGER, AUDITOR}),
     "audit.verify": frozenset({ADMIN, MANAGER, AUDITOR}),
@@ -56,4 +78,9 @@ def authorize(actor: Actor, action: str, *, location_id: UUID | None = None) -> 
 
 
 def can_see_location(actor: Actor, location_id: UUID) -> bool:
-    return actor.role in UNSCOPED_ROLES or location_id in actor.location_ids
+    return sees_every_location(actor) or location_id in actor.location_ids
+
+
+def sees_every_location(actor: Actor) -> bool:
+    """False: reads must be filtered to `actor.location_ids`."""
+    return actor.role in UNSCOPED_ROLES
