@@ -15,6 +15,7 @@ from quartermaster.identity.api import router as auth_router
 from quartermaster.identity.auth import BearerAuth
 from quartermaster.inventory.api import build_router as build_items_router
 from quartermaster.inventory.api import build_stock_router
+from quartermaster.sales.api import router as sales_router
 
 api = NinjaAPI(
     title="Quartermaster",
@@ -31,6 +32,7 @@ api.add_router("/auth", auth_router)
 api.add_router("/items", build_items_router())
 api.add_router("/audit", audit_router)
 api.add_router("", build_stock_router())
+api.add_router("", sales_router)
 
 # Inventory v2 compatibility: the same item handlers at the root. Not in the OpenAPI document
 # (they are aliases), still authenticated.

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "quartermaster.core",
     "quartermaster.identity",
     "quartermaster.inventory",
+    "quartermaster.sales",
 ]
 
 MIDDLEWARE = [
