@@ -39,7 +39,9 @@ def stock(api: Api, item: str, location: str) -> int:
     return sum(row["qty"] for row in rows)
 
 
-def sell(api: Api, customer: str, location: str, lines: list[dict[str, Any]], confirm: bool = True) -> Any:
+def sell(
+    api: Api, customer: str, location: str, lines: list[dict[str, Any]], confirm: bool = True
+) -> Any:
     return api.post(
         "/api/v1/transactions",
         {"customer": customer, "location": location, "lines": lines, "confirm": confirm},

@@ -175,10 +175,7 @@ def test_distribution_to_the_same_or_a_virtual_location_is_400(
     manager: Api, default_location_id: str
 ) -> None:
     gas = make_item(manager, "gas", 10)
-    loss = next(
-        loc["id"]
-        for loc in ok(manager.get("/api/v1/locations?kind=loss"), 200)["results"]
-    )
+    loss = next(loc["id"] for loc in ok(manager.get("/api/v1/locations?kind=loss"), 200)["results"])
 
     same = distribute(manager, default_location_id, default_location_id, [{"item": gas, "qty": 1}])
     virtual = distribute(manager, default_location_id, loss, [{"item": gas, "qty": 1}])
