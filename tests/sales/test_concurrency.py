@@ -140,9 +140,7 @@ def test_multi_line_sales_in_opposite_line_order_never_deadlock(
 
         return run
 
-    results = run_together(
-        [confirm_all(drafts(forward if n % 2 else backward)) for n in range(8)]
-    )
+    results = run_together([confirm_all(drafts(forward if n % 2 else backward)) for n in range(8)])
 
     assert all(isinstance(r, list) for r in results), results
     assert Counter(status for r in results for status in r) == {200: 120}
