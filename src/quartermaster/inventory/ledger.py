@@ -92,6 +92,8 @@ def move_stock(
     client_temp_id: str = "",
     asset_rule: AssetRule | None = None,
     allow_unserialized: bool = False,
+    known_items: dict[Any, Item] | None = None,
+    known_locations: dict[Any, Location] | None = None,
 ) -> MoveResult:
     """Append a movement and apply it to stock and assets, or raise with nothing written.
 
@@ -101,8 +103,14 @@ def move_stock(
     location_ids = {line.from_location_id for line in lines} | {
         line.to_location_id for line in lines
     }
-    locations = Location.objects.in_bulk(list(location_ids))
-    items = Item.objects.in_bulk(list({line.item_id for line in lines}))
+    # Callers that already read the items and locations pass them in (one query less each).
+    locations = dict(known_locations or {})
+    if not location_ids <= set(locations):
+        locations.update(Location.objects.in_bulk(list(location_ids - set(locations))))
+    items = dict(known_items or {})
+    item_ids = {line.item_id for line in lines}
+    if not item_ids <= set(items):
+        items.update(Item.objects.in_bulk(list(item_ids - set(items))))
     for index, line in enumerate(lines):
         item = items.get(line.item_id)
         if item is None or item.deleted_at is not None:
@@ -217,9 +225,12 @@ def _lock_stock_rows(keys: list[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], S
     match = reduce(
         or_, (Q(item_id=item_id, location_id=location_id) for item_id, location_id in keys)
     )
-    existing = set(Stock.objects.filter(match).values_list("item_id", "location_id"))
-    missing = [key for key in keys if key not in existing]
+    locked = Stock.objects.select_for_update().filter(match).order_by("pk")
+    rows = {(row.item_id, row.location_id): row for row in locked}
+    missing = [key for key in keys if key not in rows]
     if missing:
+        # First stock of an item at a location: open the row (a concurrent opener wins
+        # harmlessly), then lock the full set again, still in primary-key order.
         Stock.objects.bulk_create(
             [
                 Stock(item_id=item_id, location_id=location_id, qty=0)
@@ -227,8 +238,9 @@ def _lock_stock_rows(keys: list[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], S
             ],
             ignore_conflicts=True,
         )
-    locked = Stock.objects.select_for_update().filter(match).order_by("pk")
-    return {(row.item_id, row.location_id): row for row in locked}
+        locked = Stock.objects.select_for_update().filter(match).order_by("pk")
+        rows = {(row.item_id, row.location_id): row for row in locked}
+    return rows
 
 
 def _move_assets(

@@ -15,7 +15,9 @@ from quartermaster.sales.models import (
     CreditNote,
     Customer,
     Invoice,
+    InvoiceLine,
     Payment,
+    SaleLine,
     SaleTransaction,
 )
 
@@ -52,7 +54,10 @@ def _visible_sales(actor: Actor) -> QuerySet[SaleTransaction]:
     return query
 
 
-def invoice_view(invoice: Invoice) -> dict[str, Any]:
+def invoice_view(invoice: Invoice, lines: list[InvoiceLine] | None = None) -> dict[str, Any]:
+    """`lines`: the invoice's lines when the caller has them (they are read otherwise)."""
+    if lines is None:
+        lines = list(invoice.lines.order_by("line_no"))
     return {
         "id": str(invoice.id),
         "number": invoice.number,
@@ -71,7 +76,7 @@ def invoice_view(invoice: Invoice) -> dict[str, Any]:
                 "tax": format_money(line.tax_minor),
                 "total": format_money(line.total_minor),
             }
-            for line in invoice.lines.order_by("line_no")
+            for line in lines
         ],
         "subtotal": format_money(invoice.subtotal_minor),
         "tax": format_money(invoice.tax_minor),
@@ -99,6 +104,21 @@ def credit_note_view(note: CreditNote) -> dict[str, Any]:
 def sale_view(sale: SaleTransaction) -> dict[str, Any]:
     invoice = Invoice.objects.filter(sale=sale).first()
     note = CreditNote.objects.filter(invoice=invoice).first() if invoice else None
+    return sale_view_of(
+        sale,
+        list(sale.lines.order_by("line_no")),
+        invoice_view(invoice) if invoice else None,
+        credit_note_view(note) if note else None,
+    )
+
+
+def sale_view_of(
+    sale: SaleTransaction,
+    lines: list[SaleLine],
+    invoice: dict[str, Any] | None,
+    credit_note: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The sale on the wire, from parts the caller already holds (no queries)."""
     return {
         "id": str(sale.id),
         "number": sale.number,
@@ -113,10 +133,10 @@ def sale_view(sale: SaleTransaction) -> dict[str, Any]:
                 "unit_price": format_money(line.unit_price_minor),
                 "serials": list(line.serials),
             }
-            for line in sale.lines.order_by("line_no")
+            for line in lines
         ],
-        "invoice": invoice_view(invoice) if invoice else None,
-        "credit_note": credit_note_view(note) if note else None,
+        "invoice": invoice,
+        "credit_note": credit_note,
         "movement": str(sale.movement_id) if sale.movement_id else None,
         "reversal": str(sale.reversal_id) if sale.reversal_id else None,
         "void_reason": sale.void_reason or None,

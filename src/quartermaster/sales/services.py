@@ -44,6 +44,7 @@ from quartermaster.sales.selectors import (
     invoice_view,
     payment_view,
     sale_view,
+    sale_view_of,
 )
 
 
@@ -146,7 +147,7 @@ class RecordSale(Command):
             client_temp_id=self.client_temp_id,
             created_by=ctx.actor.username,
         )
-        SaleLine.objects.bulk_create(
+        lines = SaleLine.objects.bulk_create(
             SaleLine(
                 sale=sale,
                 line_no=index,
@@ -161,12 +162,13 @@ class RecordSale(Command):
             )
             for index, line in enumerate(self.lines)
         )
-        changes = [Change("sale", str(sale.id), None, sale_view(sale), sale.version, location.id)]
+        changes: list[Change] = []
+        invoice: dict[str, Any] | None = None
         if self.confirm:
-            changes += confirm_sale(sale, ctx)
-        view = sale_view(SaleTransaction.objects.get(pk=sale.pk))
-        changes[0] = Change("sale", view["id"], None, view, view["version"], location.id)
-        return Outcome(201, view, changes)
+            invoice, changes = confirm_sale(sale, ctx, lines=lines, items=items, location=location)
+        view = sale_view_of(sale, lines, invoice, None)
+        sale_change = Change("sale", view["id"], None, view, view["version"], location.id)
+        return Outcome(201, view, [sale_change, *changes])
 
 
 def _locked_sale(ctx: Context, action: str, sale_id: UUID) -> SaleTransaction:
@@ -177,10 +179,20 @@ def _locked_sale(ctx: Context, action: str, sale_id: UUID) -> SaleTransaction:
     return sale
 
 
-def confirm_sale(sale: SaleTransaction, ctx: Context) -> list[Change]:
-    """Move the stock and raise the invoice. `sale` is a draft whose row this transaction holds."""
-    lines = list(sale.lines.order_by("line_no"))
-    items = Item.objects.in_bulk([line.item_id for line in lines])
+def confirm_sale(
+    sale: SaleTransaction,
+    ctx: Context,
+    *,
+    lines: list[SaleLine] | None = None,
+    items: dict[Any, Item] | None = None,
+    location: Location | None = None,
+) -> tuple[dict[str, Any], list[Change]]:
+    """Move the stock and raise the invoice; `sale` (updated in place) is a draft whose row this
+    transaction holds. Callers pass the lines, items and location they have already read."""
+    if lines is None:
+        lines = list(sale.lines.order_by("line_no"))
+    if items is None:
+        items = Item.objects.in_bulk([line.item_id for line in lines])
     customer = sale.customer
     deposits = {
         item.pk: item.deposit_minor for item in items.values() if item.tracking == Tracking.SERIAL
@@ -201,6 +213,8 @@ def confirm_sale(sale: SaleTransaction, ctx: Context) -> list[Change]:
             customer_id=customer.pk,
             deposit_by_item=deposits,
         ),
+        known_items=items,
+        known_locations={location.pk: location} if location is not None else None,
     )
     after_stock_moved(sale)
 
@@ -240,7 +254,7 @@ def confirm_sale(sale: SaleTransaction, ctx: Context) -> list[Change]:
         deposit_minor=totals.deposit_minor,
         total_minor=totals.total_minor,
     )
-    InvoiceLine.objects.bulk_create(
+    invoice_lines = InvoiceLine.objects.bulk_create(
         InvoiceLine(
             invoice=invoice,
             line_no=index,
@@ -256,16 +270,24 @@ def confirm_sale(sale: SaleTransaction, ctx: Context) -> list[Change]:
         )
         for index, p in enumerate(priced)
     )
+    confirmed_at = timezone.now()
     updated = SaleTransaction.objects.filter(pk=sale.pk, status=SaleStatus.DRAFT).update(
         status=SaleStatus.CONFIRMED,
-        confirmed_at=timezone.now(),
+        confirmed_at=confirmed_at,
         movement=moved.movement,
         version=F("version") + 1,
     )
     if not updated:  # unreachable: we hold the row lock and checked the status
         raise InvalidState("the sale is no longer a draft")
-    view = invoice_view(invoice)
-    return [*moved.changes, Change("invoice", view["id"], None, view, None, sale.location_id)]
+    sale.status, sale.confirmed_at, sale.movement = (
+        SaleStatus.CONFIRMED,
+        confirmed_at,
+        moved.movement,
+    )
+    sale.version += 1
+    view = invoice_view(invoice, invoice_lines)
+    changes = [*moved.changes, Change("invoice", view["id"], None, view, None, sale.location_id)]
+    return view, changes
 
 
 class ConfirmSale(Command):
@@ -277,7 +299,7 @@ class ConfirmSale(Command):
         if sale.status != SaleStatus.DRAFT:
             raise InvalidState(f"only a draft can be confirmed; this sale is {sale.status}")
         before = sale_view(sale)
-        changes = confirm_sale(sale, ctx)
+        _, changes = confirm_sale(sale, ctx)
         after = sale_view(SaleTransaction.objects.get(pk=sale.pk))
         return Outcome(
             200,
