@@ -36,7 +36,7 @@ def customer_view(customer: Customer) -> dict[str, Any]:
 
 
 def get_customer(customer_id: UUID) -> Customer | None:
-    return Customer.objects.filter(pk=customer_id).first()
+    return Customer.objects.select_related("site").filter(pk=customer_id).first()
 
 
 def list_customers(*, after: tuple[str, str] | None, limit: int) -> list[Customer]:

@@ -172,7 +172,12 @@ class RecordSale(Command):
 
 
 def _locked_sale(ctx: Context, action: str, sale_id: UUID) -> SaleTransaction:
-    sale = SaleTransaction.objects.select_for_update().filter(pk=sale_id).first()
+    sale = (
+        SaleTransaction.objects.select_for_update(of=("self",))
+        .select_related("customer__site")
+        .filter(pk=sale_id)
+        .first()
+    )
     if sale is None:
         raise NotFound()
     policy.authorize(ctx.actor, action, location_id=sale.location_id)
@@ -214,7 +219,7 @@ def confirm_sale(
             deposit_by_item=deposits,
         ),
         known_items=items,
-        known_locations={location.pk: location} if location is not None else None,
+        known_locations={loc.pk: loc for loc in (location, customer.site) if loc is not None},
     )
     after_stock_moved(sale)
 
