@@ -160,7 +160,7 @@ def build_stock_router() -> Router:
 
 
 def create_location(request: HttpRequest, payload: LocationIn) -> HttpResponse:
-    command = CreateLocation(location_name=payload.name, kind=payload.kind)
+    command = CreateLocation(name=payload.name, kind=payload.kind)
     return to_http(execute(command, context_for(request)))
 
 

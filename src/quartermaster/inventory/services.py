@@ -4,13 +4,13 @@ distributions, adjustments and the stock rebuild. Every stock change goes throug
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from quartermaster.core import policy
 from quartermaster.core.commands import Change, Command, Context, Outcome
@@ -174,7 +174,9 @@ def _unserialized(item_id: UUID, source: UUID, target: UUID, qty: int) -> LineSp
 
 class CreateLocation(Command):
     name = "location.create"
-    location_name: str
+    # `name` on the wire (and in sync payloads); the attribute `name` is the command's wire name.
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+    location_name: str = Field(alias="name")
     kind: str
 
     def validated(self) -> CreateLocation:
@@ -338,6 +340,8 @@ class RebuildStock(Command):
     """Reset every stock row to what the ledger says. Audited; a healthy database changes nothing."""
 
     name = "stock.rebuild"
+    # An operator's repair tool (CLI), never a device op.
+    syncable: ClassVar[bool] = False
 
     def handle(self, ctx: Context) -> Outcome:
         changes: list[Change] = []

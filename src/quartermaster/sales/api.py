@@ -50,7 +50,7 @@ router = Router(tags=["sales"])
 @router.post("/customers", response={201: CustomerOut, **ERRORS})
 def create_customer(request: HttpRequest, payload: CustomerIn) -> HttpResponse:
     command = services.CreateCustomer(
-        customer_name=payload.name, phone=payload.phone, client_temp_id=payload.client_temp_id
+        name=payload.name, phone=payload.phone, client_temp_id=payload.client_temp_id
     )
     return to_http(execute(command, context_for(request)))
 
@@ -122,13 +122,13 @@ def retrieve_sale(request: HttpRequest, transaction_id: UUID) -> HttpResponse:
 
 @router.post("/transactions/{uuid:transaction_id}/confirm", response={200: SaleOut, **ERRORS})
 def confirm_sale(request: HttpRequest, transaction_id: UUID) -> HttpResponse:
-    command = services.ConfirmSale(transaction_id=transaction_id)
+    command = services.ConfirmSale(transaction=transaction_id)
     return to_http(execute(command, context_for(request)))
 
 
 @router.post("/transactions/{uuid:transaction_id}/void", response={200: SaleOut, **ERRORS})
 def void_sale(request: HttpRequest, transaction_id: UUID, payload: VoidIn) -> HttpResponse:
-    command = services.VoidSale(transaction_id=transaction_id, reason=payload.reason)
+    command = services.VoidSale(transaction=transaction_id, reason=payload.reason)
     return to_http(execute(command, context_for(request)))
 
 

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from django.db.models import F
 from django.utils import timezone
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from quartermaster.core import policy
 from quartermaster.core.commands import Change, Command, Context, Outcome
@@ -67,9 +67,15 @@ def _customer_or_invalid(customer_id: UUID, field: str = "customer") -> Customer
     return customer
 
 
+# Wire field names (API.md, and batch-sync payloads validated straight into these commands) are
+# kept as aliases where they collide with `Command.name` or read better than the attribute.
+WIRE_NAMES = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+
 class CreateCustomer(Command):
     name = "customer.create"
-    customer_name: str
+    model_config = WIRE_NAMES
+    customer_name: str = Field(alias="name")
     phone: str = ""
     client_temp_id: str = ""
 
@@ -297,7 +303,8 @@ def confirm_sale(
 
 class ConfirmSale(Command):
     name = "sale.confirm"
-    transaction_id: UUID
+    model_config = WIRE_NAMES
+    transaction_id: UUID = Field(alias="transaction")
 
     def handle(self, ctx: Context) -> Outcome:
         sale = _locked_sale(ctx, self.name, self.transaction_id)
@@ -321,7 +328,8 @@ class VoidSale(Command):
     whole invoice. Draft: simply cancelled (nothing moved, nothing invoiced)."""
 
     name = "sale.void"
-    transaction_id: UUID
+    model_config = WIRE_NAMES
+    transaction_id: UUID = Field(alias="transaction")
     reason: str
 
     def validated(self) -> VoidSale:
