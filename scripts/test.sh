@@ -9,8 +9,10 @@ bin=.venv/bin
 step() { printf '\n=== %s ===\n' "$*"; }
 
 step "ruff"
-"$bin/ruff" check src tests bench
-"$bin/ruff" format --check src tests bench
+lint_paths=(src tests)
+[ -d bench ] && lint_paths+=(bench)
+"$bin/ruff" check "${lint_paths[@]}"
+"$bin/ruff" format --check "${lint_paths[@]}"
 step "mypy"
 "$bin/mypy"
 step "import-linter"

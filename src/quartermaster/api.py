@@ -16,6 +16,8 @@ from quartermaster.identity.auth import BearerAuth
 from quartermaster.inventory.api import build_router as build_items_router
 from quartermaster.inventory.api import build_stock_router
 from quartermaster.sales.api import router as sales_router
+from quartermaster.sync.api import devices_router
+from quartermaster.sync.api import router as sync_router
 
 api = NinjaAPI(
     title="Quartermaster",
@@ -33,6 +35,8 @@ api.add_router("/items", build_items_router())
 api.add_router("/audit", audit_router)
 api.add_router("", build_stock_router())
 api.add_router("", sales_router)
+api.add_router("/sync", sync_router)
+api.add_router("/devices", devices_router)
 
 # Inventory v2 compatibility: the same item handlers at the root. Not in the OpenAPI document
 # (they are aliases), still authenticated.

@@ -140,6 +140,23 @@ def cmd_stock_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge_keys(args: argparse.Namespace) -> int:
+    _setup_django()
+    from quartermaster.core.commands import SYSTEM_ACTOR, Context, execute
+    from quartermaster.core.maintenance import PurgeIdempotencyKeys
+
+    command = (
+        PurgeIdempotencyKeys()
+        if args.days is None
+        else PurgeIdempotencyKeys(older_than_days=args.days)
+    )
+    response = execute(command, Context(actor=SYSTEM_ACTOR))
+    _say(
+        f"forgot {response.body['deleted']} HTTP idempotency keys older than {response.body['cutoff']}"
+    )
+    return 0
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     _setup_django()
     from django.core.management import execute_from_command_line
@@ -206,6 +223,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="only report differences (exit 1 if any)"
     )
     rebuild.set_defaults(func=cmd_stock_rebuild)
+
+    purge = commands.add_parser(
+        "purge-keys",
+        help="forget HTTP Idempotency-Keys past their retention (sync op ids are kept forever)",
+    )
+    purge.add_argument(
+        "--days", type=int, help="retention in days (never below QM_IDEMPOTENCY_KEY_TTL_DAYS, 30)"
+    )
+    purge.set_defaults(func=cmd_purge_keys)
 
     manage = commands.add_parser("manage", help="run a Django management command (developers)")
     manage.add_argument("rest", nargs=argparse.REMAINDER)

@@ -32,10 +32,12 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "channels",
     "quartermaster.core",
     "quartermaster.identity",
     "quartermaster.inventory",
     "quartermaster.sales",
+    "quartermaster.sync",
 ]
 
 MIDDLEWARE = [
@@ -116,6 +118,19 @@ CACHES = {
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
         if _cache_url.startswith("redis")
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# Live pokes over WebSocket: in-process by default; Redis so every server process hears every commit.
+_channel_layer_url = os.environ.get("QM_CHANNEL_LAYER_URL", "")
+CHANNEL_LAYERS = {
+    "default": (
+        {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [_channel_layer_url]},
+        }
+        if _channel_layer_url.startswith("redis")
+        else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
     )
 }
 

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict
 
-from quartermaster.core import audit, idempotency, policy
+from quartermaster.core import audit, events, idempotency, policy
 from quartermaster.core.canonical import fingerprint
 from quartermaster.core.errors import DomainError
 from quartermaster.core.models import AuditEntry, ChainHead, FeedEntry
@@ -214,3 +214,4 @@ def record_changes(action: str, ctx: Context, changes: list[Change]) -> None:
     ChainHead.objects.filter(pk=1).update(
         audit_seq=head.audit_seq, audit_hash=head.audit_hash, feed_seq=head.feed_seq
     )
+    events.publish_after_commit(head.feed_seq, changes)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 MINOR_UNITS_PER_MAJOR = 100
+# Far above any real invoice, far below the 64-bit columns money is stored in.
+MAX_MINOR_UNITS = 10**17
 
 
 def parse_money(text: str) -> int:
@@ -20,7 +22,10 @@ def parse_money(text: str) -> int:
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2:
         raise ValueError("at most 2 decimal places")
-    return int(amount * MINOR_UNITS_PER_MAJOR)
+    minor = int(amount * MINOR_UNITS_PER_MAJOR)
+    if abs(minor) > MAX_MINOR_UNITS:
+        raise ValueError("amount is too large")
+    return minor
 
 
 def format_money(minor_units: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from quartermaster.core.audit import entry_payload
 from quartermaster.core.models import AuditEntry
 
 
@@ -26,18 +27,5 @@ def list_audit_entries(
 
 
 def audit_entry_view(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "seq": entry.seq,
-        "at": entry.at.isoformat(),
-        "actor": entry.actor,
-        "actor_id": str(entry.actor_id) if entry.actor_id else None,
-        "device": entry.device,
-        "action": entry.action,
-        "entity_type": entry.entity_type,
-        "entity_id": entry.entity_id,
-        "before": entry.before,
-        "after": entry.after,
-        "client_ts": entry.client_ts,
-        "hash": entry.hash,
-        "prev_hash": entry.prev_hash,
-    }
+    """The sealed fields exactly as hashed, plus the seal itself, so a reader can re-verify."""
+    return {**entry_payload(entry), "hash": entry.hash, "prev_hash": entry.prev_hash}

@@ -1,0 +1,57 @@
+"""WebSocket adapter: `WS /ws/changes?token=<access token>` (API.md "Sync").
+
+After each commit the server sends `{"type": "poke", "seq": N}` and, at once, critical events
+(`out_of_stock`) for locations the caller may see. Clients then pull `/api/v1/sync/changes`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+from uuid import UUID
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from quartermaster.core.commands import Actor
+from quartermaster.core.events import FEED_GROUP
+from quartermaster.identity.auth import actor_from_access_token
+from quartermaster.identity.permissions import can_see_location
+
+
+class ChangesConsumer(AsyncJsonWebsocketConsumer):
+    actor: Actor | None = None
+
+    async def connect(self) -> None:
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        token = (query.get("token") or [""])[0]
+        self.actor = await database_sync_to_async(actor_from_access_token)(token) if token else None
+        if self.actor is None:
+            await self.close()  # before accept: the handshake is refused (HTTP 403)
+            return
+        await self.channel_layer.group_add(FEED_GROUP, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.actor is not None:
+            await self.channel_layer.group_discard(FEED_GROUP, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+
+    async def feed_commit(self, message: dict[str, Any]) -> None:
+        actor = self.actor
+        if actor is None:
+            return
+        locations = message.get("locations")
+        if locations is not None and not any(_visible(actor, loc) for loc in locations):
+            return
+        await self.send_json({"type": "poke", "seq": message["seq"]})
+        for event in message.get("critical", []):
+            if _visible(actor, event["location"]):
+                await self.send_json({"type": "critical", **event, "seq": message["seq"]})
+
+
+def _visible(actor: Actor, location_id: str) -> bool:
+    return can_see_location(actor, UUID(location_id))

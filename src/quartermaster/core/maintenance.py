@@ -1,0 +1,34 @@
+"""Housekeeping commands. They run through the pipeline like any other change, so they are audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from quartermaster.core.commands import Change, Command, Context, Outcome
+from quartermaster.core.models import IdempotencyRecord
+
+
+class PurgeIdempotencyKeys(Command):
+    """Forget HTTP Idempotency-Keys older than the retention (30 days by default).
+
+    Sync op ids (scope "op") are never purged: a device may replay an op after any time offline.
+    """
+
+    name = "idempotency.purge"
+    older_than_days: int = settings.IDEMPOTENCY_KEY_TTL_DAYS
+
+    def handle(self, ctx: Context) -> Outcome:
+        days = max(self.older_than_days, settings.IDEMPOTENCY_KEY_TTL_DAYS)
+        cutoff = timezone.now() - timedelta(days=days)
+        deleted, _ = IdempotencyRecord.objects.filter(scope="http", created_at__lt=cutoff).delete()
+        body = {"deleted": deleted, "cutoff": cutoff.isoformat()}
+        if not deleted:
+            return Outcome(status=200, body=body)
+        return Outcome(
+            status=200,
+            body=body,
+            changes=[Change("idempotency_keys", "http", None, body, publish=False)],
+        )

@@ -1,0 +1,106 @@
+"""The README's first command, for real: `quartermaster demo --serve` on SQLite, driven over HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data_dir = tmp_path_factory.mktemp("served")
+    port = free_port()
+    env = {
+        **os.environ,
+        "QM_DATA_DIR": str(data_dir),
+        "QM_DATABASE_URL": "",
+        "PYTHONPATH": str(Path(__file__).parents[2] / "src"),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "quartermaster", "demo", "--serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail(f"server did not start:\n{process.communicate()[0]}")
+    yield base
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def login(base: str, username: str, password: str) -> dict[str, str]:
+    reply = httpx.post(
+        f"{base}/api/v1/auth/login", json={"username": username, "password": password}
+    )
+    assert reply.status_code == 200, reply.text
+    return {"Authorization": f"Bearer {reply.json()['access']}"}
+
+
+def test_demo_users_log_in_and_see_the_demo_items(server: str) -> None:
+    headers = login(server, "admin", "admin-demo-pass")
+
+    items = httpx.get(f"{server}/api/v1/items", headers=headers).json()["results"]
+    me = httpx.get(f"{server}/api/v1/auth/me", headers=headers).json()
+
+    assert len(items) >= 4
+    assert me["role"] == "admin"
+
+
+def test_a_staff_member_sells_a_unit_and_the_chain_verifies(server: str) -> None:
+    admin = login(server, "admin", "admin-demo-pass")
+    driver = login(server, "driver1", "driver1-demo-pass")
+    item = httpx.post(
+        f"{server}/api/v1/items", json={"name": "acceptance hose", "qty": 2}, headers=admin
+    ).json()
+    url = f"{server}/items/{item['id']}/qty"
+    key = {**driver, "Idempotency-Key": "driver1-sale-1"}
+
+    sold = httpx.patch(url, json={"delta": -1}, headers=key)
+    retried = httpx.patch(url, json={"delta": -1}, headers=key)
+    too_many = httpx.patch(url, json={"delta": -5}, headers=driver)
+    forbidden = httpx.post(f"{server}/api/v1/items", json={"name": "x", "qty": 1}, headers=driver)
+
+    assert sold.json()["qty"] == 1
+    assert retried.headers["Idempotent-Replayed"] == "true"
+    assert too_many.status_code == 400
+    assert forbidden.status_code == 403
+    assert httpx.get(f"{server}/api/v1/items/{item['id']}", headers=admin).json()["qty"] == 1
+    verify = httpx.get(f"{server}/api/v1/audit/verify", headers=admin).json()
+    assert verify["ok"] is True and verify["first_bad_seq"] is None
+
+
+def test_errors_are_json_over_the_wire(server: str) -> None:
+    not_found = httpx.get(f"{server}/no/such/route")
+    unauthenticated = httpx.get(f"{server}/api/v1/items")
+
+    assert not_found.status_code == 404
+    assert not_found.json() == {"error": "not_found", "code": "not_found"}
+    assert unauthenticated.status_code == 401
+    assert unauthenticated.json()["code"] == "not_authenticated"
