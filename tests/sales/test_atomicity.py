@@ -62,7 +62,7 @@ def test_failure_after_stock_update_in_confirm_leaves_nothing(
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_failure_after_stock_update_in_confirm_leaves_nothing_committed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -1,7 +1,8 @@
 """Real concurrency on PostgreSQL: threads, each with its own connection, race for stock.
 
-Transactional tests: the table flush (TRUNCATE) after each one also removes the rows migrations
-created, so `fresh_locations` puts the default and virtual locations back first.
+Transactional tests with serialized_rollback (like the other PostgreSQL suites: mixing the two
+kinds breaks the content-type reload); `fresh_locations` still makes sure the default and
+virtual locations exist.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from django.test import Client
 from tests.conftest import Api, create_user, login
 from tests.ledger_helpers import ledger_agrees, make_customer, make_item, ok, sell, stock
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 @pytest.fixture
