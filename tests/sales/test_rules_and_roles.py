@@ -164,3 +164,18 @@ def test_draft_with_stock_elsewhere_confirms_only_from_its_own_location(
     assert reply.status == 409
     assert reply.body["code"] == "insufficient_stock"
     assert stock(manager, gas, truck) == 5
+
+
+def test_a_sale_of_an_item_deleted_since_can_still_be_voided(
+    manager: Api, default_location_id: str
+) -> None:
+    gas = make_item(manager, "gas", 3, price="5.00")
+    customer = make_customer(manager)
+    sale = ok(sell(manager, customer["id"], default_location_id, [{"item": gas, "qty": 2}]))
+    manager.delete(f"/api/v1/items/{gas}")
+
+    voided = ok(manager.post(f"/api/v1/transactions/{sale['id']}/void", {"reason": "x"}), 200)
+    again = sell(manager, customer["id"], default_location_id, [{"item": gas, "qty": 1}])
+
+    assert voided["credit_note"]["total"] == "10.00"
+    assert again.status == 400

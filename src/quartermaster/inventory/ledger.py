@@ -20,7 +20,7 @@ from operator import or_
 from typing import Any
 from uuid import UUID
 
-from django.db.models import F, Q
+from django.db.models import BigIntegerField, Case, F, Q, Value, When
 
 from quartermaster.core.commands import Change
 from quartermaster.core.errors import Conflict, InsufficientStock, Invalid
@@ -111,9 +111,12 @@ def move_stock(
     item_ids = {line.item_id for line in lines}
     if not item_ids <= set(items):
         items.update(Item.objects.in_bulk(list(item_ids - set(items))))
+    # A deleted item leaves the catalogue, not the ledger: what is already out (sold, issued)
+    # can still be voided or come back.
+    deleted_ok = kind in (MovementKind.SALE_REVERSAL, MovementKind.RETURN)
     for index, line in enumerate(lines):
         item = items.get(line.item_id)
-        if item is None or item.deleted_at is not None:
+        if item is None or (item.deleted_at is not None and not deleted_ok):
             raise Invalid.field(f"lines[{index}].item", "unknown item")
         if line.from_location_id == line.to_location_id:
             raise Invalid.field(f"lines[{index}]", "from and to are the same location")
@@ -157,13 +160,23 @@ def move_stock(
     asset_results = _move_assets(kind, lines, items, locations, rule)
 
     changes: list[Change] = []
-    for key, delta in sorted(deltas.items(), key=lambda kv: rows[kv[0]].pk):
-        if delta == 0:
-            continue
-        row = rows[key]
-        updated = Stock.objects.filter(pk=row.pk, qty__gte=-delta).update(qty=F("qty") + delta)
-        if not updated:  # unreachable while we hold the row lock; the guard stays regardless
+    moves = [
+        (rows[key], delta)
+        for key, delta in sorted(deltas.items(), key=lambda kv: rows[kv[0]].pk)
+        if delta != 0
+    ]
+    if moves:
+        # One guarded UPDATE for all the rows (we hold their locks): each row only when it stays
+        # >= 0, and the row count proves every one was applied.
+        guard = reduce(or_, (Q(pk=row.pk, qty__gte=-delta) for row, delta in moves))
+        step = Case(
+            *(When(pk=row.pk, then=Value(delta)) for row, delta in moves),
+            output_field=BigIntegerField(),
+        )
+        updated = Stock.objects.filter(guard).update(qty=F("qty") + step)
+        if updated != len(moves):  # unreachable while we hold the row locks; the guard stays
             raise InsufficientStock()
+    for row, delta in moves:
         before = stock_view(row.item_id, row.location_id, row.qty)
         after = stock_view(row.item_id, row.location_id, row.qty + delta)
         changes.append(
