@@ -15,6 +15,8 @@ from quartermaster.identity.api import devices_router as identity_devices_router
 from quartermaster.identity.api import router as auth_router
 from quartermaster.identity.auth import BearerAuth
 from quartermaster.inventory.api import build_router as build_items_router
+from quartermaster.inventory.api import build_stock_router
+from quartermaster.sales.api import router as sales_router
 from quartermaster.sync.api import devices_router as sync_devices_router
 from quartermaster.sync.api import router as sync_router
 
@@ -33,6 +35,8 @@ install_error_handlers(api)
 api.add_router("/auth", auth_router)
 api.add_router("/items", build_items_router())
 api.add_router("/audit", audit_router)
+api.add_router("", build_stock_router())
+api.add_router("", sales_router)
 api.add_router("/sync", sync_router)
 # /devices: listing and revoking (identity), sync status (sync).
 api.add_router("/devices", identity_devices_router)

@@ -115,6 +115,31 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_stock_rebuild(args: argparse.Namespace) -> int:
+    """Recompute stock from the movement ledger; --check only reports, otherwise it repairs."""
+    _setup_django()
+    from quartermaster.inventory.selectors import stock_differences
+
+    differences = stock_differences()
+    for d in differences:
+        _say(f"  item {d['item']} at {d['location']}: ledger {d['ledger']}, stock {d['stock']}")
+    if not differences:
+        _say("stock agrees with the movement ledger")
+        return 0
+    if args.check:
+        _say(f"{len(differences)} stock rows differ from the movement ledger")
+        return 1
+    from quartermaster.core.commands import SYSTEM_ACTOR, Context, execute
+    from quartermaster.inventory.services import RebuildStock
+
+    response = execute(RebuildStock(), Context(actor=SYSTEM_ACTOR))
+    if response.status != 200:
+        _say(f"error: {response.body}")
+        return 1
+    _say(f"rebuilt {len(response.body['differences'])} stock rows from the ledger (audited)")
+    return 0
+
+
 def cmd_purge_keys(args: argparse.Namespace) -> int:
     _setup_django()
     from quartermaster.core.commands import SYSTEM_ACTOR, Context, execute
@@ -188,6 +213,16 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check the whole hash chain and name the first bad entry"
     )
     verify.set_defaults(func=cmd_audit_verify)
+
+    stock = commands.add_parser("stock", help="stock ledger tools")
+    stock_commands = stock.add_subparsers(dest="stock_command", required=True, metavar="COMMAND")
+    rebuild = stock_commands.add_parser(
+        "rebuild", help="recompute every stock row from the movement ledger"
+    )
+    rebuild.add_argument(
+        "--check", action="store_true", help="only report differences (exit 1 if any)"
+    )
+    rebuild.set_defaults(func=cmd_stock_rebuild)
 
     purge = commands.add_parser(
         "purge-keys",

@@ -173,7 +173,7 @@ def test_an_admin_signs_in_and_sees_the_audit_list(
     rows = browser.evaluate(
         "[...document.querySelectorAll('#result_list tbody tr')].map(row => row.innerText)"
     )
-    item_rows = [row for row in rows if "item.create" in row]
+    item_rows = [row for row in rows if "item.create\titem\t" in row]
     assert len(item_rows) == 3
     assert all("stores" in row and "office-pc" in row for row in item_rows)
     # Read-only: no add button, no bulk-action bar.

@@ -54,6 +54,26 @@ def test_a_rejected_change_pokes_nobody(server: str) -> None:  # noqa: F811
     assert rejected.status_code == 400
 
 
+def test_selling_the_last_unit_sends_a_critical_event(server: str) -> None:  # noqa: F811
+    headers = login(server, "driver1", "driver1-demo-pass")
+    admin = login(server, "admin", "admin-demo-pass")
+    item = httpx.post(
+        f"{server}/api/v1/items", json={"name": "last one", "qty": 1}, headers=admin
+    ).json()
+    token = headers["Authorization"].removeprefix("Bearer ")
+
+    with connect(ws_url(server, token)) as socket:
+        httpx.patch(f"{server}/items/{item['id']}/qty", json={"delta": -1}, headers=headers)
+        messages = [receive(socket), receive(socket)]
+
+    poke, critical = messages
+    assert poke["type"] == "poke"
+    assert critical["type"] == "critical"
+    assert critical["event"] == "out_of_stock"
+    assert critical["item"] == item["id"]
+    assert critical["seq"] == poke["seq"]
+
+
 @pytest.mark.parametrize("token", ["not-a-token", ""])
 def test_a_bad_token_is_refused_at_the_handshake(server: str, token: str) -> None:  # noqa: F811
     with pytest.raises(InvalidStatus) as refused:

@@ -49,6 +49,29 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "item.create": frozenset({ADMIN, MANAGER}),
     "item.delete": frozenset({ADMIN, MANAGER}),
     "item.adjust": frozenset({ADMIN, MANAGER, STAFF}),
+    # locations, stock, movements, assets
+    "location.read": READERS,
+    "location.create": frozenset({ADMIN, MANAGER}),
+    "stock.read": READERS,
+    "stock.receive": frozenset({ADMIN, MANAGER, STAFF}),
+    "stock.move": frozenset({ADMIN, MANAGER, STAFF}),
+    "stock.adjust": frozenset({ADMIN, MANAGER}),
+    "stock.rebuild": frozenset({ADMIN}),
+    "movement.read": READERS,
+    "asset.read": READERS,
+    "asset.return": frozenset({ADMIN, MANAGER, STAFF}),
+    # sales
+    "customer.read": READERS,
+    "customer.create": frozenset({ADMIN, MANAGER, STAFF}),
+    "sale.read": READERS,
+    "sale.record": frozenset({ADMIN, MANAGER, STAFF}),
+    "sale.confirm": frozenset({ADMIN, MANAGER, STAFF}),
+    "sale.void": frozenset({ADMIN, MANAGER}),
+    "invoice.read": READERS,
+    "payment.read": READERS,
+    "payment.record": frozenset({ADMIN, MANAGER, STAFF}),
+    # a customer's or farmer's statement: parties read their own only (OWN_RECORDS_ONLY)
+    "statement.read": READERS | {PARTY},
     # sync: each op is authorized again as its own command
     "sync.batch": frozenset({ADMIN, MANAGER, STAFF}),
     "sync.changes": EVERYONE,
@@ -62,10 +85,6 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     # devices: anyone's login registers their device (session.start); listing and revoking
     "device.read": frozenset({ADMIN, MANAGER, AUDITOR}),
     "device.revoke": frozenset({ADMIN}),
-    # the back office's read-only location list (location commands come with inventory)
-    "location.read": READERS,
-    # a customer's or farmer's statement: parties read their own only (OWN_RECORDS_ONLY)
-    "statement.read": frozenset({ADMIN, MANAGER, AUDITOR, PARTY}),
 }
 
 # Actions that change nothing; besides their own sessions, the only ones an auditor may be given.
@@ -80,6 +99,13 @@ READ_ACTIONS = frozenset(
         "device.read",
         "location.read",
         "statement.read",
+        "stock.read",
+        "movement.read",
+        "asset.read",
+        "customer.read",
+        "sale.read",
+        "invoice.read",
+        "payment.read",
     }
 )
 
@@ -132,7 +158,12 @@ def allows(
 
 
 def can_see_location(actor: Actor, location_id: UUID) -> bool:
-    return actor.role in UNSCOPED_ROLES or location_id in actor.location_ids
+    return sees_every_location(actor) or location_id in actor.location_ids
+
+
+def sees_every_location(actor: Actor) -> bool:
+    """False: reads must be filtered to `actor.location_ids`."""
+    return actor.role in UNSCOPED_ROLES
 
 
 def visible_location_ids(actor: Actor) -> frozenset[UUID] | None:

@@ -13,14 +13,48 @@ from quartermaster.core.errors import NotFound
 from quartermaster.core.http import actor_of, context_for, json_response, to_http
 from quartermaster.core.pagination import clean_limit, decode_cursor, encode_cursor
 from quartermaster.core.schemas import ErrorOut
-from quartermaster.inventory.schemas import ItemIn, ItemOut, ItemPageOut, ListQuery, QtyDeltaIn
+from quartermaster.inventory.schemas import (
+    AdjustmentIn,
+    AssetOut,
+    AssetQuery,
+    DistributionIn,
+    ItemIn,
+    ItemOut,
+    ItemPageOut,
+    ListQuery,
+    LocationIn,
+    LocationOut,
+    LocationPageOut,
+    LocationQuery,
+    MoveLineIn,
+    MovementOut,
+    QtyDeltaIn,
+    ReceiptIn,
+    StockOut,
+    StockQuery,
+)
 from quartermaster.inventory.selectors import (
     get_default_location,
     get_item,
+    get_movement,
     item_view,
+    list_assets,
     list_items,
+    list_locations,
+    list_stock,
+    location_view,
 )
-from quartermaster.inventory.services import AdjustItemQty, CreateItem, DeleteItem
+from quartermaster.inventory.services import (
+    AdjustItemQty,
+    AdjustLine,
+    AdjustStock,
+    CreateItem,
+    CreateLocation,
+    DeleteItem,
+    DistributeStock,
+    MoveLine,
+    ReceiveStock,
+)
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
@@ -56,6 +90,8 @@ def create_item(request: HttpRequest, payload: ItemIn) -> HttpResponse:
         price=payload.price,
         unit=payload.unit,
         tracking=payload.tracking,
+        tax_rate_bp=payload.tax_rate_bp,
+        deposit=payload.deposit,
     )
     return to_http(execute(command, context_for(request)))
 
@@ -99,3 +135,126 @@ def delete_item(request: HttpRequest, item_id: UUID) -> HttpResponse:
 def adjust_qty(request: HttpRequest, item_id: UUID, payload: QtyDeltaIn) -> HttpResponse:
     command = AdjustItemQty(item_id=item_id, delta=payload.delta)
     return to_http(execute(command, context_for(request)))
+
+
+def build_stock_router() -> Router:
+    """Locations, stock, receipts, distributions, adjustments, movements, assets."""
+    router = Router(tags=["stock"])
+    router.add_api_operation(
+        "/locations", ["POST"], create_location, response={201: LocationOut, **ERRORS}
+    )
+    router.add_api_operation(
+        "/locations", ["GET"], list_all_locations, response={200: LocationPageOut, **ERRORS}
+    )
+    router.add_api_operation(
+        "/stock", ["GET"], list_all_stock, response={200: list[StockOut], **ERRORS}
+    )
+    router.add_api_operation(
+        "/receipts", ["POST"], receive, response={201: MovementOut, 404: ErrorOut, **ERRORS}
+    )
+    router.add_api_operation(
+        "/distributions", ["POST"], distribute, response={201: MovementOut, 404: ErrorOut, **ERRORS}
+    )
+    router.add_api_operation(
+        "/adjustments", ["POST"], adjust_stock, response={201: MovementOut, 404: ErrorOut, **ERRORS}
+    )
+    router.add_api_operation(
+        "/movements/{uuid:movement_id}",
+        ["GET"],
+        retrieve_movement,
+        response={200: MovementOut, 404: ErrorOut, **ERRORS},
+    )
+    router.add_api_operation(
+        "/assets", ["GET"], list_all_assets, response={200: list[AssetOut], **ERRORS}
+    )
+    return router
+
+
+def create_location(request: HttpRequest, payload: LocationIn) -> HttpResponse:
+    command = CreateLocation(name=payload.name, kind=payload.kind)
+    return to_http(execute(command, context_for(request)))
+
+
+def list_all_locations(request: HttpRequest, params: Query[LocationQuery]) -> HttpResponse:
+    actor = actor_of(request)
+    policy.authorize(actor, "location.read")
+    limit = clean_limit(params.limit)
+    position = decode_cursor(params.cursor)
+    after = (
+        (str(position[0]), str(position[1]))
+        if isinstance(position, list) and len(position) == 2
+        else None
+    )
+    rows = list_locations(actor=actor, kind=params.kind, after=after, limit=limit)
+    next_cursor = encode_cursor([rows[-1].name, str(rows[-1].id)]) if len(rows) == limit else None
+    return json_response(
+        200, {"results": [location_view(r) for r in rows], "next_cursor": next_cursor}
+    )
+
+
+def list_all_stock(request: HttpRequest, params: Query[StockQuery]) -> HttpResponse:
+    """A plain list, as API.md shows it; narrow it with ?item= and ?location= (max 500 rows)."""
+    actor = actor_of(request)
+    policy.authorize(actor, "stock.read")
+    limit = clean_limit(params.limit or 500)
+    rows = list_stock(actor=actor, item_id=params.item, location_id=params.location, limit=limit)
+    return json_response(200, rows)
+
+
+def _move_lines(lines: list[MoveLineIn]) -> tuple[MoveLine, ...]:
+    return tuple(MoveLine(item=li.item, qty=li.qty, serials=tuple(li.serials)) for li in lines)
+
+
+def receive(request: HttpRequest, payload: ReceiptIn) -> HttpResponse:
+    command = ReceiveStock(
+        to_location=payload.to_location,
+        lines=_move_lines(payload.lines),
+        supplier=payload.supplier,
+        client_temp_id=payload.client_temp_id,
+    )
+    return to_http(execute(command, context_for(request)))
+
+
+def distribute(request: HttpRequest, payload: DistributionIn) -> HttpResponse:
+    command = DistributeStock(
+        from_location=payload.from_location,
+        to_location=payload.to_location,
+        lines=_move_lines(payload.lines),
+        client_temp_id=payload.client_temp_id,
+    )
+    return to_http(execute(command, context_for(request)))
+
+
+def adjust_stock(request: HttpRequest, payload: AdjustmentIn) -> HttpResponse:
+    command = AdjustStock(
+        location=payload.location,
+        lines=tuple(
+            AdjustLine(item=li.item, delta=li.delta, serials=tuple(li.serials))
+            for li in payload.lines
+        ),
+        reason=payload.reason,
+    )
+    return to_http(execute(command, context_for(request)))
+
+
+def retrieve_movement(request: HttpRequest, movement_id: UUID) -> HttpResponse:
+    actor = actor_of(request)
+    policy.authorize(actor, "movement.read")
+    view = get_movement(actor=actor, movement_id=movement_id)
+    if view is None:
+        raise NotFound()
+    return json_response(200, view)
+
+
+def list_all_assets(request: HttpRequest, params: Query[AssetQuery]) -> HttpResponse:
+    actor = actor_of(request)
+    policy.authorize(actor, "asset.read")
+    rows = list_assets(
+        actor=actor,
+        item_id=params.item,
+        location_id=params.location,
+        serial=params.serial,
+        customer_id=params.customer,
+        limit=clean_limit(params.limit or 500),
+    )
+    return json_response(200, rows)

@@ -36,6 +36,28 @@ class LocationKind(models.TextChoices):
     LOSS = "loss"
 
 
+# Stock sits in own and external locations; virtual ones are unbounded sources and sinks.
+VIRTUAL_KINDS = frozenset({LocationKind.SUPPLIER, LocationKind.CONSUMED, LocationKind.LOSS})
+OWN_KINDS = frozenset({LocationKind.DEPOT, LocationKind.VEHICLE, LocationKind.STORE})
+# Kinds a person may create through the API; customer sites come with customers, virtual
+# locations come with the database.
+CREATABLE_KINDS = OWN_KINDS
+
+
+class MovementKind(models.TextChoices):
+    RECEIPT = "receipt"
+    DISTRIBUTION = "distribution"
+    ADJUSTMENT = "adjustment"
+    SALE = "sale"
+    SALE_REVERSAL = "sale_reversal"
+    RETURN = "return"
+
+
+class AssetState(models.TextChoices):
+    FULL = "full"
+    EMPTY = "empty"
+
+
 def is_integer(value: Any) -> bool:
     """Booleans are not integers on this wire, though Python says they are."""
     return isinstance(value, int) and not isinstance(value, bool)
@@ -97,3 +119,74 @@ def clean_tracking(tracking: Any) -> str:
     if tracking not in Tracking.values:
         raise Invalid.field("tracking", f"one of {', '.join(Tracking.values)}")
     return str(tracking)
+
+
+MAX_REASON_LENGTH = 500
+MAX_SERIAL_LENGTH = 100
+MAX_LINES = 200
+# Tax rates are basis points: 1800 = 18 %. 100 % is the sanity ceiling.
+MAX_TAX_RATE_BP = 10_000
+
+
+def clean_reason(reason: Any, *, required: bool) -> str:
+    if not isinstance(reason, str):
+        raise Invalid.field("reason", "must be a string")
+    reason = reason.strip()
+    if required and not reason:
+        raise Invalid.field("reason", "a reason is required")
+    if len(reason) > MAX_REASON_LENGTH:
+        raise Invalid.field("reason", f"at most {MAX_REASON_LENGTH} characters")
+    return reason
+
+
+def clean_location_kind(kind: Any) -> str:
+    if kind not in {k.value for k in CREATABLE_KINDS}:
+        allowed = ", ".join(sorted(k.value for k in CREATABLE_KINDS))
+        raise Invalid.field("kind", f"one of {allowed}")
+    return str(kind)
+
+
+def clean_tax_rate(rate_bp: Any) -> int:
+    if not is_integer(rate_bp) or not 0 <= rate_bp <= MAX_TAX_RATE_BP:
+        raise Invalid.field("tax_rate_bp", f"an integer from 0 to {MAX_TAX_RATE_BP} (basis points)")
+    return int(rate_bp)
+
+
+def clean_deposit(deposit: Any) -> int:
+    try:
+        minor = parse_money(deposit)
+    except ValueError as exc:
+        raise Invalid.field("deposit", str(exc)) from exc
+    if minor < 0:
+        raise Invalid.field("deposit", "must be 0 or more")
+    return minor
+
+
+def clean_line(index: int, qty: Any, serials: tuple[str, ...]) -> tuple[int, tuple[str, ...]]:
+    """One movement line: qty a positive integer; serials, when given, distinct and one per unit."""
+    where = f"lines[{index}]"
+    if not is_integer(qty) or qty <= 0 or qty > MAX_QTY:
+        raise Invalid.field(f"{where}.qty", f"an integer from 1 to {MAX_QTY}")
+    cleaned = tuple(s.strip() for s in serials)
+    if any(not s or len(s) > MAX_SERIAL_LENGTH for s in cleaned):
+        raise Invalid.field(f"{where}.serials", f"1 to {MAX_SERIAL_LENGTH} characters each")
+    if len(set(cleaned)) != len(cleaned):
+        raise Invalid.field(f"{where}.serials", "a serial appears twice")
+    if cleaned and len(cleaned) != qty:
+        raise Invalid.field(f"{where}.serials", "one serial per unit: qty must equal their count")
+    return int(qty), cleaned
+
+
+def clean_line_count(count: int) -> None:
+    if not 1 <= count <= MAX_LINES:
+        raise Invalid.field("lines", f"1 to {MAX_LINES} lines")
+
+
+def check_serials_once(lines: list[tuple[Any, tuple[str, ...]]]) -> None:
+    """A serial of an item may appear on one line only: a unit cannot move twice at once."""
+    seen: set[tuple[Any, str]] = set()
+    for index, (item, serials) in enumerate(lines):
+        for serial in serials:
+            if (item, serial) in seen:
+                raise Invalid.field(f"lines[{index}].serials", f"serial {serial} appears twice")
+            seen.add((item, serial))

@@ -1,4 +1,5 @@
-"""Items, the locations stock sits at, and stock per (item, location)."""
+"""Items, the locations stock sits at, stock per (item, location), the movement ledger and the
+serialized assets (cylinders) that move by serial number."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
-from quartermaster.inventory.invariants import LocationKind, Tracking
+from quartermaster.inventory.invariants import AssetState, LocationKind, MovementKind, Tracking
 
 
 class Location(models.Model):
@@ -36,6 +37,10 @@ class Item(models.Model):
     unit = models.CharField(max_length=20, default="pcs")
     price_minor = models.BigIntegerField(default=0)
     tracking = models.CharField(max_length=10, choices=Tracking.choices, default=Tracking.BULK)
+    # Sales tax in basis points (1800 = 18 %), applied per invoice line.
+    tax_rate_bp = models.PositiveIntegerField(default=0)
+    # Refundable deposit per serialized unit issued to a customer (cylinders), minor units.
+    deposit_minor = models.BigIntegerField(default=0)
     version = models.BigIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -46,6 +51,9 @@ class Item(models.Model):
                 fields=["name"], condition=Q(deleted_at__isnull=True), name="item_name_unique_live"
             ),
             models.CheckConstraint(condition=Q(price_minor__gte=0), name="item_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(deposit_minor__gte=0), name="item_deposit_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -63,4 +71,71 @@ class Stock(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["item", "location"], name="stock_item_location_unique"),
             models.CheckConstraint(condition=Q(qty__gte=0), name="stock_qty_not_negative"),
+        ]
+
+
+class Movement(models.Model):
+    """One entry of the stock ledger: append-only, never edited. Corrections are new movements
+    (`reverses` points at the movement a reversal undoes)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=20, choices=MovementKind.choices)
+    reason = models.CharField(max_length=500, blank=True, default="")
+    # What caused it outside inventory, e.g. "sale:<uuid>" (sales sits above inventory).
+    reference = models.CharField(max_length=100, blank=True, default="")
+    reverses = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals"
+    )
+    client_temp_id = models.CharField(max_length=100, blank=True, default="")
+    actor = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["reference"])]
+
+
+class MovementLine(models.Model):
+    movement = models.ForeignKey(Movement, on_delete=models.PROTECT, related_name="lines")
+    line_no = models.PositiveIntegerField()
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+")
+    from_location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    to_location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    qty = models.BigIntegerField()
+    serials = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["movement", "line_no"], name="movement_line_unique"),
+            models.CheckConstraint(condition=Q(qty__gt=0), name="movement_line_qty_positive"),
+            models.CheckConstraint(
+                condition=~Q(from_location=models.F("to_location")),
+                name="movement_line_moves_somewhere",
+            ),
+        ]
+
+
+class Asset(models.Model):
+    """One serialized unit (a cylinder): where it is, full or empty, and who holds it.
+
+    Exactly one row per (item, serial), so a serial is in one place at a time; its location only
+    changes inside the movement that moves it.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="assets")
+    serial = models.CharField(max_length=100)
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="assets")
+    state = models.CharField(max_length=10, choices=AssetState.choices, default=AssetState.FULL)
+    # The customer holding it (a sales.Customer id; no FK: sales sits above inventory).
+    customer_id = models.UUIDField(null=True, blank=True)
+    # Deposit charged when it was issued to `customer_id`, refunded when it comes back.
+    deposit_held_minor = models.BigIntegerField(default=0)
+    version = models.BigIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "serial"], name="asset_item_serial_unique"),
+            models.CheckConstraint(
+                condition=Q(deposit_held_minor__gte=0), name="asset_deposit_not_negative"
+            ),
         ]

@@ -14,6 +14,8 @@ class ItemIn(BaseModel):
     price: StrictStr = "0.00"
     unit: StrictStr = "pcs"
     tracking: StrictStr = "bulk"
+    tax_rate_bp: StrictInt = 0
+    deposit: StrictStr = "0.00"
 
 
 class QtyDeltaIn(BaseModel):
@@ -29,6 +31,8 @@ class ItemOut(BaseModel):
     price: str = Field(examples=["12.50"])
     unit: str
     tracking: str
+    tax_rate_bp: int
+    deposit: str
     version: int
 
 
@@ -41,3 +45,120 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     limit: int | None = None
     cursor: str | None = None
+
+
+class LocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: StrictStr
+    kind: StrictStr
+
+
+class LocationOut(BaseModel):
+    id: UUID
+    name: str
+    kind: str
+    is_default: bool
+    created_at: str
+
+
+class LocationPageOut(BaseModel):
+    results: list[LocationOut]
+    next_cursor: str | None
+
+
+class LocationQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str | None = None
+    limit: int | None = None
+    cursor: str | None = None
+
+
+class StockQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item: UUID | None = None
+    location: UUID | None = None
+    limit: int | None = None
+
+
+class StockOut(BaseModel):
+    item: UUID
+    location: UUID
+    qty: int
+
+
+class MoveLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item: UUID
+    qty: StrictInt
+    serials: list[StrictStr] = Field(default_factory=list)
+
+
+class AdjustLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item: UUID
+    delta: StrictInt
+    serials: list[StrictStr] = Field(default_factory=list)
+
+
+class ReceiptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to_location: UUID
+    lines: list[MoveLineIn]
+    supplier: StrictStr = ""
+    client_temp_id: StrictStr = ""
+
+
+class DistributionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    from_location: UUID
+    to_location: UUID
+    lines: list[MoveLineIn]
+    client_temp_id: StrictStr = ""
+
+
+class AdjustmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    location: UUID
+    lines: list[AdjustLineIn]
+    reason: StrictStr
+
+
+class MovementLineOut(BaseModel):
+    line: int
+    item: UUID
+    from_location: UUID
+    to_location: UUID
+    qty: int
+    serials: list[str]
+
+
+class MovementOut(BaseModel):
+    id: UUID
+    kind: str
+    reason: str
+    reference: str
+    reverses: UUID | None
+    client_temp_id: str | None
+    actor: str
+    created_at: str
+    lines: list[MovementLineOut]
+
+
+class AssetQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item: UUID | None = None
+    location: UUID | None = None
+    serial: str | None = None
+    customer: UUID | None = None
+    limit: int | None = None
+
+
+class AssetOut(BaseModel):
+    id: UUID
+    item: UUID
+    serial: str
+    location: UUID
+    state: str
+    customer: UUID | None
+    deposit_held: str
+    version: int

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-from django.db.models import OuterRef, QuerySet, Subquery, Value
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from quartermaster.core.commands import Actor
 from quartermaster.core.money import format_money
-from quartermaster.inventory.models import Item, Location, Stock
+from quartermaster.identity.permissions import sees_every_location
+from quartermaster.inventory.invariants import VIRTUAL_KINDS
+from quartermaster.inventory.models import Asset, Item, Location, Movement, MovementLine, Stock
 
 
 def get_default_location() -> Location:
@@ -53,5 +57,167 @@ def item_view(item: Item, qty: int) -> dict[str, Any]:
         "price": format_money(item.price_minor),
         "unit": item.unit,
         "tracking": item.tracking,
+        "tax_rate_bp": item.tax_rate_bp,
+        "deposit": format_money(item.deposit_minor),
         "version": item.version,
     }
+
+
+def _scoped_locations(actor: Actor) -> QuerySet[Location]:
+    """Unscoped roles see every location; staff see the ones assigned to them."""
+    query = Location.objects.all()
+    if not sees_every_location(actor):
+        query = query.filter(pk__in=list(actor.location_ids))
+    return query
+
+
+def location_view(location: Location) -> dict[str, Any]:
+    return {
+        "id": str(location.id),
+        "name": location.name,
+        "kind": location.kind,
+        "is_default": location.is_default,
+        "created_at": location.created_at.isoformat(),
+    }
+
+
+def list_locations(
+    *, actor: Actor, kind: str | None, after: tuple[str, str] | None, limit: int
+) -> list[Location]:
+    query = _scoped_locations(actor).order_by("name", "id")
+    if kind:
+        query = query.filter(kind=kind)
+    if after is not None:
+        name, pk = after
+        query = query.filter(Q(name__gt=name) | Q(name=name, id__gt=pk))
+    return list(query[:limit])
+
+
+def get_location(*, actor: Actor, location_id: UUID) -> Location | None:
+    return _scoped_locations(actor).filter(pk=location_id).first()
+
+
+def stock_view(item_id: UUID, location_id: UUID, qty: int) -> dict[str, Any]:
+    return {"item": str(item_id), "location": str(location_id), "qty": qty}
+
+
+def list_stock(
+    *, actor: Actor, item_id: UUID | None, location_id: UUID | None, limit: int
+) -> list[dict[str, Any]]:
+    """Stock rows the actor may see, by (location, item); rows of deleted items are left out."""
+    query = Stock.objects.filter(
+        location__in=_scoped_locations(actor), item__deleted_at__isnull=True
+    ).order_by("location_id", "item_id")
+    if item_id is not None:
+        query = query.filter(item_id=item_id)
+    if location_id is not None:
+        query = query.filter(location_id=location_id)
+    return [stock_view(r.item_id, r.location_id, r.qty) for r in query[:limit]]
+
+
+def movement_view(movement: Movement, lines: Iterable[MovementLine]) -> dict[str, Any]:
+    return {
+        "id": str(movement.id),
+        "kind": movement.kind,
+        "reason": movement.reason,
+        "reference": movement.reference,
+        "reverses": str(movement.reverses_id) if movement.reverses_id else None,
+        "client_temp_id": movement.client_temp_id or None,
+        "actor": movement.actor,
+        "created_at": movement.created_at.isoformat(),
+        "lines": [
+            {
+                "line": line.line_no,
+                "item": str(line.item_id),
+                "from_location": str(line.from_location_id),
+                "to_location": str(line.to_location_id),
+                "qty": line.qty,
+                "serials": list(line.serials),
+            }
+            for line in lines
+        ],
+    }
+
+
+def get_movement(*, actor: Actor, movement_id: UUID) -> dict[str, Any] | None:
+    """A movement is visible when the actor sees one of the locations it touches."""
+    movement = Movement.objects.filter(pk=movement_id).first()
+    if movement is None:
+        return None
+    lines = list(movement.lines.order_by("line_no"))
+    visible = _scoped_locations(actor).filter(
+        pk__in={line.from_location_id for line in lines} | {line.to_location_id for line in lines}
+    )
+    if not visible.exists():
+        return None
+    return movement_view(movement, lines)
+
+
+def asset_view(asset: Asset) -> dict[str, Any]:
+    return {
+        "id": str(asset.id),
+        "item": str(asset.item_id),
+        "serial": asset.serial,
+        "location": str(asset.location_id),
+        "state": asset.state,
+        "customer": str(asset.customer_id) if asset.customer_id else None,
+        "deposit_held": format_money(asset.deposit_held_minor),
+        "version": asset.version,
+    }
+
+
+def list_assets(
+    *,
+    actor: Actor,
+    item_id: UUID | None,
+    location_id: UUID | None,
+    serial: str | None,
+    customer_id: UUID | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    query = Asset.objects.filter(location__in=_scoped_locations(actor)).order_by(
+        "item_id", "serial"
+    )
+    if item_id is not None:
+        query = query.filter(item_id=item_id)
+    if location_id is not None:
+        query = query.filter(location_id=location_id)
+    if serial is not None:
+        query = query.filter(serial=serial)
+    if customer_id is not None:
+        query = query.filter(customer_id=customer_id)
+    return [asset_view(a) for a in query[:limit]]
+
+
+def stock_from_ledger() -> dict[tuple[UUID, UUID], int]:
+    """Every tracked (item, location) quantity recomputed from the movement ledger alone."""
+    totals: dict[tuple[UUID, UUID], int] = {}
+    virtual = set(Location.objects.filter(kind__in=VIRTUAL_KINDS).values_list("id", flat=True))
+    for column, sign in (("to_location_id", 1), ("from_location_id", -1)):
+        sums = MovementLine.objects.values("item_id", column).annotate(total=Sum("qty"))
+        for row in sums:
+            location_id = row[column]
+            if location_id in virtual:
+                continue
+            key = (row["item_id"], location_id)
+            totals[key] = totals.get(key, 0) + sign * int(row["total"])
+    return totals
+
+
+def stock_differences() -> list[dict[str, Any]]:
+    """Rows where the stock projection disagrees with the ledger (there must never be any)."""
+    expected = stock_from_ledger()
+    actual = {(r.item_id, r.location_id): r.qty for r in Stock.objects.all()}
+    differences = []
+    for key in sorted(set(expected) | set(actual), key=lambda k: (str(k[0]), str(k[1]))):
+        ledger_qty, stock_qty = expected.get(key, 0), actual.get(key, 0)
+        if ledger_qty != stock_qty:
+            differences.append(
+                {
+                    "item": str(key[0]),
+                    "location": str(key[1]),
+                    "ledger": ledger_qty,
+                    "stock": stock_qty,
+                }
+            )
+    return differences

@@ -1,21 +1,33 @@
-"""Command handlers for items: create, delete (soft, idempotent), adjust qty by a delta."""
+"""Command handlers for inventory: items (create, delete, adjust qty), locations, receipts,
+distributions, adjustments and the stock rebuild. Every stock change goes through
+`ledger.move_stock`, so the movement ledger and the stock projection never disagree."""
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from quartermaster.core import policy
 from quartermaster.core.commands import Change, Command, Context, Outcome
-from quartermaster.core.errors import Invalid, NotFound
+from quartermaster.core.errors import InsufficientStock, Invalid, NotFound
 from quartermaster.core.numbering import next_number
 from quartermaster.inventory import invariants
-from quartermaster.inventory.models import Item, Stock
-from quartermaster.inventory.selectors import get_default_location, get_item, item_view
+from quartermaster.inventory.invariants import OWN_KINDS, LocationKind, MovementKind
+from quartermaster.inventory.ledger import LineSpec, move_stock, virtual_location
+from quartermaster.inventory.models import Item, Location, Stock
+from quartermaster.inventory.selectors import (
+    get_default_location,
+    get_item,
+    item_view,
+    location_view,
+    stock_differences,
+    stock_view,
+)
 
 ENTITY = "item"
 
@@ -35,9 +47,13 @@ class CreateItem(Command):
     price: str = "0.00"
     unit: str = "pcs"
     tracking: str = "bulk"
+    tax_rate_bp: int = 0
+    deposit: str = "0.00"
 
     def validated(self) -> CreateItem:
         invariants.clean_price(self.price)
+        invariants.clean_deposit(self.deposit)
+        invariants.clean_tax_rate(self.tax_rate_bp)
         return self.model_copy(
             update={
                 "item_name": invariants.clean_name(self.item_name),
@@ -60,15 +76,29 @@ class CreateItem(Command):
                     unit=self.unit,
                     price_minor=invariants.clean_price(self.price),
                     tracking=self.tracking,
+                    tax_rate_bp=self.tax_rate_bp,
+                    deposit_minor=invariants.clean_deposit(self.deposit),
                 )
         except IntegrityError as exc:  # a concurrent create won the unique live name
             raise _duplicate_name(self.item_name) from exc
-        Stock.objects.create(item=item, location=location, qty=self.qty)
+        changes: list[Change] = []
+        if self.qty > 0:
+            # Opening stock is a receipt from the supplier, so the ledger explains every unit.
+            # Units of a serialized item opened here carry no serials (the items API has none).
+            supplier = virtual_location(LocationKind.SUPPLIER)
+            moved = move_stock(
+                kind=MovementKind.RECEIPT,
+                lines=[_unserialized(item.pk, supplier.pk, location.pk, self.qty)],
+                actor=ctx.actor.username,
+                reason="opening stock (items API)",
+                allow_unserialized=True,
+            )
+            changes = moved.changes
         view = item_view(item, self.qty)
         return Outcome(
             status=201,
             body=view,
-            changes=[Change(ENTITY, view["id"], None, view, item.version, location.id)],
+            changes=[Change(ENTITY, view["id"], None, view, item.version, location.id), *changes],
         )
 
 
@@ -97,7 +127,7 @@ class DeleteItem(Command):
 
 
 class AdjustItemQty(Command):
-    """qty' = qty + delta at the default location, as one guarded UPDATE (never read-modify-write)."""
+    """qty' = qty + delta at the default location: an adjustment movement from/to `loss`."""
 
     name = "item.adjust"
     item_id: UUID
@@ -110,31 +140,230 @@ class AdjustItemQty(Command):
     def handle(self, ctx: Context) -> Outcome:
         location = get_default_location()
         policy.authorize(ctx.actor, self.name, location_id=location.id)
-        updated = self._guarded_update(location.id)
         found = get_item(self.item_id)
         if found is None:
             raise NotFound()
         item, qty = found
-        if not updated:
-            invariants.apply_delta(qty, self.delta)  # raises "qty cannot go below 0"
-            # The item has no stock row here yet (its stock arrived elsewhere): open one.
-            Stock.objects.bulk_create(
-                [Stock(item=item, location=location, qty=0)], ignore_conflicts=True
+        before = item_view(item, qty)
+        if self.delta == 0:
+            return Outcome(status=200, body=before)
+        loss = virtual_location(LocationKind.LOSS)
+        source, target = (loss.pk, location.pk) if self.delta > 0 else (location.pk, loss.pk)
+        try:
+            moved = move_stock(
+                kind=MovementKind.ADJUSTMENT,
+                lines=[_unserialized(item.pk, source, target, abs(self.delta))],
+                actor=ctx.actor.username,
+                reason="found (items API)" if self.delta > 0 else "loss (items API)",
+                allow_unserialized=True,
             )
-            if not self._guarded_update(location.id):
-                raise Invalid(
-                    invariants.QTY_BELOW_ZERO, fields={"delta": invariants.QTY_BELOW_ZERO}
-                )
-            item, qty = get_item(self.item_id) or (item, qty + self.delta)
-        after = item_view(item, qty)
-        before = {**after, "qty": qty - self.delta}
+        except InsufficientStock as exc:
+            raise Invalid(
+                invariants.QTY_BELOW_ZERO, fields={"delta": invariants.QTY_BELOW_ZERO}
+            ) from exc
+        after = {**before, "qty": qty + self.delta}
         return Outcome(
             status=200,
             body=after,
-            changes=[Change(ENTITY, after["id"], before, after, item.version, location.id)],
+            changes=[
+                Change(ENTITY, after["id"], before, after, item.version, location.id),
+                *moved.changes,
+            ],
         )
 
-    def _guarded_update(self, location_id: UUID) -> int:
-        return Stock.objects.filter(
-            item_id=self.item_id, location_id=location_id, qty__gte=-self.delta
-        ).update(qty=F("qty") + self.delta)
+
+def _unserialized(item_id: UUID, source: UUID, target: UUID, qty: int) -> LineSpec:
+    return LineSpec(item_id=item_id, from_location_id=source, to_location_id=target, qty=qty)
+
+
+class CreateLocation(Command):
+    name = "location.create"
+    # `name` on the wire (and in sync payloads); the attribute `name` is the command's wire name.
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+    location_name: str = Field(alias="name")
+    kind: str
+
+    def validated(self) -> CreateLocation:
+        return self.model_copy(
+            update={
+                "location_name": invariants.clean_name(self.location_name),
+                "kind": invariants.clean_location_kind(self.kind),
+            }
+        )
+
+    def handle(self, ctx: Context) -> Outcome:
+        if Location.objects.filter(name=self.location_name).exists():
+            raise Invalid.field("name", "already exists")
+        try:
+            with transaction.atomic():
+                location = Location.objects.create(name=self.location_name, kind=self.kind)
+        except IntegrityError as exc:
+            raise Invalid.field("name", "already exists") from exc
+        view = location_view(location)
+        return Outcome(201, view, [Change("location", view["id"], None, view, None, location.id)])
+
+
+class MoveLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    item: UUID
+    qty: int
+    serials: tuple[str, ...] = ()
+
+
+class AdjustLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    item: UUID
+    delta: int
+    serials: tuple[str, ...] = ()
+
+
+def clean_move_lines(lines: tuple[MoveLine, ...]) -> tuple[MoveLine, ...]:
+    invariants.clean_line_count(len(lines))
+    cleaned = []
+    for index, line in enumerate(lines):
+        qty, serials = invariants.clean_line(index, line.qty, line.serials)
+        cleaned.append(line.model_copy(update={"qty": qty, "serials": serials}))
+    invariants.check_serials_once([(line.item, line.serials) for line in cleaned])
+    return tuple(cleaned)
+
+
+def own_location(ctx: Context, action: str, location_id: UUID, field: str) -> Location:
+    """A location the actor may act at (404 otherwise) that holds our own stock (400 otherwise)."""
+    policy.authorize(ctx.actor, action, location_id=location_id)
+    location = Location.objects.filter(pk=location_id).first()
+    if location is None:
+        raise NotFound()
+    if location.kind not in OWN_KINDS:
+        raise Invalid.field(field, "must be a depot, vehicle or store")
+    return location
+
+
+class ReceiveStock(Command):
+    """Stock arrives from the virtual supplier location into an own location."""
+
+    name = "stock.receive"
+    to_location: UUID
+    lines: tuple[MoveLine, ...]
+    supplier: str = ""
+    client_temp_id: str = ""
+
+    def validated(self) -> ReceiveStock:
+        return self.model_copy(
+            update={
+                "lines": clean_move_lines(self.lines),
+                "supplier": invariants.clean_reason(self.supplier, required=False),
+            }
+        )
+
+    def handle(self, ctx: Context) -> Outcome:
+        target = own_location(ctx, self.name, self.to_location, "to_location")
+        supplier = virtual_location(LocationKind.SUPPLIER)
+        moved = move_stock(
+            kind=MovementKind.RECEIPT,
+            lines=[
+                LineSpec(line.item, supplier.pk, target.pk, line.qty, line.serials)
+                for line in self.lines
+            ],
+            actor=ctx.actor.username,
+            reason=self.supplier,
+            client_temp_id=self.client_temp_id,
+        )
+        return Outcome(201, moved.view, moved.changes)
+
+
+class DistributeStock(Command):
+    """Own location → own location, no financial effect (load a truck, restock a store)."""
+
+    name = "stock.move"
+    from_location: UUID
+    to_location: UUID
+    lines: tuple[MoveLine, ...]
+    client_temp_id: str = ""
+
+    def validated(self) -> DistributeStock:
+        if self.from_location == self.to_location:
+            raise Invalid.field("to_location", "must differ from from_location")
+        return self.model_copy(update={"lines": clean_move_lines(self.lines)})
+
+    def handle(self, ctx: Context) -> Outcome:
+        source = own_location(ctx, self.name, self.from_location, "from_location")
+        target = own_location(ctx, self.name, self.to_location, "to_location")
+        moved = move_stock(
+            kind=MovementKind.DISTRIBUTION,
+            lines=[
+                LineSpec(line.item, source.pk, target.pk, line.qty, line.serials)
+                for line in self.lines
+            ],
+            actor=ctx.actor.username,
+            client_temp_id=self.client_temp_id,
+        )
+        return Outcome(201, moved.view, moved.changes)
+
+
+class AdjustStock(Command):
+    """Count corrections: a negative delta goes to `loss`, a positive one is found (from `loss`)."""
+
+    name = "stock.adjust"
+    location: UUID
+    lines: tuple[AdjustLine, ...]
+    reason: str
+
+    def validated(self) -> AdjustStock:
+        invariants.clean_line_count(len(self.lines))
+        for index, line in enumerate(self.lines):
+            if not invariants.is_integer(line.delta) or line.delta == 0:
+                raise Invalid.field(f"lines[{index}].delta", "a non-zero integer")
+            invariants.clean_line(index, abs(line.delta), line.serials)
+        invariants.check_serials_once([(line.item, line.serials) for line in self.lines])
+        return self.model_copy(
+            update={"reason": invariants.clean_reason(self.reason, required=True)}
+        )
+
+    def handle(self, ctx: Context) -> Outcome:
+        location = own_location(ctx, self.name, self.location, "location")
+        loss = virtual_location(LocationKind.LOSS)
+        moved = move_stock(
+            kind=MovementKind.ADJUSTMENT,
+            lines=[
+                LineSpec(
+                    line.item,
+                    loss.pk if line.delta > 0 else location.pk,
+                    location.pk if line.delta > 0 else loss.pk,
+                    abs(line.delta),
+                    line.serials,
+                )
+                for line in self.lines
+            ],
+            actor=ctx.actor.username,
+            reason=self.reason,
+        )
+        return Outcome(201, moved.view, moved.changes)
+
+
+class RebuildStock(Command):
+    """Reset every stock row to what the ledger says. Audited; a healthy database changes nothing."""
+
+    name = "stock.rebuild"
+    # An operator's repair tool (CLI), never a device op.
+    syncable: ClassVar[bool] = False
+
+    def handle(self, ctx: Context) -> Outcome:
+        changes: list[Change] = []
+        differences = stock_differences()
+        for difference in differences:
+            item_id, location_id = UUID(difference["item"]), UUID(difference["location"])
+            Stock.objects.update_or_create(
+                item_id=item_id, location_id=location_id, defaults={"qty": difference["ledger"]}
+            )
+            changes.append(
+                Change(
+                    "stock",
+                    f"{item_id}:{location_id}",
+                    stock_view(item_id, location_id, difference["stock"]),
+                    stock_view(item_id, location_id, difference["ledger"]),
+                    None,
+                    location_id,
+                )
+            )
+        body: dict[str, Any] = {"differences": differences}
+        return Outcome(200, body, changes)

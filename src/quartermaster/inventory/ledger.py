@@ -1,0 +1,322 @@
+"""The movement engine: the one place stock and assets change.
+
+`move_stock` appends a movement with its lines and, in the same transaction, updates the stock
+projection and the serialized assets it moves. Every command that moves stock (receipts,
+distributions, adjustments, the items API, sales, voids, returns) calls it from its handler.
+
+Locking: every stock row the movement touches, sources and destinations alike, is locked with
+`select_for_update()` in primary-key order before anything is checked or written, so two
+movements over the same rows queue instead of deadlocking, whatever their line order. Assets are
+locked the same way. Each quantity change is then still a guarded `UPDATE … WHERE qty + d >= 0`
+(the CHECK constraint is the last line of defence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import reduce
+from operator import or_
+from typing import Any
+from uuid import UUID
+
+from django.db.models import BigIntegerField, Case, F, Q, Value, When
+
+from quartermaster.core.commands import Change
+from quartermaster.core.errors import Conflict, InsufficientStock, Invalid
+from quartermaster.inventory.invariants import (
+    VIRTUAL_KINDS,
+    AssetState,
+    LocationKind,
+    MovementKind,
+    Tracking,
+)
+from quartermaster.inventory.models import Asset, Item, Location, Movement, MovementLine, Stock
+from quartermaster.inventory.selectors import asset_view, movement_view, stock_view
+
+VIRTUAL_LOCATION_NAMES = {
+    LocationKind.SUPPLIER: "(supplier)",
+    LocationKind.CONSUMED: "(consumed)",
+    LocationKind.LOSS: "(loss)",
+}
+
+
+def virtual_location(kind: LocationKind) -> Location:
+    """The virtual source/sink of `kind` (created by migration; recreated if a test truncated it)."""
+    location, _ = Location.objects.get_or_create(
+        name=VIRTUAL_LOCATION_NAMES[kind], defaults={"kind": kind.value}
+    )
+    return location
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    item_id: UUID
+    from_location_id: UUID
+    to_location_id: UUID
+    qty: int
+    serials: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AssetRule:
+    """What a movement requires of, and does to, the serialized units it moves."""
+
+    # The state each unit must be in to leave (a sale issues full cylinders only).
+    require_state: str | None = None
+    # The state it arrives in (a return brings back empties); None keeps it.
+    set_state: str | None = None
+    # The customer holding it afterwards (None: nobody, it is back in our hands).
+    customer_id: UUID | None = None
+    # Deposit held per unit afterwards, by item id (absent: 0).
+    deposit_by_item: dict[UUID, int] = field(default_factory=dict)
+
+
+@dataclass
+class MoveResult:
+    movement: Movement
+    view: dict[str, Any]
+    changes: list[Change]
+    # (before, after) views of each asset moved, in line order.
+    assets: list[tuple[dict[str, Any] | None, dict[str, Any]]]
+
+
+def move_stock(
+    *,
+    kind: MovementKind,
+    lines: Sequence[LineSpec],
+    actor: str,
+    reason: str = "",
+    reference: str = "",
+    reverses: Movement | None = None,
+    client_temp_id: str = "",
+    asset_rule: AssetRule | None = None,
+    allow_unserialized: bool = False,
+    known_items: dict[Any, Item] | None = None,
+    known_locations: dict[Any, Location] | None = None,
+) -> MoveResult:
+    """Append a movement and apply it to stock and assets, or raise with nothing written.
+
+    InsufficientStock(line=i) names the first line (0-based) whose source runs out.
+    """
+    rule = asset_rule or AssetRule()
+    location_ids = {line.from_location_id for line in lines} | {
+        line.to_location_id for line in lines
+    }
+    # Callers that already read the items and locations pass them in (one query less each).
+    locations = dict(known_locations or {})
+    if not location_ids <= set(locations):
+        locations.update(Location.objects.in_bulk(list(location_ids - set(locations))))
+    items = dict(known_items or {})
+    item_ids = {line.item_id for line in lines}
+    if not item_ids <= set(items):
+        items.update(Item.objects.in_bulk(list(item_ids - set(items))))
+    # A deleted item leaves the catalogue, not the ledger: what is already out (sold, issued)
+    # can still be voided or come back.
+    deleted_ok = kind in (MovementKind.SALE_REVERSAL, MovementKind.RETURN)
+    for index, line in enumerate(lines):
+        item = items.get(line.item_id)
+        if item is None or (item.deleted_at is not None and not deleted_ok):
+            raise Invalid.field(f"lines[{index}].item", "unknown item")
+        if line.from_location_id == line.to_location_id:
+            raise Invalid.field(f"lines[{index}]", "from and to are the same location")
+        if (
+            item.tracking == Tracking.SERIAL
+            and len(line.serials) != line.qty
+            and not (allow_unserialized and not line.serials)
+        ):
+            raise Invalid.field(f"lines[{index}].serials", "a serialized item moves by serial")
+        if item.tracking == Tracking.BULK and line.serials:
+            raise Invalid.field(f"lines[{index}].serials", "a bulk item has no serials")
+
+    def tracked(location_id: UUID) -> bool:
+        return locations[location_id].kind not in VIRTUAL_KINDS
+
+    deltas: dict[tuple[UUID, UUID], int] = {}
+    for line in lines:
+        for location_id, sign in ((line.from_location_id, -1), (line.to_location_id, 1)):
+            if tracked(location_id):
+                key = (line.item_id, location_id)
+                deltas[key] = deltas.get(key, 0) + sign * line.qty
+
+    rows = _lock_stock_rows(list(deltas))
+    available = {key: row.qty for key, row in rows.items()}
+    for index, line in enumerate(lines):
+        source = (line.item_id, line.from_location_id)
+        if source not in available:
+            continue  # a virtual source is unbounded
+        available[source] -= line.qty
+        if available[source] < 0:
+            item, where = items[line.item_id], locations[line.from_location_id]
+            raise InsufficientStock(
+                f"insufficient stock on line {index}: {item.name} at {where.name} has "
+                f"{available[source] + line.qty}, {line.qty} needed",
+                line=index,
+            )
+        available[(line.item_id, line.to_location_id)] = available.get(
+            (line.item_id, line.to_location_id), 0
+        ) + (line.qty if tracked(line.to_location_id) else 0)
+
+    asset_results = _move_assets(kind, lines, items, locations, rule)
+
+    changes: list[Change] = []
+    moves = [
+        (rows[key], delta)
+        for key, delta in sorted(deltas.items(), key=lambda kv: rows[kv[0]].pk)
+        if delta != 0
+    ]
+    if moves:
+        # One guarded UPDATE for all the rows (we hold their locks): each row only when it stays
+        # >= 0, and the row count proves every one was applied.
+        guard = reduce(or_, (Q(pk=row.pk, qty__gte=-delta) for row, delta in moves))
+        step = Case(
+            *(When(pk=row.pk, then=Value(delta)) for row, delta in moves),
+            output_field=BigIntegerField(),
+        )
+        updated = Stock.objects.filter(guard).update(qty=F("qty") + step)
+        if updated != len(moves):  # unreachable while we hold the row locks; the guard stays
+            raise InsufficientStock()
+    for row, delta in moves:
+        before = stock_view(row.item_id, row.location_id, row.qty)
+        after = stock_view(row.item_id, row.location_id, row.qty + delta)
+        changes.append(
+            Change(
+                "stock", f"{row.item_id}:{row.location_id}", before, after, None, row.location_id
+            )
+        )
+
+    movement = Movement.objects.create(
+        kind=kind.value,
+        reason=reason,
+        reference=reference,
+        reverses=reverses,
+        client_temp_id=client_temp_id,
+        actor=actor,
+    )
+    line_rows = MovementLine.objects.bulk_create(
+        [
+            MovementLine(
+                movement=movement,
+                line_no=index,
+                item_id=line.item_id,
+                from_location_id=line.from_location_id,
+                to_location_id=line.to_location_id,
+                qty=line.qty,
+                serials=list(line.serials),
+            )
+            for index, line in enumerate(lines)
+        ]
+    )
+    view = movement_view(movement, line_rows)
+    first_own = next(
+        (line.from_location_id for line in lines if tracked(line.from_location_id)), None
+    )
+    changes.insert(
+        0,
+        Change(
+            "movement", str(movement.id), None, view, None, first_own or lines[0].to_location_id
+        ),
+    )
+    for before_view, after_view in asset_results:
+        changes.append(
+            Change(
+                "asset",
+                after_view["id"],
+                before_view,
+                after_view,
+                after_view["version"],
+                UUID(after_view["location"]),
+            )
+        )
+    return MoveResult(movement=movement, view=view, changes=changes, assets=asset_results)
+
+
+def _lock_stock_rows(keys: list[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], Stock]:
+    """Open missing rows at qty 0, then lock every row in primary-key order."""
+    if not keys:
+        return {}
+    match = reduce(
+        or_, (Q(item_id=item_id, location_id=location_id) for item_id, location_id in keys)
+    )
+    locked = Stock.objects.select_for_update().filter(match).order_by("pk")
+    rows = {(row.item_id, row.location_id): row for row in locked}
+    missing = [key for key in keys if key not in rows]
+    if missing:
+        # First stock of an item at a location: open the row (a concurrent opener wins
+        # harmlessly), then lock the full set again, still in primary-key order.
+        Stock.objects.bulk_create(
+            [
+                Stock(item_id=item_id, location_id=location_id, qty=0)
+                for item_id, location_id in missing
+            ],
+            ignore_conflicts=True,
+        )
+        locked = Stock.objects.select_for_update().filter(match).order_by("pk")
+        rows = {(row.item_id, row.location_id): row for row in locked}
+    return rows
+
+
+def _move_assets(
+    kind: MovementKind,
+    lines: Sequence[LineSpec],
+    items: dict[Any, Item],
+    locations: dict[Any, Location],
+    rule: AssetRule,
+) -> list[tuple[dict[str, Any] | None, dict[str, Any]]]:
+    wanted = [(index, line, serial) for index, line in enumerate(lines) for serial in line.serials]
+    if not wanted:
+        return []
+    match = reduce(or_, (Q(item_id=line.item_id, serial=serial) for _, line, serial in wanted))
+    assets = {
+        (a.item_id, a.serial): a
+        for a in Asset.objects.select_for_update().filter(match).order_by("pk")
+    }
+    results: list[tuple[dict[str, Any] | None, dict[str, Any]]] = []
+    for index, line, serial in wanted:
+        where = f"lines[{index}].serials"
+        asset = assets.get((line.item_id, serial))
+        source = locations[line.from_location_id]
+        deposit = rule.deposit_by_item.get(line.item_id, 0)
+        if asset is None:
+            if kind != MovementKind.RECEIPT and source.kind != LocationKind.SUPPLIER:
+                raise Conflict(
+                    f"serial {serial} is not at {source.name}",
+                    fields={where: f"{serial} is not there"},
+                )
+            asset = Asset(
+                item_id=line.item_id,
+                serial=serial,
+                location_id=line.to_location_id,
+                state=rule.set_state or AssetState.FULL,
+                customer_id=rule.customer_id,
+                deposit_held_minor=deposit,
+            )
+            asset.save(force_insert=True)
+            results.append((None, asset_view(asset)))
+            continue
+        if asset.location_id != line.from_location_id:
+            raise Conflict(
+                f"serial {serial} is not at {source.name}", fields={where: f"{serial} is not there"}
+            )
+        if rule.require_state is not None and asset.state != rule.require_state:
+            raise Conflict(
+                f"serial {serial} is {asset.state}", fields={where: f"{serial} is {asset.state}"}
+            )
+        before = asset_view(asset)
+        new_state = rule.set_state or (
+            AssetState.FULL if kind == MovementKind.RECEIPT else asset.state
+        )
+        Asset.objects.filter(pk=asset.pk).update(
+            location_id=line.to_location_id,
+            state=new_state,
+            customer_id=rule.customer_id,
+            deposit_held_minor=deposit,
+            version=F("version") + 1,
+        )
+        asset.location_id = line.to_location_id
+        asset.state = new_state
+        asset.customer_id = rule.customer_id
+        asset.deposit_held_minor = deposit
+        asset.version += 1
+        results.append((before, asset_view(asset)))
+    return results

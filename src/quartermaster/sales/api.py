@@ -1,0 +1,180 @@
+"""HTTP adapters for sales: customers, transactions, invoices, credit notes, returns, payments."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router
+
+from quartermaster.core import policy
+from quartermaster.core.commands import execute
+from quartermaster.core.errors import NotFound
+from quartermaster.core.http import actor_of, context_for, json_response, to_http
+from quartermaster.core.pagination import clean_limit, decode_cursor, encode_cursor
+from quartermaster.core.schemas import ErrorOut
+from quartermaster.sales import services
+from quartermaster.sales.schemas import (
+    CreditNoteOut,
+    CustomerIn,
+    CustomerOut,
+    CustomerPageOut,
+    InvoiceOut,
+    PageQuery,
+    PaymentIn,
+    PaymentOut,
+    ReturnIn,
+    SaleIn,
+    SaleOut,
+    StatementOut,
+    VoidIn,
+)
+from quartermaster.sales.selectors import (
+    credit_note_view,
+    customer_statement,
+    customer_view,
+    get_credit_note,
+    get_customer,
+    get_invoice,
+    get_sale,
+    invoice_view,
+    list_customers,
+    sale_view,
+)
+
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+router = Router(tags=["sales"])
+
+
+@router.post("/customers", response={201: CustomerOut, **ERRORS})
+def create_customer(request: HttpRequest, payload: CustomerIn) -> HttpResponse:
+    command = services.CreateCustomer(
+        name=payload.name, phone=payload.phone, client_temp_id=payload.client_temp_id
+    )
+    return to_http(execute(command, context_for(request)))
+
+
+@router.get("/customers", response={200: CustomerPageOut, **ERRORS})
+def list_all_customers(request: HttpRequest, params: Query[PageQuery]) -> HttpResponse:
+    policy.authorize(actor_of(request), "customer.read")
+    limit = clean_limit(params.limit)
+    position = decode_cursor(params.cursor)
+    after = (
+        (str(position[0]), str(position[1]))
+        if isinstance(position, list) and len(position) == 2
+        else None
+    )
+    rows = list_customers(after=after, limit=limit)
+    next_cursor = encode_cursor([rows[-1].name, str(rows[-1].id)]) if len(rows) == limit else None
+    return json_response(
+        200, {"results": [customer_view(c) for c in rows], "next_cursor": next_cursor}
+    )
+
+
+@router.get("/customers/{uuid:customer_id}", response={200: CustomerOut, **ERRORS})
+def retrieve_customer(request: HttpRequest, customer_id: UUID) -> HttpResponse:
+    policy.authorize(actor_of(request), "customer.read")
+    customer = get_customer(customer_id)
+    if customer is None:
+        raise NotFound()
+    return json_response(200, customer_view(customer))
+
+
+@router.get("/customers/{uuid:customer_id}/statement", response={200: StatementOut, **ERRORS})
+def statement(request: HttpRequest, customer_id: UUID) -> HttpResponse:
+    actor = actor_of(request)
+    policy.authorize(actor, "statement.read")
+    customer = get_customer(customer_id)
+    if customer is None:
+        raise NotFound()
+    # No user is linked to a customer yet, so every statement is "not theirs" for a party user.
+    policy.authorize(actor, "statement.read", owner_id=None)
+    return json_response(200, customer_statement(customer))
+
+
+@router.post("/transactions", response={201: SaleOut, **ERRORS})
+def record_sale(request: HttpRequest, payload: SaleIn) -> HttpResponse:
+    command = services.RecordSale(
+        customer=payload.customer,
+        location=payload.location,
+        lines=tuple(
+            services.SaleLineIn(
+                item=line.item,
+                qty=line.qty,
+                unit_price=line.unit_price,
+                serials=tuple(line.serials),
+            )
+            for line in payload.lines
+        ),
+        confirm=payload.confirm,
+        client_temp_id=payload.client_temp_id,
+    )
+    return to_http(execute(command, context_for(request)))
+
+
+@router.get("/transactions/{uuid:transaction_id}", response={200: SaleOut, **ERRORS})
+def retrieve_sale(request: HttpRequest, transaction_id: UUID) -> HttpResponse:
+    actor = actor_of(request)
+    policy.authorize(actor, "sale.read")
+    sale = get_sale(actor=actor, sale_id=transaction_id)
+    if sale is None:
+        raise NotFound()
+    return json_response(200, sale_view(sale))
+
+
+@router.post("/transactions/{uuid:transaction_id}/confirm", response={200: SaleOut, **ERRORS})
+def confirm_sale(request: HttpRequest, transaction_id: UUID) -> HttpResponse:
+    command = services.ConfirmSale(transaction=transaction_id)
+    return to_http(execute(command, context_for(request)))
+
+
+@router.post("/transactions/{uuid:transaction_id}/void", response={200: SaleOut, **ERRORS})
+def void_sale(request: HttpRequest, transaction_id: UUID, payload: VoidIn) -> HttpResponse:
+    command = services.VoidSale(transaction=transaction_id, reason=payload.reason)
+    return to_http(execute(command, context_for(request)))
+
+
+@router.get("/invoices/{uuid:invoice_id}", response={200: InvoiceOut, **ERRORS})
+def retrieve_invoice(request: HttpRequest, invoice_id: UUID) -> HttpResponse:
+    actor = actor_of(request)
+    policy.authorize(actor, "invoice.read")
+    invoice = get_invoice(actor=actor, invoice_id=invoice_id)
+    if invoice is None:
+        raise NotFound()
+    return json_response(200, invoice_view(invoice))
+
+
+@router.get("/credit-notes/{uuid:credit_note_id}", response={200: CreditNoteOut, **ERRORS})
+def retrieve_credit_note(request: HttpRequest, credit_note_id: UUID) -> HttpResponse:
+    actor = actor_of(request)
+    policy.authorize(actor, "invoice.read")
+    note = get_credit_note(actor=actor, credit_note_id=credit_note_id)
+    if note is None:
+        raise NotFound()
+    return json_response(200, credit_note_view(note))
+
+
+@router.post("/returns", response={201: dict, **ERRORS})
+def return_assets(request: HttpRequest, payload: ReturnIn) -> HttpResponse:
+    command = services.ReturnAssets(
+        customer=payload.customer,
+        to_location=payload.to_location,
+        lines=tuple(
+            services.ReturnLine(item=line.item, serials=tuple(line.serials))
+            for line in payload.lines
+        ),
+        client_temp_id=payload.client_temp_id,
+    )
+    return to_http(execute(command, context_for(request)))
+
+
+@router.post("/payments", response={201: PaymentOut, **ERRORS})
+def record_payment(request: HttpRequest, payload: PaymentIn) -> HttpResponse:
+    command = services.RecordPayment(
+        customer=payload.customer,
+        amount=payload.amount,
+        method=payload.method,
+        client_temp_id=payload.client_temp_id,
+    )
+    return to_http(execute(command, context_for(request)))

@@ -1,0 +1,153 @@
+"""Customers, sale transactions, invoices, credit notes and payments.
+
+Invoices, credit notes and payments are ledger records: written once, never edited or deleted.
+A sale transaction is a document whose status moves draft → confirmed → voided; confirming raises
+its invoice and voiding its credit note, each with the stock movement, in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from quartermaster.inventory.models import Item, Location, Movement
+from quartermaster.sales.invariants import CreditNoteKind, InvoiceLineKind, SaleStatus
+
+
+class Customer(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    number = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=200)
+    phone = models.CharField(max_length=30, blank=True, default="")
+    # Where the goods and cylinders a customer holds sit (a location of kind customer_site).
+    site = models.OneToOneField(Location, on_delete=models.PROTECT, related_name="customer")
+    client_temp_id = models.CharField(max_length=100, blank=True, default="")
+    version = models.BigIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class SaleTransaction(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    number = models.CharField(max_length=20, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="sales")
+    # The selling location: stock leaves from here on confirm.
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=SaleStatus.choices, default=SaleStatus.DRAFT)
+    movement = models.ForeignKey(
+        Movement, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reversal = models.ForeignKey(
+        Movement, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    void_reason = models.CharField(max_length=500, blank=True, default="")
+    client_temp_id = models.CharField(max_length=100, blank=True, default="")
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    version = models.BigIntegerField(default=1)
+
+
+class SaleLine(models.Model):
+    sale = models.ForeignKey(SaleTransaction, on_delete=models.PROTECT, related_name="lines")
+    line_no = models.PositiveIntegerField()
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+")
+    qty = models.BigIntegerField()
+    unit_price_minor = models.BigIntegerField()
+    serials = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sale", "line_no"], name="sale_line_unique"),
+            models.CheckConstraint(condition=Q(qty__gt=0), name="sale_line_qty_positive"),
+            models.CheckConstraint(
+                condition=Q(unit_price_minor__gte=0), name="sale_line_price_not_negative"
+            ),
+        ]
+
+
+class Invoice(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    number = models.CharField(max_length=20, unique=True)
+    # One invoice per sale, ever: a second confirm cannot raise a second invoice.
+    sale = models.OneToOneField(SaleTransaction, on_delete=models.PROTECT, related_name="invoice")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    subtotal_minor = models.BigIntegerField()
+    tax_minor = models.BigIntegerField()
+    deposit_minor = models.BigIntegerField()
+    total_minor = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    total_minor=models.F("subtotal_minor")
+                    + models.F("tax_minor")
+                    + models.F("deposit_minor")
+                ),
+                name="invoice_total_adds_up",
+            ),
+        ]
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    line_no = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=InvoiceLineKind.choices)
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+")
+    description = models.CharField(max_length=300)
+    qty = models.BigIntegerField()
+    unit_price_minor = models.BigIntegerField()
+    net_minor = models.BigIntegerField()
+    tax_rate_bp = models.PositiveIntegerField()
+    tax_minor = models.BigIntegerField()
+    total_minor = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "line_no"], name="invoice_line_unique"),
+        ]
+
+
+class CreditNote(models.Model):
+    """A credit to the customer: a voided sale's invoice, or deposits refunded on a return."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    number = models.CharField(max_length=20, unique=True)
+    kind = models.CharField(max_length=20, choices=CreditNoteKind.choices)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_notes")
+    # At most one void credit note per invoice.
+    invoice = models.OneToOneField(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_note"
+    )
+    movement = models.ForeignKey(
+        Movement, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(max_length=500)
+    lines = models.JSONField(default=list)
+    total_minor = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(total_minor__gt=0), name="credit_note_positive"),
+        ]
+
+
+class Payment(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    number = models.CharField(max_length=20, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
+    amount_minor = models.BigIntegerField()
+    method = models.CharField(max_length=30)
+    client_temp_id = models.CharField(max_length=100, blank=True, default="")
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="payment_positive"),
+        ]

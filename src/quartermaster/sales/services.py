@@ -1,0 +1,493 @@
+"""Command handlers for sales: customers, sale transactions (record, confirm, void), returns of
+serialized assets (with deposit refunds) and payments.
+
+Confirm, in one transaction: lock the sale row, move its stock to the customer's site through
+`inventory.ledger.move_stock` (which locks every stock row in primary-key order), raise the
+invoice, mark the sale confirmed. Any failure anywhere rolls all of it back. Void is the mirror
+image: a reversing movement and a credit note, never an edit or a delete.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.db.models import F
+from django.utils import timezone
+from pydantic import BaseModel, ConfigDict, Field
+
+from quartermaster.core import policy
+from quartermaster.core.commands import Change, Command, Context, Outcome
+from quartermaster.core.errors import Conflict, Invalid, NotFound
+from quartermaster.core.money import format_money, parse_money
+from quartermaster.core.numbering import next_number
+from quartermaster.inventory import invariants as inventory_rules
+from quartermaster.inventory.invariants import AssetState, LocationKind, MovementKind, Tracking
+from quartermaster.inventory.ledger import AssetRule, LineSpec, MoveResult, move_stock
+from quartermaster.inventory.models import Item, Location
+from quartermaster.inventory.services import own_location
+from quartermaster.sales import invariants
+from quartermaster.sales.invariants import CreditNoteKind, InvoiceLineKind, SaleStatus
+from quartermaster.sales.models import (
+    CreditNote,
+    Customer,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    SaleLine,
+    SaleTransaction,
+)
+from quartermaster.sales.selectors import (
+    credit_note_view,
+    customer_view,
+    get_customer,
+    invoice_view,
+    payment_view,
+    sale_view,
+    sale_view_of,
+)
+
+
+class InvalidState(Conflict):
+    code = "invalid_state"
+
+
+def after_stock_moved(sale: SaleTransaction) -> None:
+    """Called inside confirm once stock has moved and before the invoice exists.
+
+    Does nothing; tests replace it to inject a failure at the worst moment and prove the whole
+    transaction rolls back.
+    """
+
+
+def _customer_or_invalid(customer_id: UUID, field: str = "customer") -> Customer:
+    customer = get_customer(customer_id)
+    if customer is None:
+        raise Invalid.field(field, "unknown customer")
+    return customer
+
+
+# Wire field names (API.md, and batch-sync payloads validated straight into these commands) are
+# kept as aliases where they collide with `Command.name` or read better than the attribute.
+WIRE_NAMES = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+
+class CreateCustomer(Command):
+    name = "customer.create"
+    model_config = WIRE_NAMES
+    customer_name: str = Field(alias="name")
+    phone: str = ""
+    client_temp_id: str = ""
+
+    def validated(self) -> CreateCustomer:
+        return self.model_copy(
+            update={
+                "customer_name": invariants.clean_customer_name(self.customer_name),
+                "phone": invariants.clean_phone(self.phone),
+            }
+        )
+
+    def handle(self, ctx: Context) -> Outcome:
+        number = next_number("CUS")
+        site = Location.objects.create(
+            name=f"{number} {self.customer_name}"[:200], kind=LocationKind.CUSTOMER_SITE
+        )
+        customer = Customer.objects.create(
+            number=number,
+            name=self.customer_name,
+            phone=self.phone,
+            site=site,
+            client_temp_id=self.client_temp_id,
+        )
+        view = customer_view(customer)
+        return Outcome(201, view, [Change("customer", view["id"], None, view, customer.version)])
+
+
+class SaleLineIn(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    item: UUID
+    qty: int
+    unit_price: str | None = None
+    serials: tuple[str, ...] = ()
+
+
+class RecordSale(Command):
+    """Record a sale as a draft, or draft and confirm at once (`confirm=True`)."""
+
+    name = "sale.record"
+    customer: UUID
+    location: UUID
+    lines: tuple[SaleLineIn, ...]
+    confirm: bool = False
+    client_temp_id: str = ""
+
+    def validated(self) -> RecordSale:
+        inventory_rules.clean_line_count(len(self.lines))
+        cleaned = []
+        for index, line in enumerate(self.lines):
+            qty, serials = inventory_rules.clean_line(index, line.qty, line.serials)
+            if line.unit_price is not None:
+                invariants.clean_unit_price(line.unit_price, index)
+            cleaned.append(line.model_copy(update={"qty": qty, "serials": serials}))
+        inventory_rules.check_serials_once([(line.item, line.serials) for line in cleaned])
+        return self.model_copy(update={"lines": tuple(cleaned)})
+
+    def handle(self, ctx: Context) -> Outcome:
+        location = own_location(ctx, self.name, self.location, "location")
+        customer = _customer_or_invalid(self.customer)
+        items = Item.objects.filter(deleted_at__isnull=True).in_bulk(
+            [line.item for line in self.lines]
+        )
+        for index, line in enumerate(self.lines):
+            item = items.get(line.item)
+            if item is None:
+                raise Invalid.field(f"lines[{index}].item", "unknown item")
+            if item.tracking == Tracking.SERIAL and not line.serials:
+                raise Invalid.field(f"lines[{index}].serials", "a serialized item sells by serial")
+            if item.tracking == Tracking.BULK and line.serials:
+                raise Invalid.field(f"lines[{index}].serials", "a bulk item has no serials")
+        sale = SaleTransaction.objects.create(
+            number=next_number("TRX"),
+            customer=customer,
+            location=location,
+            client_temp_id=self.client_temp_id,
+            created_by=ctx.actor.username,
+        )
+        lines = SaleLine.objects.bulk_create(
+            SaleLine(
+                sale=sale,
+                line_no=index,
+                item_id=line.item,
+                qty=line.qty,
+                unit_price_minor=(
+                    invariants.clean_unit_price(line.unit_price, index)
+                    if line.unit_price is not None
+                    else items[line.item].price_minor
+                ),
+                serials=list(line.serials),
+            )
+            for index, line in enumerate(self.lines)
+        )
+        changes: list[Change] = []
+        invoice: dict[str, Any] | None = None
+        if self.confirm:
+            invoice, changes = confirm_sale(sale, ctx, lines=lines, items=items, location=location)
+        view = sale_view_of(sale, lines, invoice, None)
+        sale_change = Change("sale", view["id"], None, view, view["version"], location.id)
+        return Outcome(201, view, [sale_change, *changes])
+
+
+def _locked_sale(ctx: Context, action: str, sale_id: UUID) -> SaleTransaction:
+    sale = (
+        SaleTransaction.objects.select_for_update(of=("self",))
+        .select_related("customer__site")
+        .filter(pk=sale_id)
+        .first()
+    )
+    if sale is None:
+        raise NotFound()
+    policy.authorize(ctx.actor, action, location_id=sale.location_id)
+    return sale
+
+
+def confirm_sale(
+    sale: SaleTransaction,
+    ctx: Context,
+    *,
+    lines: list[SaleLine] | None = None,
+    items: dict[Any, Item] | None = None,
+    location: Location | None = None,
+) -> tuple[dict[str, Any], list[Change]]:
+    """Move the stock and raise the invoice; `sale` (updated in place) is a draft whose row this
+    transaction holds. Callers pass the lines, items and location they have already read."""
+    if lines is None:
+        lines = list(sale.lines.order_by("line_no"))
+    if items is None:
+        items = Item.objects.in_bulk([line.item_id for line in lines])
+    customer = sale.customer
+    deposits = {
+        item.pk: item.deposit_minor for item in items.values() if item.tracking == Tracking.SERIAL
+    }
+    moved = move_stock(
+        kind=MovementKind.SALE,
+        lines=[
+            LineSpec(
+                line.item_id, sale.location_id, customer.site_id, line.qty, tuple(line.serials)
+            )
+            for line in lines
+        ],
+        actor=ctx.actor.username,
+        reference=f"sale:{sale.id}",
+        asset_rule=AssetRule(
+            require_state=AssetState.FULL,
+            set_state=AssetState.FULL,
+            customer_id=customer.pk,
+            deposit_by_item=deposits,
+        ),
+        known_items=items,
+        known_locations={loc.pk: loc for loc in (location, customer.site) if loc is not None},
+    )
+    after_stock_moved(sale)
+
+    priced = []
+    for line in lines:
+        item = items[line.item_id]
+        priced.append(
+            invariants.price_line(
+                kind=InvoiceLineKind.GOODS,
+                item_id=item.pk,
+                description=item.name,
+                qty=line.qty,
+                unit_price_minor=line.unit_price_minor,
+                tax_rate_bp=item.tax_rate_bp,
+            )
+        )
+    for line in lines:
+        item = items[line.item_id]
+        if deposits.get(item.pk):
+            priced.append(
+                invariants.price_line(
+                    kind=InvoiceLineKind.DEPOSIT,
+                    item_id=item.pk,
+                    description=f"Deposit: {item.name}",
+                    qty=line.qty,
+                    unit_price_minor=deposits[item.pk],
+                    tax_rate_bp=0,
+                )
+            )
+    totals = invariants.invoice_totals(priced)
+    invoice = Invoice.objects.create(
+        number=next_number("INV"),
+        sale=sale,
+        customer=customer,
+        subtotal_minor=totals.subtotal_minor,
+        tax_minor=totals.tax_minor,
+        deposit_minor=totals.deposit_minor,
+        total_minor=totals.total_minor,
+    )
+    invoice_lines = InvoiceLine.objects.bulk_create(
+        InvoiceLine(
+            invoice=invoice,
+            line_no=index,
+            kind=p.kind,
+            item_id=p.item_id,
+            description=p.description[:300],
+            qty=p.qty,
+            unit_price_minor=p.unit_price_minor,
+            net_minor=p.net_minor,
+            tax_rate_bp=p.tax_rate_bp,
+            tax_minor=p.tax_minor,
+            total_minor=p.total_minor,
+        )
+        for index, p in enumerate(priced)
+    )
+    confirmed_at = timezone.now()
+    updated = SaleTransaction.objects.filter(pk=sale.pk, status=SaleStatus.DRAFT).update(
+        status=SaleStatus.CONFIRMED,
+        confirmed_at=confirmed_at,
+        movement=moved.movement,
+        version=F("version") + 1,
+    )
+    if not updated:  # unreachable: we hold the row lock and checked the status
+        raise InvalidState("the sale is no longer a draft")
+    sale.status, sale.confirmed_at, sale.movement = (
+        SaleStatus.CONFIRMED,
+        confirmed_at,
+        moved.movement,
+    )
+    sale.version += 1
+    view = invoice_view(invoice, invoice_lines)
+    changes = [*moved.changes, Change("invoice", view["id"], None, view, None, sale.location_id)]
+    return view, changes
+
+
+class ConfirmSale(Command):
+    name = "sale.confirm"
+    model_config = WIRE_NAMES
+    transaction_id: UUID = Field(alias="transaction")
+
+    def handle(self, ctx: Context) -> Outcome:
+        sale = _locked_sale(ctx, self.name, self.transaction_id)
+        if sale.status != SaleStatus.DRAFT:
+            raise InvalidState(f"only a draft can be confirmed; this sale is {sale.status}")
+        before = sale_view(sale)
+        _, changes = confirm_sale(sale, ctx)
+        after = sale_view(SaleTransaction.objects.get(pk=sale.pk))
+        return Outcome(
+            200,
+            after,
+            [
+                Change("sale", after["id"], before, after, after["version"], sale.location_id),
+                *changes,
+            ],
+        )
+
+
+class VoidSale(Command):
+    """Confirmed: reversing movement (customer site → selling location) and a credit note for the
+    whole invoice. Draft: simply cancelled (nothing moved, nothing invoiced)."""
+
+    name = "sale.void"
+    model_config = WIRE_NAMES
+    transaction_id: UUID = Field(alias="transaction")
+    reason: str
+
+    def validated(self) -> VoidSale:
+        return self.model_copy(
+            update={"reason": inventory_rules.clean_reason(self.reason, required=True)}
+        )
+
+    def handle(self, ctx: Context) -> Outcome:
+        sale = _locked_sale(ctx, self.name, self.transaction_id)
+        if sale.status == SaleStatus.VOIDED:
+            raise InvalidState("this sale is already voided")
+        before = sale_view(sale)
+        changes: list[Change] = []
+        reversal: MoveResult | None = None
+        if sale.status == SaleStatus.CONFIRMED:
+            reversal, note_changes = self._reverse(sale, ctx)
+            changes += note_changes
+        SaleTransaction.objects.filter(pk=sale.pk).update(
+            status=SaleStatus.VOIDED,
+            voided_at=timezone.now(),
+            void_reason=self.reason,
+            reversal=reversal.movement if reversal else None,
+            version=F("version") + 1,
+        )
+        after = sale_view(SaleTransaction.objects.get(pk=sale.pk))
+        return Outcome(
+            200,
+            after,
+            [
+                Change("sale", after["id"], before, after, after["version"], sale.location_id),
+                *changes,
+            ],
+        )
+
+    def _reverse(self, sale: SaleTransaction, ctx: Context) -> tuple[MoveResult, list[Change]]:
+        lines = list(sale.lines.order_by("line_no"))
+        customer = sale.customer
+        original = sale.movement
+        reversal = move_stock(
+            kind=MovementKind.SALE_REVERSAL,
+            lines=[
+                LineSpec(
+                    line.item_id, customer.site_id, sale.location_id, line.qty, tuple(line.serials)
+                )
+                for line in lines
+            ],
+            actor=ctx.actor.username,
+            reason=self.reason,
+            reference=f"sale:{sale.id}",
+            reverses=original,
+            asset_rule=AssetRule(customer_id=None),
+        )
+        invoice = Invoice.objects.get(sale=sale)
+        note = CreditNote.objects.create(
+            number=next_number("CRN"),
+            kind=CreditNoteKind.VOID,
+            customer=customer,
+            invoice=invoice,
+            movement=reversal.movement,
+            reason=self.reason,
+            lines=invoice_view(invoice)["lines"],
+            total_minor=invoice.total_minor,
+        )
+        view = credit_note_view(note)
+        return reversal, [
+            *reversal.changes,
+            Change("credit_note", view["id"], None, view, None, sale.location_id),
+        ]
+
+
+class ReturnLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    item: UUID
+    serials: tuple[str, ...]
+
+
+class ReturnAssets(Command):
+    """Empties come back from a customer: each serial must be held by that customer. The deposit
+    held on each is refunded with one credit note."""
+
+    name = "asset.return"
+    customer: UUID
+    to_location: UUID
+    lines: tuple[ReturnLine, ...]
+    client_temp_id: str = ""
+
+    def validated(self) -> ReturnAssets:
+        inventory_rules.clean_line_count(len(self.lines))
+        cleaned = []
+        for index, line in enumerate(self.lines):
+            _, serials = inventory_rules.clean_line(index, max(len(line.serials), 1), line.serials)
+            if not serials:
+                raise Invalid.field(f"lines[{index}].serials", "name at least one serial")
+            cleaned.append(line.model_copy(update={"serials": serials}))
+        inventory_rules.check_serials_once([(line.item, line.serials) for line in cleaned])
+        return self.model_copy(update={"lines": tuple(cleaned)})
+
+    def handle(self, ctx: Context) -> Outcome:
+        target = own_location(ctx, self.name, self.to_location, "to_location")
+        customer = _customer_or_invalid(self.customer)
+        moved = move_stock(
+            kind=MovementKind.RETURN,
+            lines=[
+                LineSpec(line.item, customer.site_id, target.pk, len(line.serials), line.serials)
+                for line in self.lines
+            ],
+            actor=ctx.actor.username,
+            reference=f"customer:{customer.id}",
+            client_temp_id=self.client_temp_id,
+            asset_rule=AssetRule(set_state=AssetState.EMPTY, customer_id=None),
+        )
+        refunds = [
+            {"serial": before["serial"], "item": before["item"], "deposit": before["deposit_held"]}
+            for before, _ in moved.assets
+            if before is not None and before["deposit_held"] != "0.00"
+        ]
+        refund_minor = sum(
+            parse_money(before["deposit_held"]) for before, _ in moved.assets if before is not None
+        )
+        changes = list(moved.changes)
+        body: dict[str, Any] = {**moved.view, "customer": str(customer.id), "credit_note": None}
+        if refund_minor > 0:
+            note = CreditNote.objects.create(
+                number=next_number("CRN"),
+                kind=CreditNoteKind.DEPOSIT_REFUND,
+                customer=customer,
+                movement=moved.movement,
+                reason="deposit refunded on return",
+                lines=refunds,
+                total_minor=refund_minor,
+            )
+            view = credit_note_view(note)
+            body["credit_note"] = view
+            changes.append(Change("credit_note", view["id"], None, view, None, target.pk))
+        body["refund"] = format_money(refund_minor)
+        return Outcome(201, body, changes)
+
+
+class RecordPayment(Command):
+    name = "payment.record"
+    customer: UUID
+    amount: str
+    method: str
+    client_temp_id: str = ""
+
+    def validated(self) -> RecordPayment:
+        invariants.clean_amount(self.amount)
+        return self.model_copy(update={"method": invariants.clean_method(self.method)})
+
+    def handle(self, ctx: Context) -> Outcome:
+        customer = _customer_or_invalid(self.customer)
+        payment = Payment.objects.create(
+            number=next_number("PAY"),
+            customer=customer,
+            amount_minor=invariants.clean_amount(self.amount),
+            method=self.method,
+            client_temp_id=self.client_temp_id,
+            created_by=ctx.actor.username,
+        )
+        view = payment_view(payment)
+        return Outcome(201, view, [Change("payment", view["id"], None, view)])
