@@ -1,4 +1,7 @@
-"""The `quartermaster` command: serve, migrate, demo, createuser, audit verify."""
+"""The `quartermaster` command: serve, migrate, demo, createuser, audit verify, agent.
+
+Django is set up only inside the server commands; `agent` (the field client) never imports it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from quartermaster.client.cli import add_agent_parser
 from quartermaster.config import ConfigError, check_bind_is_safe, env_bool
 
 
@@ -171,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check the whole hash chain and name the first bad entry"
     )
     verify.set_defaults(func=cmd_audit_verify)
+
+    add_agent_parser(commands)
 
     manage = commands.add_parser("manage", help="run a Django management command (developers)")
     manage.add_argument("rest", nargs=argparse.REMAINDER)
