@@ -176,7 +176,12 @@ class SyncEngine:
                 raise RetryLater(f"{report.retry_later} ops must be retried later")
 
     def _send_batch(self, batch: list[Op]) -> list[Outcome] | None:
-        response = self.session.request("POST", BATCH_PATH, json=self._batch_body(batch))
+        try:
+            response = self.session.request("POST", BATCH_PATH, json=self._batch_body(batch))
+        except RetryLater as error:
+            # Sent or not, applied or not: unknown. The same op ids go again; the server replays.
+            self.store.note_attempt([op.op_id for op in batch], str(error))
+            raise
         status = response.status_code
         if status in (200, 207):
             return self._outcomes(batch, response)
