@@ -14,6 +14,8 @@ from quartermaster.health import database_status
 from quartermaster.identity.api import router as auth_router
 from quartermaster.identity.auth import BearerAuth
 from quartermaster.inventory.api import build_router as build_items_router
+from quartermaster.sync.api import devices_router
+from quartermaster.sync.api import router as sync_router
 
 api = NinjaAPI(
     title="Quartermaster",
@@ -29,6 +31,8 @@ install_error_handlers(api)
 api.add_router("/auth", auth_router)
 api.add_router("/items", build_items_router())
 api.add_router("/audit", audit_router)
+api.add_router("/sync", sync_router)
+api.add_router("/devices", devices_router)
 
 # Inventory v2 compatibility: the same item handlers at the root. Not in the OpenAPI document
 # (they are aliases), still authenticated.

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "quartermaster.core",
     "quartermaster.identity",
     "quartermaster.inventory",
+    "quartermaster.sync",
 ]
 
 MIDDLEWARE = [

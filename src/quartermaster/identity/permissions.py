@@ -7,6 +7,7 @@ so its existence is not revealed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
 
 from quartermaster.core.commands import Actor
@@ -39,6 +40,10 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "item.create": frozenset({ADMIN, MANAGER}),
     "item.delete": frozenset({ADMIN, MANAGER}),
     "item.adjust": frozenset({ADMIN, MANAGER, STAFF}),
+    # sync: each op is authorized again as its own command
+    "sync.batch": frozenset({ADMIN, MANAGER, STAFF}),
+    "sync.changes": EVERYONE,
+    "sync.device_status": frozenset({ADMIN, MANAGER, STAFF}),
     # audit
     "audit.read": frozenset({ADMIN, MANAGER, AUDITOR}),
     "audit.verify": frozenset({ADMIN, MANAGER, AUDITOR}),
@@ -57,3 +62,34 @@ def authorize(actor: Actor, action: str, *, location_id: UUID | None = None) -> 
 
 def can_see_location(actor: Actor, location_id: UUID) -> bool:
     return actor.role in UNSCOPED_ROLES or location_id in actor.location_ids
+
+
+@dataclass(frozen=True)
+class FeedScope:
+    """Which change-feed rows an actor may read.
+
+    `everything`: all rows. Otherwise rows at `location_ids`, plus rows that belong to no
+    location when `unlocated` is set (the item catalogue, deletions of catalogue records).
+    """
+
+    everything: bool
+    location_ids: frozenset[UUID] = frozenset()
+    unlocated: bool = False
+
+
+def feed_scope(actor: Actor) -> FeedScope:
+    """Staff read their locations and the shared catalogue. Party users (customers, farmers) read
+    nothing yet: feed rows carry no owning party, and a party may see only its own statements,
+    so until records name their party the safe answer is none."""
+    if actor.role in UNSCOPED_ROLES:
+        return FeedScope(everything=True)
+    if actor.role == STAFF:
+        return FeedScope(everything=False, location_ids=actor.location_ids, unlocated=True)
+    return FeedScope(everything=False)
+
+
+def can_read_device_status(actor: Actor, device_owner_id: UUID | None) -> bool:
+    """A device's sync status: its own user, managers and admins."""
+    if actor.role in (ADMIN, MANAGER, SYSTEM_ROLE):
+        return True
+    return device_owner_id is not None and device_owner_id == actor.user_id

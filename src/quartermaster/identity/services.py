@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from django.conf import settings
@@ -94,6 +94,8 @@ class StartSession(Command):
     """Login, after the adapter checked the credentials: open a new refresh-token family."""
 
     name = "session.start"
+    # Never a batch-sync op: a session answer carries tokens, and op results are kept forever.
+    syncable: ClassVar[bool] = False
     device_id: str = ""
 
     def handle(self, ctx: Context) -> Outcome:
@@ -113,6 +115,8 @@ class RotateSession(Command):
     the whole family is revoked, and that revocation commits even though the answer is 401."""
 
     name = "session.refresh"
+    # Never a batch-sync op: a session answer carries tokens, and op results are kept forever.
+    syncable: ClassVar[bool] = False
     jti: UUID
 
     def handle(self, ctx: Context) -> Outcome:
@@ -148,6 +152,8 @@ class EndSession(Command):
     """Logout: revoke the family the refresh token belongs to."""
 
     name = "session.end"
+    # Never a batch-sync op: a session answer carries tokens, and op results are kept forever.
+    syncable: ClassVar[bool] = False
     jti: UUID
 
     def handle(self, ctx: Context) -> Outcome:

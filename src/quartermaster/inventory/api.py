@@ -42,7 +42,7 @@ def build_router() -> Router:
 
 def create_item(request: HttpRequest, payload: ItemIn) -> HttpResponse:
     command = CreateItem(
-        item_name=payload.name,
+        name=payload.name,
         qty=payload.qty,
         price=payload.price,
         unit=payload.unit,

@@ -7,6 +7,7 @@ from uuid import UUID
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from pydantic import ConfigDict, Field
 
 from quartermaster.core import policy
 from quartermaster.core.commands import Change, Command, Context, Outcome
@@ -24,8 +25,12 @@ def _duplicate_name(name: str) -> Invalid:
 
 
 class CreateItem(Command):
+    # On the wire (REST and sync ops) the field is "name", like the item itself; `name` is taken
+    # by the command's wire name, so the attribute is item_name.
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
     name = "item.create"
-    item_name: str
+    item_name: str = Field(alias="name")
     qty: int = 0
     price: str = "0.00"
     unit: str = "pcs"

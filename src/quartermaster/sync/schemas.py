@@ -1,0 +1,84 @@
+"""Wire schemas for sync: the batch, its per-op results, the change feed, device status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+
+from quartermaster.sync.errors import BatchTooLarge
+from quartermaster.sync.services import MAX_OPS
+
+
+class OpIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    op_id: StrictStr = Field(min_length=1, max_length=255)
+    type: StrictStr = Field(min_length=1, max_length=100, examples=["item.create"])
+    payload: dict[str, Any] = Field(default_factory=dict)
+    client_temp_id: StrictStr | None = Field(default=None, min_length=1, max_length=100)
+    client_ts: StrictStr | None = Field(default=None, max_length=40)
+    device_seq: StrictInt | None = Field(default=None, ge=1)
+    group: StrictStr | None = Field(default=None, min_length=1, max_length=100)
+    base_version: StrictInt | None = Field(default=None, ge=0)
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    device_id: StrictStr = Field(min_length=1, max_length=200)
+    ops: list[OpIn] = Field(description=f"at most {MAX_OPS}; more → 413")
+
+    @model_validator(mode="before")
+    @classmethod
+    def at_most_max_ops(cls, data: Any) -> Any:
+        # Before validating a single op: an oversized batch is 413, whatever is inside it.
+        ops = data.get("ops") if isinstance(data, dict) else None
+        if isinstance(ops, list) and len(ops) > MAX_OPS:
+            raise BatchTooLarge(f"at most {MAX_OPS} ops per batch, got {len(ops)}")
+        return data
+
+
+class BatchQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dry_run: bool = False
+
+
+class OpResultOut(BaseModel):
+    op_id: str
+    status: int
+    body: Any
+    id_map: dict[str, str]
+    replayed: bool
+
+
+class BatchOut(BaseModel):
+    results: list[OpResultOut]
+    cursor: str = Field(description="the change-feed seq after this batch")
+    dry_run: bool
+
+
+class ChangesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    since: str | None = Field(default=None, description="a cursor from an earlier answer; 0")
+    limit: int | None = None
+
+
+class ChangeOut(BaseModel):
+    seq: int
+    entity: str
+    id: str
+    op: str = Field(examples=["upsert", "delete"])
+    version: int | None
+    data: dict[str, Any] | None
+
+
+class ChangesOut(BaseModel):
+    changes: list[ChangeOut]
+    cursor: str
+    has_more: bool
+
+
+class SyncStatusOut(BaseModel):
+    device_id: str
+    last_contiguous_seq: int
+    missing: list[list[int]]
+    last_seen: str | None

@@ -1,0 +1,420 @@
+"""Batch sync: apply a device's queued ops in order, each through `core.commands.execute`.
+
+Each op runs in its own transaction (a group of ops in one transaction, each op a savepoint
+inside it), keyed by its op id in the never-expiring "op" idempotency scope, so a replayed op
+answers its first result and applies nothing. What an op's status means to the device:
+
+- 2xx and 4xx are final: the device drops the op. Every final result is stored under the op id,
+  including rejections decided here before the command ran (unknown type, invalid payload,
+  dependency failed, group failed), so a replay answers exactly the same, forever.
+- 5xx means "send it again later": nothing is stored and nothing was applied.
+
+Temp ids: a payload string equal to a `client_temp_id` this device used before (in this batch
+or an earlier one) is replaced by the permanent id before the command is validated. An op
+naming a temp id whose creating op was rejected for good fails 424 `dependency_failed`; if the
+creating op failed in a retryable way (5xx), the dependent op fails 503 `dependency_not_applied`
+so that the device sends both again (a final 424 there would lose the dependent op).
+
+Groups are all-or-nothing and their finality follows the op that broke them: if an op was
+rejected for good, the group is final (the others 424 `group_failed`, all results stored, the
+device must record a new group to try again); if an op failed in a retryable way (5xx), nothing
+of the group is stored and the others fail 503 `group_not_applied`, so the device resends it.
+
+`dry_run` runs the whole batch inside one transaction and rolls it back: the results are what
+each op would do, and nothing is stored, not even op ids, temp ids or device sequence numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from pydantic import ValidationError
+
+from quartermaster.core import policy
+from quartermaster.core.canonical import fingerprint
+from quartermaster.core.commands import Actor, Command, Context, Response, error_response, execute
+from quartermaster.core.errors import DomainError, IdempotencyKeyInFlight, Invalid
+from quartermaster.core.models import IdempotencyRecord
+from quartermaster.sync import invariants
+from quartermaster.sync.errors import (
+    BatchTooLarge,
+    DependencyFailed,
+    DependencyNotApplied,
+    DeviceNotYours,
+    GroupFailed,
+    GroupNotApplied,
+    OpInFlight,
+    ServerError,
+    TempIdReused,
+    UnknownOpType,
+)
+from quartermaster.sync.models import Device, TempId
+from quartermaster.sync.selectors import (
+    OP_SCOPE,
+    current_feed_seq,
+    stored_op_results,
+    temp_ids_for_batch,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_OPS = 100
+
+
+@dataclass(frozen=True)
+class Op:
+    """One queued device operation, as the device sent it."""
+
+    op_id: str
+    type: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    client_temp_id: str | None = None
+    client_ts: str = ""
+    device_seq: int | None = None
+    group: str | None = None
+    base_version: int | None = None
+
+
+@dataclass(frozen=True)
+class OpResult:
+    op_id: str
+    status: int
+    body: Any
+    id_map: dict[str, str] = field(default_factory=dict)
+    replayed: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def final(self) -> bool:
+        return self.status < 500
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    results: list[OpResult]
+    cursor: int
+    dry_run: bool
+
+    @property
+    def all_succeeded(self) -> bool:
+        return all(result.succeeded for result in self.results)
+
+
+def apply_batch(*, actor: Actor, device_id: str, ops: Sequence[Op], dry_run: bool) -> BatchResult:
+    """Apply `ops` in order for `actor` on `device_id` and return one result per op."""
+    policy.authorize(actor, "sync.batch")
+    if len(ops) > MAX_OPS:
+        raise BatchTooLarge(f"at most {MAX_OPS} ops per batch")
+    invariants.check_groups_contiguous([op.group for op in ops])
+    actor = replace(actor, device_id=device_id)
+    if not dry_run:
+        return _Batch(actor, device_id, ops).run()
+    with transaction.atomic():
+        result = _Batch(actor, device_id, ops).run()
+        transaction.set_rollback(True)
+    return replace(result, dry_run=True)
+
+
+@dataclass
+class _TempState:
+    """What a temp id stands for right now: a permanent id, or the op that failed to create it."""
+
+    permanent_id: str | None
+    op_id: str
+    final: bool = True
+
+
+class _GroupBroken(Exception):
+    """Raised inside a group's transaction to roll all of it back."""
+
+
+class _Batch:
+    def __init__(self, actor: Actor, device_id: str, ops: Sequence[Op]) -> None:
+        self.actor = actor
+        self.device_id = device_id
+        self.ops = ops
+        self.results: dict[int, OpResult] = {}
+        self.done: dict[str, OpResult] = {}  # op id → result, for an op id twice in one batch
+
+    def run(self) -> BatchResult:
+        self.device = _register_device(self.actor, self.device_id)
+        self._load()
+        index = 0
+        while index < len(self.ops):
+            group = self.ops[index].group
+            end = index + 1
+            while group is not None and end < len(self.ops) and self.ops[end].group == group:
+                end += 1
+            if group is None:
+                self.results[index] = self._run_single(self.ops[index])
+            else:
+                self._run_group(range(index, end))
+            index = end
+        results = [self.results[i] for i in range(len(self.ops))]
+        _record_device_seqs(
+            self.device_id,
+            [op.device_seq for op, r in zip(self.ops, results, strict=True) if r.final],
+        )
+        return BatchResult(results=results, cursor=current_feed_seq(), dry_run=False)
+
+    # -- loading: one query for stored results, one for temp ids, whatever the batch size --
+
+    def _load(self) -> None:
+        op_ids = {op.op_id for op in self.ops}
+        self.stored = stored_op_results(owner_id=self.actor.user_id, op_ids=op_ids)
+        strings = {
+            text
+            for op in self.ops
+            for text in invariants.strings_in(op.payload)
+            if len(text) <= 100
+        }
+        strings |= {op.client_temp_id for op in self.ops if op.client_temp_id}
+        self.temp_ids: dict[str, _TempState] = {}
+        self.created_by: dict[str, dict[str, str]] = {}  # op id → id_map, for replays
+        for row in temp_ids_for_batch(device_id=self.device_id, strings=strings, op_ids=op_ids):
+            self.temp_ids[row.temp_id] = _TempState(row.permanent_id, row.op_id)
+            if row.permanent_id is not None:
+                self.created_by[row.op_id] = {row.temp_id: row.permanent_id}
+
+    # -- one op, in its own transaction --
+
+    def _replay(self, op: Op) -> OpResult | None:
+        if op.op_id in self.done:
+            return replace(self.done[op.op_id], replayed=True)
+        if op.op_id in self.stored:
+            status, body = self.stored[op.op_id]
+            id_map = self.created_by.get(op.op_id, {})
+            return OpResult(op.op_id, status, body, id_map, replayed=True)
+        return None
+
+    def _run_single(self, op: Op) -> OpResult:
+        replayed = self._replay(op)
+        if replayed is not None:
+            return replayed
+        try:
+            with transaction.atomic():
+                result = self._apply(op)
+        except Exception:
+            logger.exception("sync op %s (%s) failed", op.op_id, op.type)
+            result = _result(op, ServerError())
+        self._settle(op, result)
+        return result
+
+    def _apply(self, op: Op) -> OpResult:
+        """Run one op inside the caller's transaction; store its result if final."""
+        try:
+            command = self._command_for(op)
+        except DomainError as error:
+            result = _result(op, error)
+            if result.final:
+                self._store_rejection(op, result)
+            return result
+        ctx = Context(
+            actor=self.actor,
+            idempotency_key=op.op_id,
+            idempotency_scope=OP_SCOPE,
+            client_ts=op.client_ts,
+        )
+        response = execute(command, ctx)
+        if _code_of(response) == IdempotencyKeyInFlight.code:
+            return _result(op, OpInFlight())
+        result = OpResult(op.op_id, response.status, response.body, replayed=response.replayed)
+        if op.client_temp_id and result.final:
+            result = replace(result, id_map=self._save_temp_id(op, result))
+        if not result.succeeded and result.final and not result.replayed:
+            # execute stores what the handler decided; a refusal before the handler ran
+            # (permission, pure invariants) is stored here so that it is final too.
+            self._store_rejection(op, result)
+        return result
+
+    def _command_for(self, op: Op) -> Command:
+        command_class = Command.registry.get(op.type)
+        if command_class is None or not getattr(command_class, "syncable", True):
+            raise UnknownOpType(op.type)
+        if op.client_temp_id:
+            existing = self.temp_ids.get(op.client_temp_id)
+            if existing and existing.permanent_id and existing.op_id != op.op_id:
+                raise TempIdReused(op.client_temp_id, existing.op_id)
+        payload = invariants.substitute(op.payload, self._resolve)
+        if op.base_version is not None:
+            # The seam for versioned records: a command that takes base_version receives it.
+            if "base_version" not in command_class.model_fields:
+                raise Invalid.field("base_version", f"{op.type} ops are not versioned")
+            payload = {**payload, "base_version": op.base_version}
+        try:
+            # Strict, from JSON: a boolean is not an integer, a UUID arrives as a string.
+            return command_class.model_validate_json(json.dumps(payload), strict=True)
+        except ValidationError as exc:
+            fields = {
+                ".".join(str(part) for part in error["loc"]) or "payload": error["msg"]
+                for error in exc.errors()
+            }
+            message = "invalid payload: " + "; ".join(f"{k}: {v}" for k, v in fields.items())
+            raise Invalid(message, fields=fields) from exc
+
+    def _resolve(self, text: str) -> str:
+        state = self.temp_ids.get(text)
+        if state is None:
+            return text
+        if state.permanent_id is not None:
+            return state.permanent_id
+        message = f"temp id {text!r} was not created: op {state.op_id!r} failed"
+        if state.final:
+            raise DependencyFailed(message, failed_op_id=state.op_id, temp_id=text)
+        raise DependencyNotApplied(message, failed_op_id=state.op_id, temp_id=text)
+
+    def _save_temp_id(self, op: Op, result: OpResult) -> dict[str, str]:
+        assert op.client_temp_id is not None
+        body = result.body
+        permanent = str(body["id"]) if result.succeeded and isinstance(body, dict) else None
+        if result.succeeded and permanent is None:
+            return {}  # the command created nothing with an id
+        current = self.temp_ids.get(op.client_temp_id)
+        if permanent is None and current is not None and current.permanent_id is not None:
+            return {}  # a failed op never unmaps what another op created
+        TempId.objects.update_or_create(
+            device_id=self.device_id,
+            temp_id=op.client_temp_id,
+            defaults={"op_id": op.op_id, "permanent_id": permanent},
+        )
+        return {op.client_temp_id: permanent} if permanent else {}
+
+    def _store_rejection(self, op: Op, result: OpResult) -> None:
+        # ignore_conflicts: execute may already have stored it; the first result stays.
+        IdempotencyRecord.objects.bulk_create(
+            [
+                IdempotencyRecord(
+                    owner_id=self.actor.user_id,
+                    scope=OP_SCOPE,
+                    key=op.op_id,
+                    fingerprint=fingerprint(["sync-op", op.type, op.payload]),
+                    status=result.status,
+                    body=result.body,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+
+    def _settle(self, op: Op, result: OpResult) -> None:
+        """After the op's transaction ended: remember its outcome for the rest of the batch."""
+        self.done[op.op_id] = result
+        if not op.client_temp_id or result.replayed:
+            return
+        if result.id_map:
+            self.temp_ids[op.client_temp_id] = _TempState(
+                result.id_map[op.client_temp_id], op.op_id
+            )
+        elif not result.succeeded:
+            current = self.temp_ids.get(op.client_temp_id)
+            if current is None or current.permanent_id is None:
+                self.temp_ids[op.client_temp_id] = _TempState(None, op.op_id, final=result.final)
+
+    # -- a group: one transaction, all or nothing --
+
+    def _run_group(self, indexes: range) -> None:
+        fresh: list[int] = []
+        for index in indexes:
+            replayed = self._replay(self.ops[index])
+            if replayed is not None:
+                self.results[index] = replayed
+            else:
+                fresh.append(index)
+        if not fresh:
+            return
+        applied: dict[int, OpResult] = {}
+        broken: tuple[int, OpResult] | None = None
+        saved_temp_ids = dict(self.temp_ids)
+        try:
+            with transaction.atomic():
+                for index in fresh:
+                    op = self.ops[index]
+                    try:
+                        with transaction.atomic():
+                            result = self._apply(op)
+                    except Exception:
+                        logger.exception("sync op %s (%s) failed", op.op_id, op.type)
+                        result = _result(op, ServerError())
+                    if not result.succeeded:
+                        broken = (index, result)
+                        raise _GroupBroken()
+                    applied[index] = result
+                    # Later ops of the group may name what this one created.
+                    if op.client_temp_id and result.id_map:
+                        self.temp_ids[op.client_temp_id] = _TempState(
+                            result.id_map[op.client_temp_id], op.op_id
+                        )
+        except _GroupBroken:
+            pass
+        if broken is None:
+            for index, result in applied.items():
+                self.results[index] = result
+                self._settle(self.ops[index], result)
+            return
+        self.temp_ids = saved_temp_ids
+        self._break_group(fresh, *broken)
+
+    def _break_group(self, fresh: list[int], broken_index: int, cause: OpResult) -> None:
+        """The group rolled back. Answer every fresh op, and store the answers if final."""
+        broken_op = self.ops[broken_index]
+        group = broken_op.group or ""
+        message = f"group {group!r} was not applied: op {broken_op.op_id!r} failed"
+        error_class = GroupFailed if cause.final else GroupNotApplied
+        results: dict[int, OpResult] = {}
+        for index in fresh:
+            op = self.ops[index]
+            if index == broken_index:
+                results[index] = replace(cause, id_map={}, replayed=False)
+            else:
+                error = error_class(message, failed_op_id=broken_op.op_id, group=group)
+                results[index] = _result(op, error)
+        if cause.final:
+            # The rollback took the stored results with it: store the group's answers again.
+            with transaction.atomic():
+                for index in fresh:
+                    op, result = self.ops[index], results[index]
+                    if op.client_temp_id:
+                        self._save_temp_id(op, result)
+                    self._store_rejection(op, result)
+        for index in fresh:
+            self.results[index] = results[index]
+            self._settle(self.ops[index], results[index])
+
+
+def _result(op: Op, error: DomainError) -> OpResult:
+    response = error_response(error)
+    return OpResult(op.op_id, response.status, response.body)
+
+
+def _code_of(response: Response) -> str | None:
+    body = response.body
+    return body.get("code") if isinstance(body, dict) else None
+
+
+def _register_device(actor: Actor, device_id: str) -> Device:
+    with transaction.atomic():
+        device, _ = Device.objects.get_or_create(
+            device_id=device_id, defaults={"user_id": actor.user_id}
+        )
+    if device.user_id != actor.user_id:
+        raise DeviceNotYours()
+    return device
+
+
+def _record_device_seqs(device_id: str, seqs: Sequence[int | None]) -> None:
+    """Note the device_seq of every op with a final result (a 5xx op is still missing)."""
+    with transaction.atomic():
+        device = Device.objects.select_for_update().get(pk=device_id)
+        delivered = [seq for seq in seqs if seq is not None]
+        if delivered:
+            device.seen_seq_ranges = invariants.add_seqs(device.seen_seq_ranges, delivered)
+        device.last_seen = timezone.now()
+        device.save(update_fields=["seen_seq_ranges", "last_seen"])
