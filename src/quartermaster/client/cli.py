@@ -27,7 +27,7 @@ environment:
 
 example, against `quartermaster demo --serve`:
   export QM_AGENT_SERVER=http://127.0.0.1:8000 QM_AGENT_USERNAME=admin QM_AGENT_PASSWORD=admin-demo-pass
-  quartermaster agent record item.create --payload '{"name": "Valve", "qty": 5}' --new-temp-id
+  quartermaster agent record item.create --payload '{"item_name": "Valve", "qty": 5}' --new-temp-id
   quartermaster agent sync
   quartermaster agent status
 """
@@ -70,7 +70,7 @@ def add_agent_parser(commands: Any) -> None:
         help="record an op in the outbox (works offline)",
         description="Record one op. It is on disk when this returns and is sent by `agent sync`.",
         epilog="examples:\n"
-        '  quartermaster agent record item.create --payload \'{"name": "Valve", "qty": 5}\''
+        '  quartermaster agent record item.create --payload \'{"item_name": "Valve", "qty": 5}\''
         " --temp-id temp_valve\n"
         '  quartermaster agent record item.adjust --payload \'{"item_id": "temp_valve",'
         ' "delta": -1}\'\n'
