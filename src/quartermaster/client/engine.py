@@ -51,6 +51,7 @@ class SyncReport:
     rejected: int = 0
     conflicts: int = 0
     retry_later: int = 0
+    replayed: int = 0
     pulled: int = 0
     batches: int = 0
     cursor: str | None = None
@@ -66,7 +67,15 @@ class SyncReport:
         return self.error is None and self.pending == 0
 
     def add(self, other: SyncReport) -> None:
-        for name in ("pushed", "accepted", "rejected", "conflicts", "retry_later", "pulled"):
+        for name in (
+            "pushed",
+            "accepted",
+            "rejected",
+            "conflicts",
+            "retry_later",
+            "replayed",
+            "pulled",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.batches += other.batches
         self.rejected_ops.extend(other.rejected_ops)
@@ -249,7 +258,14 @@ class SyncEngine:
             status, body = result["status"], result.get("body")
             id_map = result.get("id_map") or {}
             outcomes.append(
-                Outcome(op.op_id, status, body, dict(id_map), final=is_final(status, body))
+                Outcome(
+                    op.op_id,
+                    status,
+                    body,
+                    dict(id_map),
+                    final=is_final(status, body),
+                    replayed=result.get("replayed") is True,
+                )
             )
         return outcomes
 
@@ -259,6 +275,7 @@ class SyncEngine:
         report.batches += 1
         report.pushed += len(outcomes)
         for outcome in outcomes:
+            report.replayed += outcome.replayed
             if not outcome.final:
                 report.retry_later += 1
             elif outcome.status < 300:

@@ -137,6 +137,8 @@ class Outcome:
     body: Any
     id_map: Mapping[str, str]
     final: bool
+    # The server had already processed this op id and answered from its record.
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
