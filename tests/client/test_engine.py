@@ -116,7 +116,7 @@ def test_2xx_and_4xx_are_final_and_5xx_is_retried_without_blocking_the_queue(
         (400, {"code": "invalid"}, True),
         (404, {"code": "not_found"}, True),
         (409, {"code": "insufficient_stock"}, True),
-        (422, {"code": "idempotency_key_reused"}, True),
+        (422, {"code": "invalid_something"}, True),
         (424, {"code": "group_failed"}, True),
         (409, {"code": "idempotency_key_in_flight"}, False),
         (429, {}, False),
@@ -126,6 +126,14 @@ def test_2xx_and_4xx_are_final_and_5xx_is_retried_without_blocking_the_queue(
 )
 def test_which_op_results_are_final(status: int, body: object, final: bool) -> None:
     assert is_final(status, body) is final
+
+
+def test_a_suspect_idempotency_key_reused_answer_is_sent_once_more_then_stands() -> None:
+    reused = {"error": "key used with another request", "code": "idempotency_key_reused"}
+
+    assert is_final(422, reused) is False
+    assert is_final(422, reused, heard_before={"error": "boom", "code": "server_error"}) is False
+    assert is_final(422, reused, heard_before=reused) is True
 
 
 def test_a_lost_answer_is_retried_and_the_server_replays_instead_of_applying_twice(

@@ -33,15 +33,32 @@ BATCH_PATH = "/api/v1/sync/batch"
 CHANGES_PATH = "/api/v1/sync/changes"
 
 
-def is_final(status: int, body: Any) -> bool:
-    """API.md: a 2xx or 4xx op result is final; only 5xx means "retry later". Two 4xx answers
-    say "not processed yet" rather than "processed": an op id still in flight elsewhere (409
-    idempotency_key_in_flight) and 429 — both are retried."""
+REUSED_KEY = "idempotency_key_reused"
+
+
+def is_final(status: int, body: Any, *, heard_before: Any = None) -> bool:
+    """API.md: a 2xx or 4xx op result is final; only 5xx means "retry later".
+
+    Some 4xx answers say "not processed yet" rather than "processed", and are retried: an op id
+    still in flight elsewhere (409 idempotency_key_in_flight) and 429. One is suspect: 422
+    idempotency_key_reused says the op id came before with another payload, which a device never
+    does (op ids are minted per op and the outbox never edits a payload), so it can only come
+    from a server race between two copies of the same op. The op is sent once more to get the
+    recorded answer; if the server says 422 again (`heard_before` is the body of the op's last
+    answer), that stands, so the queue moves on.
+    """
+    code = _code(body)
     if status == 429:
         return False
-    if status == 409 and isinstance(body, dict) and body.get("code") == "idempotency_key_in_flight":
+    if status == 409 and code == "idempotency_key_in_flight":
         return False
+    if status == 422 and code == REUSED_KEY:
+        return _code(heard_before) == REUSED_KEY
     return 200 <= status < 500
+
+
+def _code(body: Any) -> Any:
+    return body.get("code") if isinstance(body, dict) else None
 
 
 @dataclass
@@ -263,7 +280,7 @@ class SyncEngine:
                     status,
                     body,
                     dict(id_map),
-                    final=is_final(status, body),
+                    final=is_final(status, body, heard_before=op.body),
                     replayed=result.get("replayed") is True,
                 )
             )
