@@ -136,6 +136,31 @@ def test_a_suspect_idempotency_key_reused_answer_is_sent_once_more_then_stands()
     assert is_final(422, reused, heard_before=reused) is True
 
 
+def test_a_suspect_reused_key_answer_is_asked_again_and_the_recorded_answer_kept(
+    tmp_path: Path,
+) -> None:
+    server = FakeServer()
+    store, engine, _ = engine_for(tmp_path, server)
+    op = store.record("item.create", {"name": "Valve", "qty": 5})
+    real_run_op = server.run_op
+    raced: list[str] = []
+
+    def race_once(device: str, wire_op: dict) -> dict:  # type: ignore[type-arg]
+        result = real_run_op(device, wire_op)
+        if not raced:  # the other copy of this batch won; this one tells a wrong story
+            raced.append(wire_op["op_id"])
+            body = {"error": "key used with another request", "code": "idempotency_key_reused"}
+            return {"op_id": wire_op["op_id"], "status": 422, "body": body, "id_map": {}}
+        return result
+
+    server.run_op = race_once  # type: ignore[method-assign]
+    report = engine.sync()
+
+    closed = store.get_op(op.op_id)
+    assert closed is not None and (closed.state, closed.status) == (DONE, 201)
+    assert report.accepted == 1 and len(server.applied) == 1
+
+
 def test_a_lost_answer_is_retried_and_the_server_replays_instead_of_applying_twice(
     tmp_path: Path,
 ) -> None:
