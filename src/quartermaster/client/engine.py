@@ -171,11 +171,11 @@ class SyncEngine:
             total.add(report)
             if report.complete or report.needs_attention:
                 return total
-            if report.error is None:
-                failures = 0  # progress without failure (e.g. ops recorded meanwhile): go on
-                continue
             if max_rounds is not None and rounds >= max_rounds:
                 return total
+            if report.error is None:
+                failures = 0  # progress without failure (ops recorded meanwhile): go on
+                continue
             delay = self.backoff.delay_s(failures)
             if report.retry_after_s is not None:
                 delay = max(delay, report.retry_after_s)
