@@ -418,3 +418,19 @@ def test_a_dry_run_answers_what_would_happen_and_changes_nothing(admin: Api) -> 
     assert statuses(applied) == [201, 200, 400, 200]
     assert not any(result["replayed"] for result in applied.body["results"])
     assert items(admin) == {"a": 3, "b": 1}
+
+
+def test_client_ts_must_be_a_timestamp(admin: Api) -> None:
+    reply = send(admin, [op("item.create", {"name": "a"}, client_ts="yesterday")])
+
+    assert reply.status == 400
+    assert "ops.0.client_ts" in reply.body["fields"]
+    assert items(admin) == {}
+
+
+def test_base_version_is_refused_by_an_op_type_that_is_not_versioned(admin: Api) -> None:
+    reply = send(admin, [op("item.create", {"name": "a"}, base_version=3)])
+
+    assert statuses(reply) == [400]
+    assert "base_version" in reply.body["results"][0]["body"]["fields"]
+    assert items(admin) == {}

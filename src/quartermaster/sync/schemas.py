@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 from quartermaster.sync.errors import BatchTooLarge
 from quartermaster.sync.services import MAX_OPS
@@ -20,6 +29,17 @@ class OpIn(BaseModel):
     device_seq: StrictInt | None = Field(default=None, ge=1)
     group: StrictStr | None = Field(default=None, min_length=1, max_length=100)
     base_version: StrictInt | None = Field(default=None, ge=0)
+
+    @field_validator("client_ts")
+    @classmethod
+    def iso_timestamp(cls, value: str | None) -> str | None:
+        # Kept as the device sent it (it is the device's claim), but it must be a timestamp.
+        if value is not None:
+            try:
+                datetime.fromisoformat(value)
+            except ValueError as exc:
+                raise ValueError("an ISO 8601 timestamp, e.g. 2026-11-21T05:12:03Z") from exc
+        return value
 
 
 class BatchIn(BaseModel):
@@ -52,7 +72,11 @@ class OpResultOut(BaseModel):
 
 class BatchOut(BaseModel):
     results: list[OpResultOut]
-    cursor: str = Field(description="the change-feed seq after this batch")
+    cursor: str = Field(
+        description="the change-feed position after this batch: every change it made is at or "
+        "below it. A device keeps pulling /sync/changes from its own cursor (jumping to this one "
+        "would skip other devices' changes); this one says how far to pull to see its own ops."
+    )
     dry_run: bool
 
 

@@ -296,7 +296,9 @@ class _Batch:
                     owner_id=self.actor.user_id,
                     scope=OP_SCOPE,
                     key=op.op_id,
-                    fingerprint=fingerprint(["sync-op", op.type, op.payload]),
+                    # Never compared (a stored op id answers its first result); and a
+                    # payload may hold secrets (user.create), so it is not hashed in.
+                    fingerprint=fingerprint(["sync-op", op.type]),
                     status=result.status,
                     body=result.body,
                 )
@@ -321,6 +323,9 @@ class _Batch:
     # -- a group: one transaction, all or nothing --
 
     def _run_group(self, indexes: range) -> None:
+        """Run a group's fresh ops in one transaction, each in a savepoint. A member whose op id
+        already has a stored result answers it and takes no part (a device resending a group
+        sends all of it, so either every member is stored or none is)."""
         fresh: list[int] = []
         for index in indexes:
             replayed = self._replay(self.ops[index])
