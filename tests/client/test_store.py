@@ -212,3 +212,13 @@ def test_the_device_id_cannot_change_once_ops_were_sent(tmp_path: Path) -> None:
 
     with pytest.raises(OutboxError, match="truck-08"):
         store.device_id("truck-09")
+
+
+def test_only_one_sync_runs_per_device_database_at_a_time(tmp_path: Path) -> None:
+    from quartermaster.client.cli import _sync_lock
+
+    db = tmp_path / "agent.sqlite3"
+    with _sync_lock(db) as first, _sync_lock(db) as second:
+        assert (first, second) == (True, False)
+    with _sync_lock(db) as after:
+        assert after is True

@@ -106,7 +106,11 @@ def add_agent_parser(commands: Any) -> None:
         "feed into the local replica. Retries with exponential backoff and jitter until "
         "everything is pushed, unless --once.",
     )
-    sync.add_argument("--server", metavar="URL", help="server URL (default $QM_AGENT_SERVER)")
+    sync.add_argument(
+        "--server",
+        metavar="URL",
+        help="server URL (default $QM_AGENT_SERVER, else the last one used)",
+    )
     sync.add_argument("--username", metavar="NAME", help="default $QM_AGENT_USERNAME")
     sync.add_argument(
         "--password",
@@ -133,7 +137,7 @@ def add_agent_parser(commands: Any) -> None:
         help="cap of the retry delay 1, 2, 4, 8 … s (default 60)",
     )
     sync.add_argument(
-        "--max-rounds", type=int, metavar="N", help="give up after N failed rounds (default never)"
+        "--max-rounds", type=int, metavar="N", help="give up after N rounds (default: never)"
     )
     sync.add_argument(
         "--timeout", type=float, default=30.0, metavar="S", help="HTTP timeout (default 30)"
