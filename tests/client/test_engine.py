@@ -285,6 +285,18 @@ def test_a_batch_refused_as_a_whole_is_resent_op_by_op_so_one_bad_op_cannot_bloc
     assert refused.body == {"error": "malformed op", "code": "invalid"}
 
 
+def test_a_server_refusing_every_op_as_malformed_closes_none_of_them(tmp_path: Path) -> None:
+    server = FakeServer(batch_status=400)
+    store, engine, sleeps = engine_for(tmp_path, server)
+    for n in range(3):
+        store.record("item.create", {"name": f"i{n}", "qty": 1})
+
+    report = engine.sync()
+
+    assert report.needs_attention and "refuses every op" in (report.error or "")
+    assert store.counts()[PENDING] == 3 and sleeps == []
+
+
 def httpx_response(status: int, body: object) -> object:
     import httpx
 

@@ -128,6 +128,7 @@ class SyncEngine:
         self.backoff = backoff or Backoff()
         self.sleep = sleep
         self.progress = progress
+        self._whole_refusals = 0  # batches refused as a whole (400/422) that held one unit
 
     # --- one round -------------------------------------------------------------------------------
 
@@ -237,16 +238,20 @@ class SyncEngine:
             else:
                 units.append([op])
         if len(units) == 1:
+            self._whole_refusals += 1
             body = _json_or_text(refusal)
             return [Outcome(op.op_id, refusal.status_code, body, {}, final=True) for op in units[0]]
         outcomes: list[Outcome] = []
+        refused_units = 0
         for index, unit in enumerate(units):
+            refusals_before = self._whole_refusals
             try:
                 unit_outcomes = self._send_batch(unit)
             except RetryLater:
                 unit_outcomes = []
             if unit_outcomes is None:
                 raise NeedsAttention("the server refuses a single op or group as too large (413)")
+            refused_units += self._whole_refusals > refusals_before
             outcomes.extend(unit_outcomes)
             if not unit_outcomes or any(not outcome.final for outcome in unit_outcomes):
                 # Keep what is known; the rest goes again next round.
@@ -256,6 +261,14 @@ class SyncEngine:
                     for op in rest
                 )
                 break
+        if refused_units == len(units):
+            # Every op refused on its own as malformed: not these ops but this client speaks
+            # wrongly to this server (a version mismatch). Closing them all would empty the
+            # outbox into `rejected`; leave them pending for a person to look at.
+            raise NeedsAttention(
+                f"the server refuses every op as malformed ({error_text(refusal)}); nothing "
+                "was closed - is this client older or newer than the server?"
+            )
         return outcomes
 
     def _outcomes(self, batch: list[Op], response: httpx.Response) -> list[Outcome]:
