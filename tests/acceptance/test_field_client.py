@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +181,48 @@ def test_the_agent_cli_records_offline_syncs_and_reports(
     regulator = httpx.get(f"{server}/api/v1/items/{regulator_id}", headers=admin).json()
     assert regulator["name"] == "cli regulator" and regulator["qty"] == 3
     assert again.returncode == 0 and "pushed 0 ops" in again.stdout
+
+
+def test_agent_sync_watch_pulls_as_soon_as_the_server_pokes(
+    server: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "watch" / "agent.sqlite3"
+    env = {
+        **os.environ,
+        "PYTHONPATH": SRC,
+        "QM_AGENT_DB": str(db),
+        "QM_AGENT_SERVER": server,
+        "QM_AGENT_USERNAME": "admin",
+        "QM_AGENT_PASSWORD": "admin-demo-pass",
+    }
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "quartermaster", "agent", "sync", "--watch", "--interval", "60"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert watcher.stdout is not None
+        first_round = [watcher.stdout.readline() for _ in range(3)]
+        while "in sync" not in first_round[-1] and first_round[-1]:
+            first_round.append(watcher.stdout.readline())
+        assert "in sync" in first_round[-1], first_round
+        time.sleep(1)  # the watcher is now waiting on the WebSocket
+        admin = login(server, "admin", "admin-demo-pass")
+        created = httpx.post(
+            f"{server}/api/v1/items", json={"name": "poked valve", "qty": 2}, headers=admin
+        ).json()
+        deadline = time.monotonic() + 15  # far less than --interval: the poke woke it
+        replica: dict[str, Any] = {}
+        while time.monotonic() < deadline and created["id"] not in replica:
+            time.sleep(0.2)
+            with DeviceStore(db) as store:
+                replica = store.replica("item")
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=20)
+
+    assert replica.get(created["id"]) == created
