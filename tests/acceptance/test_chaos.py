@@ -315,11 +315,11 @@ def _run_chaos(
 ) -> dict[str, Any]:
     started = time.monotonic()
     server = ServerProcess(tmp_path, database_url)
-    server.start(demo=True)
-    ready_at = time.monotonic() - started
     stop = threading.Event()
     kills: list[float] = []
     try:
+        server.start(demo=True)
+        ready_at = time.monotonic() - started
         admin = login(server.url, "admin")
         contended = []
         for letter in "ABC":
