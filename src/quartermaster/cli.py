@@ -1,4 +1,7 @@
-"""The `quartermaster` command: serve, migrate, demo, createuser, audit verify."""
+"""The `quartermaster` command: serve, migrate, demo, createuser, audit verify, agent.
+
+Django is set up only inside the server commands; `agent` (the field client) never imports it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from quartermaster.client.cli import add_agent_parser
 from quartermaster.config import ConfigError, check_bind_is_safe, env_bool
 
 
@@ -232,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--days", type=int, help="retention in days (never below QM_IDEMPOTENCY_KEY_TTL_DAYS, 30)"
     )
     purge.set_defaults(func=cmd_purge_keys)
+
+    add_agent_parser(commands)
 
     manage = commands.add_parser("manage", help="run a Django management command (developers)")
     manage.add_argument("rest", nargs=argparse.REMAINDER)
