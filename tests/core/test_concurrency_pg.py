@@ -47,15 +47,17 @@ def test_twenty_concurrent_decrements_of_ten_units(live_server: Any) -> None:
         f"{base}/api/v1/items", json={"name": "cylinder", "qty": 10}, headers=headers
     ).json()["id"]
 
-    def decrement(_: int) -> int:
+    def decrement(_: int) -> httpx.Response:
         with httpx.Client(timeout=30) as client:
             return client.patch(
                 f"{base}/api/v1/items/{item_id}/qty", json={"delta": -1}, headers=headers
-            ).status_code
+            )
 
-    statuses = Counter(in_parallel(20, decrement))
+    replies = in_parallel(20, decrement)
 
-    assert statuses == {200: 10, 400: 10}
+    assert Counter(reply.status_code for reply in replies) == {200: 10, 400: 10}
+    # Each success reports the qty it left behind: every value from 9 down to 0 exactly once.
+    assert sorted(r.json()["qty"] for r in replies if r.status_code == 200) == list(range(10))
     assert httpx.get(f"{base}/api/v1/items/{item_id}", headers=headers).json()["qty"] == 0
     assert AuditEntry.objects.filter(action="item.adjust", entity_id=item_id).count() == 10
     assert verify_chain().ok

@@ -161,7 +161,15 @@ class AdjustItemQty(Command):
             raise Invalid(
                 invariants.QTY_BELOW_ZERO, fields={"delta": invariants.QTY_BELOW_ZERO}
             ) from exc
-        after = {**before, "qty": qty + self.delta}
+        # The qty read above may be stale under concurrency; the ledger's locked row is not.
+        here = next(
+            change
+            for change in moved.changes
+            if change.entity_type == "stock" and change.location_id == location.id
+        )
+        assert here.before is not None and here.after is not None
+        before = {**before, "qty": here.before["qty"]}
+        after = {**before, "qty": here.after["qty"]}
         return Outcome(
             status=200,
             body=after,
