@@ -22,37 +22,52 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data_dir = tmp_path_factory.mktemp("served")
+def start_quartermaster(
+    data_dir: Path, args: list[str], extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m quartermaster ARGS --port P` on its own data dir; returns once /health answers.
+
+    Output goes to a log file in the data dir (a pipe nobody reads would stall a chatty server).
+    """
     port = free_port()
     env = {
         **os.environ,
         "QM_DATA_DIR": str(data_dir),
         "QM_DATABASE_URL": "",
         "PYTHONPATH": str(Path(__file__).parents[2] / "src"),
+        **(extra_env or {}),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "quartermaster", "demo", "--serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log_path = data_dir / f"server-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "quartermaster", *args, "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
+                return process, base
         except httpx.TransportError:
             time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(f"server did not start:\n{process.communicate()[0]}")
-    yield base
+    process.kill()
+    process.wait(timeout=20)
+    pytest.fail(f"server did not start:\n{log_path.read_text()}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    process, base = start_quartermaster(tmp_path_factory.mktemp("served"), ["demo", "--serve"])
+    yield base
+    stop(process)
 
 
 def login(base: str, username: str, password: str) -> dict[str, str]:
