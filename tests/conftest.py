@@ -164,3 +164,15 @@ def _fresh_cache() -> None:
     from django.core.cache import cache
 
     cache.clear()
+
+
+def redis_base_url() -> str:
+    """A Redis server for the tests: the test script's, else one started now (never a skip)."""
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ensure-redis.sh"
+    return (
+        os.environ.get("QM_TEST_REDIS_URL")
+        or subprocess.run([str(script)], check=True, capture_output=True, text=True).stdout.strip()
+    )

@@ -14,19 +14,11 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.acceptance.test_served_api import login, start_quartermaster, stop
+from tests.conftest import redis_base_url
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def redis_base_url() -> str:
-    return (
-        os.environ.get("QM_TEST_REDIS_URL")
-        or subprocess.run(
-            [str(ROOT / "scripts" / "ensure-redis.sh")], check=True, capture_output=True, text=True
-        ).stdout.strip()
-    )
 
 
 def test_a_commit_on_one_process_pokes_a_client_of_another(tmp_path: Path) -> None:

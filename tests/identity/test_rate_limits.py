@@ -5,7 +5,6 @@ and Redis (production), the latter a private server started by scripts/ensure-re
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from quartermaster.core import ratelimit
-from tests.conftest import PASSWORD, Api, create_user
+from tests.conftest import PASSWORD, Api, create_user, redis_base_url
 
 pytestmark = pytest.mark.django_db
 
@@ -25,15 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """A Redis server; started here when the test script did not (fails loudly, never skips)."""
-    url = (
-        os.environ.get("QM_TEST_REDIS_URL")
-        or subprocess.run(
-            [str(ROOT / "scripts" / "ensure-redis.sh")],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    )
+    url = redis_base_url()
     # One database per xdist worker, so one worker's cache.clear() spares the other's keys.
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or "0"
     return f"{url.rstrip('/')}/{1 + int(worker) % 15}"
