@@ -9,12 +9,11 @@ from uuid import UUID
 
 from django.db.models import Q
 
+from quartermaster.core.idempotency import OP_SCOPE
 from quartermaster.core.models import ChainHead, FeedEntry, IdempotencyRecord
 from quartermaster.identity.permissions import FeedScope
 from quartermaster.sync.invariants import sequence_status
 from quartermaster.sync.models import Device, TempId
-
-OP_SCOPE = "op"
 
 
 def current_feed_seq() -> int:

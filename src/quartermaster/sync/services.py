@@ -37,10 +37,16 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from quartermaster.core import policy
-from quartermaster.core.canonical import fingerprint
-from quartermaster.core.commands import Actor, Command, Context, Response, error_response, execute
+from quartermaster.core.commands import (
+    Actor,
+    Command,
+    Context,
+    Response,
+    error_response,
+    execute,
+    store_final,
+)
 from quartermaster.core.errors import DomainError, IdempotencyKeyInFlight, Invalid
-from quartermaster.core.models import IdempotencyRecord
 from quartermaster.sync import invariants
 from quartermaster.sync.errors import (
     BatchTooLarge,
@@ -216,25 +222,31 @@ class _Batch:
         except DomainError as error:
             result = _result(op, error)
             if result.final:
-                self._store_rejection(op, result)
+                # A concurrent copy of this op may have stored its outcome (even applied it):
+                # then that outcome is the answer.
+                result = self._store_rejection(op, result)
+                if result.replayed:
+                    result = replace(result, id_map=self._save_temp_id(op, result))
             return result
-        ctx = Context(
+        response = execute(command, self._context(op))
+        if _code_of(response) == IdempotencyKeyInFlight.code:
+            return _result(op, OpInFlight())
+        result = OpResult(op.op_id, response.status, response.body, replayed=response.replayed)
+        if not result.succeeded and result.final and not result.replayed:
+            # execute stores what the handler decided; a refusal before the handler ran
+            # (permission, pure invariants) is stored here so that it is final too.
+            result = self._store_rejection(op, result)
+        if op.client_temp_id and result.final:
+            result = replace(result, id_map=self._save_temp_id(op, result))
+        return result
+
+    def _context(self, op: Op) -> Context:
+        return Context(
             actor=self.actor,
             idempotency_key=op.op_id,
             idempotency_scope=OP_SCOPE,
             client_ts=op.client_ts,
         )
-        response = execute(command, ctx)
-        if _code_of(response) == IdempotencyKeyInFlight.code:
-            return _result(op, OpInFlight())
-        result = OpResult(op.op_id, response.status, response.body, replayed=response.replayed)
-        if op.client_temp_id and result.final:
-            result = replace(result, id_map=self._save_temp_id(op, result))
-        if not result.succeeded and result.final and not result.replayed:
-            # execute stores what the handler decided; a refusal before the handler ran
-            # (permission, pure invariants) is stored here so that it is final too.
-            self._store_rejection(op, result)
-        return result
 
     def _command_for(self, op: Op) -> Command:
         command_class = Command.registry.get(op.type)
@@ -273,11 +285,17 @@ class _Batch:
         raise DependencyNotApplied(message, failed_op_id=state.op_id, temp_id=text)
 
     def _save_temp_id(self, op: Op, result: OpResult) -> dict[str, str]:
-        assert op.client_temp_id is not None
+        """The op's id map; a fresh final result also records it for later batches."""
+        if op.client_temp_id is None:
+            return {}
         body = result.body
         permanent = str(body["id"]) if result.succeeded and isinstance(body, dict) else None
         if result.succeeded and permanent is None:
             return {}  # the command created nothing with an id
+        if result.replayed:
+            # Whoever stored this result recorded the temp id in the same transaction; a
+            # replayed rejection must not unmap what a later op created.
+            return {op.client_temp_id: permanent} if permanent else {}
         current = self.temp_ids.get(op.client_temp_id)
         if permanent is None and current is not None and current.permanent_id is not None:
             return {}  # a failed op never unmaps what another op created
@@ -288,29 +306,25 @@ class _Batch:
         )
         return {op.client_temp_id: permanent} if permanent else {}
 
-    def _store_rejection(self, op: Op, result: OpResult) -> None:
-        # ignore_conflicts: execute may already have stored it; the first result stays.
-        IdempotencyRecord.objects.bulk_create(
-            [
-                IdempotencyRecord(
-                    owner_id=self.actor.user_id,
-                    scope=OP_SCOPE,
-                    key=op.op_id,
-                    # Never compared (a stored op id answers its first result); and a
-                    # payload may hold secrets (user.create), so it is not hashed in.
-                    fingerprint=fingerprint(["sync-op", op.type]),
-                    status=result.status,
-                    body=result.body,
-                )
-            ],
-            ignore_conflicts=True,
-        )
+    def _store_rejection(self, op: Op, result: OpResult) -> OpResult:
+        """Store a final rejection under the op id, inside the caller's transaction, and return
+        what the op id answers: this rejection, or the outcome stored first (by execute earlier
+        in this transaction, or by a concurrent copy of the batch), or 503 while that copy
+        still holds the op in flight. Through core, with core's fingerprint of the op."""
+        response = store_final(op.type, self._context(op), Response(result.status, result.body))
+        if _code_of(response) == IdempotencyKeyInFlight.code:
+            return _result(op, OpInFlight())
+        if (response.status, response.body) == (result.status, result.body):
+            return result  # ours (execute may have stored it already in this transaction)
+        return OpResult(op.op_id, response.status, response.body, replayed=response.replayed)
 
     def _settle(self, op: Op, result: OpResult) -> None:
         """After the op's transaction ended: remember its outcome for the rest of the batch."""
         self.done[op.op_id] = result
-        if not op.client_temp_id or result.replayed:
+        if not op.client_temp_id:
             return
+        # A replayed outcome counts exactly like a fresh one: a concurrent copy of this batch may
+        # have applied the create, and the ops behind it name its temp id.
         if result.id_map:
             self.temp_ids[op.client_temp_id] = _TempState(
                 result.id_map[op.client_temp_id], op.op_id
@@ -377,18 +391,20 @@ class _Batch:
         for index in fresh:
             op = self.ops[index]
             if index == broken_index:
-                results[index] = replace(cause, id_map={}, replayed=False)
+                results[index] = replace(cause, id_map={})
             else:
                 error = error_class(message, failed_op_id=broken_op.op_id, group=group)
                 results[index] = _result(op, error)
         if cause.final:
             # The rollback took the stored results with it: store the group's answers again.
+            # An op whose outcome a concurrent copy stored first answers that outcome.
             with transaction.atomic():
                 for index in fresh:
-                    op, result = self.ops[index], results[index]
-                    if op.client_temp_id:
-                        self._save_temp_id(op, result)
-                    self._store_rejection(op, result)
+                    op = self.ops[index]
+                    results[index] = self._store_rejection(op, results[index])
+                    results[index] = replace(
+                        results[index], id_map=self._save_temp_id(op, results[index])
+                    )
         for index in fresh:
             self.results[index] = results[index]
             self._settle(self.ops[index], results[index])
