@@ -171,3 +171,44 @@ def test_devices_racing_for_the_last_units_never_oversell(live_server: Any) -> N
     seqs = list(FeedEntry.objects.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))
     assert verify_chain().ok
+
+
+def test_an_adjustment_that_waited_for_the_stock_lock_publishes_the_qty_it_left(
+    live_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """T1 reads the item (qty 5), then stalls before the ledger locks the stock row; T2 adjusts
+    the same item and commits (4); T1 goes on (3). T1's answer and feed row must say 3, not the
+    5 - 1 it read before the lock, or every replica keeps a qty the server never had."""
+    from quartermaster.inventory import services as inventory
+
+    base = live_server.url
+    headers = {"Authorization": f"Bearer {token_for(base, 'admin')}"}
+    item_id = httpx.post(
+        f"{base}/api/v1/items", json={"name": "cylinder", "qty": 5}, headers=headers
+    ).json()["id"]
+    entered, release = threading.Event(), threading.Event()
+    original = inventory.move_stock
+
+    def stall_first(**kwargs: Any) -> Any:
+        if not entered.is_set():
+            entered.set()
+            assert release.wait(timeout=30)
+        return original(**kwargs)
+
+    monkeypatch.setattr(inventory, "move_stock", stall_first)
+
+    def adjust() -> Any:
+        return httpx.patch(
+            f"{base}/api/v1/items/{item_id}/qty", json={"delta": -1}, headers=headers, timeout=60
+        )
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        late = pool.submit(adjust)
+        assert entered.wait(timeout=20)
+        assert adjust().json()["qty"] == 4
+        release.set()
+        assert late.result().json()["qty"] == 3
+    changes = httpx.get(f"{base}/api/v1/sync/changes", headers=headers).json()["changes"]
+    item_rows = [c["data"]["qty"] for c in changes if c["entity"] == "item" and c["id"] == item_id]
+    assert item_rows[-1] == 3
+    assert httpx.get(f"{base}/api/v1/items/{item_id}", headers=headers).json()["qty"] == 3

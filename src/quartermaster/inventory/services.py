@@ -161,7 +161,17 @@ class AdjustItemQty(Command):
             raise Invalid(
                 invariants.QTY_BELOW_ZERO, fields={"delta": invariants.QTY_BELOW_ZERO}
             ) from exc
-        after = {**before, "qty": qty + self.delta}
+        # `qty` was read before the ledger locked the stock row; a concurrent adjustment may have
+        # committed in between. The locked row's move is the truth for the feed and the answer.
+        row = f"{item.pk}:{location.pk}"
+        for change in moved.changes:
+            if change.entity_type == "stock" and change.entity_id == row:
+                assert change.before is not None and change.after is not None
+                before = item_view(item, change.before["qty"])
+                break
+        else:
+            before = item_view(item, qty)
+        after = {**before, "qty": before["qty"] + self.delta}
         return Outcome(
             status=200,
             body=after,
