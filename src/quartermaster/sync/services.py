@@ -60,7 +60,7 @@ from quartermaster.sync.errors import (
     TempIdReused,
     UnknownOpType,
 )
-from quartermaster.sync.models import Device, TempId
+from quartermaster.sync.models import DeviceSyncState, TempId
 from quartermaster.sync.selectors import (
     OP_SCOPE,
     current_feed_seq,
@@ -420,9 +420,9 @@ def _code_of(response: Response) -> str | None:
     return body.get("code") if isinstance(body, dict) else None
 
 
-def _register_device(actor: Actor, device_id: str) -> Device:
+def _register_device(actor: Actor, device_id: str) -> DeviceSyncState:
     with transaction.atomic():
-        device, _ = Device.objects.get_or_create(
+        device, _ = DeviceSyncState.objects.get_or_create(
             device_id=device_id, defaults={"user_id": actor.user_id}
         )
     if device.user_id != actor.user_id:
@@ -433,7 +433,7 @@ def _register_device(actor: Actor, device_id: str) -> Device:
 def _record_device_seqs(device_id: str, seqs: Sequence[int | None]) -> None:
     """Note the device_seq of every op with a final result (a 5xx op is still missing)."""
     with transaction.atomic():
-        device = Device.objects.select_for_update().get(pk=device_id)
+        device = DeviceSyncState.objects.select_for_update().get(pk=device_id)
         delivered = [seq for seq in seqs if seq is not None]
         if delivered:
             device.seen_seq_ranges = invariants.add_seqs(device.seen_seq_ranges, delivered)
