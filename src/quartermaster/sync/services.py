@@ -20,6 +20,13 @@ rejected for good, the group is final (the others 424 `group_failed`, all result
 device must record a new group to try again); if an op failed in a retryable way (5xx), nothing
 of the group is stored and the others fail 503 `group_not_applied`, so the device resends it.
 
+Two copies of one batch may run at once (a device retrying after a dropped response while the
+first copy still runs). Each op id is claimed through core, whether the command runs or the op
+is refused before it (one fingerprint rule, `core.commands.key_fingerprint`), so a copy answers
+an op with the outcome stored first: a replayed create resolves its temp id for the ops behind
+it like a fresh one, a rejection this copy would store answers the other copy's stored outcome
+instead, and an op the other copy holds in flight is 503 `op_in_flight` (send it again).
+
 `dry_run` runs the whole batch inside one transaction and rolls it back: the results are what
 each op would do, and nothing is stored, not even op ids, temp ids or device sequence numbers.
 """
