@@ -166,6 +166,35 @@ def test_a_group_is_recorded_in_one_run_before_it_is_sent(tmp_path: Path) -> Non
     assert len(store.ops()) == 4
 
 
+def test_record_group_writes_the_whole_group_or_nothing(tmp_path: Path) -> None:
+    store = DeviceStore(tmp_path / "agent.sqlite3")
+    store.record("item.create", {"name": "a", "qty": 1}, client_temp_id="temp_a")
+
+    ops = store.record_group(
+        "g1",
+        [
+            {"type": "item.adjust", "payload": {"item_id": "temp_a", "delta": 1}},
+            {"type": "item.adjust", "payload": {"item_id": "temp_a", "delta": -1}},
+        ],
+    )
+    with pytest.raises(OutboxError, match="already names another op"):
+        store.record_group(
+            "g2",
+            [
+                {"type": "item.create", "payload": {"name": "b", "qty": 1}},
+                {
+                    "type": "item.create",
+                    "payload": {"name": "c", "qty": 1},
+                    "client_temp_id": "temp_a",
+                },
+            ],
+        )
+
+    assert [(op.device_seq, op.group) for op in ops] == [(2, "g1"), (3, "g1")]
+    assert [op.device_seq for op in store.ops()] == [1, 2, 3]
+    assert [op.op_id for op in store.next_batch(100)][1:] == [op.op_id for op in ops]
+
+
 def test_next_batch_never_splits_a_group(tmp_path: Path) -> None:
     store = DeviceStore(tmp_path / "agent.sqlite3")
     for n in range(3):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from quartermaster.core.models import IdempotencyRecord
-from quartermaster.sync.models import Device, TempId
+from quartermaster.sync.models import DeviceSyncState, TempId
 from tests.conftest import Api, audit_count
 from tests.sync.helpers import DEVICE, op, send, statuses
 
@@ -276,7 +276,7 @@ def test_party_users_cannot_sync_ops(make_api: Any) -> None:
     reply = send(party, [op("item.create", {"name": "a"})])
 
     assert reply.status == 403
-    assert not Device.objects.exists()
+    assert not DeviceSyncState.objects.exists()
 
 
 def test_the_batch_itself_must_be_well_formed(admin: Api) -> None:
@@ -413,7 +413,7 @@ def test_a_dry_run_answers_what_would_happen_and_changes_nothing(admin: Api) -> 
     assert preview.body["results"][0]["id_map"] == {"tb": preview.body["results"][0]["body"]["id"]}
     assert (items(admin), audit_count(), IdempotencyRecord.objects.count()) == before
     assert not TempId.objects.exists()
-    assert not Device.objects.filter(pk=DEVICE).exists()
+    assert not DeviceSyncState.objects.filter(pk=DEVICE).exists()
     # The op ids were not kept: the real run applies them.
     applied = send(admin, ops)
     assert statuses(applied) == [201, 200, 400, 200]

@@ -171,3 +171,164 @@ def test_devices_racing_for_the_last_units_never_oversell(live_server: Any) -> N
     seqs = list(FeedEntry.objects.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))
     assert verify_chain().ok
+
+
+def test_an_adjustment_that_waited_for_the_stock_lock_publishes_the_qty_it_left(
+    live_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """T1 reads the item (qty 5), then stalls before the ledger locks the stock row; T2 adjusts
+    the same item and commits (4); T1 goes on (3). T1's answer and feed row must say 3, not the
+    5 - 1 it read before the lock, or every replica keeps a qty the server never had."""
+    from quartermaster.inventory import services as inventory
+
+    base = live_server.url
+    headers = {"Authorization": f"Bearer {token_for(base, 'admin')}"}
+    item_id = httpx.post(
+        f"{base}/api/v1/items", json={"name": "cylinder", "qty": 5}, headers=headers
+    ).json()["id"]
+    entered, release = threading.Event(), threading.Event()
+    original = inventory.move_stock
+
+    def stall_first(**kwargs: Any) -> Any:
+        if not entered.is_set():
+            entered.set()
+            assert release.wait(timeout=30)
+        return original(**kwargs)
+
+    monkeypatch.setattr(inventory, "move_stock", stall_first)
+
+    def adjust() -> Any:
+        return httpx.patch(
+            f"{base}/api/v1/items/{item_id}/qty", json={"delta": -1}, headers=headers, timeout=60
+        )
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        late = pool.submit(adjust)
+        assert entered.wait(timeout=20)
+        assert adjust().json()["qty"] == 4
+        release.set()
+        assert late.result().json()["qty"] == 3
+    changes = httpx.get(f"{base}/api/v1/sync/changes", headers=headers).json()["changes"]
+    item_rows = [c["data"]["qty"] for c in changes if c["entity"] == "item" and c["id"] == item_id]
+    assert item_rows[-1] == 3
+    assert httpx.get(f"{base}/api/v1/items/{item_id}", headers=headers).json()["qty"] == 3
+
+
+def test_a_copy_of_a_batch_meeting_a_group_being_stored_never_answers_its_own_outcome(
+    live_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copy A broke its group on g2 and is storing the group's rejections (g1 424, g2 400),
+    held before commit. Stock changes, and copy B of the same batch arrives: g1 would now fail
+    itself (so B would break on g1: g1 400, g2 424). B must answer "send it again" (503) for
+    what A holds in flight (storing a rejection claims the op id like execute does), never its
+    own final outcome, nor a 500 from colliding with A's rows; afterwards every copy replays A's."""
+    from quartermaster.sync.services import _Batch
+
+    base = live_server.url
+    headers = {"Authorization": f"Bearer {token_for(base, 'admin')}"}
+
+    def make(name: str, qty: int) -> str:
+        reply = httpx.post(f"{base}/api/v1/items", json={"name": name, "qty": qty}, headers=headers)
+        return str(reply.json()["id"])
+
+    scarce, empty = make("scarce", 1), make("empty", 0)
+    ops = [
+        {"op_id": str(uuid.uuid4()), "type": "item.adjust", "group": "g",
+         "payload": {"item_id": item_id, "delta": -1}}
+        for item_id in (scarce, empty)
+    ]  # fmt: skip
+    storing, release = threading.Event(), threading.Event()
+    original = _Batch._store_rejection
+
+    def hold_after_storing_g1(self: _Batch, op: Any, result: Any) -> Any:
+        stored = original(self, op, result)
+        if op.op_id == ops[0]["op_id"] and not storing.is_set():
+            storing.set()
+            assert release.wait(timeout=30)
+        return stored
+
+    monkeypatch.setattr(_Batch, "_store_rejection", hold_after_storing_g1)
+
+    def adjust(item_id: str, delta: int) -> int:
+        return httpx.patch(
+            f"{base}/api/v1/items/{item_id}/qty", json={"delta": delta}, headers=headers
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(batch, base, headers, "truck-1", ops)
+        assert storing.wait(timeout=20)
+        assert (adjust(scarce, -1), adjust(empty, 5)) == (200, 200)
+        second = pool.submit(batch, base, headers, "truck-1", ops)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not second.done() and lock_waiters() == 0:
+            time.sleep(0.05)
+        release.set()
+        (_, stored), (_, late) = first.result(), second.result()
+    replay = batch(base, headers, "truck-1", ops)[1]
+
+    assert [r["status"] for r in stored["results"]] == [424, 400]
+    for mine, kept in zip(late["results"], stored["results"], strict=True):
+        assert mine["status"] == 503 or (mine["status"], mine["body"]) == (
+            kept["status"],
+            kept["body"],
+        ), mine
+    assert [(r["status"], r["body"]) for r in replay["results"]] == [
+        (r["status"], r["body"]) for r in stored["results"]
+    ]
+    item = httpx.get(f"{base}/api/v1/items/{empty}", headers=headers).json()
+    assert item["qty"] == 5  # nothing of the group applied
+
+
+def test_a_copy_whose_group_broke_answers_what_the_other_copy_stored_meanwhile(
+    live_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copy A's group broke on g2 (no stock) and rolled back; A is held before storing its
+    answers. Stock changes and copy B runs the batch to the end: it breaks on g1 instead and
+    stores g1 400, g2 424. A then stores: the op ids are taken, so A answers B's outcome (race 2:
+    A used to answer its own g1 424, g2 400, an outcome the server never stored)."""
+    from quartermaster.sync.services import _Batch
+
+    base = live_server.url
+    headers = {"Authorization": f"Bearer {token_for(base, 'admin')}"}
+
+    def make(name: str, qty: int) -> str:
+        reply = httpx.post(f"{base}/api/v1/items", json={"name": name, "qty": qty}, headers=headers)
+        return str(reply.json()["id"])
+
+    scarce, empty = make("scarce", 1), make("empty", 0)
+    ops = [
+        {"op_id": str(uuid.uuid4()), "type": "item.adjust", "group": "g",
+         "payload": {"item_id": item_id, "delta": -1}}
+        for item_id in (scarce, empty)
+    ]  # fmt: skip
+    breaking, release = threading.Event(), threading.Event()
+    original = _Batch._break_group
+
+    def hold_first(self: _Batch, *args: Any) -> None:
+        if not breaking.is_set():
+            breaking.set()
+            assert release.wait(timeout=30)
+        original(self, *args)
+
+    monkeypatch.setattr(_Batch, "_break_group", hold_first)
+
+    def adjust(item_id: str, delta: int) -> int:
+        return httpx.patch(
+            f"{base}/api/v1/items/{item_id}/qty", json={"delta": delta}, headers=headers
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(batch, base, headers, "truck-1", ops)
+        assert breaking.wait(timeout=20)
+        assert (adjust(scarce, -1), adjust(empty, 5)) == (200, 200)
+        _, stored = batch(base, headers, "truck-1", ops)
+        release.set()
+        _, held = first.result()
+
+    assert [r["status"] for r in stored["results"]] == [400, 424]
+    assert [(r["status"], r["body"]) for r in held["results"]] == [
+        (r["status"], r["body"]) for r in stored["results"]
+    ]
+    assert all(r["replayed"] for r in held["results"])
+    item = httpx.get(f"{base}/api/v1/items/{empty}", headers=headers).json()
+    assert item["qty"] == 5  # nothing of the group applied

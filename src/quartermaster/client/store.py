@@ -17,7 +17,7 @@ import json
 import re
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -284,47 +284,71 @@ class DeviceStore:
         group: str | None = None,
         base_version: int | None = None,
     ) -> Op:
-        """Append an op to the outbox; it is on disk when this returns."""
-        if not isinstance(type, str) or not OP_TYPE.match(type):
-            raise OutboxError(f"op type must look like 'item.create', not {type!r}")
-        if not isinstance(payload, Mapping):
-            raise OutboxError("the payload must be a JSON object")
-        try:
-            payload_json = _dumps(dict(payload))
-        except (TypeError, ValueError) as error:
-            raise OutboxError(f"the payload is not JSON: {error}") from error
-        if client_temp_id is not None and (
-            not isinstance(client_temp_id, str) or not client_temp_id.strip()
-        ):
-            raise OutboxError("a client temp id must be a non-blank string")
-        if group is not None and (not isinstance(group, str) or not group.strip()):
-            raise OutboxError("a group must be a non-blank string")
-        if base_version is not None and (
-            isinstance(base_version, bool) or not isinstance(base_version, int)
-        ):
-            raise OutboxError("base_version must be an integer")
+        """Append an op to the outbox; it is on disk when this returns.
+
+        Record the ops of a group with `record_group`: recorded one by one, a sync running in
+        between could send the first ops of the group without the rest.
+        """
+        payload_json = _checked(type, payload, client_temp_id, group, base_version)
         with self._transaction() as db:
-            last = db.execute(
-                "SELECT device_seq, op_group FROM ops ORDER BY device_seq DESC LIMIT 1"
+            return self._insert(db, type, payload_json, client_temp_id, group, base_version)
+
+    def record_group(self, group: str, ops: Sequence[Mapping[str, Any]]) -> list[Op]:
+        """Append all ops of `group` in one transaction, so no sync ever sees half of it.
+
+        Each op is a mapping with `type`, `payload` and optionally `client_temp_id`,
+        `base_version`.
+        """
+        if not ops:
+            raise OutboxError("a group needs at least one op")
+        checked = [
+            (
+                op["type"],
+                _checked(
+                    op["type"], op["payload"], op.get("client_temp_id"), group,
+                    op.get("base_version"),
+                ),
+                op.get("client_temp_id"),
+                op.get("base_version"),
+            )
+            for op in ops
+        ]  # fmt: skip
+        with self._transaction() as db:
+            return [
+                self._insert(db, type, payload_json, temp_id, group, base_version)
+                for type, payload_json, temp_id, base_version in checked
+            ]
+
+    def _insert(
+        self,
+        db: sqlite3.Connection,
+        type: str,
+        payload_json: str,
+        client_temp_id: str | None,
+        group: str | None,
+        base_version: int | None,
+    ) -> Op:
+        last = db.execute(
+            "SELECT device_seq, op_group FROM ops ORDER BY device_seq DESC LIMIT 1"
+        ).fetchone()
+        if (
+            client_temp_id is not None
+            and db.execute(
+                "SELECT 1 FROM ops WHERE client_temp_id = ?", (client_temp_id,)
             ).fetchone()
-            if (
-                client_temp_id is not None
-                and db.execute(
-                    "SELECT 1 FROM ops WHERE client_temp_id = ?", (client_temp_id,)
-                ).fetchone()
-            ):
-                raise OutboxError(f"temp id {client_temp_id!r} already names another op")
-            if group is not None:
-                self._check_group_can_grow(db, group, last)
-            device_seq = (last["device_seq"] if last else 0) + 1
-            op_id = str(uuid.uuid4())
-            client_ts = iso(self._clock())
-            db.execute(
-                "INSERT INTO ops (device_seq, op_id, type, payload, client_temp_id, op_group,"
-                " base_version, client_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (device_seq, op_id, type, payload_json, client_temp_id, group, base_version,
-                 client_ts),
-            )  # fmt: skip
+        ):
+            raise OutboxError(f"temp id {client_temp_id!r} already names another op")
+        if group is not None:
+            self._check_group_can_grow(db, group, last)
+        device_seq = (last["device_seq"] if last else 0) + 1
+        op_id = str(uuid.uuid4())
+        client_ts = iso(self._clock())
+        db.execute(
+            "INSERT INTO ops (device_seq, op_id, type, payload, client_temp_id, op_group,"
+            " base_version, client_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (device_seq, op_id, type, payload_json, client_temp_id, group, base_version,
+             client_ts),
+        )  # fmt: skip
         return Op(
             device_seq=device_seq,
             op_id=op_id,
@@ -489,3 +513,32 @@ class DeviceStore:
     def replica_counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT entity, COUNT(*) FROM replica GROUP BY entity ORDER BY 1")
         return {row[0]: row[1] for row in rows}
+
+
+def _checked(
+    type: Any,
+    payload: Any,
+    client_temp_id: Any,
+    group: Any,
+    base_version: Any,
+) -> str:
+    """Validate an op before recording it; return its payload as JSON."""
+    if not isinstance(type, str) or not OP_TYPE.match(type):
+        raise OutboxError(f"op type must look like 'item.create', not {type!r}")
+    if not isinstance(payload, Mapping):
+        raise OutboxError("the payload must be a JSON object")
+    try:
+        payload_json = _dumps(dict(payload))
+    except (TypeError, ValueError) as error:
+        raise OutboxError(f"the payload is not JSON: {error}") from error
+    if client_temp_id is not None and (
+        not isinstance(client_temp_id, str) or not client_temp_id.strip()
+    ):
+        raise OutboxError("a client temp id must be a non-blank string")
+    if group is not None and (not isinstance(group, str) or not group.strip()):
+        raise OutboxError("a group must be a non-blank string")
+    if base_version is not None and (
+        isinstance(base_version, bool) or not isinstance(base_version, int)
+    ):
+        raise OutboxError("base_version must be an integer")
+    return payload_json

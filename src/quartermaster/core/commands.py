@@ -103,6 +103,23 @@ class Command(BaseModel):
         return fingerprint([self.name, self.model_dump(mode="json")])
 
 
+def key_fingerprint(name: str, scope: str, command: Command | None = None) -> str:
+    """What a keyed request is stored and compared under: the one rule for every caller.
+
+    An HTTP key (scope "http") fingerprints the command and its payload, so the same key with
+    another request is 422. A sync op id (scope "op") names one op forever, and every copy of it
+    must match whatever stored it first: the command run, or a refusal decided before there was a
+    command (a payload that does not validate, a temp id that did not resolve). So an op is
+    fingerprinted by its type alone; its payload may even differ between copies once temp ids
+    are resolved, and may hold secrets.
+    """
+    if scope == idempotency.OP_SCOPE:
+        return fingerprint(["op", name])
+    if command is None:
+        raise ValueError(f"a {scope!r} key is fingerprinted by its command")
+    return command.fingerprint()
+
+
 def execute(command: Command, ctx: Context) -> Response:
     """Run `command` for `ctx.actor` in one transaction and return its (possibly replayed) response.
 
@@ -131,7 +148,7 @@ def error_response(error: DomainError) -> Response:
 def _execute_keyed(command: Command, ctx: Context, key: str) -> Response:
     owner_id = ctx.actor.user_id
     scope = ctx.idempotency_scope
-    request_fingerprint = command.fingerprint()
+    request_fingerprint = key_fingerprint(command.name, scope, command)
     with transaction.atomic():
         stored = idempotency.claim(
             owner_id=owner_id, scope=scope, key=key, fingerprint=request_fingerprint
@@ -159,6 +176,38 @@ def _execute_keyed(command: Command, ctx: Context, key: str) -> Response:
             # Last before commit: the chain head stays locked for as short a time as possible.
             record_changes(command.name, ctx, changes)
         return response
+
+
+def store_final(name: str, ctx: Context, response: Response) -> Response:
+    """Store `response` under `ctx`'s key as the final answer of a request refused before
+    `execute` claimed the key, inside the caller's transaction, and return what the key answers.
+
+    If the key already holds an answer (a concurrent copy of the request stored it first, or
+    `execute` did earlier in this transaction), that stored answer is returned, replayed, and
+    nothing is stored; if a concurrent copy holds the key in flight, 409 (retry later).
+    """
+    assert ctx.idempotency_key is not None
+    request_fingerprint = key_fingerprint(name, ctx.idempotency_scope)
+    try:
+        stored = idempotency.claim(
+            owner_id=ctx.actor.user_id,
+            scope=ctx.idempotency_scope,
+            key=ctx.idempotency_key,
+            fingerprint=request_fingerprint,
+        )
+    except DomainError as error:
+        return error_response(error)
+    if stored is not None:
+        return Response(status=stored.status, body=stored.body, replayed=True)
+    idempotency.store(
+        owner_id=ctx.actor.user_id,
+        scope=ctx.idempotency_scope,
+        key=ctx.idempotency_key,
+        fingerprint=request_fingerprint,
+        status=response.status,
+        body=response.body,
+    )
+    return response
 
 
 def _apply(command: Command, ctx: Context) -> Response:

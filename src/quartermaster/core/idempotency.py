@@ -20,6 +20,8 @@ from quartermaster.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReus
 from quartermaster.core.models import IdempotencyRecord
 
 MAX_KEY_LENGTH = 255
+# Sync op ids: never expire, fingerprinted by op type (commands.key_fingerprint).
+OP_SCOPE = "op"
 
 
 def _lock_id(owner_id: UUID | None, scope: str, key: str) -> int:

@@ -1,5 +1,10 @@
-"""Sync state kept per device: who owns it, which device_seq values it delivered, and the
-permanent ids behind its client temp ids (kept forever: a device may refer to one days later).
+"""Sync state kept per device: who owns its op stream, which device_seq values it delivered, and
+the permanent ids behind its client temp ids (kept forever: a device may refer to one days later).
+
+Two models describe a device, split by owner: identity owns the device (`identity.Device`:
+registered at login, last seen, revoked), sync owns the state of its op stream
+(`DeviceSyncState`: bound to the first user who synced from it, delivered device_seq ranges,
+temp ids).
 
 Op results themselves live in core's idempotency table (scope "op", never expired)."""
 
@@ -9,9 +14,10 @@ from django.conf import settings
 from django.db import models
 
 
-class Device(models.Model):
-    """A field device, bound to the first user who synced from it (op ids, temp ids and
-    sequence numbers are that user's; another user gets 403 for this device id)."""
+class DeviceSyncState(models.Model):
+    """The sync stream of one device id, bound to the first user who synced from it (op ids,
+    temp ids and sequence numbers are that user's; another user gets 403 for this device id).
+    The device itself (login, revocation) is `identity.Device`."""
 
     device_id = models.CharField(max_length=200, primary_key=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -28,7 +34,7 @@ class TempId(models.Model):
     """client_temp_id → permanent id; `permanent_id` is null when the creating op was rejected for
     good (ops naming it then fail 424 naming `op_id`) until another op creates it."""
 
-    device = models.ForeignKey(Device, on_delete=models.PROTECT, related_name="temp_ids")
+    device = models.ForeignKey(DeviceSyncState, on_delete=models.PROTECT, related_name="temp_ids")
     temp_id = models.CharField(max_length=100)
     op_id = models.CharField(max_length=255)
     permanent_id = models.CharField(max_length=100, null=True)

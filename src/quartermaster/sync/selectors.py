@@ -9,12 +9,11 @@ from uuid import UUID
 
 from django.db.models import Q
 
+from quartermaster.core.idempotency import OP_SCOPE
 from quartermaster.core.models import ChainHead, FeedEntry, IdempotencyRecord
 from quartermaster.identity.permissions import FeedScope
 from quartermaster.sync.invariants import sequence_status
-from quartermaster.sync.models import Device, TempId
-
-OP_SCOPE = "op"
+from quartermaster.sync.models import DeviceSyncState, TempId
 
 
 def current_feed_seq() -> int:
@@ -63,11 +62,11 @@ def change_view(entry: FeedEntry) -> dict[str, Any]:
     }
 
 
-def get_device(device_id: str) -> Device | None:
-    return Device.objects.filter(pk=device_id).first()
+def get_device(device_id: str) -> DeviceSyncState | None:
+    return DeviceSyncState.objects.filter(pk=device_id).first()
 
 
-def device_status_view(device: Device) -> dict[str, Any]:
+def device_status_view(device: DeviceSyncState) -> dict[str, Any]:
     last_contiguous, missing = sequence_status(device.seen_seq_ranges)
     return {
         "device_id": device.device_id,

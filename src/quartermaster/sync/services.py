@@ -20,6 +20,13 @@ rejected for good, the group is final (the others 424 `group_failed`, all result
 device must record a new group to try again); if an op failed in a retryable way (5xx), nothing
 of the group is stored and the others fail 503 `group_not_applied`, so the device resends it.
 
+Two copies of one batch may run at once (a device retrying after a dropped response while the
+first copy still runs). Each op id is claimed through core, whether the command runs or the op
+is refused before it (one fingerprint rule, `core.commands.key_fingerprint`), so a copy answers
+an op with the outcome stored first: a replayed create resolves its temp id for the ops behind
+it like a fresh one, a rejection this copy would store answers the other copy's stored outcome
+instead, and an op the other copy holds in flight is 503 `op_in_flight` (send it again).
+
 `dry_run` runs the whole batch inside one transaction and rolls it back: the results are what
 each op would do, and nothing is stored, not even op ids, temp ids or device sequence numbers.
 """
@@ -37,10 +44,16 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from quartermaster.core import policy
-from quartermaster.core.canonical import fingerprint
-from quartermaster.core.commands import Actor, Command, Context, Response, error_response, execute
+from quartermaster.core.commands import (
+    Actor,
+    Command,
+    Context,
+    Response,
+    error_response,
+    execute,
+    store_final,
+)
 from quartermaster.core.errors import DomainError, IdempotencyKeyInFlight, Invalid
-from quartermaster.core.models import IdempotencyRecord
 from quartermaster.sync import invariants
 from quartermaster.sync.errors import (
     BatchTooLarge,
@@ -54,7 +67,7 @@ from quartermaster.sync.errors import (
     TempIdReused,
     UnknownOpType,
 )
-from quartermaster.sync.models import Device, TempId
+from quartermaster.sync.models import DeviceSyncState, TempId
 from quartermaster.sync.selectors import (
     OP_SCOPE,
     current_feed_seq,
@@ -216,25 +229,31 @@ class _Batch:
         except DomainError as error:
             result = _result(op, error)
             if result.final:
-                self._store_rejection(op, result)
+                # A concurrent copy of this op may have stored its outcome (even applied it):
+                # then that outcome is the answer.
+                result = self._store_rejection(op, result)
+                if result.replayed:
+                    result = replace(result, id_map=self._save_temp_id(op, result))
             return result
-        ctx = Context(
+        response = execute(command, self._context(op))
+        if _code_of(response) == IdempotencyKeyInFlight.code:
+            return _result(op, OpInFlight())
+        result = OpResult(op.op_id, response.status, response.body, replayed=response.replayed)
+        if not result.succeeded and result.final and not result.replayed:
+            # execute stores what the handler decided; a refusal before the handler ran
+            # (permission, pure invariants) is stored here so that it is final too.
+            result = self._store_rejection(op, result)
+        if op.client_temp_id and result.final:
+            result = replace(result, id_map=self._save_temp_id(op, result))
+        return result
+
+    def _context(self, op: Op) -> Context:
+        return Context(
             actor=self.actor,
             idempotency_key=op.op_id,
             idempotency_scope=OP_SCOPE,
             client_ts=op.client_ts,
         )
-        response = execute(command, ctx)
-        if _code_of(response) == IdempotencyKeyInFlight.code:
-            return _result(op, OpInFlight())
-        result = OpResult(op.op_id, response.status, response.body, replayed=response.replayed)
-        if op.client_temp_id and result.final:
-            result = replace(result, id_map=self._save_temp_id(op, result))
-        if not result.succeeded and result.final and not result.replayed:
-            # execute stores what the handler decided; a refusal before the handler ran
-            # (permission, pure invariants) is stored here so that it is final too.
-            self._store_rejection(op, result)
-        return result
 
     def _command_for(self, op: Op) -> Command:
         command_class = Command.registry.get(op.type)
@@ -273,11 +292,17 @@ class _Batch:
         raise DependencyNotApplied(message, failed_op_id=state.op_id, temp_id=text)
 
     def _save_temp_id(self, op: Op, result: OpResult) -> dict[str, str]:
-        assert op.client_temp_id is not None
+        """The op's id map; a fresh final result also records it for later batches."""
+        if op.client_temp_id is None:
+            return {}
         body = result.body
         permanent = str(body["id"]) if result.succeeded and isinstance(body, dict) else None
         if result.succeeded and permanent is None:
             return {}  # the command created nothing with an id
+        if result.replayed:
+            # Whoever stored this result recorded the temp id in the same transaction; a
+            # replayed rejection must not unmap what a later op created.
+            return {op.client_temp_id: permanent} if permanent else {}
         current = self.temp_ids.get(op.client_temp_id)
         if permanent is None and current is not None and current.permanent_id is not None:
             return {}  # a failed op never unmaps what another op created
@@ -288,29 +313,25 @@ class _Batch:
         )
         return {op.client_temp_id: permanent} if permanent else {}
 
-    def _store_rejection(self, op: Op, result: OpResult) -> None:
-        # ignore_conflicts: execute may already have stored it; the first result stays.
-        IdempotencyRecord.objects.bulk_create(
-            [
-                IdempotencyRecord(
-                    owner_id=self.actor.user_id,
-                    scope=OP_SCOPE,
-                    key=op.op_id,
-                    # Never compared (a stored op id answers its first result); and a
-                    # payload may hold secrets (user.create), so it is not hashed in.
-                    fingerprint=fingerprint(["sync-op", op.type]),
-                    status=result.status,
-                    body=result.body,
-                )
-            ],
-            ignore_conflicts=True,
-        )
+    def _store_rejection(self, op: Op, result: OpResult) -> OpResult:
+        """Store a final rejection under the op id, inside the caller's transaction, and return
+        what the op id answers: this rejection, or the outcome stored first (by execute earlier
+        in this transaction, or by a concurrent copy of the batch), or 503 while that copy
+        still holds the op in flight. Through core, with core's fingerprint of the op."""
+        response = store_final(op.type, self._context(op), Response(result.status, result.body))
+        if _code_of(response) == IdempotencyKeyInFlight.code:
+            return _result(op, OpInFlight())
+        if (response.status, response.body) == (result.status, result.body):
+            return result  # ours (execute may have stored it already in this transaction)
+        return OpResult(op.op_id, response.status, response.body, replayed=response.replayed)
 
     def _settle(self, op: Op, result: OpResult) -> None:
         """After the op's transaction ended: remember its outcome for the rest of the batch."""
         self.done[op.op_id] = result
-        if not op.client_temp_id or result.replayed:
+        if not op.client_temp_id:
             return
+        # A replayed outcome counts exactly like a fresh one: a concurrent copy of this batch may
+        # have applied the create, and the ops behind it name its temp id.
         if result.id_map:
             self.temp_ids[op.client_temp_id] = _TempState(
                 result.id_map[op.client_temp_id], op.op_id
@@ -377,18 +398,20 @@ class _Batch:
         for index in fresh:
             op = self.ops[index]
             if index == broken_index:
-                results[index] = replace(cause, id_map={}, replayed=False)
+                results[index] = replace(cause, id_map={})
             else:
                 error = error_class(message, failed_op_id=broken_op.op_id, group=group)
                 results[index] = _result(op, error)
         if cause.final:
             # The rollback took the stored results with it: store the group's answers again.
+            # An op whose outcome a concurrent copy stored first answers that outcome.
             with transaction.atomic():
                 for index in fresh:
-                    op, result = self.ops[index], results[index]
-                    if op.client_temp_id:
-                        self._save_temp_id(op, result)
-                    self._store_rejection(op, result)
+                    op = self.ops[index]
+                    results[index] = self._store_rejection(op, results[index])
+                    results[index] = replace(
+                        results[index], id_map=self._save_temp_id(op, results[index])
+                    )
         for index in fresh:
             self.results[index] = results[index]
             self._settle(self.ops[index], results[index])
@@ -404,9 +427,9 @@ def _code_of(response: Response) -> str | None:
     return body.get("code") if isinstance(body, dict) else None
 
 
-def _register_device(actor: Actor, device_id: str) -> Device:
+def _register_device(actor: Actor, device_id: str) -> DeviceSyncState:
     with transaction.atomic():
-        device, _ = Device.objects.get_or_create(
+        device, _ = DeviceSyncState.objects.get_or_create(
             device_id=device_id, defaults={"user_id": actor.user_id}
         )
     if device.user_id != actor.user_id:
@@ -417,7 +440,7 @@ def _register_device(actor: Actor, device_id: str) -> Device:
 def _record_device_seqs(device_id: str, seqs: Sequence[int | None]) -> None:
     """Note the device_seq of every op with a final result (a 5xx op is still missing)."""
     with transaction.atomic():
-        device = Device.objects.select_for_update().get(pk=device_id)
+        device = DeviceSyncState.objects.select_for_update().get(pk=device_id)
         delivered = [seq for seq in seqs if seq is not None]
         if delivered:
             device.seen_seq_ranges = invariants.add_seqs(device.seen_seq_ranges, delivered)
