@@ -66,6 +66,7 @@ def test_a_stale_item_update_is_409_changes_nothing_and_records_a_conflict(admin
     assert reply.status == 409, reply.body
     assert reply.body["code"] == "version_conflict"
     assert reply.body["current"]["version"] == 2
+    assert reply.body["mine"] == {"fields": {"name": "Basmati"}, "base_version": 1}
     current = admin.get(f"/api/v1/items/{item['id']}").body
     assert current["name"] == "Rice 5kg"
     assert current["version"] == 2
@@ -223,3 +224,30 @@ def test_a_stale_sync_op_fails_409_and_lists_a_conflict(admin: Api) -> None:
     assert len(_conflicts(admin)) == 1
     current = admin.get(f"/api/v1/items/{item['id']}").body
     assert (current["name"], current["unit"], current["version"]) == ("Rice 5kg", "box", 3)
+
+
+def test_a_stale_op_in_a_group_fails_the_group_and_its_conflict_is_still_recorded(
+    admin: Api,
+) -> None:
+    item = _item(admin)
+    assert admin.patch(f"/api/v1/items/{item['id']}", {"price": "9.00"}).status == 200
+    fresh = op("item.update", {"id": item["id"], "unit": "box"}, base_version=2, group="g")
+    stale = op("item.update", {"id": item["id"], "name": "x"}, base_version=1, group="g")
+    reply = send(admin, [fresh, stale])
+    assert statuses(reply) == [424, 409]
+    conflict_id = reply.body["results"][1]["body"]["conflict"]
+    [conflict] = _conflicts(admin)
+    assert conflict["id"] == conflict_id
+    assert conflict["client_snapshot"] == {"fields": {"name": "x"}, "base_version": 1}
+    current = admin.get(f"/api/v1/items/{item['id']}").body
+    assert (current["unit"], current["version"]) == ("pcs", 2)  # nothing of the group applied
+    # A dry run records nothing.
+    dry = send(
+        admin, [op("item.update", {"id": item["id"], "name": "y"}, base_version=1)], dry_run=True
+    )
+    assert statuses(dry) == [409]
+    assert len(_conflicts(admin)) == 1
+    resolved = admin.post(f"/api/v1/conflicts/{conflict_id}/resolve", {"strategy": "keep_mine"})
+    assert resolved.status == 200, resolved.body
+    assert admin.get(f"/api/v1/items/{item['id']}").body["name"] == "x"
+    assert admin.get("/api/v1/audit/verify").body["ok"] is True

@@ -18,7 +18,7 @@ from uuid import UUID
 from django.db import connection
 from django.utils import timezone
 
-from quartermaster.core.commands import Change, Command, Context, Outcome
+from quartermaster.core.commands import Change, Command, Context, Outcome, record_changes
 from quartermaster.core.errors import Conflict as ConflictError
 from quartermaster.core.errors import Invalid, NotFound
 from quartermaster.core.models import AuditEntry, Conflict
@@ -27,6 +27,7 @@ ENTITY = "conflict"
 OPEN = "open"
 RESOLVED = "resolved"
 STRATEGIES = ("keep_mine", "keep_theirs", "merge")
+VERSION_CONFLICT = "version_conflict"
 
 
 class VersionedUpdate(Command):
@@ -85,9 +86,10 @@ def _stale(
     view = conflict_view(conflict)
     body = {
         "error": f"{command.entity} is at version {version}, not {command.base_version}",
-        "code": "version_conflict",
+        "code": VERSION_CONFLICT,
         "conflict": view["id"],
         "current": current,
+        "mine": conflict.client_snapshot,
     }
     # The update is refused, the conflict record is not: committed (and audited) as a change.
     # Not published: conflicts are read through /conflicts, scoped to their author.
@@ -242,3 +244,31 @@ def list_conflicts(
 
 def get_conflict(conflict_id: UUID) -> Conflict | None:
     return Conflict.objects.filter(pk=conflict_id).first()
+
+
+def restore_conflict(action: str, ctx: Context, entity: str, body: dict[str, Any]) -> None:
+    """Record again a conflict whose transaction rolled back (a sync group that failed because of
+    it): the op's final 409 names the conflict, so the record must exist. Idempotent by id."""
+    conflict_id = body.get("conflict")
+    current = body.get("current")
+    mine = body.get("mine")
+    if not isinstance(conflict_id, str) or not isinstance(current, dict):
+        return
+    if not isinstance(mine, dict) or Conflict.objects.filter(pk=conflict_id).exists():
+        return
+    base_version = int(mine.get("base_version") or 0)
+    conflict = Conflict.objects.create(
+        id=conflict_id,
+        entity=entity,
+        entity_id=str(current.get("id")),
+        base_version=base_version,
+        client_snapshot=mine,
+        server_snapshot=current,
+        base_snapshot=_snapshot_at(entity, str(current.get("id")), base_version),
+        status=OPEN,
+        actor_id=ctx.actor.user_id,
+        actor=ctx.actor.username,
+        device=ctx.actor.device_id,
+    )
+    view = conflict_view(conflict)
+    record_changes(action, ctx, [Change(ENTITY, view["id"], None, view, publish=False)])

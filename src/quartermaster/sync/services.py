@@ -39,6 +39,7 @@ from pydantic import ValidationError
 from quartermaster.core import policy
 from quartermaster.core.canonical import fingerprint
 from quartermaster.core.commands import Actor, Command, Context, Response, error_response, execute
+from quartermaster.core.conflicts import VERSION_CONFLICT, VersionedUpdate, restore_conflict
 from quartermaster.core.errors import DomainError, IdempotencyKeyInFlight, Invalid
 from quartermaster.core.models import IdempotencyRecord
 from quartermaster.sync import invariants
@@ -367,6 +368,13 @@ class _Batch:
         self.temp_ids = saved_temp_ids
         self._break_group(fresh, *broken)
 
+    def _restore_conflict(self, op: Op, result: OpResult) -> None:
+        command_class = Command.registry.get(op.type)
+        if command_class is None or not issubclass(command_class, VersionedUpdate):
+            return
+        ctx = Context(actor=self.actor, client_ts=op.client_ts)
+        restore_conflict(op.type, ctx, command_class.entity, result.body)
+
     def _break_group(self, fresh: list[int], broken_index: int, cause: OpResult) -> None:
         """The group rolled back. Answer every fresh op, and store the answers if final."""
         broken_op = self.ops[broken_index]
@@ -389,9 +397,16 @@ class _Batch:
                     if op.client_temp_id:
                         self._save_temp_id(op, result)
                     self._store_rejection(op, result)
+                    if index == broken_index and _code_of_body(result.body) == VERSION_CONFLICT:
+                        # The 409 names a conflict the rollback took away: record it again.
+                        self._restore_conflict(op, result)
         for index in fresh:
             self.results[index] = results[index]
             self._settle(self.ops[index], results[index])
+
+
+def _code_of_body(body: Any) -> str | None:
+    return body.get("code") if isinstance(body, dict) else None
 
 
 def _result(op: Op, error: DomainError) -> OpResult:
