@@ -261,3 +261,21 @@ def not_found_view(request: HttpRequest, exception: Exception | None = None) -> 
 
 def server_error_view(request: HttpRequest) -> HttpResponse:
     return json_response(500, {"error": "internal server error", "code": "server_error"})
+
+
+def base_version_of(request: HttpRequest, body_value: int | None) -> int | None:
+    """The version a write was based on: the body's `base_version` or an `If-Match: "<n>"`
+    header (weak tags accepted). Both given and different → 400."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return body_value
+    tag = header.strip()
+    if tag.startswith("W/"):
+        tag = tag[2:]
+    tag = tag.strip('"')
+    if not tag.isdigit():
+        raise Invalid.field("If-Match", 'must be a version, e.g. "3"')
+    version = int(tag)
+    if body_value is not None and body_value != version:
+        raise Invalid.field("If-Match", "differs from base_version")
+    return version

@@ -6,6 +6,8 @@ domain handler directly.
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 
 GENESIS_HASH = "0" * 64
@@ -98,3 +100,38 @@ class NumberSeries(models.Model):
 
     class Meta:
         verbose_name_plural = "number series"
+
+
+class Conflict(models.Model):
+    """A write to a versioned record that named a stale `base_version`: rejected with 409, kept
+    here with both sides until a manager resolves it (keep_mine, keep_theirs or merge).
+
+    It lives in core, not sync: the update commands of inventory and sales create it, and those
+    domains may not import sync (a sibling of sales, above inventory)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    entity = models.CharField(max_length=100)
+    entity_id = models.CharField(max_length=100)
+    base_version = models.BigIntegerField()
+    # The proposed fields and base_version; the record as the server had it; the record at
+    # base_version, when the audit trail still has it (else null).
+    client_snapshot = models.JSONField()
+    server_snapshot = models.JSONField()
+    base_snapshot = models.JSONField(null=True)
+    status = models.CharField(max_length=10, default="open")
+    actor_id = models.UUIDField(null=True)
+    actor = models.CharField(max_length=150, default="")
+    device = models.CharField(max_length=200, default="")
+    resolution = models.CharField(max_length=20, default="")
+    resolved_by = models.CharField(max_length=150, default="")
+    resolved_at = models.DateTimeField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["actor_id", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entity}:{self.entity_id} ({self.status})"

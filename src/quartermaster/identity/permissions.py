@@ -49,6 +49,7 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "item.create": frozenset({ADMIN, MANAGER}),
     "item.delete": frozenset({ADMIN, MANAGER}),
     "item.adjust": frozenset({ADMIN, MANAGER, STAFF}),
+    "item.update": frozenset({ADMIN, MANAGER, STAFF}),
     # locations, stock, movements, assets
     "location.read": READERS,
     "location.create": frozenset({ADMIN, MANAGER}),
@@ -63,6 +64,7 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     # sales
     "customer.read": READERS,
     "customer.create": frozenset({ADMIN, MANAGER, STAFF}),
+    "customer.update": frozenset({ADMIN, MANAGER, STAFF}),
     "sale.read": READERS,
     "sale.record": frozenset({ADMIN, MANAGER, STAFF}),
     "sale.confirm": frozenset({ADMIN, MANAGER, STAFF}),
@@ -76,6 +78,9 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "sync.batch": frozenset({ADMIN, MANAGER, STAFF}),
     "sync.changes": EVERYONE,
     "sync.device_status": frozenset({ADMIN, MANAGER, STAFF}),
+    # conflicts: staff read the ones their own writes raised; managers resolve (DESIGN "Roles")
+    "conflict.read": frozenset({ADMIN, MANAGER, STAFF, AUDITOR}),
+    "conflict.resolve": frozenset({ADMIN, MANAGER}),
     # audit
     "audit.read": frozenset({ADMIN, MANAGER, AUDITOR}),
     "audit.verify": frozenset({ADMIN, MANAGER, AUDITOR}),
@@ -94,6 +99,7 @@ READ_ACTIONS = frozenset(
         "item.read",
         "sync.changes",
         "sync.device_status",
+        "conflict.read",
         "audit.read",
         "audit.verify",
         "device.read",
@@ -114,6 +120,7 @@ OWN_RECORDS_ONLY: dict[str, frozenset[str]] = {
     # staff see the sync status of their own devices only
     "sync.device_status": frozenset({STAFF}),
     "statement.read": frozenset({PARTY}),
+    "conflict.read": frozenset({STAFF}),
 }
 
 
@@ -198,3 +205,8 @@ def feed_scope(actor: Actor) -> FeedScope:
 def can_read_device_status(actor: Actor, device_owner_id: UUID | None) -> bool:
     """A device's sync status: its own user, managers and admins (OWN_RECORDS_ONLY)."""
     return allows(actor, "sync.device_status", owner_id=device_owner_id)
+
+
+def own_records_only(actor: Actor, action: str) -> bool:
+    """True when `actor` may take `action` only on records they own (lists narrow to them)."""
+    return actor.role in OWN_RECORDS_ONLY.get(action, frozenset())

@@ -10,7 +10,13 @@ from ninja import Query, Router
 from quartermaster.core import policy
 from quartermaster.core.commands import execute
 from quartermaster.core.errors import NotFound
-from quartermaster.core.http import actor_of, context_for, json_response, to_http
+from quartermaster.core.http import (
+    actor_of,
+    base_version_of,
+    context_for,
+    json_response,
+    to_http,
+)
 from quartermaster.core.pagination import clean_limit, decode_cursor, encode_cursor
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.inventory.schemas import (
@@ -21,6 +27,7 @@ from quartermaster.inventory.schemas import (
     ItemIn,
     ItemOut,
     ItemPageOut,
+    ItemPatchIn,
     ListQuery,
     LocationIn,
     LocationOut,
@@ -54,6 +61,7 @@ from quartermaster.inventory.services import (
     DistributeStock,
     MoveLine,
     ReceiveStock,
+    UpdateItem,
 )
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ErrorOut}
@@ -73,6 +81,12 @@ def build_router() -> Router:
         ["DELETE"],
         delete_item,
         response={204: None, 404: ErrorOut, **ERRORS},
+    )
+    router.add_api_operation(
+        "/{uuid:item_id}",
+        ["PATCH"],
+        update_item,
+        response={200: ItemOut, 404: ErrorOut, **ERRORS},
     )
     router.add_api_operation(
         "/{uuid:item_id}/qty",
@@ -130,6 +144,18 @@ def retrieve_item(request: HttpRequest, item_id: UUID) -> HttpResponse:
 
 def delete_item(request: HttpRequest, item_id: UUID) -> HttpResponse:
     return to_http(execute(DeleteItem(item_id=item_id), context_for(request)))
+
+
+def update_item(request: HttpRequest, item_id: UUID, payload: ItemPatchIn) -> HttpResponse:
+    """Name, price, unit; `base_version` (or `If-Match`) makes a stale write a 409 conflict."""
+    command = UpdateItem(
+        id=item_id,
+        name=payload.name,
+        price=payload.price,
+        unit=payload.unit,
+        base_version=base_version_of(request, payload.base_version),
+    )
+    return to_http(execute(command, context_for(request)))
 
 
 def adjust_qty(request: HttpRequest, item_id: UUID, payload: QtyDeltaIn) -> HttpResponse:

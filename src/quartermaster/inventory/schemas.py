@@ -18,6 +18,16 @@ class ItemIn(BaseModel):
     deposit: StrictStr = "0.00"
 
 
+class ItemPatchIn(BaseModel):
+    """Editable fields only: qty changes through PATCH /items/{id}/qty (deltas), never here."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: StrictStr | None = None
+    price: StrictStr | None = None
+    unit: StrictStr | None = None
+    base_version: StrictInt | None = Field(default=None, ge=0)
+
+
 class QtyDeltaIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     delta: StrictInt

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from quartermaster.core import policy
 from quartermaster.core.commands import Change, Command, Context, Outcome
+from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import InsufficientStock, Invalid, NotFound
 from quartermaster.core.numbering import next_number
 from quartermaster.inventory import invariants
@@ -375,3 +376,78 @@ class RebuildStock(Command):
             )
         body: dict[str, Any] = {"differences": differences}
         return Outcome(200, body, changes)
+
+
+class UpdateItem(VersionedUpdate):
+    """Edit an item's name, price or unit. Never qty: stock travels as deltas and movements."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    name = "item.update"
+    entity: ClassVar[str] = ENTITY
+    editable: ClassVar[tuple[str, ...]] = ("name", "price", "unit")
+    item_name: str | None = Field(default=None, alias="name")
+    price: str | None = None
+    unit: str | None = None
+
+    def validated(self) -> UpdateItem:
+        super().validated()
+        if self.price is not None:
+            invariants.clean_price(self.price)
+        return self.model_copy(
+            update={
+                "item_name": None
+                if self.item_name is None
+                else invariants.clean_name(self.item_name),
+                "unit": None if self.unit is None else invariants.clean_unit(self.unit),
+            }
+        )
+
+    def proposed(self) -> dict[str, Any]:
+        fields = {"name": self.item_name, "price": self.price, "unit": self.unit}
+        return {key: value for key, value in fields.items() if value is not None}
+
+    def load(self, ctx: Context) -> tuple[dict[str, Any], int]:
+        location = get_default_location()
+        policy.authorize(ctx.actor, self.name, location_id=location.id)
+        locked = list(
+            Item.objects.select_for_update()
+            .filter(pk=self.id, deleted_at__isnull=True)
+            .values_list("pk", flat=True)
+        )
+        found = get_item(self.id) if locked else None
+        if found is None:
+            raise NotFound()
+        item, qty = found
+        return item_view(item, qty), item.version
+
+    def apply(self, ctx: Context, before: dict[str, Any]) -> Outcome:
+        values: dict[str, Any] = {"version": F("version") + 1}
+        if self.item_name is not None:
+            values["name"] = self.item_name
+            duplicate = (
+                Item.objects.filter(name=self.item_name, deleted_at__isnull=True)
+                .exclude(pk=self.id)
+                .exists()
+            )
+            if duplicate:
+                raise _duplicate_name(self.item_name)
+        if self.price is not None:
+            values["price_minor"] = invariants.clean_price(self.price)
+        if self.unit is not None:
+            values["unit"] = self.unit
+        try:
+            with transaction.atomic():
+                Item.objects.filter(pk=self.id).update(**values)
+        except IntegrityError as exc:  # a concurrent create or rename won the name
+            raise _duplicate_name(self.item_name or "") from exc
+        found = get_item(self.id)
+        assert found is not None
+        item, qty = found
+        after = item_view(item, qty)
+        location = get_default_location()
+        return Outcome(
+            status=200,
+            body=after,
+            changes=[Change(ENTITY, after["id"], before, after, item.version, location.id)],
+        )

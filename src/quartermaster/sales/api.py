@@ -10,7 +10,13 @@ from ninja import Query, Router
 from quartermaster.core import policy
 from quartermaster.core.commands import execute
 from quartermaster.core.errors import NotFound
-from quartermaster.core.http import actor_of, context_for, json_response, to_http
+from quartermaster.core.http import (
+    actor_of,
+    base_version_of,
+    context_for,
+    json_response,
+    to_http,
+)
 from quartermaster.core.pagination import clean_limit, decode_cursor, encode_cursor
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.sales import services
@@ -19,6 +25,7 @@ from quartermaster.sales.schemas import (
     CustomerIn,
     CustomerOut,
     CustomerPageOut,
+    CustomerPatchIn,
     InvoiceOut,
     PageQuery,
     PaymentIn,
@@ -51,6 +58,20 @@ router = Router(tags=["sales"])
 def create_customer(request: HttpRequest, payload: CustomerIn) -> HttpResponse:
     command = services.CreateCustomer(
         name=payload.name, phone=payload.phone, client_temp_id=payload.client_temp_id
+    )
+    return to_http(execute(command, context_for(request)))
+
+
+@router.patch("/customers/{uuid:customer_id}", response={200: CustomerOut, **ERRORS})
+def update_customer(
+    request: HttpRequest, customer_id: UUID, payload: CustomerPatchIn
+) -> HttpResponse:
+    """Name, phone; `base_version` (or `If-Match`) makes a stale write a 409 conflict."""
+    command = services.UpdateCustomer(
+        id=customer_id,
+        name=payload.name,
+        phone=payload.phone,
+        base_version=base_version_of(request, payload.base_version),
     )
     return to_http(execute(command, context_for(request)))
 

@@ -31,6 +31,13 @@ class CustomerPageOut(BaseModel):
     next_cursor: str | None
 
 
+class CustomerPatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: StrictStr | None = None
+    phone: StrictStr | None = None
+    base_version: StrictInt | None = Field(default=None, ge=0)
+
+
 class PageQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     limit: int | None = None

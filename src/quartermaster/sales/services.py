@@ -9,7 +9,7 @@ image: a reversing movement and a credit note, never an edit or a delete.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from django.db.models import F
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from quartermaster.core import policy
 from quartermaster.core.commands import Change, Command, Context, Outcome
+from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import Conflict, Invalid, NotFound
 from quartermaster.core.money import format_money, parse_money
 from quartermaster.core.numbering import next_number
@@ -101,6 +102,51 @@ class CreateCustomer(Command):
         )
         view = customer_view(customer)
         return Outcome(201, view, [Change("customer", view["id"], None, view, customer.version)])
+
+
+class UpdateCustomer(VersionedUpdate):
+    """Edit a customer's name or phone."""
+
+    name = "customer.update"
+    model_config = WIRE_NAMES
+    entity: ClassVar[str] = "customer"
+    editable: ClassVar[tuple[str, ...]] = ("name", "phone")
+    customer_name: str | None = Field(default=None, alias="name")
+    phone: str | None = None
+
+    def validated(self) -> UpdateCustomer:
+        super().validated()
+        return self.model_copy(
+            update={
+                "customer_name": None
+                if self.customer_name is None
+                else invariants.clean_customer_name(self.customer_name),
+                "phone": None if self.phone is None else invariants.clean_phone(self.phone),
+            }
+        )
+
+    def proposed(self) -> dict[str, Any]:
+        fields = {"name": self.customer_name, "phone": self.phone}
+        return {key: value for key, value in fields.items() if value is not None}
+
+    def load(self, ctx: Context) -> tuple[dict[str, Any], int]:
+        customer = Customer.objects.select_for_update().filter(pk=self.id).first()
+        if customer is None:
+            raise NotFound()
+        return customer_view(customer), customer.version
+
+    def apply(self, ctx: Context, before: dict[str, Any]) -> Outcome:
+        values: dict[str, Any] = {"version": F("version") + 1}
+        if self.customer_name is not None:
+            values["name"] = self.customer_name
+        if self.phone is not None:
+            values["phone"] = self.phone
+        Customer.objects.filter(pk=self.id).update(**values)
+        customer = Customer.objects.get(pk=self.id)
+        after = customer_view(customer)
+        return Outcome(
+            200, after, [Change("customer", after["id"], before, after, customer.version)]
+        )
 
 
 class SaleLineIn(BaseModel):

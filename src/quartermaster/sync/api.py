@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+from uuid import UUID
+
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
 from quartermaster.core import policy
+from quartermaster.core.commands import execute
+from quartermaster.core.conflicts import (
+    ResolveConflict,
+    conflict_view,
+    get_conflict,
+    list_conflicts,
+)
 from quartermaster.core.errors import Invalid, NotAuthenticated, NotFound
-from quartermaster.core.http import actor_of, json_response
-from quartermaster.core.pagination import clean_limit
+from quartermaster.core.http import actor_of, context_for, json_response, to_http
+from quartermaster.core.pagination import clean_limit, decode_cursor, encode_cursor
 from quartermaster.core.schemas import ErrorOut
-from quartermaster.identity.permissions import can_read_device_status, feed_scope
+from quartermaster.identity.permissions import (
+    can_read_device_status,
+    feed_scope,
+    own_records_only,
+)
 from quartermaster.identity.selectors import is_device_revoked
 from quartermaster.sync.schemas import (
     BatchIn,
@@ -18,6 +32,10 @@ from quartermaster.sync.schemas import (
     BatchQuery,
     ChangesOut,
     ChangesQuery,
+    ConflictOut,
+    ConflictPageOut,
+    ConflictQuery,
+    ResolveIn,
     SyncStatusOut,
 )
 from quartermaster.sync.selectors import change_view, device_status_view, get_device, list_changes
@@ -27,6 +45,7 @@ ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut}
 
 router = Router(tags=["sync"])
 devices_router = Router(tags=["sync"])
+conflicts_router = Router(tags=["sync"])
 
 
 @router.post("/batch", response={200: BatchOut, 207: BatchOut, 413: ErrorOut, **ERRORS})
@@ -102,3 +121,52 @@ def device_sync_status(request: HttpRequest, device_id: str) -> HttpResponse:
     if device is None or not can_read_device_status(actor, device.user_id):
         raise NotFound()
     return json_response(200, device_status_view(device))
+
+
+@conflicts_router.get("", response={200: ConflictPageOut, **ERRORS})
+def list_all_conflicts(request: HttpRequest, params: Query[ConflictQuery]) -> HttpResponse:
+    """Staff see the conflicts their own writes raised; managers, admins and auditors all."""
+    actor = actor_of(request)
+    policy.authorize(actor, "conflict.read")
+    limit = clean_limit(params.limit)
+    position = decode_cursor(params.cursor)
+    after = (
+        (str(position[0]), str(position[1]))
+        if isinstance(position, list) and len(position) == 2
+        else None
+    )
+    rows = list_conflicts(
+        owner_id=actor.user_id if own_records_only(actor, "conflict.read") else None,
+        status=params.status,
+        after=after,
+        limit=limit,
+    )
+    next_cursor = (
+        encode_cursor([rows[-1].created_at.isoformat(), str(rows[-1].id)])
+        if len(rows) == limit
+        else None
+    )
+    return json_response(
+        200, {"results": [conflict_view(c) for c in rows], "next_cursor": next_cursor}
+    )
+
+
+@conflicts_router.get("/{uuid:conflict_id}", response={200: ConflictOut, 404: ErrorOut, **ERRORS})
+def retrieve_conflict(request: HttpRequest, conflict_id: UUID) -> HttpResponse:
+    actor = actor_of(request)
+    policy.authorize(actor, "conflict.read")
+    conflict = get_conflict(conflict_id)
+    if conflict is None:
+        raise NotFound()
+    policy.authorize(actor, "conflict.read", owner_id=conflict.actor_id)
+    return json_response(200, conflict_view(conflict))
+
+
+@conflicts_router.post(
+    "/{uuid:conflict_id}/resolve", response={200: dict[str, Any], 404: ErrorOut, **ERRORS}
+)
+def resolve_conflict(request: HttpRequest, conflict_id: UUID, payload: ResolveIn) -> HttpResponse:
+    command = ResolveConflict(
+        conflict_id=conflict_id, strategy=payload.strategy, merged=payload.merged
+    )
+    return to_http(execute(command, context_for(request)))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
+from uuid import UUID
 
 from pydantic import (
     BaseModel,
@@ -106,3 +107,36 @@ class SyncStatusOut(BaseModel):
     last_contiguous_seq: int
     missing: list[list[int]]
     last_seen: str | None
+
+
+class ConflictOut(BaseModel):
+    id: UUID
+    entity: str
+    entity_id: str
+    base_version: int
+    client_snapshot: dict[str, Any]
+    server_snapshot: dict[str, Any]
+    base_snapshot: dict[str, Any] | None
+    status: str
+    resolution: str | None
+    actor: str
+    device: str
+    created_at: str | None
+
+
+class ConflictPageOut(BaseModel):
+    results: list[ConflictOut]
+    next_cursor: str | None
+
+
+class ConflictQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["open", "resolved"] | None = None
+    limit: int | None = None
+    cursor: str | None = None
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    strategy: Literal["keep_mine", "keep_theirs", "merge"]
+    merged: dict[str, Any] | None = None

@@ -53,6 +53,7 @@ from quartermaster.core.commands import (
     execute,
     store_final,
 )
+from quartermaster.core.conflicts import VERSION_CONFLICT, VersionedUpdate, restore_conflict
 from quartermaster.core.errors import DomainError, IdempotencyKeyInFlight, Invalid
 from quartermaster.sync import invariants
 from quartermaster.sync.errors import (
@@ -388,6 +389,13 @@ class _Batch:
         self.temp_ids = saved_temp_ids
         self._break_group(fresh, *broken)
 
+    def _restore_conflict(self, op: Op, result: OpResult) -> None:
+        command_class = Command.registry.get(op.type)
+        if command_class is None or not issubclass(command_class, VersionedUpdate):
+            return
+        ctx = Context(actor=self.actor, client_ts=op.client_ts)
+        restore_conflict(op.type, ctx, command_class.entity, result.body)
+
     def _break_group(self, fresh: list[int], broken_index: int, cause: OpResult) -> None:
         """The group rolled back. Answer every fresh op, and store the answers if final."""
         broken_op = self.ops[broken_index]
@@ -412,9 +420,20 @@ class _Batch:
                     results[index] = replace(
                         results[index], id_map=self._save_temp_id(op, results[index])
                     )
+                    if (
+                        index == broken_index
+                        and not results[index].replayed
+                        and _code_of_body(results[index].body) == VERSION_CONFLICT
+                    ):
+                        # The 409 names a conflict the rollback took away: record it again.
+                        self._restore_conflict(op, results[index])
         for index in fresh:
             self.results[index] = results[index]
             self._settle(self.ops[index], results[index])
+
+
+def _code_of_body(body: Any) -> str | None:
+    return body.get("code") if isinstance(body, dict) else None
 
 
 def _result(op: Op, error: DomainError) -> OpResult:

@@ -1,0 +1,274 @@
+"""Versioned records edited offline: optimistic updates, conflict records and their resolution.
+
+A `VersionedUpdate` command names the `base_version` it was written against. When the record has
+moved on since, the command changes nothing of the record: it answers 409 `version_conflict` and
+commits a `Conflict` row holding the client's fields, the server's record and, when the audit
+trail still has it, the record at `base_version`. `conflict.resolve` closes it with keep_theirs
+(nothing changes), keep_mine (the client's fields on the current version) or merge (fields changed
+on one side only merge by themselves; fields changed on both take the caller's `merged` values).
+Resolution re-runs the entity's own update command, so it is validated, audited and fed like any
+other update.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+from uuid import UUID
+
+from django.db import connection
+from django.utils import timezone
+
+from quartermaster.core.commands import Change, Command, Context, Outcome, record_changes
+from quartermaster.core.errors import Conflict as ConflictError
+from quartermaster.core.errors import Invalid, NotFound
+from quartermaster.core.models import AuditEntry, Conflict
+
+ENTITY = "conflict"
+OPEN = "open"
+RESOLVED = "resolved"
+STRATEGIES = ("keep_mine", "keep_theirs", "merge")
+VERSION_CONFLICT = "version_conflict"
+
+
+class VersionedUpdate(Command):
+    """An update of a versioned record's editable fields (None = leave unchanged)."""
+
+    entity: ClassVar[str]
+    # Wire names of the fields an update may change.
+    editable: ClassVar[tuple[str, ...]]
+
+    id: UUID
+    base_version: int | None = None
+
+    def proposed(self) -> dict[str, Any]:
+        """The fields this update sets, by wire name."""
+        raise NotImplementedError
+
+    def load(self, ctx: Context) -> tuple[dict[str, Any], int]:
+        """Lock the live record; return (its wire view, its version). NotFound if none."""
+        raise NotImplementedError
+
+    def apply(self, ctx: Context, before: dict[str, Any]) -> Outcome:
+        """Write the proposed fields and bump the version (the row is locked)."""
+        raise NotImplementedError
+
+    def validated(self) -> VersionedUpdate:
+        if self.base_version is not None and (
+            isinstance(self.base_version, bool) or self.base_version < 0
+        ):
+            raise Invalid.field("base_version", "must be a non-negative integer")
+        return self
+
+    def handle(self, ctx: Context) -> Outcome:
+        current, version = self.load(ctx)
+        if self.base_version is not None and self.base_version != version:
+            return _stale(self, ctx, current, version)
+        return self.apply(ctx, current)
+
+
+def _stale(
+    command: VersionedUpdate, ctx: Context, current: dict[str, Any], version: int
+) -> Outcome:
+    assert command.base_version is not None
+    entity_id = str(current["id"])
+    conflict = Conflict.objects.create(
+        entity=command.entity,
+        entity_id=entity_id,
+        base_version=command.base_version,
+        client_snapshot={"fields": command.proposed(), "base_version": command.base_version},
+        server_snapshot=current,
+        base_snapshot=_snapshot_at(command.entity, entity_id, command.base_version),
+        status=OPEN,
+        actor_id=ctx.actor.user_id,
+        actor=ctx.actor.username,
+        device=ctx.actor.device_id,
+    )
+    view = conflict_view(conflict)
+    body = {
+        "error": f"{command.entity} is at version {version}, not {command.base_version}",
+        "code": VERSION_CONFLICT,
+        "conflict": view["id"],
+        "current": current,
+        "mine": conflict.client_snapshot,
+    }
+    # The update is refused, the conflict record is not: committed (and audited) as a change.
+    # Not published: conflicts are read through /conflicts, scoped to their author.
+    return Outcome(
+        status=409,
+        body=body,
+        changes=[Change(ENTITY, view["id"], None, view, publish=False)],
+    )
+
+
+def _snapshot_at(entity: str, entity_id: str, version: int) -> dict[str, Any] | None:
+    """The record as it was at `version`, from the audit trail, or None."""
+    entry = (
+        AuditEntry.objects.filter(entity_type=entity, entity_id=entity_id, after__version=version)
+        .order_by("-seq")
+        .values_list("after", flat=True)
+        .first()
+    )
+    return entry if isinstance(entry, dict) else None
+
+
+def conflict_view(conflict: Conflict) -> dict[str, Any]:
+    return {
+        "id": str(conflict.id),
+        "entity": conflict.entity,
+        "entity_id": conflict.entity_id,
+        "base_version": conflict.base_version,
+        "client_snapshot": conflict.client_snapshot,
+        "server_snapshot": conflict.server_snapshot,
+        "base_snapshot": conflict.base_snapshot,
+        "status": conflict.status,
+        "resolution": conflict.resolution or None,
+        "actor": conflict.actor,
+        "device": conflict.device,
+        "created_at": conflict.created_at.isoformat() if conflict.created_at else None,
+    }
+
+
+def merge_fields(
+    editable: tuple[str, ...],
+    base: dict[str, Any] | None,
+    mine: dict[str, Any],
+    theirs: dict[str, Any],
+    merged: dict[str, Any],
+) -> dict[str, Any]:
+    """The fields to write for a merge. A field the client set that the server also changed
+    since base (to another value) needs a `merged` value; Invalid names every such field.
+    Without a base snapshot every client field that differs from the server needs one."""
+    unknown = sorted(set(merged) - set(editable))
+    if unknown:
+        raise Invalid(
+            "merged names fields that cannot be edited",
+            fields={f"merged.{name}": "not an editable field" for name in unknown},
+        )
+    result: dict[str, Any] = {}
+    missing: list[str] = []
+    for name, value in mine.items():
+        if name in merged:
+            continue
+        if value == theirs.get(name):
+            continue
+        server_changed = base is None or base.get(name) != theirs.get(name)
+        client_changed = base is None or base.get(name) != value
+        if not client_changed:
+            continue  # the client kept the base value: the server's change stands
+        if server_changed:
+            missing.append(name)
+        else:
+            result[name] = value
+    if missing:
+        raise Invalid(
+            "fields changed on both sides need a merged value",
+            fields={f"merged.{name}": "changed on both sides" for name in missing},
+        )
+    result.update(merged)
+    return result
+
+
+class ResolveConflict(Command):
+    name = "conflict.resolve"
+    syncable: ClassVar[bool] = False
+    conflict_id: UUID
+    strategy: Literal["keep_mine", "keep_theirs", "merge"]
+    merged: dict[str, Any] | None = None
+
+    def validated(self) -> ResolveConflict:
+        if self.merged is not None and self.strategy != "merge":
+            raise Invalid.field("merged", "only with strategy merge")
+        return self
+
+    def handle(self, ctx: Context) -> Outcome:
+        query = Conflict.objects.filter(pk=self.conflict_id)
+        if connection.features.has_select_for_update:
+            query = query.select_for_update()
+        conflict = query.first()
+        if conflict is None:
+            raise NotFound()
+        if conflict.status != OPEN:
+            raise ConflictError(f"conflict already {conflict.status} ({conflict.resolution})")
+        before = conflict_view(conflict)
+        changes: list[Change] = []
+        record: dict[str, Any] | None = None
+        if self.strategy != "keep_theirs":
+            command_class = Command.registry.get(f"{conflict.entity}.update")
+            if command_class is None or not issubclass(command_class, VersionedUpdate):
+                raise Invalid(f"{conflict.entity} records cannot be resolved")
+            mine = dict(conflict.client_snapshot.get("fields") or {})
+            probe = command_class.model_validate({"id": conflict.entity_id})
+            theirs, version = probe.load(ctx)
+            if self.strategy == "keep_mine":
+                fields = mine
+            else:
+                fields = merge_fields(
+                    command_class.editable,
+                    conflict.base_snapshot,
+                    mine,
+                    theirs,
+                    dict(self.merged or {}),
+                )
+            update = command_class.model_validate(
+                {"id": conflict.entity_id, **fields, "base_version": version}
+            ).validated()
+            outcome = update.handle(ctx)
+            if outcome.status >= 300:  # pragma: no cover - the row is locked since load
+                raise ConflictError("the record changed while resolving")
+            record = outcome.body
+            changes.extend(outcome.changes)
+        conflict.status = RESOLVED
+        conflict.resolution = self.strategy
+        conflict.resolved_by = ctx.actor.username
+        conflict.resolved_at = timezone.now()
+        conflict.save(update_fields=["status", "resolution", "resolved_by", "resolved_at"])
+        after = conflict_view(conflict)
+        changes.append(Change(ENTITY, after["id"], before, after, publish=False))
+        return Outcome(status=200, body={**after, "record": record}, changes=changes)
+
+
+def list_conflicts(
+    *, owner_id: UUID | None, status: str | None, after: tuple[str, str] | None, limit: int
+) -> list[Conflict]:
+    """Conflicts oldest first by (created_at, id); `owner_id` narrows to one author's."""
+    query = Conflict.objects.order_by("created_at", "id")
+    if owner_id is not None:
+        query = query.filter(actor_id=owner_id)
+    if status is not None:
+        query = query.filter(status=status)
+    if after is not None:
+        at, pk = after
+        query = query.filter(created_at__gt=at) | query.filter(created_at=at, id__gt=pk)
+    return list(query[:limit])
+
+
+def get_conflict(conflict_id: UUID) -> Conflict | None:
+    return Conflict.objects.filter(pk=conflict_id).first()
+
+
+def restore_conflict(action: str, ctx: Context, entity: str, body: dict[str, Any]) -> None:
+    """Record again a conflict whose transaction rolled back (a sync group that failed because of
+    it): the op's final 409 names the conflict, so the record must exist. Idempotent by id."""
+    conflict_id = body.get("conflict")
+    current = body.get("current")
+    mine = body.get("mine")
+    if not isinstance(conflict_id, str) or not isinstance(current, dict):
+        return
+    if not isinstance(mine, dict) or Conflict.objects.filter(pk=conflict_id).exists():
+        return
+    base_version = int(mine.get("base_version") or 0)
+    conflict = Conflict.objects.create(
+        id=conflict_id,
+        entity=entity,
+        entity_id=str(current.get("id")),
+        base_version=base_version,
+        client_snapshot=mine,
+        server_snapshot=current,
+        base_snapshot=_snapshot_at(entity, str(current.get("id")), base_version),
+        status=OPEN,
+        actor_id=ctx.actor.user_id,
+        actor=ctx.actor.username,
+        device=ctx.actor.device_id,
+    )
+    view = conflict_view(conflict)
+    record_changes(action, ctx, [Change(ENTITY, view["id"], None, view, publish=False)])
