@@ -10,6 +10,7 @@ handler, writes the audit and feed rows, so no handler can forget them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from uuid import UUID
@@ -99,8 +100,25 @@ class Command(BaseModel):
     def handle(self, ctx: Context) -> Outcome:
         raise NotImplementedError
 
+    # Commands that can run many at once in one set of statements (`execute_many`, used by
+    # batch sync) set `bulk` and implement `handle_many`.
+    bulk: ClassVar[bool] = False
+
+    @classmethod
+    def handle_many(
+        cls, commands: Sequence[Command], contexts: Sequence[Context]
+    ) -> list[Outcome | DomainError]:
+        """Run `commands` in order as if each ran alone through `handle`: the same answers, the
+        same rows. A command answered by an error has written nothing. Raise `BulkUnavailable`
+        (before writing anything) when this set cannot run together."""
+        raise BulkUnavailable(f"{cls.name} runs one at a time")
+
     def fingerprint(self) -> str:
         return fingerprint([self.name, self.model_dump(mode="json")])
+
+
+class BulkUnavailable(Exception):
+    """`execute_many` cannot run this set at once; nothing was written. Run each alone."""
 
 
 def key_fingerprint(name: str, scope: str, command: Command | None = None) -> str:
@@ -210,6 +228,70 @@ def store_final(name: str, ctx: Context, response: Response) -> Response:
     return response
 
 
+def execute_many(commands: Sequence[Command], contexts: Sequence[Context]) -> list[Response]:
+    """Run sync ops of one command class in one transaction, as `execute` would run each in turn,
+    and store every final answer under its op id (refusals before the handler included: an op's
+    answer is final, and an op id is fingerprinted by its type alone).
+
+    For throughput: one claim of all op ids, one `handle_many`, one insert of the answers, one
+    chain-head lock for all audit entries and feed rows. Raises `BulkUnavailable` with nothing
+    written when an op id is in flight or already answered, or the handler cannot take the set;
+    the caller then runs each op through `execute`, which tells every case apart.
+    """
+    command_class = type(commands[0])
+    actor = contexts[0].actor
+    if not command_class.bulk or any(
+        type(command) is not command_class or ctx.actor != actor or ctx.idempotency_key is None
+        for command, ctx in zip(commands, contexts, strict=True)
+    ):
+        raise BulkUnavailable("one command class, one actor, every op keyed")
+    if any(ctx.idempotency_scope != idempotency.OP_SCOPE for ctx in contexts):
+        raise BulkUnavailable("only sync ops run in bulk")
+    responses: list[Response | None] = [None] * len(commands)
+    runnable: list[tuple[int, Command]] = []
+    for index, (command, ctx) in enumerate(zip(commands, contexts, strict=True)):
+        try:
+            policy.authorize(ctx.actor, command.name)
+            runnable.append((index, command.validated()))
+        except DomainError as error:
+            responses[index] = error_response(error)
+    keys = [str(ctx.idempotency_key) for ctx in contexts]
+    with transaction.atomic():
+        if not idempotency.claim_fresh(
+            owner_id=actor.user_id, scope=idempotency.OP_SCOPE, keys=keys
+        ):
+            raise BulkUnavailable("an op id is in flight or already answered")
+        outcomes = (
+            command_class.handle_many(
+                [command for _, command in runnable], [contexts[index] for index, _ in runnable]
+            )
+            if runnable
+            else []
+        )
+        recorded: list[tuple[str, Context, list[Change]]] = []
+        for (index, _), outcome in zip(runnable, outcomes, strict=True):
+            if isinstance(outcome, DomainError):
+                responses[index] = error_response(outcome)
+            else:
+                responses[index] = Response(status=outcome.status, body=outcome.body)
+                recorded.append((command_class.name, contexts[index], outcome.changes))
+        answers = [response for response in responses if response is not None]
+        assert len(answers) == len(commands)
+        fingerprint_of_op = key_fingerprint(command_class.name, idempotency.OP_SCOPE)
+        idempotency.store_many(
+            owner_id=actor.user_id,
+            scope=idempotency.OP_SCOPE,
+            answers=[
+                (key, fingerprint_of_op, response.status, response.body)
+                for key, response in zip(keys, answers, strict=True)
+                if response.status < 500
+            ],
+        )
+        if any(changes for _, _, changes in recorded):
+            record_changes_many(recorded)
+    return answers
+
+
 def _apply(command: Command, ctx: Context) -> Response:
     outcome = command.handle(ctx)
     if outcome.changes:
@@ -238,17 +320,21 @@ _HEAD_UPDATE = (
 
 def record_changes(action: str, ctx: Context, changes: list[Change]) -> None:
     """Append audit entries and feed rows for `changes`; the head stays locked until commit."""
+    record_changes_many([(action, ctx, changes)])
+
+
+def record_changes_many(commands: Sequence[tuple[str, Context, list[Change]]]) -> None:
+    """`record_changes` for several commands in order, under one lock of the chain head."""
     head = _lock_head()
     now = timezone.now()
-    actor = ctx.actor
     audit.append_entries(
         head,
         (
             AuditEntry(
                 at=now,
-                actor_id=actor.user_id,
-                actor=actor.username,
-                device=actor.device_id,
+                actor_id=ctx.actor.user_id,
+                actor=ctx.actor.username,
+                device=ctx.actor.device_id,
                 action=action,
                 entity_type=change.entity_type,
                 entity_id=change.entity_id,
@@ -256,11 +342,13 @@ def record_changes(action: str, ctx: Context, changes: list[Change]) -> None:
                 after=change.after,
                 client_ts=ctx.client_ts,
             )
+            for action, ctx, changes in commands
             for change in changes
         ),
     )
+    every_change = [change for _, _, changes in commands for change in changes]
     feed_rows = []
-    for change in changes:
+    for change in every_change:
         if not change.publish:
             continue
         head.feed_seq += 1
@@ -279,4 +367,4 @@ def record_changes(action: str, ctx: Context, changes: list[Change]) -> None:
     audit.insert_rows(FeedEntry, feed_rows)
     with connection.cursor() as cursor:
         cursor.execute(_HEAD_UPDATE, [head.audit_seq, head.audit_hash, head.feed_seq])
-    events.publish_after_commit(head.feed_seq, changes)
+    events.publish_after_commit(head.feed_seq, every_change)

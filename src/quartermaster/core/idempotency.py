@@ -50,19 +50,56 @@ def claim(
     return record
 
 
+def claim_fresh(*, owner_id: UUID | None, scope: str, keys: list[str]) -> bool:
+    """Claim many keys at once for work none of them has done yet, in two statements.
+
+    True: every key is ours until commit and none holds a stored answer. False: some key is in
+    flight elsewhere or already answered; the caller then claims them one by one (`claim`),
+    which tells each case apart. The keys this call did lock stay locked until the transaction
+    ends, so the caller must end it (roll it back) before retrying.
+    """
+    if not keys:
+        return True
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT bool_and(pg_try_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k",
+                [[_lock_id(owner_id, scope, key) for key in keys]],
+            )
+            (acquired,) = cursor.fetchone()
+        if not acquired:
+            return False
+    return not IdempotencyRecord.objects.filter(
+        owner_id=owner_id, scope=scope, key__in=keys
+    ).exists()
+
+
 def store(
     *, owner_id: UUID | None, scope: str, key: str, fingerprint: str, status: int, body: Any
 ) -> None:
-    record = IdempotencyRecord(
-        owner_id=owner_id,
-        scope=scope,
-        key=key,
-        fingerprint=fingerprint,
-        status=status,
-        body=body,
-        created_at=timezone.now(),  # what auto_now_add would set
+    store_many(owner_id=owner_id, scope=scope, answers=[(key, fingerprint, status, body)])
+
+
+def store_many(
+    *, owner_id: UUID | None, scope: str, answers: list[tuple[str, str, int, Any]]
+) -> None:
+    """Store (key, fingerprint, status, body) answers in one statement."""
+    now = timezone.now()  # what auto_now_add would set
+    insert_rows(
+        IdempotencyRecord,
+        [
+            IdempotencyRecord(
+                owner_id=owner_id,
+                scope=scope,
+                key=key,
+                fingerprint=fingerprint,
+                status=status,
+                body=body,
+                created_at=now,
+            )
+            for key, fingerprint, status, body in answers
+        ],
     )
-    insert_rows(IdempotencyRecord, [record])
 
 
 # Every keyed command looks its key up: plain SQL, no query compiler (same conversions as the ORM).

@@ -21,7 +21,9 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import BigIntegerField, Case, F, Q, Value, When
+from django.utils import timezone
 
+from quartermaster.core.audit import insert_rows
 from quartermaster.core.commands import Change
 from quartermaster.core.errors import Conflict, InsufficientStock, Invalid
 from quartermaster.inventory.invariants import (
@@ -99,25 +101,99 @@ def move_stock(
 
     InsufficientStock(line=i) names the first line (0-based) whose source runs out.
     """
-    rule = asset_rule or AssetRule()
-    location_ids = {line.from_location_id for line in lines} | {
-        line.to_location_id for line in lines
-    }
+    spec = MovementSpec(
+        kind=kind,
+        lines=tuple(lines),
+        actor=actor,
+        reason=reason,
+        reference=reference,
+        reverses_id=reverses.pk if reverses else None,
+        client_temp_id=client_temp_id,
+    )
     # Callers that already read the items and locations pass them in (one query less each).
+    items, locations = load_parties([spec], known_items, known_locations)
+    check_movement(spec, items, locations, allow_unserialized=allow_unserialized)
+    book = StockBook.lock(spec.stock_keys(locations))
+    planned = book.plan(spec, items, locations)
+    asset_results = _move_assets(kind, spec.lines, items, locations, asset_rule or AssetRule())
+    book.take(planned)
+    [moved] = write_movements([planned], book)
+    for before_view, after_view in asset_results:
+        moved.changes.append(
+            Change(
+                "asset",
+                after_view["id"],
+                before_view,
+                after_view,
+                after_view["version"],
+                UUID(after_view["location"]),
+            )
+        )
+    moved.assets.extend(asset_results)
+    return moved
+
+
+@dataclass(frozen=True)
+class MovementSpec:
+    """A movement to append, before anything is checked or written."""
+
+    kind: MovementKind
+    lines: tuple[LineSpec, ...]
+    actor: str
+    reason: str = ""
+    reference: str = ""
+    reverses_id: UUID | None = None
+    client_temp_id: str = ""
+
+    def stock_keys(self, locations: dict[Any, Location]) -> list[tuple[UUID, UUID]]:
+        """The (item, location) stock rows it touches: its own locations, not virtual ones."""
+        keys: dict[tuple[UUID, UUID], None] = {}
+        for line in self.lines:
+            for location_id in (line.from_location_id, line.to_location_id):
+                if locations[location_id].kind not in VIRTUAL_KINDS:
+                    keys[(line.item_id, location_id)] = None
+        return list(keys)
+
+
+def load_parties(
+    specs: Sequence[MovementSpec],
+    known_items: dict[Any, Item] | None = None,
+    known_locations: dict[Any, Location] | None = None,
+) -> tuple[dict[Any, Item], dict[Any, Location]]:
+    """The items and locations `specs` name, one query each for those not already known."""
+    location_ids = {
+        location_id
+        for spec in specs
+        for line in spec.lines
+        for location_id in (line.from_location_id, line.to_location_id)
+    }
     locations = dict(known_locations or {})
     if not location_ids <= set(locations):
         locations.update(Location.objects.in_bulk(list(location_ids - set(locations))))
     items = dict(known_items or {})
-    item_ids = {line.item_id for line in lines}
+    item_ids = {line.item_id for spec in specs for line in spec.lines}
     if not item_ids <= set(items):
         items.update(Item.objects.in_bulk(list(item_ids - set(items))))
+    return items, locations
+
+
+def check_movement(
+    spec: MovementSpec,
+    items: dict[Any, Item],
+    locations: dict[Any, Location],
+    *,
+    allow_unserialized: bool = False,
+) -> None:
+    """Raise Invalid for a line naming an unknown item or location or breaking its tracking."""
     # A deleted item leaves the catalogue, not the ledger: what is already out (sold, issued)
     # can still be voided or come back.
-    deleted_ok = kind in (MovementKind.SALE_REVERSAL, MovementKind.RETURN)
-    for index, line in enumerate(lines):
+    deleted_ok = spec.kind in (MovementKind.SALE_REVERSAL, MovementKind.RETURN)
+    for index, line in enumerate(spec.lines):
         item = items.get(line.item_id)
         if item is None or (item.deleted_at is not None and not deleted_ok):
             raise Invalid.field(f"lines[{index}].item", "unknown item")
+        if line.from_location_id not in locations or line.to_location_id not in locations:
+            raise Invalid.field(f"lines[{index}]", "unknown location")
         if line.from_location_id == line.to_location_id:
             raise Invalid.field(f"lines[{index}]", "from and to are the same location")
         if (
@@ -129,71 +205,92 @@ def move_stock(
         if item.tracking == Tracking.BULK and line.serials:
             raise Invalid.field(f"lines[{index}].serials", "a bulk item has no serials")
 
-    def tracked(location_id: UUID) -> bool:
-        return locations[location_id].kind not in VIRTUAL_KINDS
 
-    deltas: dict[tuple[UUID, UUID], int] = {}
-    for line in lines:
-        for location_id, sign in ((line.from_location_id, -1), (line.to_location_id, 1)):
-            if tracked(location_id):
-                key = (line.item_id, location_id)
-                deltas[key] = deltas.get(key, 0) + sign * line.qty
+@dataclass
+class PlannedMovement:
+    """A checked movement: the stock rows it moves, by how much, from which quantities."""
 
-    rows = _lock_stock_rows(list(deltas))
-    available = {key: row.qty for key, row in rows.items()}
-    for index, line in enumerate(lines):
-        source = (line.item_id, line.from_location_id)
-        if source not in available:
-            continue  # a virtual source is unbounded
-        available[source] -= line.qty
-        if available[source] < 0:
-            item, where = items[line.item_id], locations[line.from_location_id]
-            raise InsufficientStock(
-                f"insufficient stock on line {index}: {item.name} at {where.name} has "
-                f"{available[source] + line.qty}, {line.qty} needed",
-                line=index,
-            )
-        available[(line.item_id, line.to_location_id)] = available.get(
-            (line.item_id, line.to_location_id), 0
-        ) + (line.qty if tracked(line.to_location_id) else 0)
+    spec: MovementSpec
+    deltas: dict[tuple[UUID, UUID], int]  # each row it changes (delta != 0), in row pk order
+    before: dict[tuple[UUID, UUID], int]  # each such row's qty just before it
+    first_source: UUID | None  # the first line's own (not virtual) source location, if any
 
-    asset_results = _move_assets(kind, lines, items, locations, rule)
 
-    changes: list[Change] = []
-    moves = [
-        (rows[key], delta)
-        for key, delta in sorted(deltas.items(), key=lambda kv: rows[kv[0]].pk)
-        if delta != 0
+class StockBook:
+    """The locked stock rows of one or more movements and their running quantities.
+
+    Movements are planned one after another against it, each seeing what those taken before it
+    left, so a whole batch of movements is checked exactly as if each ran alone in turn, with
+    every row locked once, in primary-key order, up front.
+    """
+
+    def __init__(self, rows: dict[tuple[UUID, UUID], Stock]) -> None:
+        self.rows = rows
+        self.qty = {key: row.qty for key, row in rows.items()}
+
+    @classmethod
+    def lock(cls, keys: Sequence[tuple[UUID, UUID]]) -> StockBook:
+        return cls(_lock_stock_rows(list(dict.fromkeys(keys))))
+
+    def plan(
+        self, spec: MovementSpec, items: dict[Any, Item], locations: dict[Any, Location]
+    ) -> PlannedMovement:
+        """Check `spec` against the running quantities, or raise InsufficientStock. Changes
+        nothing: `take` applies the plan to the running quantities."""
+        available = dict(self.qty)
+        deltas: dict[tuple[UUID, UUID], int] = {}
+        first_source = None
+        for index, line in enumerate(spec.lines):
+            source = (line.item_id, line.from_location_id)
+            if source in available:  # a virtual source is unbounded
+                first_source = first_source or line.from_location_id
+                available[source] -= line.qty
+                deltas[source] = deltas.get(source, 0) - line.qty
+                if available[source] < 0:
+                    item, where = items[line.item_id], locations[line.from_location_id]
+                    raise InsufficientStock(
+                        f"insufficient stock on line {index}: {item.name} at {where.name} has "
+                        f"{available[source] + line.qty}, {line.qty} needed",
+                        line=index,
+                    )
+            target = (line.item_id, line.to_location_id)
+            if target in self.rows:
+                available[target] += line.qty
+                deltas[target] = deltas.get(target, 0) + line.qty
+        moved = sorted(
+            ((key, delta) for key, delta in deltas.items() if delta != 0),
+            key=lambda kv: self.rows[kv[0]].pk,
+        )
+        before = {key: self.qty[key] for key, _ in moved}
+        return PlannedMovement(spec, dict(moved), before, first_source)
+
+    def take(self, planned: PlannedMovement) -> None:
+        for key, delta in planned.deltas.items():
+            self.qty[key] += delta
+
+
+def write_movements(planned: Sequence[PlannedMovement], book: StockBook) -> list[MoveResult]:
+    """Write planned movements, taken from `book` in this order: one guarded UPDATE for every
+    stock row they move, one INSERT of the movements, one of their lines."""
+    net: dict[tuple[UUID, UUID], int] = {}
+    for plan in planned:
+        for key, delta in plan.deltas.items():
+            net[key] = net.get(key, 0) + delta
+    _update_stock([(book.rows[key], delta) for key, delta in net.items() if delta != 0])
+    now = timezone.now()
+    movements = [
+        Movement(
+            kind=plan.spec.kind.value,
+            reason=plan.spec.reason,
+            reference=plan.spec.reference,
+            reverses_id=plan.spec.reverses_id,
+            client_temp_id=plan.spec.client_temp_id,
+            actor=plan.spec.actor,
+            created_at=now,
+        )
+        for plan in planned
     ]
-    if moves:
-        # One guarded UPDATE for all the rows (we hold their locks): each row only when it stays
-        # >= 0, and the row count proves every one was applied.
-        guard = reduce(or_, (Q(pk=row.pk, qty__gte=-delta) for row, delta in moves))
-        step = Case(
-            *(When(pk=row.pk, then=Value(delta)) for row, delta in moves),
-            output_field=BigIntegerField(),
-        )
-        updated = Stock.objects.filter(guard).update(qty=F("qty") + step)
-        if updated != len(moves):  # unreachable while we hold the row locks; the guard stays
-            raise InsufficientStock()
-    for row, delta in moves:
-        before = stock_view(row.item_id, row.location_id, row.qty)
-        after = stock_view(row.item_id, row.location_id, row.qty + delta)
-        changes.append(
-            Change(
-                "stock", f"{row.item_id}:{row.location_id}", before, after, None, row.location_id
-            )
-        )
-
-    movement = Movement.objects.create(
-        kind=kind.value,
-        reason=reason,
-        reference=reference,
-        reverses=reverses,
-        client_temp_id=client_temp_id,
-        actor=actor,
-    )
-    line_rows = MovementLine.objects.bulk_create(
+    lines = [
         [
             MovementLine(
                 movement=movement,
@@ -204,31 +301,55 @@ def move_stock(
                 qty=line.qty,
                 serials=list(line.serials),
             )
-            for index, line in enumerate(lines)
+            for index, line in enumerate(plan.spec.lines)
         ]
-    )
-    view = movement_view(movement, line_rows)
-    first_own = next(
-        (line.from_location_id for line in lines if tracked(line.from_location_id)), None
-    )
-    changes.insert(
-        0,
-        Change(
-            "movement", str(movement.id), None, view, None, first_own or lines[0].to_location_id
-        ),
-    )
-    for before_view, after_view in asset_results:
-        changes.append(
+        for plan, movement in zip(planned, movements, strict=True)
+    ]
+    insert_rows(Movement, movements)
+    insert_rows(MovementLine, [line for per_movement in lines for line in per_movement])
+    results = []
+    for plan, movement, line_rows in zip(planned, movements, lines, strict=True):
+        view = movement_view(movement, line_rows)
+        changes = [
             Change(
-                "asset",
-                after_view["id"],
-                before_view,
-                after_view,
-                after_view["version"],
-                UUID(after_view["location"]),
+                "movement",
+                str(movement.id),
+                None,
+                view,
+                None,
+                plan.first_source or plan.spec.lines[0].to_location_id,
             )
-        )
-    return MoveResult(movement=movement, view=view, changes=changes, assets=asset_results)
+        ]
+        for (item_id, location_id), delta in plan.deltas.items():
+            qty = plan.before[(item_id, location_id)]
+            changes.append(
+                Change(
+                    "stock",
+                    f"{item_id}:{location_id}",
+                    stock_view(item_id, location_id, qty),
+                    stock_view(item_id, location_id, qty + delta),
+                    None,
+                    location_id,
+                )
+            )
+        results.append(MoveResult(movement=movement, view=view, changes=changes, assets=[]))
+    return results
+
+
+def _update_stock(moves: list[tuple[Stock, int]]) -> None:
+    """One guarded UPDATE for all the rows (we hold their locks): each row only when it stays
+    >= 0, and the row count proves every one was applied."""
+    if not moves:
+        return
+    moves.sort(key=lambda move: move[0].pk)
+    guard = reduce(or_, (Q(pk=row.pk, qty__gte=-delta) for row, delta in moves))
+    step = Case(
+        *(When(pk=row.pk, then=Value(delta)) for row, delta in moves),
+        output_field=BigIntegerField(),
+    )
+    updated = Stock.objects.filter(guard).update(qty=F("qty") + step)
+    if updated != len(moves):  # unreachable while we hold the row locks; the guard stays
+        raise InsufficientStock()
 
 
 def _lock_stock_rows(keys: list[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], Stock]:
