@@ -158,6 +158,10 @@ CHANNEL_LAYERS = {
     )
 }
 
+# Batch sync runs consecutive ops of a bulk-capable type (sale.record) in one set of statements;
+# "0" runs every op alone (the same answers, slower): a switch for measuring and for operators.
+SYNC_BULK = os.environ.get("QM_SYNC_BULK", "1") != "0"
+
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = False

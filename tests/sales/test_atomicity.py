@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from quartermaster.sales import services
+from quartermaster.sales import recording
 from tests.conftest import Api, create_user, login
 from tests.ledger_helpers import counts, make_customer, make_item, ok, sell, stock_rows
 
@@ -37,7 +37,7 @@ def _assert_failed_confirm_changed_nothing(api: Api, depot: str, monkeypatch: An
         reached.append(str(Stock.objects.get(item_id=gas, location_id=depot).qty))
         explode(sale)
 
-    monkeypatch.setattr(services, "after_stock_moved", explode_after_checking_stock)
+    monkeypatch.setattr(recording, "after_stock_moved", explode_after_checking_stock)
 
     reply = api.post(f"/api/v1/transactions/{draft['id']}/confirm")
 

@@ -115,20 +115,10 @@ def move_stock(
     check_movement(spec, items, locations, allow_unserialized=allow_unserialized)
     book = StockBook.lock(spec.stock_keys(locations))
     planned = book.plan(spec, items, locations)
-    asset_results = _move_assets(kind, spec.lines, items, locations, asset_rule or AssetRule())
+    asset_results = move_assets(kind, spec.lines, items, locations, asset_rule or AssetRule())
     book.take(planned)
     [moved] = write_movements([planned], book)
-    for before_view, after_view in asset_results:
-        moved.changes.append(
-            Change(
-                "asset",
-                after_view["id"],
-                before_view,
-                after_view,
-                after_view["version"],
-                UUID(after_view["location"]),
-            )
-        )
+    moved.changes.extend(asset_change(*asset) for asset in asset_results)
     moved.assets.extend(asset_results)
     return moved
 
@@ -377,7 +367,12 @@ def _lock_stock_rows(keys: list[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], S
     return rows
 
 
-def _move_assets(
+def asset_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Change:
+    """The change a moved unit declares."""
+    return Change("asset", after["id"], before, after, after["version"], UUID(after["location"]))
+
+
+def move_assets(
     kind: MovementKind,
     lines: Sequence[LineSpec],
     items: dict[Any, Item],

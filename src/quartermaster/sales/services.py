@@ -9,7 +9,8 @@ image: a reversing movement and a credit note, never an edit or a delete.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, cast
 from uuid import UUID
 
 from django.db.models import F
@@ -17,25 +18,25 @@ from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field
 
 from quartermaster.core import policy
+from quartermaster.core.audit import insert_rows
 from quartermaster.core.commands import Change, Command, Context, Outcome
 from quartermaster.core.conflicts import VersionedUpdate
-from quartermaster.core.errors import Conflict, Invalid, NotFound
+from quartermaster.core.errors import Conflict, DomainError, Invalid, NotFound
 from quartermaster.core.money import format_money, parse_money
 from quartermaster.core.numbering import next_number
 from quartermaster.inventory import invariants as inventory_rules
-from quartermaster.inventory.invariants import AssetState, LocationKind, MovementKind, Tracking
+from quartermaster.inventory.invariants import AssetState, LocationKind, MovementKind
 from quartermaster.inventory.ledger import AssetRule, LineSpec, MoveResult, move_stock
 from quartermaster.inventory.models import Item, Location
 from quartermaster.inventory.services import own_location
-from quartermaster.sales import invariants
-from quartermaster.sales.invariants import CreditNoteKind, InvoiceLineKind, SaleStatus
+from quartermaster.sales import invariants, recording
+from quartermaster.sales.invariants import CreditNoteKind, SaleStatus
 from quartermaster.sales.models import (
     CreditNote,
     Customer,
     Invoice,
     InvoiceLine,
     Payment,
-    SaleLine,
     SaleTransaction,
 )
 from quartermaster.sales.selectors import (
@@ -45,20 +46,11 @@ from quartermaster.sales.selectors import (
     invoice_view,
     payment_view,
     sale_view,
-    sale_view_of,
 )
 
 
 class InvalidState(Conflict):
     code = "invalid_state"
-
-
-def after_stock_moved(sale: SaleTransaction) -> None:
-    """Called inside confirm once stock has moved and before the invoice exists.
-
-    Does nothing; tests replace it to inject a failure at the worst moment and prove the whole
-    transaction rolls back.
-    """
 
 
 def _customer_or_invalid(customer_id: UUID, field: str = "customer") -> Customer:
@@ -178,49 +170,20 @@ class RecordSale(Command):
         inventory_rules.check_serials_once([(line.item, line.serials) for line in cleaned])
         return self.model_copy(update={"lines": tuple(cleaned)})
 
+    # Batch sync records a run of sales in one set of statements (sales.recording).
+    bulk: ClassVar[bool] = True
+
     def handle(self, ctx: Context) -> Outcome:
-        location = own_location(ctx, self.name, self.location, "location")
-        customer = _customer_or_invalid(self.customer)
-        items = Item.objects.filter(deleted_at__isnull=True).in_bulk(
-            [line.item for line in self.lines]
-        )
-        for index, line in enumerate(self.lines):
-            item = items.get(line.item)
-            if item is None:
-                raise Invalid.field(f"lines[{index}].item", "unknown item")
-            if item.tracking == Tracking.SERIAL and not line.serials:
-                raise Invalid.field(f"lines[{index}].serials", "a serialized item sells by serial")
-            if item.tracking == Tracking.BULK and line.serials:
-                raise Invalid.field(f"lines[{index}].serials", "a bulk item has no serials")
-        sale = SaleTransaction.objects.create(
-            number=next_number("TRX"),
-            customer=customer,
-            location=location,
-            client_temp_id=self.client_temp_id,
-            created_by=ctx.actor.username,
-        )
-        lines = SaleLine.objects.bulk_create(
-            SaleLine(
-                sale=sale,
-                line_no=index,
-                item_id=line.item,
-                qty=line.qty,
-                unit_price_minor=(
-                    invariants.clean_unit_price(line.unit_price, index)
-                    if line.unit_price is not None
-                    else items[line.item].price_minor
-                ),
-                serials=list(line.serials),
-            )
-            for index, line in enumerate(self.lines)
-        )
-        changes: list[Change] = []
-        invoice: dict[str, Any] | None = None
-        if self.confirm:
-            invoice, changes = confirm_sale(sale, ctx, lines=lines, items=items, location=location)
-        view = sale_view_of(sale, lines, invoice, None)
-        sale_change = Change("sale", view["id"], None, view, view["version"], location.id)
-        return Outcome(201, view, [sale_change, *changes])
+        [answer] = recording.record_sales([self], [ctx])
+        if isinstance(answer, DomainError):
+            raise answer
+        return answer
+
+    @classmethod
+    def handle_many(
+        cls, commands: Sequence[Command], contexts: Sequence[Context]
+    ) -> list[Outcome | DomainError]:
+        return recording.record_sales([cast(RecordSale, c) for c in commands], contexts)
 
 
 def _locked_sale(ctx: Context, action: str, sale_id: UUID) -> SaleTransaction:
@@ -236,24 +199,12 @@ def _locked_sale(ctx: Context, action: str, sale_id: UUID) -> SaleTransaction:
     return sale
 
 
-def confirm_sale(
-    sale: SaleTransaction,
-    ctx: Context,
-    *,
-    lines: list[SaleLine] | None = None,
-    items: dict[Any, Item] | None = None,
-    location: Location | None = None,
-) -> tuple[dict[str, Any], list[Change]]:
+def confirm_sale(sale: SaleTransaction, ctx: Context) -> tuple[dict[str, Any], list[Change]]:
     """Move the stock and raise the invoice; `sale` (updated in place) is a draft whose row this
-    transaction holds. Callers pass the lines, items and location they have already read."""
-    if lines is None:
-        lines = list(sale.lines.order_by("line_no"))
-    if items is None:
-        items = Item.objects.in_bulk([line.item_id for line in lines])
+    transaction holds. (A sale recorded with `confirm` is created confirmed: sales.recording.)"""
+    lines = list(sale.lines.order_by("line_no"))
+    items = Item.objects.in_bulk([line.item_id for line in lines])
     customer = sale.customer
-    deposits = {
-        item.pk: item.deposit_minor for item in items.values() if item.tracking == Tracking.SERIAL
-    }
     moved = move_stock(
         kind=MovementKind.SALE,
         lines=[
@@ -264,69 +215,20 @@ def confirm_sale(
         ],
         actor=ctx.actor.username,
         reference=f"sale:{sale.id}",
-        asset_rule=AssetRule(
-            require_state=AssetState.FULL,
-            set_state=AssetState.FULL,
-            customer_id=customer.pk,
-            deposit_by_item=deposits,
-        ),
+        asset_rule=recording.sale_asset_rule(customer.pk, items),
         known_items=items,
-        known_locations={loc.pk: loc for loc in (location, customer.site) if loc is not None},
+        known_locations={customer.site_id: customer.site},
     )
-    after_stock_moved(sale)
+    recording.after_stock_moved(sale)
 
-    priced = []
-    for line in lines:
-        item = items[line.item_id]
-        priced.append(
-            invariants.price_line(
-                kind=InvoiceLineKind.GOODS,
-                item_id=item.pk,
-                description=item.name,
-                qty=line.qty,
-                unit_price_minor=line.unit_price_minor,
-                tax_rate_bp=item.tax_rate_bp,
-            )
-        )
-    for line in lines:
-        item = items[line.item_id]
-        if deposits.get(item.pk):
-            priced.append(
-                invariants.price_line(
-                    kind=InvoiceLineKind.DEPOSIT,
-                    item_id=item.pk,
-                    description=f"Deposit: {item.name}",
-                    qty=line.qty,
-                    unit_price_minor=deposits[item.pk],
-                    tax_rate_bp=0,
-                )
-            )
-    totals = invariants.invoice_totals(priced)
-    invoice = Invoice.objects.create(
-        number=next_number("INV"),
-        sale=sale,
-        customer=customer,
-        subtotal_minor=totals.subtotal_minor,
-        tax_minor=totals.tax_minor,
-        deposit_minor=totals.deposit_minor,
-        total_minor=totals.total_minor,
+    priced = recording.price_invoice(
+        [(items[line.item_id], line.qty, line.unit_price_minor) for line in lines]
     )
-    invoice_lines = InvoiceLine.objects.bulk_create(
-        InvoiceLine(
-            invoice=invoice,
-            line_no=index,
-            kind=p.kind,
-            item_id=p.item_id,
-            description=p.description[:300],
-            qty=p.qty,
-            unit_price_minor=p.unit_price_minor,
-            net_minor=p.net_minor,
-            tax_rate_bp=p.tax_rate_bp,
-            tax_minor=p.tax_minor,
-            total_minor=p.total_minor,
-        )
-        for index, p in enumerate(priced)
+    invoice, invoice_lines = recording.invoice_rows(
+        number=next_number("INV"), sale=sale, priced=priced, at=timezone.now()
     )
+    insert_rows(Invoice, [invoice])
+    insert_rows(InvoiceLine, invoice_lines)
     confirmed_at = timezone.now()
     updated = SaleTransaction.objects.filter(pk=sale.pk, status=SaleStatus.DRAFT).update(
         status=SaleStatus.CONFIRMED,

@@ -27,6 +27,16 @@ an op with the outcome stored first: a replayed create resolves its temp id for 
 it like a fresh one, a rejection this copy would store answers the other copy's stored outcome
 instead, and an op the other copy holds in flight is 503 `op_in_flight` (send it again).
 
+Runs in bulk: consecutive ungrouped fresh ops of one type whose command can run many at once
+(`Command.bulk`, e.g. `sale.record`) run together through `core.commands.execute_many`, in one
+transaction: one claim of their op ids, one set of statements for their work, one insert each
+for their answers, audit entries, feed rows and temp ids. Each op answers exactly what it would
+alone (a sale finding too little stock still answers 409 `insufficient_stock` and the ops behind
+it still run). A run stops before an op that names a temp id created inside the run or that is
+refused before its command exists; if a run cannot go in bulk (an op id in flight or already
+answered by a concurrent copy, a sale by serial) or fails unexpectedly, it is rolled back and
+its ops run one by one as above. `QM_SYNC_BULK=0` turns bulk runs off.
+
 `dry_run` runs the whole batch inside one transaction and rolls it back: the results are what
 each op would do, and nothing is stored, not even op ids, temp ids or device sequence numbers.
 """
@@ -39,6 +49,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from pydantic import ValidationError
@@ -46,11 +57,13 @@ from pydantic import ValidationError
 from quartermaster.core import policy
 from quartermaster.core.commands import (
     Actor,
+    BulkUnavailable,
     Command,
     Context,
     Response,
     error_response,
     execute,
+    execute_many,
     store_final,
 )
 from quartermaster.core.conflicts import VERSION_CONFLICT, VersionedUpdate, restore_conflict
@@ -169,6 +182,11 @@ class _Batch:
             while group is not None and end < len(self.ops) and self.ops[end].group == group:
                 end += 1
             if group is None:
+                run = self._bulk_run(index)
+                if run:
+                    self._run_bulk(index, run)
+                    index += len(run)
+                    continue
                 self.results[index] = self._run_single(self.ops[index])
             else:
                 self._run_group(range(index, end))
@@ -294,25 +312,39 @@ class _Batch:
 
     def _save_temp_id(self, op: Op, result: OpResult) -> dict[str, str]:
         """The op's id map; a fresh final result also records it for later batches."""
+        id_map, row = self._temp_id_row(op, result)
+        if row is not None:
+            TempId.objects.update_or_create(
+                device_id=row.device_id,
+                temp_id=row.temp_id,
+                defaults={"op_id": row.op_id, "permanent_id": row.permanent_id},
+            )
+        return id_map
+
+    def _temp_id_row(self, op: Op, result: OpResult) -> tuple[dict[str, str], TempId | None]:
+        """The op's id map, and the temp id row to record for a fresh final result (if any)."""
         if op.client_temp_id is None:
-            return {}
+            return {}, None
         body = result.body
         permanent = str(body["id"]) if result.succeeded and isinstance(body, dict) else None
         if result.succeeded and permanent is None:
-            return {}  # the command created nothing with an id
+            return {}, None  # the command created nothing with an id
+        id_map = {op.client_temp_id: permanent} if permanent else {}
         if result.replayed:
             # Whoever stored this result recorded the temp id in the same transaction; a
             # replayed rejection must not unmap what a later op created.
-            return {op.client_temp_id: permanent} if permanent else {}
+            return id_map, None
         current = self.temp_ids.get(op.client_temp_id)
         if permanent is None and current is not None and current.permanent_id is not None:
-            return {}  # a failed op never unmaps what another op created
-        TempId.objects.update_or_create(
+            return {}, None  # a failed op never unmaps what another op created
+        row = TempId(
             device_id=self.device_id,
             temp_id=op.client_temp_id,
-            defaults={"op_id": op.op_id, "permanent_id": permanent},
+            op_id=op.op_id,
+            permanent_id=permanent,
+            created_at=timezone.now(),
         )
-        return {op.client_temp_id: permanent} if permanent else {}
+        return id_map, row
 
     def _store_rejection(self, op: Op, result: OpResult) -> OpResult:
         """Store a final rejection under the op id, inside the caller's transaction, and return
@@ -341,6 +373,69 @@ class _Batch:
             current = self.temp_ids.get(op.client_temp_id)
             if current is None or current.permanent_id is None:
                 self.temp_ids[op.client_temp_id] = _TempState(None, op.op_id, final=result.final)
+
+    # -- a run of ops in bulk: one transaction, one set of statements --
+
+    def _bulk_run(self, start: int) -> list[Command]:
+        """The commands of the bulk run starting at `start`, or [] when it is not worth one."""
+        first = self.ops[start]
+        command_class = Command.registry.get(first.type)
+        if not settings.SYNC_BULK or command_class is None or not command_class.bulk:
+            return []
+        commands: list[Command] = []
+        op_ids: set[str] = set()
+        created: set[str] = set()  # temp ids the run's ops create
+        for op in self.ops[start : start + MAX_OPS]:
+            if op.group is not None or op.type != first.type or op.op_id in op_ids:
+                break
+            if self._replay(op) is not None or op.client_temp_id in created:
+                break
+            if created and not created.isdisjoint(invariants.strings_in(op.payload)):
+                break  # it names what the run creates: known only once the run is written
+            try:
+                command = self._command_for(op)
+            except DomainError:
+                break  # refused before its command exists: answered alone, in order
+            commands.append(command)
+            op_ids.add(op.op_id)
+            if op.client_temp_id:
+                created.add(op.client_temp_id)
+        return commands if len(commands) > 1 else []
+
+    def _run_bulk(self, start: int, commands: list[Command]) -> None:
+        ops = self.ops[start : start + len(commands)]
+        results: list[OpResult] | None = None
+        try:
+            with transaction.atomic():
+                responses = execute_many(commands, [self._context(op) for op in ops])
+                results = []
+                rows = []
+                for op, response in zip(ops, responses, strict=True):
+                    result = OpResult(op.op_id, response.status, response.body)
+                    id_map, row = self._temp_id_row(op, result) if result.final else ({}, None)
+                    results.append(replace(result, id_map=id_map))
+                    if row is not None:
+                        rows.append(row)
+                TempId.objects.bulk_create(
+                    rows,
+                    update_conflicts=True,
+                    unique_fields=["device", "temp_id"],
+                    update_fields=["op_id", "permanent_id"],
+                )
+        except BulkUnavailable:
+            results = None
+        except Exception:
+            logger.exception(
+                "sync run of %d %s ops failed; running each alone", len(ops), ops[0].type
+            )
+            results = None
+        if results is None:
+            for offset, op in enumerate(ops):
+                self.results[start + offset] = self._run_single(op)
+            return
+        for offset, (op, result) in enumerate(zip(ops, results, strict=True)):
+            self.results[start + offset] = result
+            self._settle(op, result)
 
     # -- a group: one transaction, all or nothing --
 

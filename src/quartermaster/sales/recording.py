@@ -1,0 +1,362 @@
+"""Recording sales, one or a hundred at a time, with the same rules and the same rows.
+
+`record_sales` is the body of the `sale.record` handler: a REST request runs it for one sale, a
+batch sync for a whole run of them (`RecordSale.handle_many`). Every sale of a run is checked
+exactly as if it ran alone, in order, and only the sales that pass are written:
+
+1. check each sale against what one query per kind reads for the whole run (locations,
+   customers, items) and price it: a sale that fails answers its error and takes nothing;
+2. lock every stock row the run's confirmed sales touch, in one ordered statement, and plan
+   each sale's movement against the running quantities (`inventory.ledger.StockBook`), so a
+   sale that finds too little stock answers 409 `insufficient_stock` after the ones before it
+   took theirs, exactly as it would alone;
+3. write what passed in bulk: one block of TRX and one of INV numbers, one guarded UPDATE for
+   every stock row, one INSERT per table (movements, sales, lines, invoices, invoice lines).
+
+Serialized units (cylinders) are locked and moved one sale at a time, so a run holding a sale by
+serial is refused as a whole (`BulkUnavailable`) and its ops run alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+from uuid import UUID
+
+from django.utils import timezone
+
+from quartermaster.core import policy
+from quartermaster.core.audit import insert_rows
+from quartermaster.core.commands import BulkUnavailable, Change, Context, Outcome
+from quartermaster.core.errors import DomainError, Invalid, NotFound
+from quartermaster.core.numbering import next_numbers
+from quartermaster.inventory.invariants import (
+    OWN_KINDS,
+    AssetState,
+    MovementKind,
+    Tracking,
+)
+from quartermaster.inventory.ledger import (
+    AssetRule,
+    LineSpec,
+    MovementSpec,
+    PlannedMovement,
+    StockBook,
+    asset_change,
+    check_movement,
+    move_assets,
+    write_movements,
+)
+from quartermaster.inventory.models import Item, Location
+from quartermaster.sales import invariants
+from quartermaster.sales.invariants import InvoiceLineKind, SaleStatus
+from quartermaster.sales.models import Customer, Invoice, InvoiceLine, SaleLine, SaleTransaction
+from quartermaster.sales.selectors import invoice_view, sale_view_of
+
+
+class SaleLineRequest(Protocol):
+    @property
+    def item(self) -> UUID: ...
+    @property
+    def qty(self) -> int: ...
+    @property
+    def unit_price(self) -> str | None: ...
+    @property
+    def serials(self) -> tuple[str, ...]: ...
+
+
+class RecordSale(Protocol):
+    """What the `sale.record` command carries (sales.services.RecordSale, validated)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def customer(self) -> UUID: ...
+    @property
+    def location(self) -> UUID: ...
+    @property
+    def lines(self) -> Sequence[SaleLineRequest]: ...
+    @property
+    def confirm(self) -> bool: ...
+    @property
+    def client_temp_id(self) -> str: ...
+
+
+def after_stock_moved(sale: SaleTransaction) -> None:
+    """Called once a sale's stock has moved and before its invoice exists.
+
+    Does nothing; tests replace it to inject a failure at the worst moment and prove the whole
+    transaction rolls back.
+    """
+
+
+@dataclass
+class _Sale:
+    """One sale of the run that has passed its checks so far."""
+
+    index: int
+    command: RecordSale
+    ctx: Context
+    location: Location
+    customer: Customer
+    unit_prices: list[int]
+    priced: list[invariants.PricedLine] = field(default_factory=list)
+    spec: MovementSpec | None = None
+    planned: PlannedMovement | None = None
+    assets: list[tuple[dict[str, Any] | None, dict[str, Any]]] = field(default_factory=list)
+
+
+def record_sales(
+    commands: Sequence[RecordSale], contexts: Sequence[Context]
+) -> list[Outcome | DomainError]:
+    """Record `commands` in order; each answers its Outcome or the error it would raise alone."""
+    alone = len(commands) == 1
+    if not alone and any(line.serials for command in commands for line in command.lines):
+        raise BulkUnavailable("sales by serial move their units one sale at a time")
+    answers: list[Outcome | DomainError | None] = [None] * len(commands)
+    locations = Location.objects.in_bulk(list({command.location for command in commands}))
+    customers = Customer.objects.select_related("site").in_bulk(
+        list({command.customer for command in commands})
+    )
+    items = Item.objects.filter(deleted_at__isnull=True).in_bulk(
+        list({line.item for command in commands for line in command.lines})
+    )
+    checked: list[_Sale] = []
+    for index, (command, ctx) in enumerate(zip(commands, contexts, strict=True)):
+        try:
+            checked.append(_check(index, command, ctx, locations, customers, items))
+        except DomainError as error:
+            answers[index] = error
+    every_location = {**locations, **{s.customer.site_id: s.customer.site for s in checked}}
+    book = StockBook.lock(
+        [key for sale in checked if sale.spec for key in sale.spec.stock_keys(every_location)]
+    )
+    passed: list[_Sale] = []
+    for sale in checked:
+        try:
+            if sale.spec is not None:
+                sale.planned = book.plan(sale.spec, items, every_location)
+                sale.assets = move_assets(
+                    sale.spec.kind,
+                    sale.spec.lines,
+                    items,
+                    every_location,
+                    sale_asset_rule(sale.customer.pk, items),
+                )
+                sale.priced = _price(sale, items)
+                book.take(sale.planned)
+        except DomainError as error:
+            answers[sale.index] = error
+            continue
+        passed.append(sale)
+    for sale, outcome in zip(passed, _write(passed, book, items), strict=True):
+        answers[sale.index] = outcome
+    assert all(answer is not None for answer in answers)
+    return [answer for answer in answers if answer is not None]
+
+
+def _check(
+    index: int,
+    command: RecordSale,
+    ctx: Context,
+    locations: dict[Any, Location],
+    customers: dict[Any, Customer],
+    items: dict[Any, Item],
+) -> _Sale:
+    """What `RecordSale` checks before anything moves, in the order it always has."""
+    policy.authorize(ctx.actor, command.name, location_id=command.location)
+    location = locations.get(command.location)
+    if location is None:
+        raise NotFound()
+    if location.kind not in OWN_KINDS:
+        raise Invalid.field("location", "must be a depot, vehicle or store")
+    customer = customers.get(command.customer)
+    if customer is None:
+        raise Invalid.field("customer", "unknown customer")
+    for line_no, line in enumerate(command.lines):
+        item = items.get(line.item)
+        if item is None:
+            raise Invalid.field(f"lines[{line_no}].item", "unknown item")
+        if item.tracking == Tracking.SERIAL and not line.serials:
+            raise Invalid.field(f"lines[{line_no}].serials", "a serialized item sells by serial")
+        if item.tracking == Tracking.BULK and line.serials:
+            raise Invalid.field(f"lines[{line_no}].serials", "a bulk item has no serials")
+    unit_prices = [
+        invariants.clean_unit_price(line.unit_price, line_no)
+        if line.unit_price is not None
+        else items[line.item].price_minor
+        for line_no, line in enumerate(command.lines)
+    ]
+    sale = _Sale(index, command, ctx, location, customer, unit_prices)
+    if command.confirm:
+        sale.spec = MovementSpec(
+            kind=MovementKind.SALE,
+            lines=tuple(
+                LineSpec(line.item, location.pk, customer.site_id, line.qty, line.serials)
+                for line in command.lines
+            ),
+            actor=ctx.actor.username,
+        )
+        check_movement(sale.spec, items, {location.pk: location, customer.site_id: customer.site})
+    return sale
+
+
+def sale_asset_rule(customer_id: UUID, items: dict[Any, Item]) -> AssetRule:
+    """A sale issues full units to the customer, who then holds each item's deposit."""
+    return AssetRule(
+        require_state=AssetState.FULL,
+        set_state=AssetState.FULL,
+        customer_id=customer_id,
+        deposit_by_item={
+            item.pk: item.deposit_minor
+            for item in items.values()
+            if item.tracking == Tracking.SERIAL
+        },
+    )
+
+
+def _price(sale: _Sale, items: dict[Any, Item]) -> list[invariants.PricedLine]:
+    return price_invoice(
+        [
+            (items[line.item], line.qty, unit_price)
+            for line, unit_price in zip(sale.command.lines, sale.unit_prices, strict=True)
+        ]
+    )
+
+
+def price_invoice(lines: Sequence[tuple[Item, int, int]]) -> list[invariants.PricedLine]:
+    """Invoice lines for (item, qty, unit price) sale lines: the goods, then their deposits."""
+    priced = [
+        invariants.price_line(
+            kind=InvoiceLineKind.GOODS,
+            item_id=item.pk,
+            description=item.name,
+            qty=qty,
+            unit_price_minor=unit_price,
+            tax_rate_bp=item.tax_rate_bp,
+        )
+        for item, qty, unit_price in lines
+    ]
+    for item, qty, _ in lines:
+        if item.tracking == Tracking.SERIAL and item.deposit_minor:
+            priced.append(
+                invariants.price_line(
+                    kind=InvoiceLineKind.DEPOSIT,
+                    item_id=item.pk,
+                    description=f"Deposit: {item.name}",
+                    qty=qty,
+                    unit_price_minor=item.deposit_minor,
+                    tax_rate_bp=0,
+                )
+            )
+    return priced
+
+
+def invoice_rows(
+    *, number: str, sale: SaleTransaction, priced: list[invariants.PricedLine], at: Any
+) -> tuple[Invoice, list[InvoiceLine]]:
+    """The invoice of `sale` and its lines, built (not saved)."""
+    totals = invariants.invoice_totals(priced)
+    invoice = Invoice(
+        number=number,
+        sale_id=sale.pk,
+        customer_id=sale.customer_id,
+        subtotal_minor=totals.subtotal_minor,
+        tax_minor=totals.tax_minor,
+        deposit_minor=totals.deposit_minor,
+        total_minor=totals.total_minor,
+        created_at=at,
+    )
+    lines = [
+        InvoiceLine(
+            invoice=invoice,
+            line_no=index,
+            kind=p.kind,
+            item_id=p.item_id,
+            description=p.description[:300],
+            qty=p.qty,
+            unit_price_minor=p.unit_price_minor,
+            net_minor=p.net_minor,
+            tax_rate_bp=p.tax_rate_bp,
+            tax_minor=p.tax_minor,
+            total_minor=p.total_minor,
+        )
+        for index, p in enumerate(priced)
+    ]
+    return invoice, lines
+
+
+def _write(passed: list[_Sale], book: StockBook, items: dict[Any, Item]) -> list[Outcome]:
+    """Write every sale that passed, each table in one statement, and answer each."""
+    if not passed:
+        return []
+    now = timezone.now()
+    sale_numbers = iter(next_numbers("TRX", len(passed)))
+    confirmed = [sale for sale in passed if sale.planned is not None]
+    invoice_numbers = iter(next_numbers("INV", len(confirmed)))
+    sales = [
+        SaleTransaction(
+            number=next(sale_numbers),
+            customer=sale.customer,
+            location=sale.location,
+            status=SaleStatus.CONFIRMED if sale.planned else SaleStatus.DRAFT,
+            client_temp_id=sale.command.client_temp_id,
+            created_by=sale.ctx.actor.username,
+            created_at=now,
+            confirmed_at=now if sale.planned else None,
+            # A confirmed sale was a draft (version 1) confirmed in the same transaction.
+            version=2 if sale.planned else 1,
+        )
+        for sale in passed
+    ]
+    by_sale = dict(zip((id(sale) for sale in passed), sales, strict=True))
+    planned = []
+    for sale in confirmed:
+        assert sale.planned is not None
+        row = by_sale[id(sale)]
+        sale.planned.spec = replace(sale.planned.spec, reference=f"sale:{row.pk}")
+        planned.append(sale.planned)
+    moves = dict(zip((id(sale) for sale in confirmed), write_movements(planned, book), strict=True))
+    lines = {
+        id(sale): [
+            SaleLine(
+                sale=by_sale[id(sale)],
+                line_no=line_no,
+                item_id=line.item,
+                qty=line.qty,
+                unit_price_minor=unit_price,
+                serials=list(line.serials),
+            )
+            for line_no, (line, unit_price) in enumerate(
+                zip(sale.command.lines, sale.unit_prices, strict=True)
+            )
+        ]
+        for sale in passed
+    }
+    invoices: dict[int, tuple[Invoice, list[InvoiceLine]]] = {}
+    for sale in confirmed:
+        row = by_sale[id(sale)]
+        row.movement = moves[id(sale)].movement
+        after_stock_moved(row)
+        invoices[id(sale)] = invoice_rows(
+            number=next(invoice_numbers), sale=row, priced=sale.priced, at=now
+        )
+    insert_rows(SaleTransaction, sales)
+    insert_rows(SaleLine, [line for per_sale in lines.values() for line in per_sale])
+    insert_rows(Invoice, [invoice for invoice, _ in invoices.values()])
+    insert_rows(InvoiceLine, [line for _, per_invoice in invoices.values() for line in per_invoice])
+    outcomes = []
+    for sale in passed:
+        row = by_sale[id(sale)]
+        changes: list[Change] = []
+        invoice: dict[str, Any] | None = None
+        if id(sale) in invoices:
+            moved = moves[id(sale)]
+            invoice = invoice_view(*invoices[id(sale)])
+            changes = moved.changes + [asset_change(*asset) for asset in sale.assets]
+            changes.append(Change("invoice", invoice["id"], None, invoice, None, row.location_id))
+        view = sale_view_of(row, lines[id(sale)], invoice, None)
+        sale_change = Change("sale", view["id"], None, view, view["version"], row.location_id)
+        outcomes.append(Outcome(201, view, [sale_change, *changes]))
+    return outcomes
