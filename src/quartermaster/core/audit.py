@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, models
 
 from quartermaster.core.canonical import canonical_json
 from quartermaster.core.models import GENESIS_HASH, AuditEntry, ChainHead
+from quartermaster.core.rows import insert_rows
 
 
 def entry_payload(entry: AuditEntry) -> dict[str, Any]:
@@ -62,44 +61,6 @@ def append_entries(head: ChainHead, entries: Iterable[AuditEntry]) -> list[Audit
         sealed.append(entry)
     insert_rows(AuditEntry, sealed)
     return sealed
-
-
-@cache
-def _insert_plan(model: type[models.Model]) -> tuple[str, str, tuple[models.Field[Any, Any], ...]]:
-    # Auto primary keys are left to the database.
-    fields = tuple(f for f in model._meta.concrete_fields if not isinstance(f, models.AutoField))
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    # Identifiers from model metadata only; every value goes through parameters.
-    insert = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "  # noqa: S608
-    return insert, row, fields
-
-
-def insert_rows(model: type[models.Model], rows: Sequence[models.Model]) -> None:
-    """INSERT fully built rows (audit entries, feed rows, idempotency records) in one statement.
-
-    The same values as `bulk_create` (each field's `get_db_prep_save`), without the query
-    compiler: these inserts run on every command, part of them while the chain head is locked.
-    Rows must carry every value themselves (auto_now fields set by the caller); an auto primary
-    key is left to the database and not read back.
-    """
-    if not rows:
-        return
-    head, row, fields = _insert_plan(model)
-    max_params = connection.features.max_query_params or len(rows) * len(fields)
-    per_statement = max(1, max_params // len(fields))
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            cursor.execute(
-                head + ", ".join([row] * len(chunk)),
-                [
-                    f.get_db_prep_save(getattr(obj, f.attname), connection)
-                    for obj in chunk
-                    for f in fields
-                ],
-            )
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from uuid import UUID
 from django.db import connection
 from django.utils import timezone
 
-from quartermaster.core.audit import insert_rows
 from quartermaster.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
 from quartermaster.core.models import IdempotencyRecord
+from quartermaster.core.rows import insert_rows
 
 MAX_KEY_LENGTH = 255
 # Sync op ids: never expire, fingerprinted by op type (commands.key_fingerprint).

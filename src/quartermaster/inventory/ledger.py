@@ -23,9 +23,9 @@ from uuid import UUID
 from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
 
-from quartermaster.core.audit import insert_rows
 from quartermaster.core.commands import Change
 from quartermaster.core.errors import Conflict, InsufficientStock, Invalid
+from quartermaster.core.rows import insert_rows
 from quartermaster.inventory.invariants import (
     VIRTUAL_KINDS,
     AssetState,

@@ -27,10 +27,10 @@ from uuid import UUID
 from django.utils import timezone
 
 from quartermaster.core import policy
-from quartermaster.core.audit import insert_rows
 from quartermaster.core.commands import BulkUnavailable, Change, Context, Outcome
 from quartermaster.core.errors import DomainError, Invalid, NotFound
 from quartermaster.core.numbering import next_numbers
+from quartermaster.core.rows import insert_rows
 from quartermaster.inventory.invariants import (
     OWN_KINDS,
     AssetState,
