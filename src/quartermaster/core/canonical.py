@@ -15,3 +15,32 @@ def canonical_json(value: Any) -> bytes:
 
 def fingerprint(value: Any) -> str:
     return hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+class Encoded:
+    """A JSON value with its canonical text, encoded once: hashed into the audit chain, stored
+    in the audit, feed and idempotency tables and published, all from the same text."""
+
+    __slots__ = ("text", "value")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.text = canonical_json(value).decode()
+
+
+class EncodeOnce:
+    """Encodes each JSON value once however many rows carry it (one command's view is its audit
+    entry, its feed row and its stored answer). Values are told apart by identity and kept
+    alive while this memo lives, so an id is never reused for another value."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[Any, Encoded]] = {}
+
+    def __call__(self, value: Any) -> Encoded | None:
+        if value is None:
+            return None
+        hit = self._seen.get(id(value))
+        if hit is None:
+            hit = (value, Encoded(value))
+            self._seen[id(value)] = hit
+        return hit[1]

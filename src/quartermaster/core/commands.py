@@ -20,9 +20,10 @@ from django.utils import timezone
 from pydantic import BaseModel, ConfigDict
 
 from quartermaster.core import audit, events, idempotency, policy
-from quartermaster.core.canonical import fingerprint
+from quartermaster.core.canonical import Encoded, EncodeOnce, fingerprint
 from quartermaster.core.errors import DomainError
-from quartermaster.core.models import AuditEntry, ChainHead, FeedEntry
+from quartermaster.core.models import ChainHead, FeedEntry
+from quartermaster.core.rows import insert_rows
 
 
 @dataclass(frozen=True)
@@ -278,17 +279,18 @@ def execute_many(commands: Sequence[Command], contexts: Sequence[Context]) -> li
         answers = [response for response in responses if response is not None]
         assert len(answers) == len(commands)
         fingerprint_of_op = key_fingerprint(command_class.name, idempotency.OP_SCOPE)
+        encode = EncodeOnce()
         idempotency.store_many(
             owner_id=actor.user_id,
             scope=idempotency.OP_SCOPE,
             answers=[
-                (key, fingerprint_of_op, response.status, response.body)
+                (key, fingerprint_of_op, response.status, encode(response.body))
                 for key, response in zip(keys, answers, strict=True)
                 if response.status < 500
             ],
         )
         if any(changes for _, _, changes in recorded):
-            record_changes_many(recorded)
+            record_changes_many(recorded, encode)
     return answers
 
 
@@ -323,14 +325,32 @@ def record_changes(action: str, ctx: Context, changes: list[Change]) -> None:
     record_changes_many([(action, ctx, changes)])
 
 
-def record_changes_many(commands: Sequence[tuple[str, Context, list[Change]]]) -> None:
-    """`record_changes` for several commands in order, under one lock of the chain head."""
+@dataclass(slots=True)
+class _FeedRow:
+    """A feed row being appended: FeedEntry's columns (core.rows inserts it)."""
+
+    seq: int
+    at: Any
+    entity: str
+    entity_id: str
+    op: str
+    version: int | None
+    data: Encoded | None
+    location_id: UUID | None
+
+
+def record_changes_many(
+    commands: Sequence[tuple[str, Context, list[Change]]], encode: EncodeOnce | None = None
+) -> None:
+    """`record_changes` for several commands in order, under one lock of the chain head.
+    `encode`: the memo their stored answers were encoded with, so a view is encoded once."""
+    encode = encode or EncodeOnce()
     head = _lock_head()
     now = timezone.now()
     audit.append_entries(
         head,
         (
-            AuditEntry(
+            audit.NewEntry(
                 at=now,
                 actor_id=ctx.actor.user_id,
                 actor=ctx.actor.username,
@@ -338,8 +358,8 @@ def record_changes_many(commands: Sequence[tuple[str, Context, list[Change]]]) -
                 action=action,
                 entity_type=change.entity_type,
                 entity_id=change.entity_id,
-                before=change.before,
-                after=change.after,
+                before=encode(change.before),
+                after=encode(change.after),
                 client_ts=ctx.client_ts,
             )
             for action, ctx, changes in commands
@@ -353,18 +373,18 @@ def record_changes_many(commands: Sequence[tuple[str, Context, list[Change]]]) -
             continue
         head.feed_seq += 1
         feed_rows.append(
-            FeedEntry(
+            _FeedRow(
                 seq=head.feed_seq,
                 at=now,
                 entity=change.entity_type,
                 entity_id=change.entity_id,
                 op="delete" if change.after is None else "upsert",
                 version=change.version,
-                data=change.after,
+                data=encode(change.after),
                 location_id=change.location_id,
             )
         )
-    audit.insert_rows(FeedEntry, feed_rows)
+    insert_rows(FeedEntry, feed_rows)
     with connection.cursor() as cursor:
         cursor.execute(_HEAD_UPDATE, [head.audit_seq, head.audit_hash, head.feed_seq])
     events.publish_after_commit(head.feed_seq, every_change)

@@ -9,6 +9,8 @@ transactions, so there the duplicate simply waits and then receives the replay.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -50,6 +52,19 @@ def claim(
     return record
 
 
+@dataclass(slots=True)
+class _Row:
+    """An answer being stored: IdempotencyRecord's columns (core.rows inserts it)."""
+
+    owner_id: UUID | None
+    scope: str
+    key: str
+    fingerprint: str
+    status: int
+    body: Any
+    created_at: datetime
+
+
 def claim_fresh(*, owner_id: UUID | None, scope: str, keys: list[str]) -> bool:
     """Claim many keys at once for work none of them has done yet, in two statements.
 
@@ -88,7 +103,7 @@ def store_many(
     insert_rows(
         IdempotencyRecord,
         [
-            IdempotencyRecord(
+            _Row(
                 owner_id=owner_id,
                 scope=scope,
                 key=key,

@@ -16,6 +16,9 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
+from psycopg.types.json import Jsonb
+
+from quartermaster.core.canonical import Encoded
 
 Converter = Callable[[Any], Any]
 
@@ -31,18 +34,51 @@ def _uuid_converter(field: models.Field[Any, Any], native: bool) -> Converter:
     return convert
 
 
+def _json_converter(field: models.JSONField[Any], conn: BaseDatabaseWrapper) -> Converter:
+    adapt_json, encoder, prep = conn.ops.adapt_json_value, field.encoder, field.get_prep_value
+    postgres = conn.vendor == "postgresql"
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        if type(value) is Encoded:  # already encoded: store the same text
+            if postgres:
+                text = value.text
+                return Jsonb(value.value, dumps=lambda _: text)
+            return value.text
+        return adapt_json(prep(value), encoder)
+
+    return convert
+
+
+def _datetime_converter(
+    field: models.DateTimeField[Any, Any], conn: BaseDatabaseWrapper
+) -> Converter:
+    adapt_datetime, prep = conn.ops.adapt_datetimefield_value, field.get_prep_value
+    # The rows of one command share one timestamp: convert it once. One tuple, swapped whole,
+    # so threads sharing this converter never pair a value with another's conversion.
+    last: list[tuple[Any, Any]] = [(object(), None)]
+
+    def convert(value: Any) -> Any:
+        seen, converted = last[0]
+        if value is seen:
+            return converted
+        converted = adapt_datetime(prep(value))
+        last[0] = (value, converted)
+        return converted
+
+    return convert
+
+
 def converter(field: models.Field[Any, Any], conn: BaseDatabaseWrapper) -> Converter:
     """What `field.get_db_prep_save(value, conn)` does to a value, as one function."""
     target = field.target_field if isinstance(field, models.ForeignKey) else field
     if isinstance(target, models.UUIDField):
         return _uuid_converter(target, conn.features.has_native_uuid_field)
     if isinstance(field, models.JSONField):
-        adapt_json, encoder = conn.ops.adapt_json_value, field.encoder
-        prep = field.get_prep_value
-        return lambda value: None if value is None else adapt_json(prep(value), encoder)
+        return _json_converter(field, conn)
     if isinstance(field, models.DateTimeField):
-        adapt_datetime, prep = conn.ops.adapt_datetimefield_value, field.get_prep_value
-        return lambda value: adapt_datetime(prep(value))
+        return _datetime_converter(field, conn)
     if isinstance(field, models.IntegerField):
         adapt_int, prep, kind = (
             conn.ops.adapt_integerfield_value,
@@ -50,7 +86,10 @@ def converter(field: models.Field[Any, Any], conn: BaseDatabaseWrapper) -> Conve
             field.get_internal_type(),
         )
         return lambda value: adapt_int(prep(value), kind)
-    if type(field) in (models.CharField, models.BooleanField, models.TextField):
+    if type(field) in (models.CharField, models.TextField):
+        prep = field.get_prep_value
+        return lambda value: value if type(value) is str else prep(value)
+    if type(field) is models.BooleanField:
         return field.get_prep_value
     return lambda value: field.get_db_prep_save(value, conn)
 
@@ -76,12 +115,14 @@ def _plan(
     return plan
 
 
-def insert_rows(model: type[models.Model], rows: Sequence[models.Model]) -> None:
+def insert_rows(model: type[models.Model], rows: Sequence[object]) -> None:
     """INSERT fully built rows in as few statements as the database's parameter limit allows.
 
-    The same values as `bulk_create`, without the query compiler. Rows must carry every value
-    themselves (auto_now fields set by the caller); an auto primary key is left to the
-    database and not read back.
+    The same values as `bulk_create`, without the query compiler. A row is a model instance or
+    any object with the model's attribute names (the pipeline's own rows are plain slotted
+    dataclasses: a model instance costs more to build than to insert); JSON values may come
+    `Encoded`. Rows must carry every value themselves (auto_now fields set by the caller); an
+    auto primary key is left to the database and not read back.
     """
     if not rows:
         return
