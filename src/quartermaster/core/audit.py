@@ -119,6 +119,10 @@ def sealed_bytes(entry: NewEntry) -> bytes:
 
 
 def _text(value: str) -> str:
+    """A JSON string as canonical_json writes it (ensure_ascii off): quoted as is unless it
+    holds a quote, a backslash or a character that is not printable, which json escapes."""
+    if value.isprintable() and '"' not in value and "\\" not in value:
+        return '"' + value + '"'
     return json.dumps(value, ensure_ascii=False)
 
 
