@@ -63,8 +63,10 @@ def free_port() -> int:
 # Server
 
 
-@contextlib.contextmanager
-def server(db_url: str | None, data_dir: str) -> Iterator[str]:
+def server_env(
+    db_url: str | None, data_dir: str, extra_env: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment `server()` runs `quartermaster` with (also for its CLI checks)."""
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT / "src"),
@@ -77,6 +79,16 @@ def server(db_url: str | None, data_dir: str) -> Iterator[str]:
     env.pop("QM_DATABASE_URL", None)
     if db_url:
         env["QM_DATABASE_URL"] = db_url
+    env.update(extra_env or {})
+    return env
+
+
+@contextlib.contextmanager
+def server(
+    db_url: str | None, data_dir: str, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Migrate, create the bench user and serve (2 workers); yields the base URL."""
+    env = server_env(db_url, data_dir, extra_env)
     python = sys.executable
     subprocess.run([python, "-m", "quartermaster", "migrate"], env=env, check=True)
     subprocess.run(
@@ -192,6 +204,8 @@ def run_clients(
         total.update(per)
     ok = sum(n for status, n in total.items() if status in (200, 201))
     return {
+        "elapsed_s": round(elapsed, 3),
+        "calls": len(every),
         "per_s": round(ok / elapsed, 1),
         "p50_ms": round(statistics.median(every) * 1000, 1) if every else None,
         "p99_ms": round(every[min(len(every) - 1, int(len(every) * 0.99))] * 1000, 1)
@@ -221,6 +235,37 @@ def pipeline_run(
 
 # ---------------------------------------------------------------------------------------------
 # Raw SQL of the same transaction
+
+
+class SqliteConn:
+    """A sqlite3 connection in manual mode (isolation_level=None) with psycopg-like commit():
+    the caller opens each transaction itself (`BEGIN IMMEDIATE`, as Quartermaster does)."""
+
+    def __init__(self, path: str) -> None:
+        self.c = sqlite3.connect(path, timeout=20, isolation_level=None)
+        self.c.execute("PRAGMA journal_mode=WAL")
+        self.c.execute("PRAGMA synchronous=NORMAL")
+        self.c.execute("PRAGMA foreign_keys=ON")
+
+    def execute(self, *a: Any) -> Any:
+        return self.c.execute(*a)
+
+    def cursor(self) -> Any:
+        return self.c.cursor()
+
+    def commit(self) -> None:
+        self.c.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.c.in_transaction:
+            self.c.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.c.close()
+
+
+def sqlite_connector(path: str) -> Callable[[], SqliteConn]:
+    return lambda: SqliteConn(path)
 
 
 class Raw:
@@ -362,33 +407,9 @@ def bench_database(name: str, db_url: str | None, duration_s: float) -> list[dic
 
             raw = Raw(lambda: psycopg.connect(db_url), postgres=True)
         else:
-            path = str(Path(data_dir) / "quartermaster.sqlite3")
-
-            def connect_sqlite() -> sqlite3.Connection:
-                conn = sqlite3.connect(path, timeout=20, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA foreign_keys=ON")
-
-                class Auto:  # commit() for a connection in manual (isolation_level=None) mode
-                    def __init__(self, c: sqlite3.Connection) -> None:
-                        self.c = c
-
-                    def execute(self, *a: Any) -> Any:
-                        return self.c.execute(*a)
-
-                    def cursor(self) -> Any:
-                        return self.c.cursor()
-
-                    def commit(self) -> None:
-                        self.c.execute("COMMIT")
-
-                    def close(self) -> None:
-                        self.c.close()
-
-                return Auto(conn)  # type: ignore[return-value]
-
-            raw = Raw(connect_sqlite, postgres=False)
+            raw = Raw(
+                sqlite_connector(str(Path(data_dir) / "quartermaster.sqlite3")), postgres=False
+            )
         # Warm-up: opens every customer-site stock row and the number series.
         for hot in (False, True):
             pipeline_run(base, token, world, 16, hot, 1.0)

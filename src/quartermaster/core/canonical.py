@@ -18,14 +18,22 @@ def fingerprint(value: Any) -> str:
 
 
 class Encoded:
-    """A JSON value with its canonical text, encoded once: hashed into the audit chain, stored
-    in the audit, feed and idempotency tables and published, all from the same text."""
+    """A JSON value encoded once for every row that carries it: `text` is what Django stores for
+    a JSONField (json.dumps as is, so SQLite's text comparisons of JSON still match), and
+    `canonical` is what the audit chain hashes, computed when first asked for."""
 
-    __slots__ = ("text", "value")
+    __slots__ = ("_canonical", "text", "value")
 
     def __init__(self, value: Any) -> None:
         self.value = value
-        self.text = canonical_json(value).decode()
+        self.text = json.dumps(value)
+        self._canonical: str | None = None
+
+    @property
+    def canonical(self) -> str:
+        if self._canonical is None:
+            self._canonical = canonical_json(self.value).decode()
+        return self._canonical
 
 
 class EncodeOnce:

@@ -41,7 +41,10 @@ def _json_converter(field: models.JSONField[Any], conn: BaseDatabaseWrapper) -> 
     def convert(value: Any) -> Any:
         if value is None:
             return None
-        if type(value) is Encoded:  # already encoded: store the same text
+        if type(value) is Encoded:
+            if encoder is not None:  # a custom encoder: Django's own way
+                return adapt_json(prep(value.value), encoder)
+            # Already encoded, exactly as Django would: store the same text.
             if postgres:
                 text = value.text
                 return Jsonb(value.value, dumps=lambda _: text)
