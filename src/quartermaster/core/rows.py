@@ -10,6 +10,7 @@ them equal on both databases.
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -155,12 +156,32 @@ def insert_rows(model: type[models.Model], rows: Sequence[object]) -> None:
             with cursor.cursor.copy(plan.copy) as copy:
                 for obj in rows:
                     copy.write_row([convert(getattr(obj, attname)) for attname, convert in fields])
-            return
-        max_params = conn.features.max_query_params or len(rows) * len(fields)
-        per_statement = max(1, max_params // len(fields))
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            cursor.execute(
-                plan.insert + ", ".join([plan.row] * len(chunk)),
-                [convert(getattr(obj, attname)) for obj in chunk for attname, convert in fields],
-            )
+        else:
+            max_params = _max_params(conn) or len(rows) * len(fields)
+            per_statement = max(1, max_params // len(fields))
+            for start in range(0, len(rows), per_statement):
+                chunk = rows[start : start + per_statement]
+                cursor.execute(
+                    plan.insert + ", ".join([plan.row] * len(chunk)),
+                    [convert(getattr(obj, name)) for obj in chunk for name, convert in fields],
+                )
+    _mark_saved(rows, conn.alias)
+
+
+def _mark_saved(rows: Sequence[object], alias: str) -> None:
+    """Model instances inserted here are saved ones from now on, as after `save()`."""
+    for obj in rows:
+        if isinstance(obj, models.Model):
+            obj._state.adding = False
+            obj._state.db = alias
+
+
+def _max_params(conn: BaseDatabaseWrapper) -> int | None:
+    """Parameters one statement may carry. SQLite: the library's own limit (Django assumes the
+    999 of old builds; 3.32+ allow 32,766), so a batch's audit rows go in one statement."""
+    if conn.vendor == "sqlite":
+        raw = conn.connection
+        if raw is not None:
+            return int(raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    limit = conn.features.max_query_params
+    return int(limit) if limit else None

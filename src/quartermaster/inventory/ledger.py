@@ -283,7 +283,7 @@ def write_movements(planned: Sequence[PlannedMovement], book: StockBook) -> list
     lines = [
         [
             MovementLine(
-                movement=movement,
+                movement_id=movement.pk,
                 line_no=index,
                 item_id=line.item_id,
                 from_location_id=line.from_location_id,

@@ -270,7 +270,7 @@ def invoice_rows(
     )
     lines = [
         InvoiceLine(
-            invoice=invoice,
+            invoice_id=invoice.pk,
             line_no=index,
             kind=p.kind,
             item_id=p.item_id,
@@ -298,8 +298,8 @@ def _write(passed: list[_Sale], book: StockBook, items: dict[Any, Item]) -> list
     sales = [
         SaleTransaction(
             number=next(sale_numbers),
-            customer=sale.customer,
-            location=sale.location,
+            customer_id=sale.customer.pk,
+            location_id=sale.location.pk,
             status=SaleStatus.CONFIRMED if sale.planned else SaleStatus.DRAFT,
             client_temp_id=sale.command.client_temp_id,
             created_by=sale.ctx.actor.username,
@@ -321,7 +321,7 @@ def _write(passed: list[_Sale], book: StockBook, items: dict[Any, Item]) -> list
     lines = {
         id(sale): [
             SaleLine(
-                sale=by_sale[id(sale)],
+                sale_id=by_sale[id(sale)].pk,
                 line_no=line_no,
                 item_id=line.item,
                 qty=line.qty,
@@ -337,7 +337,7 @@ def _write(passed: list[_Sale], book: StockBook, items: dict[Any, Item]) -> list
     invoices: dict[int, tuple[Invoice, list[InvoiceLine]]] = {}
     for sale in confirmed:
         row = by_sale[id(sale)]
-        row.movement = moves[id(sale)].movement
+        row.movement_id = moves[id(sale)].movement.pk
         after_stock_moved(row)
         invoices[id(sale)] = invoice_rows(
             number=next(invoice_numbers), sale=row, priced=sale.priced, at=now
