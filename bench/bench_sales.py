@@ -246,6 +246,8 @@ class SqliteConn:
         self.c.execute("PRAGMA journal_mode=WAL")
         self.c.execute("PRAGMA synchronous=NORMAL")
         self.c.execute("PRAGMA foreign_keys=ON")
+        # The page cache Quartermaster's settings give each connection (SQLITE_CACHE_KIB).
+        self.c.execute("PRAGMA cache_size=-32768")
 
     def execute(self, *a: Any) -> Any:
         return self.c.execute(*a)
