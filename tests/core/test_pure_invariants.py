@@ -59,6 +59,7 @@ def test_money_round_trips_through_its_decimal_string(minor: int) -> None:
 
     assert parse_money(text) == minor
     assert Decimal(text) * 100 == minor
+    assert text == str((Decimal(minor) / 100).quantize(Decimal("0.01")))  # two places, always
 
 
 @pytest.mark.parametrize("text", ["1.234", "abc", "", "NaN", "Infinity", "1e400"])

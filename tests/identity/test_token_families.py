@@ -44,7 +44,7 @@ def test_reusing_a_spent_refresh_token_revokes_the_whole_family(db: None) -> Non
     other = login("driver")
     assert refresh(other["refresh"]).status == 200
     revocations = AuditEntry.objects.filter(
-        entity_type="session", after={"state": "revoked: refresh token reused"}
+        entity_type="session", after__state="revoked: refresh token reused"
     )
     assert [(e.action, e.actor) for e in revocations] == [("session.refresh", "driver")]
 

@@ -18,22 +18,16 @@ def fingerprint(value: Any) -> str:
 
 
 class Encoded:
-    """A JSON value encoded once for every row that carries it: `text` is what Django stores for
-    a JSONField (json.dumps as is, so SQLite's text comparisons of JSON still match), and
-    `canonical` is what the audit chain hashes, computed when first asked for."""
+    """A JSON value encoded once, canonically, for every row that carries it: the audit chain
+    hashes this text and the audit, feed and idempotency tables store it. (Any JSON text reads
+    back as the same value; only SQLite's exact comparison of a whole JSON column with a value,
+    a text comparison there, would see the difference from json.dumps: key lookups do not.)"""
 
-    __slots__ = ("_canonical", "text", "value")
+    __slots__ = ("text", "value")
 
     def __init__(self, value: Any) -> None:
         self.value = value
-        self.text = json.dumps(value)
-        self._canonical: str | None = None
-
-    @property
-    def canonical(self) -> str:
-        if self._canonical is None:
-            self._canonical = canonical_json(self.value).decode()
-        return self._canonical
+        self.text = canonical_json(value).decode()
 
 
 class EncodeOnce:

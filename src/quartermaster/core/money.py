@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 MINOR_UNITS_PER_MAJOR = 100
 # Far above any real invoice, far below the 64-bit columns money is stored in.
@@ -29,6 +29,7 @@ def parse_money(text: str) -> int:
 
 
 def format_money(minor_units: int) -> str:
-    """1250 → `"12.50"`; -5 → `"-0.05"`."""
-    amount = Decimal(minor_units) / MINOR_UNITS_PER_MAJOR
-    return str(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    """1250 → `"12.50"`; -5 → `"-0.05"`. Integer arithmetic: exact, and cheap enough for the
+    views of a whole sync batch."""
+    major, minor = divmod(abs(int(minor_units)), MINOR_UNITS_PER_MAJOR)
+    return f"{'-' if minor_units < 0 else ''}{major}.{minor:02d}"

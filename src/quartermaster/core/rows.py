@@ -99,6 +99,17 @@ def converter(field: models.Field[Any, Any], conn: BaseDatabaseWrapper) -> Conve
     return lambda value: field.get_db_prep_save(value, conn)
 
 
+def copy_converter(field: models.Field[Any, Any], conn: BaseDatabaseWrapper) -> Converter:
+    """`converter` for a value sent by COPY, which travels as text whatever its type: an int or
+    an encoded JSON text goes as it is, without the type wrapper a bound parameter needs."""
+    base = converter(field, conn)
+    if isinstance(field, models.JSONField) and field.encoder is None:
+        return lambda value: value.text if type(value) is Encoded else base(value)
+    if isinstance(field, models.IntegerField):
+        return lambda value: value if type(value) is int else base(value)
+    return base
+
+
 # PostgreSQL: from this many rows on, COPY instead of INSERT. Django's psycopg cursors bind
 # client-side, so a multi-row INSERT is one huge SQL text that psycopg splits and quotes value by
 # value and the server then parses (measured: most of a 100-sale batch's time); COPY streams the
@@ -112,6 +123,7 @@ class _Plan:
     row: str  # "(%s, …)"
     copy: str  # "COPY t (columns) FROM STDIN"
     fields: list[tuple[str, Converter]]  # attribute name, converter
+    copy_fields: list[tuple[str, Converter]]  # the same for COPY
 
 
 _plans: dict[tuple[str, type[models.Model]], _Plan] = {}
@@ -132,6 +144,7 @@ def _plan(model: type[models.Model], conn: BaseDatabaseWrapper) -> _Plan:
             row="(" + ", ".join(["%s"] * len(fields)) + ")",
             copy=f"COPY {table} ({columns}) FROM STDIN",
             fields=[(f.attname, converter(f, conn)) for f in fields],
+            copy_fields=[(f.attname, copy_converter(f, conn)) for f in fields],
         )
         _plans[key] = plan
     return plan
@@ -153,9 +166,10 @@ def insert_rows(model: type[models.Model], rows: Sequence[object]) -> None:
     fields = plan.fields
     with conn.cursor() as cursor:
         if conn.vendor == "postgresql" and len(rows) >= COPY_FROM_ROWS:
+            copy_fields = plan.copy_fields
             with cursor.cursor.copy(plan.copy) as copy:
                 for obj in rows:
-                    copy.write_row([convert(getattr(obj, attname)) for attname, convert in fields])
+                    copy.write_row([convert(getattr(obj, name)) for name, convert in copy_fields])
         else:
             max_params = _max_params(conn) or len(rows) * len(fields)
             per_statement = max(1, max_params // len(fields))
