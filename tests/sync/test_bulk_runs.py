@@ -157,6 +157,52 @@ def test_a_mixed_run_answers_in_bulk_exactly_what_each_op_answers_alone(
     assert ledger_agrees() == []
 
 
+def adjust(w: dict[str, str], item: str, delta: int) -> Any:
+    return op("item.adjust", {"item_id": w.get(item, item), "delta": delta})
+
+
+def test_a_run_of_adjustments_answers_in_bulk_exactly_what_each_answers_alone(
+    admin: Api, default_location_id: str
+) -> None:
+    w = world(admin, default_location_id)
+    ops = [
+        adjust(w, "hose", -3),
+        adjust(w, "hose", 0),  # reads the qty the op before left
+        adjust(w, "hose", -2),  # only 1 left: 400, takes nothing
+        adjust(w, "hose", 5),
+        adjust(w, "gas", 0),  # a row no other op of the run moves
+        adjust(w, "00000000-0000-4000-8000-000000000002", 1),  # unknown item: 404
+        adjust(w, "hose", -6),
+        sale(w, "ravi", [("gas", 2)]),
+        adjust(w, "gas", -18),
+        adjust(w, "gas", 1),
+    ]
+    with transaction.atomic():
+        with override_settings(SYNC_BULK=True):
+            bulk = transcript(admin, w, ops)
+        transaction.set_rollback(True)
+    with override_settings(SYNC_BULK=False):
+        alone = transcript(admin, w, ops)
+
+    assert bulk == alone
+    assert [r["status"] for r in bulk["results"]] == [
+        200,
+        200,
+        400,
+        200,
+        200,
+        404,
+        200,
+        201,
+        200,
+        200,
+    ]
+    assert [r["body"].get("qty") for r in bulk["results"][:5]] == [1, 1, None, 6, 20]
+    assert bulk["stock"] == {"gas": 1, "hose": 0, "regulator": 100}
+    assert verify_chain().ok
+    assert ledger_agrees() == []
+
+
 def test_a_run_of_sales_takes_a_handful_of_statements_not_a_handful_per_sale(
     admin: Api, default_location_id: str
 ) -> None:

@@ -37,6 +37,13 @@ def get_item(item_id: UUID) -> tuple[Item, int] | None:
     return item, item.qty  # type: ignore[attr-defined]
 
 
+def get_items(item_ids: Iterable[UUID]) -> dict[UUID, tuple[Item, int]]:
+    """`get_item` for many ids in one query: the live ones among them, by id."""
+    location = get_default_location()
+    found = _items_with_default_qty(location.id).filter(pk__in=list(item_ids))
+    return {item.pk: (item, item.qty) for item in found}  # type: ignore[attr-defined]
+
+
 def list_items(*, after: tuple[str, str] | None, limit: int) -> list[tuple[Item, int]]:
     """Live items ordered by (name, id), after the keyset position `after`."""
     location = get_default_location()

@@ -4,7 +4,8 @@ distributions, adjustments and the stock rebuild. Every stock change goes throug
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, cast
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
@@ -15,15 +16,25 @@ from pydantic import BaseModel, ConfigDict, Field
 from quartermaster.core import policy
 from quartermaster.core.commands import Change, Command, Context, Outcome
 from quartermaster.core.conflicts import VersionedUpdate
-from quartermaster.core.errors import InsufficientStock, Invalid, NotFound
+from quartermaster.core.errors import DomainError, InsufficientStock, Invalid, NotFound
 from quartermaster.core.numbering import next_number
 from quartermaster.inventory import invariants
 from quartermaster.inventory.invariants import OWN_KINDS, LocationKind, MovementKind
-from quartermaster.inventory.ledger import LineSpec, move_stock, virtual_location
+from quartermaster.inventory.ledger import (
+    LineSpec,
+    MovementSpec,
+    PlannedMovement,
+    StockBook,
+    check_movement,
+    move_stock,
+    virtual_location,
+    write_movements,
+)
 from quartermaster.inventory.models import Item, Location, Stock
 from quartermaster.inventory.selectors import (
     get_default_location,
     get_item,
+    get_items,
     item_view,
     location_view,
     stock_differences,
@@ -138,40 +149,82 @@ class AdjustItemQty(Command):
         invariants.clean_delta(self.delta)
         return self
 
+    # Batch sync adjusts a run of items in one set of statements (`adjust_items`).
+    bulk: ClassVar[bool] = True
+
     def handle(self, ctx: Context) -> Outcome:
-        location = get_default_location()
-        policy.authorize(ctx.actor, self.name, location_id=location.id)
-        found = get_item(self.item_id)
-        if found is None:
-            raise NotFound()
-        item, qty = found
-        before = item_view(item, qty)
-        if self.delta == 0:
-            return Outcome(status=200, body=before)
-        loss = virtual_location(LocationKind.LOSS)
-        source, target = (loss.pk, location.pk) if self.delta > 0 else (location.pk, loss.pk)
+        [answer] = adjust_items([self], [ctx])
+        if isinstance(answer, DomainError):
+            raise answer
+        return answer
+
+    @classmethod
+    def handle_many(
+        cls, commands: Sequence[Command], contexts: Sequence[Context]
+    ) -> list[Outcome | DomainError]:
+        return adjust_items([cast(AdjustItemQty, c) for c in commands], contexts)
+
+
+def adjust_items(
+    commands: Sequence[AdjustItemQty], contexts: Sequence[Context]
+) -> list[Outcome | DomainError]:
+    """`item.adjust` for one command or a run of them, each answering what it would alone: the
+    items read in one query, every stock row locked once up front, each adjustment planned
+    against the running quantities (`StockBook`), the movements written in bulk."""
+    location = get_default_location()
+    loss = virtual_location(LocationKind.LOSS)
+    locations = {location.pk: location, loss.pk: loss}
+    found = get_items(command.item_id for command in commands)
+    items = {item.pk: item for item, _ in found.values()}
+    answers: list[Outcome | DomainError | None] = [None] * len(commands)
+    checked: list[tuple[int, AdjustItemQty, Context, MovementSpec | None]] = []
+    for index, (command, ctx) in enumerate(zip(commands, contexts, strict=True)):
         try:
-            moved = move_stock(
-                kind=MovementKind.ADJUSTMENT,
-                lines=[_unserialized(item.pk, source, target, abs(self.delta))],
-                actor=ctx.actor.username,
-                reason="found (items API)" if self.delta > 0 else "loss (items API)",
-                allow_unserialized=True,
-            )
-        except InsufficientStock as exc:
-            raise Invalid(
+            policy.authorize(ctx.actor, command.name, location_id=location.id)
+            if command.item_id not in found:
+                raise NotFound()
+            spec = None
+            if command.delta != 0:
+                source, target = (
+                    (loss.pk, location.pk) if command.delta > 0 else (location.pk, loss.pk)
+                )
+                spec = MovementSpec(
+                    kind=MovementKind.ADJUSTMENT,
+                    lines=(_unserialized(command.item_id, source, target, abs(command.delta)),),
+                    actor=ctx.actor.username,
+                    reason="found (items API)" if command.delta > 0 else "loss (items API)",
+                )
+                check_movement(spec, items, locations, allow_unserialized=True)
+            checked.append((index, command, ctx, spec))
+        except DomainError as error:
+            answers[index] = error
+    book = StockBook.lock(
+        [key for *_, spec in checked if spec for key in spec.stock_keys(locations)]
+    )
+    passed: list[tuple[int, AdjustItemQty, Context, PlannedMovement]] = []
+    for index, command, ctx, spec in checked:
+        item, read_qty = found[command.item_id]
+        if spec is None:
+            # Nothing moves: the qty as it stands (a row this run moves: as the run left it).
+            qty = book.qty.get((item.pk, location.pk), read_qty)
+            answers[index] = Outcome(status=200, body=item_view(item, qty))
+            continue
+        try:
+            planned = book.plan(spec, items, locations)
+        except InsufficientStock:
+            answers[index] = Invalid(
                 invariants.QTY_BELOW_ZERO, fields={"delta": invariants.QTY_BELOW_ZERO}
-            ) from exc
-        # The qty read above may be stale under concurrency; the ledger's locked row is not.
-        here = next(
-            change
-            for change in moved.changes
-            if change.entity_type == "stock" and change.location_id == location.id
-        )
-        assert here.before is not None and here.after is not None
-        before = {**before, "qty": here.before["qty"]}
-        after = {**before, "qty": here.after["qty"]}
-        return Outcome(
+            )
+            continue
+        book.take(planned)
+        passed.append((index, command, ctx, planned))
+    moves = write_movements([planned for *_, planned in passed], book)
+    for (index, command, _, planned), moved in zip(passed, moves, strict=True):
+        item, _ = found[command.item_id]
+        qty = planned.before[(item.pk, location.pk)]
+        before = item_view(item, qty)
+        after = {**before, "qty": qty + planned.deltas[(item.pk, location.pk)]}
+        answers[index] = Outcome(
             status=200,
             body=after,
             changes=[
@@ -179,6 +232,7 @@ class AdjustItemQty(Command):
                 *moved.changes,
             ],
         )
+    return [answer for answer in answers if answer is not None]
 
 
 def _unserialized(item_id: UUID, source: UUID, target: UUID, qty: int) -> LineSpec:
