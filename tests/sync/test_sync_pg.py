@@ -179,7 +179,7 @@ def test_an_adjustment_that_waited_for_the_stock_lock_publishes_the_qty_it_left(
     """T1 reads the item (qty 5), then stalls before the ledger locks the stock row; T2 adjusts
     the same item and commits (4); T1 goes on (3). T1's answer and feed row must say 3, not the
     5 - 1 it read before the lock, or every replica keeps a qty the server never had."""
-    from quartermaster.inventory import services as inventory
+    from quartermaster.inventory.ledger import StockBook
 
     base = live_server.url
     headers = {"Authorization": f"Bearer {token_for(base, 'admin')}"}
@@ -187,15 +187,16 @@ def test_an_adjustment_that_waited_for_the_stock_lock_publishes_the_qty_it_left(
         f"{base}/api/v1/items", json={"name": "cylinder", "qty": 5}, headers=headers
     ).json()["id"]
     entered, release = threading.Event(), threading.Event()
-    original = inventory.move_stock
+    original = StockBook.lock.__func__  # type: ignore[attr-defined]
 
-    def stall_first(**kwargs: Any) -> Any:
+    def stall_first(cls: type[StockBook], keys: Any) -> StockBook:
+        # The item is read; its stock row is not locked yet.
         if not entered.is_set():
             entered.set()
             assert release.wait(timeout=30)
-        return original(**kwargs)
+        return original(cls, keys)  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(inventory, "move_stock", stall_first)
+    monkeypatch.setattr(StockBook, "lock", classmethod(stall_first))
 
     def adjust() -> Any:
         return httpx.patch(
