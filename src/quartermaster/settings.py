@@ -168,8 +168,8 @@ CHANNEL_LAYERS = {
     )
 }
 
-# Batch sync runs consecutive ops of a bulk-capable type (sale.record) in one set of statements;
-# "0" runs every op alone (the same answers, slower): a switch for measuring and for operators.
+# Batch sync runs consecutive ops of a bulk-capable type (sale.record, item.adjust) in one set of
+# statements; "0" runs every op alone (the same answers, slower): for measuring, and for operators.
 SYNC_BULK = os.environ.get("QM_SYNC_BULK", "1") != "0"
 
 LANGUAGE_CODE = "en"

@@ -28,7 +28,7 @@ it like a fresh one, a rejection this copy would store answers the other copy's 
 instead, and an op the other copy holds in flight is 503 `op_in_flight` (send it again).
 
 Runs in bulk: consecutive ungrouped fresh ops of one type whose command can run many at once
-(`Command.bulk`, e.g. `sale.record`) run together through `core.commands.execute_many`, in one
+(`Command.bulk`: `sale.record`, `item.adjust`) run together through `core.commands.execute_many`, in one
 transaction: one claim of their op ids, one set of statements for their work, one insert each
 for their answers, audit entries, feed rows and temp ids. Each op answers exactly what it would
 alone (a sale finding too little stock still answers 409 `insufficient_stock` and the ops behind
