@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -88,34 +89,43 @@ def append_entries(head: ChainHead, entries: Iterable[NewEntry]) -> list[NewEntr
 
 def sealed_bytes(entry: NewEntry) -> bytes:
     """`canonical_json(entry_payload(entry))`, byte for byte (a test holds them equal), built
-    around the texts `before` and `after` were encoded to instead of encoding them again."""
+    around the texts `before` and `after` were encoded to instead of encoding them again; the
+    parts one command's entries share are built once."""
     return "".join(
         (
-            '{"action":',
-            _text(entry.action),
-            ',"actor":',
-            _text(entry.actor),
-            ',"actor_id":',
-            _text(str(entry.actor_id)) if entry.actor_id else "null",
-            ',"after":',
+            _who(entry.action, entry.actor, entry.actor_id),
             entry.after.text if entry.after is not None else "null",
-            ',"at":',
-            _text(_iso(entry.at)),
-            ',"before":',
+            _when(entry.at),
             entry.before.text if entry.before is not None else "null",
-            ',"client_ts":',
-            _text(entry.client_ts),
-            ',"device":',
-            _text(entry.device),
-            ',"entity_id":',
+            _where(entry.client_ts, entry.device),
             _text(entry.entity_id),
-            ',"entity_type":',
+            _ENTITY_TYPE,
             _text(entry.entity_type),
-            ',"seq":',
+            _SEQ,
             str(int(entry.seq)),
             "}",
         )
     ).encode()
+
+
+_ENTITY_TYPE = ',"entity_type":'
+_SEQ = ',"seq":'
+
+
+@lru_cache(maxsize=256)
+def _who(action: str, actor: str, actor_id: UUID | None) -> str:
+    actor_text = _text(str(actor_id)) if actor_id else "null"
+    return f'{{"action":{_text(action)},"actor":{_text(actor)},"actor_id":{actor_text},"after":'
+
+
+@lru_cache(maxsize=64)
+def _when(at: datetime) -> str:
+    return f',"at":{_text(_iso(at))},"before":'
+
+
+@lru_cache(maxsize=256)
+def _where(client_ts: str, device: str) -> str:
+    return f',"client_ts":{_text(client_ts)},"device":{_text(device)},"entity_id":'
 
 
 def _text(value: str) -> str:

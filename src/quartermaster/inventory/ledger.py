@@ -298,6 +298,8 @@ def write_movements(planned: Sequence[PlannedMovement], book: StockBook) -> list
     insert_rows(Movement, movements)
     insert_rows(MovementLine, [line for per_movement in lines for line in per_movement])
     results = []
+    # Each stock row's ids as text, once per call: a batch's movements touch the same few rows.
+    row_texts: dict[tuple[UUID, UUID], tuple[str, str]] = {}
     for plan, movement, line_rows in zip(planned, movements, lines, strict=True):
         view = movement_view(movement, line_rows)
         changes = [
@@ -310,16 +312,20 @@ def write_movements(planned: Sequence[PlannedMovement], book: StockBook) -> list
                 plan.first_source or plan.spec.lines[0].to_location_id,
             )
         ]
-        for (item_id, location_id), delta in plan.deltas.items():
-            qty = plan.before[(item_id, location_id)]
+        for key, delta in plan.deltas.items():
+            texts = row_texts.get(key)
+            if texts is None:
+                texts = row_texts[key] = (str(key[0]), str(key[1]))
+            item_text, location_text = texts
+            qty = plan.before[key]
             changes.append(
                 Change(
                     "stock",
-                    f"{item_id}:{location_id}",
-                    stock_view(item_id, location_id, qty),
-                    stock_view(item_id, location_id, qty + delta),
+                    f"{item_text}:{location_text}",
+                    stock_view(item_text, location_text, qty),
+                    stock_view(item_text, location_text, qty + delta),
                     None,
-                    location_id,
+                    key[1],
                 )
             )
         results.append(MoveResult(movement=movement, view=view, changes=changes, assets=[]))

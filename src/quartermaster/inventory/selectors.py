@@ -104,7 +104,7 @@ def get_location(*, actor: Actor, location_id: UUID) -> Location | None:
     return _scoped_locations(actor).filter(pk=location_id).first()
 
 
-def stock_view(item_id: UUID, location_id: UUID, qty: int) -> dict[str, Any]:
+def stock_view(item_id: UUID | str, location_id: UUID | str, qty: int) -> dict[str, Any]:
     return {"item": str(item_id), "location": str(location_id), "qty": qty}
 
 
