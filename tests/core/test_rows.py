@@ -12,7 +12,7 @@ from django.apps import apps
 from django.db import connection, models
 
 from quartermaster.core.canonical import Encoded
-from quartermaster.core.rows import converter, copy_converter
+from quartermaster.core.rows import _as_is, converter, copy_converter
 
 SAMPLES: dict[type[models.Field[Any, Any]], list[Any]] = {
     models.UUIDField: [None, uuid.uuid4(), str(uuid.uuid4())],
@@ -60,6 +60,11 @@ def test_every_field_converts_as_django_would() -> None:
             assert comparable(bound(value)) == comparable(django), (field, value)
             # COPY: the same once on the wire as text.
             assert wire(field, copied(value)) == wire(field, django), (field, value)
+            # A value passed as it is (no conversion at all) must mean the same too.
+            for copy in (False, True):
+                if _as_is(field, connection, copy=copy):
+                    expected = wire(field, copied(value) if copy else bound(value))
+                    assert wire(field, value) == expected, (field, value, copy)
             if isinstance(field, models.JSONField) and value is not None:
                 # Encoded once by the pipeline: the same JSON value either way.
                 assert wire(field, bound(Encoded(value))) == wire(field, django), (field, value)

@@ -14,6 +14,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
@@ -117,13 +118,59 @@ def copy_converter(field: models.Field[Any, Any], conn: BaseDatabaseWrapper) -> 
 COPY_FROM_ROWS = 10
 
 
+def _as_is(field: models.Field[Any, Any], conn: BaseDatabaseWrapper, *, copy: bool) -> bool:
+    """Whether the driver takes this field's values exactly as Django would hand them over, so
+    reading the attribute is all there is to do. Rows carry values of the field's own Python
+    type (str, int, bool, UUID, aware datetime), as the pipeline's rows do: for those values the
+    conversion would return the value itself (text, booleans) or only a type tag the driver
+    needs for a bound parameter, not for COPY, whose values travel as text."""
+    target = field.target_field if isinstance(field, models.ForeignKey) else field
+    if isinstance(field, models.JSONField):
+        return False
+    if type(field) in (models.CharField, models.TextField, models.BooleanField):
+        return True
+    by_copy = copy and conn.vendor == "postgresql"
+    if isinstance(target, models.IntegerField):
+        return by_copy or conn.vendor == "sqlite"
+    if isinstance(target, models.UUIDField | models.DateTimeField):
+        return by_copy  # PostgreSQL's COPY reads their text; SQLite stores them converted
+    return False
+
+
+class _Values:
+    """Turns a row into the values a statement sends: every attribute read in one call, and only
+    the values that need it converted."""
+
+    def __init__(
+        self, fields: Sequence[models.Field[Any, Any]], conn: BaseDatabaseWrapper, *, copy: bool
+    ) -> None:
+        names = [f.attname for f in fields]
+        read = attrgetter(*names)
+        self.read: Callable[[object], tuple[Any, ...]] = (
+            read if len(names) > 1 else lambda obj: (read(obj),)
+        )
+        make = copy_converter if copy else converter
+        self.fixes = [
+            (index, make(f, conn))
+            for index, f in enumerate(fields)
+            if not _as_is(f, conn, copy=copy)
+        ]
+
+    def __call__(self, obj: object) -> list[Any]:
+        values = list(self.read(obj))
+        for index, convert in self.fixes:
+            values[index] = convert(values[index])
+        return values
+
+
 @dataclass(frozen=True)
 class _Plan:
     insert: str  # "INSERT INTO t (columns) VALUES "
     row: str  # "(%s, …)"
     copy: str  # "COPY t (columns) FROM STDIN"
-    fields: list[tuple[str, Converter]]  # attribute name, converter
-    copy_fields: list[tuple[str, Converter]]  # the same for COPY
+    width: int  # columns per row
+    values: _Values  # a row's values for INSERT
+    copy_values: _Values  # the same for COPY
 
 
 _plans: dict[tuple[str, type[models.Model]], _Plan] = {}
@@ -143,11 +190,23 @@ def _plan(model: type[models.Model], conn: BaseDatabaseWrapper) -> _Plan:
             insert=f"INSERT INTO {table} ({columns}) VALUES ",  # noqa: S608
             row="(" + ", ".join(["%s"] * len(fields)) + ")",
             copy=f"COPY {table} ({columns}) FROM STDIN",
-            fields=[(f.attname, converter(f, conn)) for f in fields],
-            copy_fields=[(f.attname, copy_converter(f, conn)) for f in fields],
+            width=len(fields),
+            # PostgreSQL binds only a few rows (COPY takes the rest): Django's full conversion.
+            values=_Values(fields, conn, copy=False)
+            if conn.vendor == "sqlite"
+            else _Full(fields, conn),
+            copy_values=_Values(fields, conn, copy=True),
         )
         _plans[key] = plan
     return plan
+
+
+class _Full(_Values):
+    """Every value converted, as Django would (bound parameters on PostgreSQL carry types)."""
+
+    def __init__(self, fields: Sequence[models.Field[Any, Any]], conn: BaseDatabaseWrapper) -> None:
+        super().__init__(fields, conn, copy=False)
+        self.fixes = [(index, converter(f, conn)) for index, f in enumerate(fields)]
 
 
 def insert_rows(model: type[models.Model], rows: Sequence[object]) -> None:
@@ -163,21 +222,21 @@ def insert_rows(model: type[models.Model], rows: Sequence[object]) -> None:
         return
     conn = connections[DEFAULT_DB_ALIAS]
     plan = _plan(model, conn)
-    fields = plan.fields
     with conn.cursor() as cursor:
         if conn.vendor == "postgresql" and len(rows) >= COPY_FROM_ROWS:
-            copy_fields = plan.copy_fields
+            copy_values = plan.copy_values
             with cursor.cursor.copy(plan.copy) as copy:
                 for obj in rows:
-                    copy.write_row([convert(getattr(obj, name)) for name, convert in copy_fields])
+                    copy.write_row(copy_values(obj))
         else:
-            max_params = _max_params(conn) or len(rows) * len(fields)
-            per_statement = max(1, max_params // len(fields))
+            values = plan.values
+            max_params = _max_params(conn) or len(rows) * plan.width
+            per_statement = max(1, max_params // plan.width)
             for start in range(0, len(rows), per_statement):
                 chunk = rows[start : start + per_statement]
                 cursor.execute(
                     plan.insert + ", ".join([plan.row] * len(chunk)),
-                    [convert(getattr(obj, name)) for obj in chunk for name, convert in fields],
+                    [value for obj in chunk for value in values(obj)],
                 )
     _mark_saved(rows, conn.alias)
 
