@@ -5,16 +5,18 @@ batch sync for a whole run of them (`RecordSale.handle_many`). Every sale of a r
 exactly as if it ran alone, in order, and only the sales that pass are written:
 
 1. check each sale against what one query per kind reads for the whole run (locations,
-   customers, items) and price it: a sale that fails answers its error and takes nothing;
-2. lock every stock row the run's confirmed sales touch, in one ordered statement, and plan
-   each sale's movement against the running quantities (`inventory.ledger.StockBook`), so a
-   sale that finds too little stock answers 409 `insufficient_stock` after the ones before it
-   took theirs, exactly as it would alone;
+   customers, items): a sale that fails answers its error and takes nothing;
+2. lock every stock row the run's confirmed sales touch, in one ordered statement, then in
+   order plan each sale's movement against the running quantities (`inventory.ledger.
+   StockBook`) and price it, so a sale that finds too little stock answers 409
+   `insufficient_stock` after the ones before it took theirs, exactly as it would alone;
 3. write what passed in bulk: one block of TRX and one of INV numbers, one guarded UPDATE for
-   every stock row, one INSERT per table (movements, sales, lines, invoices, invoice lines).
+   every stock row, one INSERT (PostgreSQL: COPY) per table: movements and their lines, sales
+   and their lines, invoices and their lines.
 
-Serialized units (cylinders) are locked and moved one sale at a time, so a run holding a sale by
-serial is refused as a whole (`BulkUnavailable`) and its ops run alone.
+Serialized units (cylinders) are locked and moved one sale at a time, as they are planned: only
+a sale recorded alone may hold serials (its transaction rolls back whatever it moved if it
+fails later); a run holding one is refused as a whole (`BulkUnavailable`) and its ops run alone.
 """
 
 from __future__ import annotations
@@ -108,10 +110,11 @@ class _Sale:
 
 
 def record_sales(
-    commands: Sequence[RecordSale], contexts: Sequence[Context]
+    commands: Sequence[RecordSale], contexts: Sequence[Context], *, alone: bool = False
 ) -> list[Outcome | DomainError]:
-    """Record `commands` in order; each answers its Outcome or the error it would raise alone."""
-    alone = len(commands) == 1
+    """Record `commands` in order; each answers its Outcome or the error it would raise alone.
+    `alone`: one command whose error the caller raises, rolling back its transaction."""
+    assert not alone or len(commands) == 1
     if not alone and any(line.serials for command in commands for line in command.lines):
         raise BulkUnavailable("sales by serial move their units one sale at a time")
     answers: list[Outcome | DomainError | None] = [None] * len(commands)

@@ -174,7 +174,7 @@ class RecordSale(Command):
     bulk: ClassVar[bool] = True
 
     def handle(self, ctx: Context) -> Outcome:
-        [answer] = recording.record_sales([self], [ctx])
+        [answer] = recording.record_sales([self], [ctx], alone=True)
         if isinstance(answer, DomainError):
             raise answer
         return answer
