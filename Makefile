@@ -41,6 +41,10 @@ openapi: install ## rewrite the OpenAPI snapshot after a deliberate contract cha
 bench: install ## run the benchmarks (prints figures; record them in bench/RESULTS.md)
 	$(BIN)/python bench/bench_items.py
 
+.PHONY: bench-sync
+bench-sync: install ## sync throughput: bulk vs per-op vs set-based SQL, both databases (~10 min)
+	$(BIN)/python bench/bench_sync.py
+
 .PHONY: clean
 clean: ## remove the virtualenv, caches and the embedded database
 	rm -rf .venv var .mypy_cache .ruff_cache .hypothesis
