@@ -282,7 +282,8 @@ class _Batch:
             existing = self.temp_ids.get(op.client_temp_id)
             if existing and existing.permanent_id and existing.op_id != op.op_id:
                 raise TempIdReused(op.client_temp_id, existing.op_id)
-        payload = invariants.substitute(op.payload, self._resolve)
+        # Nothing to substitute when no string of the batch names a temp id of this device.
+        payload = invariants.substitute(op.payload, self._resolve) if self.temp_ids else op.payload
         if op.base_version is not None:
             # The seam for versioned records: a command that takes base_version receives it.
             if "base_version" not in command_class.model_fields:
