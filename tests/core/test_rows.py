@@ -82,3 +82,47 @@ def wire(field: models.Field[Any, Any], value: Any) -> Any:
         text = (value.dumps or json.dumps)(value.obj) if hasattr(value, "obj") else value
         return ("json", json.loads(text))
     return str(value)
+
+
+def test_a_new_row_needs_every_column_and_nothing_else() -> None:
+    from quartermaster.core.models import NumberSeries
+    from quartermaster.core.rows import new_row
+
+    columns = {f.attname: None for f in NumberSeries._meta.concrete_fields}
+    assert isinstance(new_row(NumberSeries, **columns), NumberSeries)
+    with pytest.raises(TypeError, match=r"missing \['last_value'\]"):
+        new_row(NumberSeries, **{k: v for k, v in columns.items() if k != "last_value"})
+    with pytest.raises(TypeError, match=r"unknown \['colour'\]"):
+        new_row(NumberSeries, **columns, colour="red")
+
+
+@pytest.mark.django_db
+def test_a_new_row_inserts_and_reads_back_as_the_orm_would_store_it() -> None:
+    from quartermaster.core.rows import insert_rows, new_row
+    from quartermaster.inventory.models import Location, Movement
+
+    location = Location.objects.create(name="Truck 7", kind="vehicle")
+    at = datetime(2026, 12, 1, 5, 12, 3, 123456, tzinfo=UTC)
+    row = new_row(
+        Movement,
+        id=uuid.uuid4(),
+        kind="adjustment",
+        reason="loss ₹",
+        reference=f"location:{location.pk}",
+        reverses_id=None,
+        client_temp_id="",
+        actor="driver1",
+        created_at=at,
+    )
+
+    insert_rows(Movement, [row])
+
+    stored = Movement.objects.get(pk=row.pk)
+    assert (stored.kind, stored.reason, stored.reference, stored.actor, stored.created_at) == (
+        "adjustment",
+        "loss ₹",
+        f"location:{location.pk}",
+        "driver1",
+        at,
+    )
+    assert row._state.adding is False

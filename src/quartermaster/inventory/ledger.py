@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from functools import reduce
 from operator import or_
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
 
 from quartermaster.core.commands import Change
 from quartermaster.core.errors import Conflict, InsufficientStock, Invalid
-from quartermaster.core.rows import insert_rows
+from quartermaster.core.rows import insert_rows, new_row
 from quartermaster.inventory.invariants import (
     VIRTUAL_KINDS,
     AssetState,
@@ -269,7 +269,9 @@ def write_movements(planned: Sequence[PlannedMovement], book: StockBook) -> list
     _update_stock([(book.rows[key], delta) for key, delta in net.items() if delta != 0])
     now = timezone.now()
     movements = [
-        Movement(
+        new_row(
+            Movement,
+            id=uuid4(),
             kind=plan.spec.kind.value,
             reason=plan.spec.reason,
             reference=plan.spec.reference,
@@ -282,7 +284,9 @@ def write_movements(planned: Sequence[PlannedMovement], book: StockBook) -> list
     ]
     lines = [
         [
-            MovementLine(
+            new_row(
+                MovementLine,
+                id=None,
                 movement_id=movement.pk,
                 line_no=index,
                 item_id=line.item_id,

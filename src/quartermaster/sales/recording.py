@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.utils import timezone
 
@@ -32,7 +32,7 @@ from quartermaster.core import policy
 from quartermaster.core.commands import BulkUnavailable, Change, Context, Outcome
 from quartermaster.core.errors import DomainError, Invalid, NotFound
 from quartermaster.core.numbering import next_numbers
-from quartermaster.core.rows import insert_rows
+from quartermaster.core.rows import insert_rows, new_row
 from quartermaster.inventory.invariants import (
     OWN_KINDS,
     AssetState,
@@ -261,7 +261,9 @@ def invoice_rows(
 ) -> tuple[Invoice, list[InvoiceLine]]:
     """The invoice of `sale` and its lines, built (not saved)."""
     totals = invariants.invoice_totals(priced)
-    invoice = Invoice(
+    invoice = new_row(
+        Invoice,
+        id=uuid4(),
         number=number,
         sale_id=sale.pk,
         customer_id=sale.customer_id,
@@ -272,7 +274,9 @@ def invoice_rows(
         created_at=at,
     )
     lines = [
-        InvoiceLine(
+        new_row(
+            InvoiceLine,
+            id=None,
             invoice_id=invoice.pk,
             line_no=index,
             kind=p.kind,
@@ -299,15 +303,21 @@ def _write(passed: list[_Sale], book: StockBook, items: dict[Any, Item]) -> list
     confirmed = [sale for sale in passed if sale.planned is not None]
     invoice_numbers = iter(next_numbers("INV", len(confirmed)))
     sales = [
-        SaleTransaction(
+        new_row(
+            SaleTransaction,
+            id=uuid4(),
             number=next(sale_numbers),
             customer_id=sale.customer.pk,
             location_id=sale.location.pk,
             status=SaleStatus.CONFIRMED if sale.planned else SaleStatus.DRAFT,
+            movement_id=None,  # set below, once the movements exist
+            reversal_id=None,
+            void_reason="",
             client_temp_id=sale.command.client_temp_id,
             created_by=sale.ctx.actor.username,
             created_at=now,
             confirmed_at=now if sale.planned else None,
+            voided_at=None,
             # A confirmed sale was a draft (version 1) confirmed in the same transaction.
             version=2 if sale.planned else 1,
         )
@@ -323,7 +333,9 @@ def _write(passed: list[_Sale], book: StockBook, items: dict[Any, Item]) -> list
     moves = dict(zip((id(sale) for sale in confirmed), write_movements(planned, book), strict=True))
     lines = {
         id(sale): [
-            SaleLine(
+            new_row(
+                SaleLine,
+                id=None,
                 sale_id=by_sale[id(sale)].pk,
                 line_no=line_no,
                 item_id=line.item,
