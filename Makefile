@@ -42,7 +42,7 @@ bench: install ## run the benchmarks (prints figures; record them in bench/RESUL
 	$(BIN)/python bench/bench_items.py
 
 .PHONY: bench-sync
-bench-sync: install ## sync throughput: bulk vs per-op vs set-based SQL, both databases (~10 min)
+bench-sync: install ## sync throughput: bulk vs per-op vs set-based SQL, both databases (~12 min)
 	$(BIN)/python bench/bench_sync.py
 
 .PHONY: clean
