@@ -126,17 +126,25 @@ def transcript(api: Api, w: dict[str, str], ops: list[dict[str, Any]]) -> dict[s
     )
 
 
+def in_bulk_and_alone(
+    api: Api, w: dict[str, str], ops: list[dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The batch's transcript with bulk runs, rolled back, then with every op alone."""
+    with transaction.atomic():
+        with override_settings(SYNC_BULK=True):
+            bulk = transcript(api, w, ops)
+        transaction.set_rollback(True)
+    with override_settings(SYNC_BULK=False):
+        alone = transcript(api, w, ops)
+    return bulk, alone
+
+
 def test_a_mixed_run_answers_in_bulk_exactly_what_each_op_answers_alone(
     admin: Api, default_location_id: str
 ) -> None:
     w = world(admin, default_location_id)
     ops = mixed_batch(w)
-    with transaction.atomic():
-        with override_settings(SYNC_BULK=True):
-            bulk = transcript(admin, w, ops)
-        transaction.set_rollback(True)
-    with override_settings(SYNC_BULK=False):
-        alone = transcript(admin, w, ops)
+    bulk, alone = in_bulk_and_alone(admin, w, ops)
 
     assert bulk == alone
     assert [r["status"] for r in bulk["results"]] == [
@@ -177,12 +185,7 @@ def test_a_run_of_adjustments_answers_in_bulk_exactly_what_each_answers_alone(
         adjust(w, "gas", -18),
         adjust(w, "gas", 1),
     ]
-    with transaction.atomic():
-        with override_settings(SYNC_BULK=True):
-            bulk = transcript(admin, w, ops)
-        transaction.set_rollback(True)
-    with override_settings(SYNC_BULK=False):
-        alone = transcript(admin, w, ops)
+    bulk, alone = in_bulk_and_alone(admin, w, ops)
 
     assert bulk == alone
     assert [r["status"] for r in bulk["results"]] == [

@@ -118,6 +118,33 @@ class Command(BaseModel):
         return fingerprint([self.name, self.model_dump(mode="json")])
 
 
+class BulkCommand(Command):
+    """A command whose one body (`run_many`) serves both one command (`handle`: REST, a sync op
+    run alone) and a run of them (`handle_many`: a bulk run of a sync batch)."""
+
+    bulk: ClassVar[bool] = True
+
+    @classmethod
+    def run_many(
+        cls, commands: Sequence[Any], contexts: Sequence[Context], *, alone: bool
+    ) -> list[Outcome | DomainError]:
+        """`handle_many`'s contract; `alone`: one command whose error `handle` raises, so its
+        transaction rolls back whatever it wrote first."""
+        raise NotImplementedError
+
+    def handle(self, ctx: Context) -> Outcome:
+        [answer] = type(self).run_many([self], [ctx], alone=True)
+        if isinstance(answer, DomainError):
+            raise answer
+        return answer
+
+    @classmethod
+    def handle_many(
+        cls, commands: Sequence[Command], contexts: Sequence[Context]
+    ) -> list[Outcome | DomainError]:
+        return cls.run_many(commands, contexts, alone=False)
+
+
 class BulkUnavailable(Exception):
     """`execute_many` cannot run this set at once; nothing was written. Run each alone."""
 

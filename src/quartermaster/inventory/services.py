@@ -5,7 +5,7 @@ distributions, adjustments and the stock rebuild. Every stock change goes throug
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
@@ -14,7 +14,7 @@ from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field
 
 from quartermaster.core import policy
-from quartermaster.core.commands import Change, Command, Context, Outcome
+from quartermaster.core.commands import BulkCommand, Change, Command, Context, Outcome
 from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import DomainError, InsufficientStock, Invalid, NotFound
 from quartermaster.core.numbering import next_number
@@ -138,7 +138,7 @@ class DeleteItem(Command):
         )
 
 
-class AdjustItemQty(Command):
+class AdjustItemQty(BulkCommand):
     """qty' = qty + delta at the default location: an adjustment movement from/to `loss`."""
 
     name = "item.adjust"
@@ -149,20 +149,12 @@ class AdjustItemQty(Command):
         invariants.clean_delta(self.delta)
         return self
 
-    # Batch sync adjusts a run of items in one set of statements (`adjust_items`).
-    bulk: ClassVar[bool] = True
-
-    def handle(self, ctx: Context) -> Outcome:
-        [answer] = adjust_items([self], [ctx])
-        if isinstance(answer, DomainError):
-            raise answer
-        return answer
-
     @classmethod
-    def handle_many(
-        cls, commands: Sequence[Command], contexts: Sequence[Context]
+    def run_many(
+        cls, commands: Sequence[Any], contexts: Sequence[Context], *, alone: bool
     ) -> list[Outcome | DomainError]:
-        return adjust_items([cast(AdjustItemQty, c) for c in commands], contexts)
+        # Nothing is written before every adjustment is decided: alone or not is the same.
+        return adjust_items(commands, contexts)
 
 
 def adjust_items(

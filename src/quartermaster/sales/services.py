@@ -10,7 +10,7 @@ image: a reversing movement and a credit note, never an edit or a delete.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 from uuid import UUID
 
 from django.db.models import F
@@ -18,7 +18,7 @@ from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field
 
 from quartermaster.core import policy
-from quartermaster.core.commands import Change, Command, Context, Outcome
+from quartermaster.core.commands import BulkCommand, Change, Command, Context, Outcome
 from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import Conflict, DomainError, Invalid, NotFound
 from quartermaster.core.money import format_money, parse_money
@@ -149,7 +149,7 @@ class SaleLineIn(BaseModel):
     serials: tuple[str, ...] = ()
 
 
-class RecordSale(Command):
+class RecordSale(BulkCommand):
     """Record a sale as a draft, or draft and confirm at once (`confirm=True`)."""
 
     name = "sale.record"
@@ -170,20 +170,11 @@ class RecordSale(Command):
         inventory_rules.check_serials_once([(line.item, line.serials) for line in cleaned])
         return self.model_copy(update={"lines": tuple(cleaned)})
 
-    # Batch sync records a run of sales in one set of statements (sales.recording).
-    bulk: ClassVar[bool] = True
-
-    def handle(self, ctx: Context) -> Outcome:
-        [answer] = recording.record_sales([self], [ctx], alone=True)
-        if isinstance(answer, DomainError):
-            raise answer
-        return answer
-
     @classmethod
-    def handle_many(
-        cls, commands: Sequence[Command], contexts: Sequence[Context]
+    def run_many(
+        cls, commands: Sequence[Any], contexts: Sequence[Context], *, alone: bool
     ) -> list[Outcome | DomainError]:
-        return recording.record_sales([cast(RecordSale, c) for c in commands], contexts)
+        return recording.record_sales(commands, contexts, alone=alone)
 
 
 def _locked_sale(ctx: Context, action: str, sale_id: UUID) -> SaleTransaction:
