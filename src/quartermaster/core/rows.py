@@ -48,7 +48,7 @@ def _json_converter(field: models.JSONField[Any], conn: BaseDatabaseWrapper) -> 
         if type(value) is Encoded:
             if encoder is not None:  # a custom encoder: Django's own way
                 return adapt_json(prep(value.value), encoder)
-            # Already encoded, exactly as Django would: store the same text.
+            # Already encoded: store that text (the one the audit chain hashes).
             if postgres:
                 text = value.text
                 return Jsonb(value.value, dumps=lambda _: text)
@@ -192,22 +192,11 @@ def _plan(model: type[models.Model], conn: BaseDatabaseWrapper) -> _Plan:
             row="(" + ", ".join(["%s"] * len(fields)) + ")",
             copy=f"COPY {table} ({columns}) FROM STDIN",
             width=len(fields),
-            # PostgreSQL binds only a few rows (COPY takes the rest): Django's full conversion.
-            values=_Values(fields, conn, copy=False)
-            if conn.vendor == "sqlite"
-            else _Full(fields, conn),
+            values=_Values(fields, conn, copy=False),
             copy_values=_Values(fields, conn, copy=True),
         )
         _plans[key] = plan
     return plan
-
-
-class _Full(_Values):
-    """Every value converted, as Django would (bound parameters on PostgreSQL carry types)."""
-
-    def __init__(self, fields: Sequence[models.Field[Any, Any]], conn: BaseDatabaseWrapper) -> None:
-        super().__init__(fields, conn, copy=False)
-        self.fixes = [(index, converter(f, conn)) for index, f in enumerate(fields)]
 
 
 def insert_rows(model: type[models.Model], rows: Sequence[object]) -> None:

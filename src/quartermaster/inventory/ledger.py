@@ -111,7 +111,7 @@ def move_stock(
         client_temp_id=client_temp_id,
     )
     # Callers that already read the items and locations pass them in (one query less each).
-    items, locations = load_parties([spec], known_items, known_locations)
+    items, locations = _load_parties(spec, known_items, known_locations)
     check_movement(spec, items, locations, allow_unserialized=allow_unserialized)
     book = StockBook.lock(spec.stock_keys(locations))
     planned = book.plan(spec, items, locations)
@@ -145,15 +145,14 @@ class MovementSpec:
         return list(keys)
 
 
-def load_parties(
-    specs: Sequence[MovementSpec],
-    known_items: dict[Any, Item] | None = None,
-    known_locations: dict[Any, Location] | None = None,
+def _load_parties(
+    spec: MovementSpec,
+    known_items: dict[Any, Item] | None,
+    known_locations: dict[Any, Location] | None,
 ) -> tuple[dict[Any, Item], dict[Any, Location]]:
-    """The items and locations `specs` name, one query each for those not already known."""
+    """The items and locations `spec` names, one query each for those not already known."""
     location_ids = {
         location_id
-        for spec in specs
         for line in spec.lines
         for location_id in (line.from_location_id, line.to_location_id)
     }
@@ -161,7 +160,7 @@ def load_parties(
     if not location_ids <= set(locations):
         locations.update(Location.objects.in_bulk(list(location_ids - set(locations))))
     items = dict(known_items or {})
-    item_ids = {line.item_id for spec in specs for line in spec.lines}
+    item_ids = {line.item_id for line in spec.lines}
     if not item_ids <= set(items):
         items.update(Item.objects.in_bulk(list(item_ids - set(items))))
     return items, locations
@@ -227,25 +226,25 @@ class StockBook:
     ) -> PlannedMovement:
         """Check `spec` against the running quantities, or raise InsufficientStock. Changes
         nothing: `take` applies the plan to the running quantities."""
-        available = dict(self.qty)
+        # The movement's own running change per row (a run's book holds many rows; copying
+        # all of them for each movement would cost the run a quadratic walk).
         deltas: dict[tuple[UUID, UUID], int] = {}
         first_source = None
         for index, line in enumerate(spec.lines):
             source = (line.item_id, line.from_location_id)
-            if source in available:  # a virtual source is unbounded
+            if source in self.qty:  # a virtual source is unbounded
                 first_source = first_source or line.from_location_id
-                available[source] -= line.qty
                 deltas[source] = deltas.get(source, 0) - line.qty
-                if available[source] < 0:
+                have = self.qty[source] + deltas[source]
+                if have < 0:
                     item, where = items[line.item_id], locations[line.from_location_id]
                     raise InsufficientStock(
                         f"insufficient stock on line {index}: {item.name} at {where.name} has "
-                        f"{available[source] + line.qty}, {line.qty} needed",
+                        f"{have + line.qty}, {line.qty} needed",
                         line=index,
                     )
             target = (line.item_id, line.to_location_id)
-            if target in self.rows:
-                available[target] += line.qty
+            if target in self.qty:
                 deltas[target] = deltas.get(target, 0) + line.qty
         moved = sorted(
             ((key, delta) for key, delta in deltas.items() if delta != 0),
