@@ -20,10 +20,10 @@ from django.utils import timezone
 from pydantic import BaseModel, ConfigDict
 
 from quartermaster.core import audit, events, idempotency, policy
-from quartermaster.core.canonical import Encoded, EncodeOnce, fingerprint
+from quartermaster.core.canonical import EncodeOnce, fingerprint
 from quartermaster.core.errors import DomainError
 from quartermaster.core.models import ChainHead, FeedEntry
-from quartermaster.core.rows import insert_rows
+from quartermaster.core.rows import insert_rows, new_row
 
 
 @dataclass(frozen=True)
@@ -352,20 +352,6 @@ def record_changes(action: str, ctx: Context, changes: list[Change]) -> None:
     record_changes_many([(action, ctx, changes)])
 
 
-@dataclass(slots=True)
-class _FeedRow:
-    """A feed row being appended: FeedEntry's columns (core.rows inserts it)."""
-
-    seq: int
-    at: Any
-    entity: str
-    entity_id: str
-    op: str
-    version: int | None
-    data: Encoded | None
-    location_id: UUID | None
-
-
 def record_changes_many(
     commands: Sequence[tuple[str, Context, list[Change]]], encode: EncodeOnce | None = None
 ) -> None:
@@ -400,7 +386,8 @@ def record_changes_many(
             continue
         head.feed_seq += 1
         feed_rows.append(
-            _FeedRow(
+            new_row(
+                FeedEntry,
                 seq=head.feed_seq,
                 at=now,
                 entity=change.entity_type,

@@ -9,8 +9,6 @@ transactions, so there the duplicate simply waits and then receives the replay.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +17,7 @@ from django.utils import timezone
 
 from quartermaster.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
 from quartermaster.core.models import IdempotencyRecord
-from quartermaster.core.rows import insert_rows
+from quartermaster.core.rows import insert_rows, new_row
 
 MAX_KEY_LENGTH = 255
 # Sync op ids: never expire, fingerprinted by op type (commands.key_fingerprint).
@@ -50,19 +48,6 @@ def claim(
     if record.fingerprint != fingerprint:
         raise IdempotencyKeyReused()
     return record
-
-
-@dataclass(slots=True)
-class _Row:
-    """An answer being stored: IdempotencyRecord's columns (core.rows inserts it)."""
-
-    owner_id: UUID | None
-    scope: str
-    key: str
-    fingerprint: str
-    status: int
-    body: Any
-    created_at: datetime
 
 
 def claim_fresh(*, owner_id: UUID | None, scope: str, keys: list[str]) -> bool:
@@ -103,7 +88,9 @@ def store_many(
     insert_rows(
         IdempotencyRecord,
         [
-            _Row(
+            new_row(
+                IdempotencyRecord,
+                id=None,
                 owner_id=owner_id,
                 scope=scope,
                 key=key,

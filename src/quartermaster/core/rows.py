@@ -202,10 +202,9 @@ def _plan(model: type[models.Model], conn: BaseDatabaseWrapper) -> _Plan:
 def insert_rows(model: type[models.Model], rows: Sequence[object]) -> None:
     """INSERT fully built rows in as few statements as the database's parameter limit allows.
 
-    The same values as `bulk_create`, without the query compiler. A row is a model instance or
-    any object with the model's attribute names (the pipeline's own rows are plain slotted
-    dataclasses: a model instance costs more to build than to insert); JSON values may come
-    `Encoded`. Rows must carry every value themselves (auto_now fields set by the caller); an
+    The same values as `bulk_create`, without the query compiler. A row is a model instance
+    (cheapest built by `new_row`) or any object with the model's attribute names (the audit
+    chain's `NewEntry`); JSON values may come `Encoded`. Rows must carry every value themselves (auto_now fields set by the caller); an
     auto primary key is left to the database and not read back.
     """
     if not rows:
