@@ -383,6 +383,9 @@ class _Batch:
         command_class = Command.registry.get(first.type)
         if not settings.SYNC_BULK or command_class is None or not command_class.bulk:
             return []
+        following = self.ops[start + 1] if start + 1 < len(self.ops) else None
+        if following is None or following.type != first.type or following.group is not None:
+            return []  # a run of one: answered alone, without parsing it twice
         commands: list[Command] = []
         op_ids: set[str] = set()
         created: set[str] = set()  # temp ids the run's ops create
