@@ -172,6 +172,16 @@ CHANNEL_LAYERS = {
 # statements; "0" runs every op alone (the same answers, slower): for measuring, and for operators.
 SYNC_BULK = os.environ.get("QM_SYNC_BULK", "1") != "0"
 
+# Threads per server process that run Django for HTTP requests (`edge.WsgiEdge`): each keeps one
+# database connection, so this bounds a process's connections too. Requests beyond it wait in
+# the event loop; concurrent writes among them commit together (`core.group_commit`).
+HTTP_THREADS = env_int("QM_HTTP_THREADS", 4)
+# "0": every command runs its own transaction at once, whatever else the process is running
+# (the same answers; for measuring, and for tests that play several processes in one).
+GROUP_COMMIT = os.environ.get("QM_GROUP_COMMIT", "1") != "0"
+# The largest request body read (Django's default, 2.5 MiB); a larger one is 413 before it is read.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("QM_MAX_BODY_BYTES", 2_621_440)
+
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = False

@@ -74,14 +74,15 @@ def test_a_duplicate_of_a_request_in_flight_is_409(
         f"{base}/api/v1/items", json={"name": "cylinder", "qty": 10}, headers=headers
     ).json()["id"]
     entered, release = threading.Event(), threading.Event()
-    original = AdjustItemQty.handle
+    original = AdjustItemQty.run_many
 
-    def slow_handle(self: AdjustItemQty, ctx: Any) -> Any:
+    def slow_run_many(cls: Any, commands: Any, contexts: Any, *, alone: bool) -> Any:
         entered.set()
         release.wait(timeout=20)
-        return original(self, ctx)
+        return original(commands, contexts, alone=alone)
 
-    monkeypatch.setattr(AdjustItemQty, "handle", slow_handle)
+    # run_many: the one body of item.adjust, alone or in a run
+    monkeypatch.setattr(AdjustItemQty, "run_many", classmethod(slow_run_many))
     keyed = {**headers, "Idempotency-Key": "slow-one"}
     url = f"{base}/api/v1/items/{item_id}/qty"
 

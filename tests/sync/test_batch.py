@@ -230,11 +230,12 @@ def test_one_op_crashing_is_retryable_and_does_not_abort_the_others(
         op("item.create", {"name": "c", "qty": 1}, device_seq=3),
     ]
 
-    def crash(self: Any, ctx: Any) -> Any:
+    def crash(cls: Any, commands: Any, contexts: Any, *, alone: bool) -> Any:
         raise RuntimeError("disk on fire")
 
     with monkeypatch.context() as patch:
-        patch.setattr(AdjustItemQty, "handle", crash)
+        # run_many: the one body of item.adjust, alone or in a run
+        patch.setattr(AdjustItemQty, "run_many", classmethod(crash))
         first = send(admin, ops)
     status_after_crash = admin.get(f"/api/v1/devices/{DEVICE}/sync-status").body
     retried = send(admin, ops)
@@ -359,11 +360,12 @@ def test_a_group_broken_by_a_crash_is_retryable_and_stores_nothing(
         op("item.create", {"name": "b", "qty": 1}, group="g1"),
     ]
 
-    def crash(self: Any, ctx: Any) -> Any:
+    def crash(cls: Any, commands: Any, contexts: Any, *, alone: bool) -> Any:
         raise RuntimeError("disk on fire")
 
     with monkeypatch.context() as patch:
-        patch.setattr(AdjustItemQty, "handle", crash)
+        # run_many: the one body of item.adjust, alone or in a run
+        patch.setattr(AdjustItemQty, "run_many", classmethod(crash))
         broken = send(admin, ops)
     stored = (IdempotencyRecord.objects.count(), TempId.objects.count(), items(admin))
     retried = send(admin, ops)

@@ -24,6 +24,15 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _one_transaction_per_request(settings: Any) -> None:
+    """These tests are about transactions of different server processes meeting in the
+    database. One live server plays several: with group commit off, each request runs its own
+    transaction at once, as a request in a process of its own would (tests/core/
+    test_group_commit.py covers the batching itself)."""
+    settings.GROUP_COMMIT = False
+
+
 def lock_waiters() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -56,15 +65,15 @@ def test_a_change_that_commits_late_is_not_skipped_by_a_reader_who_polled_past_i
     late_id = ids[0]
     cursor = httpx.get(f"{base}/api/v1/sync/changes", headers=headers).json()["cursor"]
     entered, release = threading.Event(), threading.Event()
-    original = commands.record_changes
+    original = commands.record_changes_many
 
-    def stall_after_numbering(action: str, ctx: Any, changes: list[Any]) -> None:
-        original(action, ctx, changes)
-        if changes and changes[0].entity_id == late_id:
+    def stall_after_numbering(recorded: list[Any], encode: Any = None) -> None:
+        original(recorded, encode)
+        if any(changes and changes[0].entity_id == late_id for _, _, changes in recorded):
             entered.set()
             release.wait(timeout=30)
 
-    monkeypatch.setattr(commands, "record_changes", stall_after_numbering)
+    monkeypatch.setattr(commands, "record_changes_many", stall_after_numbering)
 
     def adjust(item_id: str) -> int:
         return httpx.patch(

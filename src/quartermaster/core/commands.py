@@ -10,20 +10,27 @@ handler, writes the audit and feed rows, so no handler can forget them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from uuid import UUID
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict
 
 from quartermaster.core import audit, events, idempotency, policy
 from quartermaster.core.canonical import EncodeOnce, fingerprint
-from quartermaster.core.errors import DomainError
+from quartermaster.core.errors import DomainError, IdempotencyKeyInFlight
+from quartermaster.core.group_commit import Baton
 from quartermaster.core.models import ChainHead, FeedEntry
 from quartermaster.core.rows import insert_rows, new_row
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -169,18 +176,195 @@ def key_fingerprint(name: str, scope: str, command: Command | None = None) -> st
 def execute(command: Command, ctx: Context) -> Response:
     """Run `command` for `ctx.actor` in one transaction and return its (possibly replayed) response.
 
-    Domain errors come back as error responses, with nothing changed. Any other exception
-    propagates (a 500 for HTTP, "retry later" for sync) after the transaction rolled back.
+    Commands the process runs concurrently are run together (`core.group_commit`): one
+    transaction for the batch, each answered exactly as alone. Domain errors come back as error
+    responses, with nothing of theirs changed. Any other exception propagates (a 500 for HTTP,
+    "retry later" for sync) after the transaction rolled back.
+    """
+    if not settings.GROUP_COMMIT or _BATON.holds() or connection.in_atomic_block:
+        # Alone, or inside the caller's transaction (or batch): run here.
+        [answer] = run_together([(command, ctx)])
+    else:
+        with _key_in_flight(ctx) as free:
+            answer = (
+                _BATON.submit((command, ctx)) if free else error_response(IdempotencyKeyInFlight())
+            )
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
+
+
+_keys_in_flight: set[tuple[UUID | None, str, str]] = set()
+_keys_in_flight_mutex = threading.Lock()
+
+
+@contextmanager
+def _key_in_flight(ctx: Context) -> Iterator[bool]:
+    """Whether `ctx`'s key is free in this process, holding it meanwhile: a copy of a request
+    queued or running here is answered 409 at once, as a copy in flight elsewhere is by the
+    database (`idempotency.claim`), instead of waiting behind it."""
+    if ctx.idempotency_key is None:
+        yield True
+        return
+    key = (ctx.actor.user_id, ctx.idempotency_scope, ctx.idempotency_key)
+    with _keys_in_flight_mutex:
+        free = key not in _keys_in_flight
+        _keys_in_flight.add(key)
+    try:
+        yield free
+    finally:
+        if free:
+            with _keys_in_flight_mutex:
+                _keys_in_flight.discard(key)
+
+
+def queued() -> int:
+    """How many commands of this process wait for the writer baton now."""
+    return _BATON.queued()
+
+
+def exclusive() -> AbstractContextManager[None]:
+    """Hold the process's writer baton for a block of work that runs its own transactions (a
+    sync batch): no command of this process writes meanwhile; `execute` inside it runs at once."""
+    return _BATON.exclusive() if settings.GROUP_COMMIT else nullcontext()
+
+
+Request = tuple["Command", Context]
+
+
+def run_together(requests: Sequence[Request]) -> list[Response | Exception]:
+    """Run `requests` as one transaction, each answered exactly as if it had run alone, in order.
+
+    An unexpected exception rolls the batch back and each request runs again alone, so only the
+    request that fails answers its exception.
     """
     try:
-        policy.authorize(ctx.actor, command.name)
-        command = command.validated()
+        return list(_run_batch(requests))
+    except Exception as error:
+        if len(requests) == 1:
+            return [error]
+    logger.warning("a batch of %d commands failed; running each alone", len(requests))
+    return [run_together([request])[0] for request in requests]
+
+
+def _run_batch(requests: Sequence[Request]) -> list[Response]:
+    responses: list[Response | None] = [None] * len(requests)
+    checked: list[tuple[int, Command, Context]] = []
+    for index, (command, ctx) in enumerate(requests):
+        try:  # pure: before any transaction opens
+            policy.authorize(ctx.actor, command.name)
+            checked.append((index, command.validated(), ctx))
+        except DomainError as error:
+            responses[index] = error_response(error)
+    if checked:
+        encode = EncodeOnce()
+        recorded: list[tuple[str, Context, list[Change]]] = []
+        with transaction.atomic():
+            stored: list[idempotency.Answer] = []
+            for run in _runs(checked):
+                _run(run, responses, recorded, stored)
+            idempotency.store_answers(stored, encode)
+            if recorded:
+                # Last before commit: the chain head stays locked for as short a time as possible.
+                record_changes_many(recorded, encode)
+    answers = [response for response in responses if response is not None]
+    assert len(answers) == len(requests)
+    return answers
+
+
+def _runs(checked: list[tuple[int, Command, Context]]) -> list[list[tuple[int, Command, Context]]]:
+    """Consecutive commands of one bulk class form a run (`handle_many`); a key seen before in
+    the run starts a new one (the copy must find the first one's stored answer)."""
+    runs: list[list[tuple[int, Command, Context]]] = []
+    keys: set[tuple[UUID | None, str, str]] = set()
+    for entry in checked:
+        _, command, ctx = entry
+        key = (ctx.actor.user_id, ctx.idempotency_scope, ctx.idempotency_key or "")
+        last = runs[-1] if runs else None
+        if (
+            last is not None
+            and type(command).bulk
+            and type(last[-1][1]) is type(command)
+            and (ctx.idempotency_key is None or key not in keys)
+        ):
+            last.append(entry)
+        else:
+            runs.append([entry])
+            keys = set()
+        keys.add(key)
+    return runs
+
+
+def _run(
+    run: list[tuple[int, Command, Context]],
+    responses: list[Response | None],
+    recorded: list[tuple[str, Context, list[Change]]],
+    stored: list[idempotency.Answer],
+) -> None:
+    """Claim the run's keys, handle what is fresh, and note the answers to store and record."""
+    fresh: list[tuple[int, Command, Context, str | None]] = []
+    for index, command, ctx in run:
         if ctx.idempotency_key is None:
-            with transaction.atomic():
-                return _apply(command, ctx)
-        return _execute_keyed(command, ctx, ctx.idempotency_key)
+            fresh.append((index, command, ctx, None))
+            continue
+        request_fingerprint = key_fingerprint(command.name, ctx.idempotency_scope, command)
+        try:
+            replay = idempotency.claim(
+                owner_id=ctx.actor.user_id,
+                scope=ctx.idempotency_scope,
+                key=ctx.idempotency_key,
+                fingerprint=request_fingerprint,
+            )
+        except DomainError as error:
+            responses[index] = error_response(error)
+            continue
+        if replay is not None:
+            responses[index] = Response(status=replay.status, body=replay.body, replayed=True)
+            continue
+        fresh.append((index, command, ctx, request_fingerprint))
+    outcomes = _handle([(command, ctx) for _, command, ctx, _ in fresh])
+    for (index, command, ctx, fingerprint_to_store), outcome in zip(fresh, outcomes, strict=True):
+        if isinstance(outcome, DomainError):
+            # A rejection is an outcome too: replaying the key must answer the same.
+            response = error_response(outcome)
+        else:
+            response = Response(status=outcome.status, body=outcome.body)
+            if outcome.changes:
+                recorded.append((command.name, ctx, outcome.changes))
+        responses[index] = response
+        if fingerprint_to_store is not None and ctx.idempotency_key is not None:
+            stored.append(
+                idempotency.Answer(
+                    owner_id=ctx.actor.user_id,
+                    scope=ctx.idempotency_scope,
+                    key=ctx.idempotency_key,
+                    fingerprint=fingerprint_to_store,
+                    status=response.status,
+                    body=response.body,
+                )
+            )
+
+
+def _handle(requests: list[Request]) -> list[Outcome | DomainError]:
+    """Each request's outcome, or the domain error it raised with nothing of it written: a
+    bulk class's `handle_many` for the lot (its contract: an error wrote nothing), else each
+    `handle` in a savepoint that a domain error rolls back."""
+    if requests and type(requests[0][0]).bulk:
+        try:
+            return type(requests[0][0]).handle_many(
+                [command for command, _ in requests], [ctx for _, ctx in requests]
+            )
+        except BulkUnavailable:
+            pass
+    return [_handle_alone(command, ctx) for command, ctx in requests]
+
+
+def _handle_alone(command: Command, ctx: Context) -> Outcome | DomainError:
+    try:
+        with transaction.atomic():
+            return command.handle(ctx)
     except DomainError as error:
-        return error_response(error)
+        return error
 
 
 def error_response(error: DomainError) -> Response:
@@ -189,39 +373,6 @@ def error_response(error: DomainError) -> Response:
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     return Response(status=error.status, body=error.body(), headers=headers)
-
-
-def _execute_keyed(command: Command, ctx: Context, key: str) -> Response:
-    owner_id = ctx.actor.user_id
-    scope = ctx.idempotency_scope
-    request_fingerprint = key_fingerprint(command.name, scope, command)
-    with transaction.atomic():
-        stored = idempotency.claim(
-            owner_id=owner_id, scope=scope, key=key, fingerprint=request_fingerprint
-        )
-        if stored is not None:
-            return Response(status=stored.status, body=stored.body, replayed=True)
-        changes: list[Change] = []
-        try:
-            with transaction.atomic():
-                outcome = command.handle(ctx)
-            response = Response(status=outcome.status, body=outcome.body)
-            changes = outcome.changes
-        except DomainError as error:
-            # A rejection is an outcome too: replaying the key must answer the same.
-            response = error_response(error)
-        idempotency.store(
-            owner_id=owner_id,
-            scope=scope,
-            key=key,
-            fingerprint=request_fingerprint,
-            status=response.status,
-            body=response.body,
-        )
-        if changes:
-            # Last before commit: the chain head stays locked for as short a time as possible.
-            record_changes(command.name, ctx, changes)
-        return response
 
 
 def store_final(name: str, ctx: Context, response: Response) -> Response:
@@ -307,25 +458,24 @@ def execute_many(commands: Sequence[Command], contexts: Sequence[Context]) -> li
         assert len(answers) == len(commands)
         fingerprint_of_op = key_fingerprint(command_class.name, idempotency.OP_SCOPE)
         encode = EncodeOnce()
-        idempotency.store_many(
-            owner_id=actor.user_id,
-            scope=idempotency.OP_SCOPE,
-            answers=[
-                (key, fingerprint_of_op, response.status, encode(response.body))
+        idempotency.store_answers(
+            [
+                idempotency.Answer(
+                    actor.user_id,
+                    idempotency.OP_SCOPE,
+                    key,
+                    fingerprint_of_op,
+                    response.status,
+                    response.body,
+                )
                 for key, response in zip(keys, answers, strict=True)
                 if response.status < 500
             ],
+            encode,
         )
         if any(changes for _, _, changes in recorded):
             record_changes_many(recorded, encode)
     return answers
-
-
-def _apply(command: Command, ctx: Context) -> Response:
-    outcome = command.handle(ctx)
-    if outcome.changes:
-        record_changes(command.name, ctx, outcome.changes)
-    return Response(status=outcome.status, body=outcome.body)
 
 
 def _lock_head() -> ChainHead:
@@ -402,3 +552,7 @@ def record_changes_many(
     with connection.cursor() as cursor:
         cursor.execute(_HEAD_UPDATE, [head.audit_seq, head.audit_hash, head.feed_seq])
     events.publish_after_commit(head.feed_seq, every_change)
+
+
+# The process's writer baton (`core.group_commit`): concurrent `execute` calls commit together.
+_BATON: Baton[Request, Response | Exception] = Baton(run_together)

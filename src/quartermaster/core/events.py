@@ -7,7 +7,9 @@ Publishing never fails a command: the change is already committed when it runs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
@@ -56,11 +58,31 @@ def publish_after_commit(feed_seq: int, changes: list[Change]) -> None:
     transaction.on_commit(lambda: _send(message))
 
 
+# The server's event loop (bound by the HTTP edge): messages are handed to it without waiting,
+# so a commit never blocks on the channel layer. Without one (CLI, tests): sent in place.
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def bind_event_loop(loop: asyncio.AbstractEventLoop) -> None:
+    global _loop
+    _loop = loop
+
+
 def _send(message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    loop = _loop
     try:
-        async_to_sync(layer.group_send)(FEED_GROUP, message)
+        if loop is not None and loop.is_running():
+            sent = asyncio.run_coroutine_threadsafe(layer.group_send(FEED_GROUP, message), loop)
+            sent.add_done_callback(lambda done: _log_failure(done, message))
+        else:
+            async_to_sync(layer.group_send)(FEED_GROUP, message)
     except Exception:  # the commit stands; clients will pull the feed anyway
         logger.warning("could not publish feed seq %s", message["seq"], exc_info=True)
+
+
+def _log_failure(done: Future[None], message: dict[str, Any]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        logger.warning("could not publish feed seq %s: %r", message["seq"], done.exception())

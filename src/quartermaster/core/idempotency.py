@@ -9,12 +9,15 @@ transactions, so there the duplicate simply waits and then receives the replay.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from django.db import connection
 from django.utils import timezone
 
+from quartermaster.core.canonical import EncodeOnce
 from quartermaster.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
 from quartermaster.core.models import IdempotencyRecord
 from quartermaster.core.rows import insert_rows, new_row
@@ -74,16 +77,29 @@ def claim_fresh(*, owner_id: UUID | None, scope: str, keys: list[str]) -> bool:
     ).exists()
 
 
+@dataclass(frozen=True)
+class Answer:
+    """The final answer of a keyed request, to store under its key."""
+
+    owner_id: UUID | None
+    scope: str
+    key: str
+    fingerprint: str
+    status: int
+    body: Any
+
+
 def store(
     *, owner_id: UUID | None, scope: str, key: str, fingerprint: str, status: int, body: Any
 ) -> None:
-    store_many(owner_id=owner_id, scope=scope, answers=[(key, fingerprint, status, body)])
+    store_answers([Answer(owner_id, scope, key, fingerprint, status, body)])
 
 
-def store_many(
-    *, owner_id: UUID | None, scope: str, answers: list[tuple[str, str, int, Any]]
-) -> None:
-    """Store (key, fingerprint, status, body) answers in one statement."""
+def store_answers(answers: Sequence[Answer], encode: EncodeOnce | None = None) -> None:
+    """Store `answers` in one statement; `encode`: the memo the bodies' views are encoded with."""
+    if not answers:
+        return
+    encode = encode or EncodeOnce()
     now = timezone.now()  # what auto_now_add would set
     insert_rows(
         IdempotencyRecord,
@@ -91,15 +107,15 @@ def store_many(
             new_row(
                 IdempotencyRecord,
                 id=None,
-                owner_id=owner_id,
-                scope=scope,
-                key=key,
-                fingerprint=fingerprint,
-                status=status,
-                body=body,
+                owner_id=answer.owner_id,
+                scope=answer.scope,
+                key=answer.key,
+                fingerprint=answer.fingerprint,
+                status=answer.status,
+                body=encode(answer.body),
                 created_at=now,
             )
-            for key, fingerprint, status, body in answers
+            for answer in answers
         ],
     )
 

@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.hashers import check_password, make_password
+from django.db import connection
 
 from quartermaster.core.commands import Actor
 from quartermaster.identity.models import Device, User
@@ -23,22 +24,40 @@ def check_credentials(username: str, password: str) -> User | None:
 
 
 def load_actor(user_id: UUID, *, device_id: str = "") -> Actor | None:
-    """The active user acting from `device_id`, or None: unknown, deactivated, revoked device."""
-    row = User.objects.filter(pk=user_id, is_active=True).values("username", "role").first()
-    if row is None:
+    """The active user acting from `device_id`, or None: unknown, deactivated, revoked device.
+
+    Every authenticated request asks: one plain statement for the user, their locations and the
+    device's revocation, no query compiler and no model instances."""
+    user_key = _USER_ID.get_db_prep_value(user_id, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_ACTOR_SQL, [device_id, user_key])
+        rows = cursor.fetchall()
+    if not rows:
         return None
-    if device_id and is_device_revoked(device_id):
+    username, role, _, device_revoked = rows[0]
+    if device_revoked:
         return None
-    location_ids = frozenset(
-        User.locations.through.objects.filter(user_id=user_id).values_list("location_id", flat=True)
-    )
+    location_field = _LOCATION_ID
     return Actor(
         user_id=user_id,
-        username=row["username"],
-        role=row["role"],
-        location_ids=location_ids,
+        username=username,
+        role=role,
+        location_ids=frozenset(
+            location_field.to_python(row[2]) for row in rows if row[2] is not None
+        ),
         device_id=device_id,
     )
+
+
+_USER_ID = User._meta.get_field("id")
+_LOCATION_ID = User.locations.through._meta.get_field("location").target_field
+_ACTOR_SQL = (
+    "SELECT u.username, u.role, l.location_id,"
+    " EXISTS (SELECT 1 FROM identity_device d"
+    "  WHERE d.device_id = %s AND d.revoked_at IS NOT NULL)"
+    " FROM identity_user u LEFT JOIN identity_user_locations l ON l.user_id = u.id"
+    " WHERE u.id = %s AND u.is_active"
+)
 
 
 def user_view(user: User) -> dict[str, Any]:

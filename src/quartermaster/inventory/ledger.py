@@ -34,21 +34,11 @@ from quartermaster.inventory.invariants import (
     Tracking,
 )
 from quartermaster.inventory.models import Asset, Item, Location, Movement, MovementLine, Stock
-from quartermaster.inventory.selectors import asset_view, movement_view, stock_view
-
-VIRTUAL_LOCATION_NAMES = {
-    LocationKind.SUPPLIER: "(supplier)",
-    LocationKind.CONSUMED: "(consumed)",
-    LocationKind.LOSS: "(loss)",
-}
-
-
-def virtual_location(kind: LocationKind) -> Location:
-    """The virtual source/sink of `kind` (created by migration; recreated if a test truncated it)."""
-    location, _ = Location.objects.get_or_create(
-        name=VIRTUAL_LOCATION_NAMES[kind], defaults={"kind": kind.value}
-    )
-    return location
+from quartermaster.inventory.selectors import (
+    asset_view,
+    movement_view,
+    stock_view,
+)
 
 
 @dataclass(frozen=True)

@@ -6,19 +6,46 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
+from django.db import connection
 from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from quartermaster.core.commands import Actor
 from quartermaster.core.money import format_money
 from quartermaster.identity.permissions import sees_every_location
-from quartermaster.inventory.invariants import VIRTUAL_KINDS
+from quartermaster.inventory.invariants import VIRTUAL_KINDS, LocationKind
 from quartermaster.inventory.models import Asset, Item, Location, Movement, MovementLine, Stock
 
 
 def get_default_location() -> Location:
     """The location the simple items API works on; created by migration 0002."""
-    return Location.objects.get(is_default=True)
+    return _reference_location("default", Q(is_default=True))
+
+
+VIRTUAL_LOCATION_NAMES = {
+    LocationKind.SUPPLIER: "(supplier)",
+    LocationKind.CONSUMED: "(consumed)",
+    LocationKind.LOSS: "(loss)",
+}
+
+
+def get_virtual_location(kind: LocationKind) -> Location:
+    """The virtual source or sink of `kind`; created by migration 0004."""
+    return _reference_location(kind.value, Q(name=VIRTUAL_LOCATION_NAMES[kind]))
+
+
+# Reference rows made by migrations and never changed by any command (no command edits a
+# location's kind, name or default flag): each process reads each once, per database.
+_reference_locations: dict[tuple[str, str], Location] = {}
+
+
+def _reference_location(role: str, lookup: Q) -> Location:
+    key = (str(connection.settings_dict["NAME"]), role)
+    location = _reference_locations.get(key)
+    if location is None:
+        location = Location.objects.get(lookup)
+        _reference_locations[key] = location
+    return location
 
 
 def _items_with_default_qty(default_location_id: UUID) -> QuerySet[Item]:

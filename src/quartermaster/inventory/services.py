@@ -27,7 +27,6 @@ from quartermaster.inventory.ledger import (
     StockBook,
     check_movement,
     move_stock,
-    virtual_location,
     write_movements,
 )
 from quartermaster.inventory.models import Item, Location, Stock
@@ -35,6 +34,7 @@ from quartermaster.inventory.selectors import (
     get_default_location,
     get_item,
     get_items,
+    get_virtual_location,
     item_view,
     location_view,
     stock_differences,
@@ -97,7 +97,7 @@ class CreateItem(Command):
         if self.qty > 0:
             # Opening stock is a receipt from the supplier, so the ledger explains every unit.
             # Units of a serialized item opened here carry no serials (the items API has none).
-            supplier = virtual_location(LocationKind.SUPPLIER)
+            supplier = get_virtual_location(LocationKind.SUPPLIER)
             moved = move_stock(
                 kind=MovementKind.RECEIPT,
                 lines=[_unserialized(item.pk, supplier.pk, location.pk, self.qty)],
@@ -164,7 +164,7 @@ def adjust_items(
     items read in one query, every stock row locked once up front, each adjustment planned
     against the running quantities (`StockBook`), the movements written in bulk."""
     location = get_default_location()
-    loss = virtual_location(LocationKind.LOSS)
+    loss = get_virtual_location(LocationKind.LOSS)
     locations = {location.pk: location, loss.pk: loss}
     found = get_items(command.item_id for command in commands)
     items = {item.pk: item for item, _ in found.values()}
@@ -312,7 +312,7 @@ class ReceiveStock(Command):
 
     def handle(self, ctx: Context) -> Outcome:
         target = own_location(ctx, self.name, self.to_location, "to_location")
-        supplier = virtual_location(LocationKind.SUPPLIER)
+        supplier = get_virtual_location(LocationKind.SUPPLIER)
         moved = move_stock(
             kind=MovementKind.RECEIPT,
             lines=[
@@ -376,7 +376,7 @@ class AdjustStock(Command):
 
     def handle(self, ctx: Context) -> Outcome:
         location = own_location(ctx, self.name, self.location, "location")
-        loss = virtual_location(LocationKind.LOSS)
+        loss = get_virtual_location(LocationKind.LOSS)
         moved = move_stock(
             kind=MovementKind.ADJUSTMENT,
             lines=[

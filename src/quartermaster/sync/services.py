@@ -62,6 +62,7 @@ from quartermaster.core.commands import (
     Context,
     Response,
     error_response,
+    exclusive,
     execute,
     execute_many,
     store_final,
@@ -143,11 +144,13 @@ def apply_batch(*, actor: Actor, device_id: str, ops: Sequence[Op], dry_run: boo
         raise BatchTooLarge(f"at most {MAX_OPS} ops per batch")
     invariants.check_groups_contiguous([op.group for op in ops])
     actor = replace(actor, device_id=device_id)
-    if not dry_run:
-        return _Batch(actor, device_id, ops).run()
-    with transaction.atomic():
-        result = _Batch(actor, device_id, ops).run()
-        transaction.set_rollback(True)
+    # The batch runs its own transactions: it holds the process's writer baton meanwhile.
+    with exclusive():
+        if not dry_run:
+            return _Batch(actor, device_id, ops).run()
+        with transaction.atomic():
+            result = _Batch(actor, device_id, ops).run()
+            transaction.set_rollback(True)
     return replace(result, dry_run=True)
 
 
