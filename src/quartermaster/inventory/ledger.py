@@ -20,12 +20,13 @@ from operator import or_
 from typing import Any
 from uuid import UUID, uuid4
 
-from django.db.models import BigIntegerField, Case, F, Q, Value, When
+from django.db import connection
+from django.db.models import F, Q
 from django.utils import timezone
 
 from quartermaster.core.commands import Change
 from quartermaster.core.errors import Conflict, InsufficientStock, Invalid
-from quartermaster.core.rows import insert_rows, new_row
+from quartermaster.core.rows import insert_rows, new_row, read_rows, uuid_param
 from quartermaster.inventory.invariants import (
     VIRTUAL_KINDS,
     AssetState,
@@ -327,16 +328,18 @@ def write_movements(planned: Sequence[PlannedMovement], book: StockBook) -> list
 
 def _update_stock(moves: list[tuple[Stock, int]]) -> None:
     """One guarded UPDATE for all the rows (we hold their locks): each row only when it stays
-    >= 0, and the row count proves every one was applied."""
+    >= 0, and the row count proves every one was applied. Plain SQL: every write runs it."""
     if not moves:
         return
     moves.sort(key=lambda move: move[0].pk)
-    guard = reduce(or_, (Q(pk=row.pk, qty__gte=-delta) for row, delta in moves))
-    step = Case(
-        *(When(pk=row.pk, then=Value(delta)) for row, delta in moves),
-        output_field=BigIntegerField(),
-    )
-    updated = Stock.objects.filter(guard).update(qty=F("qty") + step)
+    cases = " ".join(["WHEN %s THEN %s"] * len(moves))
+    guard = " OR ".join(["(id = %s AND qty >= %s)"] * len(moves))
+    params = [value for row, delta in moves for value in (row.pk, delta)]
+    params += [value for row, delta in moves for value in (row.pk, -delta)]
+    sql = f"UPDATE inventory_stock SET qty = qty + CASE id {cases} END WHERE {guard}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        updated = cursor.rowcount
     if updated != len(moves):  # unreachable while we hold the row locks; the guard stays
         raise InsufficientStock()
 
@@ -345,11 +348,7 @@ def _lock_stock_rows(keys: list[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], S
     """Open missing rows at qty 0, then lock every row in primary-key order."""
     if not keys:
         return {}
-    match = reduce(
-        or_, (Q(item_id=item_id, location_id=location_id) for item_id, location_id in keys)
-    )
-    locked = Stock.objects.select_for_update().filter(match).order_by("pk")
-    rows = {(row.item_id, row.location_id): row for row in locked}
+    rows = {(row.item_id, row.location_id): row for row in _select_stock_for_update(keys)}
     missing = [key for key in keys if key not in rows]
     if missing:
         # First stock of an item at a location: open the row (a concurrent opener wins
@@ -361,9 +360,15 @@ def _lock_stock_rows(keys: list[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], S
             ],
             ignore_conflicts=True,
         )
-        locked = Stock.objects.select_for_update().filter(match).order_by("pk")
-        rows = {(row.item_id, row.location_id): row for row in locked}
+        rows = {(row.item_id, row.location_id): row for row in _select_stock_for_update(keys)}
     return rows
+
+
+def _select_stock_for_update(keys: list[tuple[UUID, UUID]]) -> list[Stock]:
+    match = " OR ".join(["(item_id = %s AND location_id = %s)"] * len(keys))
+    params = [uuid_param(value) for key in keys for value in key]
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return read_rows(Stock, match, params, f" ORDER BY id{lock}")
 
 
 def asset_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Change:
