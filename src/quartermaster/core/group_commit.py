@@ -36,7 +36,7 @@ class _Waiter(Generic[T]):
 
     item: T | None
     woken: threading.Event = field(default_factory=threading.Event)
-    batch: list[_Waiter[T]] | None = None  # set on the waiter chosen to lead the next batch
+    leads: bool = False  # set on the waiter chosen to lead the next batch
     result: object = None
     error: BaseException | None = None
 
@@ -63,11 +63,10 @@ class Baton(Generic[T, Result]):
             return len(self._queue)
 
     def submit(self, item: T) -> Result:
-        """Run `item`, in a batch with whatever else is queued when the baton comes free."""
+        """Run `item`, in a batch with whatever else is queued when its turn comes."""
         waiter: _Waiter[T] = _Waiter(item)
-        batch = self._wait_for_turn(waiter)
-        if batch is not None:
-            self._lead(batch)
+        if self._wait_for_turn(waiter):
+            self._lead(waiter)
         if waiter.error is not None:
             raise waiter.error
         return waiter.result  # type: ignore[return-value]
@@ -87,20 +86,24 @@ class Baton(Generic[T, Result]):
             self._holder = None
             self._pass_on()
 
-    def _wait_for_turn(self, waiter: _Waiter[T]) -> list[_Waiter[T]] | None:
-        """Block until `waiter` is answered (None) or chosen to lead (its batch)."""
+    def _wait_for_turn(self, waiter: _Waiter[T]) -> bool:
+        """Block until `waiter` leads (True) or was answered in another's batch (False)."""
         with self._mutex:
             if not self._held:
                 self._held = True
-                return [waiter]
+                return True
             self._queue.append(waiter)
         waiter.woken.wait()
-        return waiter.batch
+        return waiter.leads
 
-    def _lead(self, batch: list[_Waiter[T]]) -> None:
+    def _lead(self, first: _Waiter[T]) -> None:
+        """Run `first` with every command queued by the time the writer lock is ours: the
+        batch is formed after the wait for the lock, so what arrived meanwhile joins it."""
         self._holder = threading.get_ident()
+        batch = [first]
         try:
             with _writer_lock():
+                batch += self._take_queued_commands()
                 results = self._run_batch([waiter.item for waiter in batch])  # type: ignore[misc]
             for waiter, result in zip(batch, results, strict=True):
                 waiter.result = result
@@ -113,23 +116,24 @@ class Baton(Generic[T, Result]):
                 waiter.woken.set()
             self._pass_on()
 
+    def _take_queued_commands(self) -> list[_Waiter[T]]:
+        with self._mutex:
+            end = next(
+                (i for i, waiter in enumerate(self._queue) if waiter.item is None),
+                len(self._queue),
+            )
+            taken = self._queue[:end]
+            del self._queue[:end]
+        return taken
+
     def _pass_on(self) -> None:
-        """Give the baton to the oldest waiter with the batch it leads, or free it."""
+        """Give the baton to the oldest waiter, or free it."""
         with self._mutex:
             if not self._queue:
                 self._held = False
                 return
-            head = self._queue[0]
-            if head.item is None:
-                batch = [head]
-            else:
-                end = next(
-                    (i for i, waiter in enumerate(self._queue) if waiter.item is None),
-                    len(self._queue),
-                )
-                batch = self._queue[:end]
-            del self._queue[: len(batch)]
-        head.batch = batch
+            head = self._queue.pop(0)
+        head.leads = True
         head.woken.set()
 
 
