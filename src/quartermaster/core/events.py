@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-if TYPE_CHECKING:
-    from quartermaster.core.commands import Change
+from quartermaster.core.types import Change
 
 logger = logging.getLogger(__name__)
 

@@ -29,10 +29,11 @@ from uuid import UUID, uuid4
 from django.utils import timezone
 
 from quartermaster.core import policy
-from quartermaster.core.commands import BulkUnavailable, Change, Context, Outcome
+from quartermaster.core.commands import BulkUnavailable
 from quartermaster.core.errors import DomainError, Invalid, NotFound
 from quartermaster.core.numbering import next_numbers
 from quartermaster.core.rows import insert_rows, new_row
+from quartermaster.core.types import Change, Context, Outcome
 from quartermaster.inventory.invariants import (
     OWN_KINDS,
     AssetState,

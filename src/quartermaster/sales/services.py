@@ -18,12 +18,13 @@ from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field
 
 from quartermaster.core import policy
-from quartermaster.core.commands import BulkCommand, Change, Command, Context, Outcome
+from quartermaster.core.commands import BulkCommand, Command
 from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import Conflict, DomainError, Invalid, NotFound
 from quartermaster.core.money import format_money, parse_money
 from quartermaster.core.numbering import next_number
 from quartermaster.core.rows import insert_rows
+from quartermaster.core.types import Change, Context, Outcome
 from quartermaster.inventory import invariants as inventory_rules
 from quartermaster.inventory.invariants import AssetState, LocationKind, MovementKind
 from quartermaster.inventory.ledger import AssetRule, LineSpec, MoveResult, move_stock
