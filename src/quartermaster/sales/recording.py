@@ -86,14 +86,6 @@ class RecordSale(Protocol):
     def client_temp_id(self) -> str: ...
 
 
-def after_stock_moved(sale: SaleTransaction) -> None:
-    """Called once a sale's stock has moved and before its invoice exists.
-
-    Does nothing; tests replace it to inject a failure at the worst moment and prove the whole
-    transaction rolls back.
-    """
-
-
 @dataclass
 class _Sale:
     """One sale of the run that has passed its checks so far."""
@@ -354,7 +346,6 @@ def _write(passed: list[_Sale], book: StockBook, items: dict[Any, Item]) -> list
     for sale in confirmed:
         row = by_sale[id(sale)]
         row.movement_id = moves[id(sale)].movement.pk
-        after_stock_moved(row)
         invoices[id(sale)] = invoice_rows(
             number=next(invoice_numbers), sale=row, priced=sale.priced, at=now
         )

@@ -211,7 +211,6 @@ def confirm_sale(sale: SaleTransaction, ctx: Context) -> tuple[dict[str, Any], l
         known_items=items,
         known_locations={customer.site_id: customer.site},
     )
-    recording.after_stock_moved(sale)
 
     priced = recording.price_invoice(
         [(items[line.item_id], line.qty, line.unit_price_minor) for line in lines]
