@@ -112,7 +112,8 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
 
-    from quartermaster.core.commands import SYSTEM_ACTOR, Context, execute
+    from quartermaster.core.commands import execute
+    from quartermaster.core.types import SYSTEM_ACTOR, Context
     from quartermaster.identity.services import CreateUser
 
     execute(

@@ -37,7 +37,7 @@ def _cache_default_location() -> None:
 
 
 def _one_query_actor() -> None:
-    from quartermaster.core.commands import Actor
+    from quartermaster.core.types import Actor
     from quartermaster.identity import auth
     from quartermaster.identity.models import User
 

@@ -81,7 +81,8 @@ def _read_password(stdin_is_tty: bool) -> str:
 
 def cmd_createuser(args: argparse.Namespace) -> int:
     _setup_django()
-    from quartermaster.core.commands import SYSTEM_ACTOR, Context, execute
+    from quartermaster.core.commands import execute
+    from quartermaster.core.types import SYSTEM_ACTOR, Context
     from quartermaster.identity.services import CreateUser
 
     try:
@@ -133,7 +134,8 @@ def cmd_stock_rebuild(args: argparse.Namespace) -> int:
     if args.check:
         _say(f"{len(differences)} stock rows differ from the movement ledger")
         return 1
-    from quartermaster.core.commands import SYSTEM_ACTOR, Context, execute
+    from quartermaster.core.commands import execute
+    from quartermaster.core.types import SYSTEM_ACTOR, Context
     from quartermaster.inventory.services import RebuildStock
 
     response = execute(RebuildStock(), Context(actor=SYSTEM_ACTOR))
@@ -146,8 +148,9 @@ def cmd_stock_rebuild(args: argparse.Namespace) -> int:
 
 def cmd_purge_keys(args: argparse.Namespace) -> int:
     _setup_django()
-    from quartermaster.core.commands import SYSTEM_ACTOR, Context, execute
+    from quartermaster.core.commands import execute
     from quartermaster.core.maintenance import PurgeIdempotencyKeys
+    from quartermaster.core.types import SYSTEM_ACTOR, Context
 
     command = (
         PurgeIdempotencyKeys()

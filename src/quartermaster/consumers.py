@@ -13,8 +13,8 @@ from uuid import UUID
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from quartermaster.core.commands import Actor
 from quartermaster.core.events import FEED_GROUP
+from quartermaster.core.types import Actor
 from quartermaster.identity.auth import actor_from_access_token
 from quartermaster.identity.permissions import can_see_location
 

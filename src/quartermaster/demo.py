@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from quartermaster.core.commands import SYSTEM_ACTOR, Context, execute
+from quartermaster.core.commands import execute
+from quartermaster.core.types import SYSTEM_ACTOR, Context
 from quartermaster.identity.models import User
 from quartermaster.identity.services import CreateUser
 from quartermaster.inventory.selectors import get_default_location

@@ -22,7 +22,8 @@ import pytest
 from django.db import connection
 from websockets.sync.client import ClientConnection, connect
 
-from quartermaster.core.commands import Context, execute
+from quartermaster.core.commands import execute
+from quartermaster.core.types import Context
 from quartermaster.identity.selectors import load_actor
 from quartermaster.inventory.services import CreateItem
 from tests.conftest import PASSWORD, create_user

@@ -57,7 +57,8 @@ def test_entries_are_numbered_without_gaps(admin: Api) -> None:
 
 
 def test_triggers_refuse_update_and_delete() -> None:
-    from quartermaster.core.commands import SYSTEM_ACTOR, Context, execute
+    from quartermaster.core.commands import execute
+    from quartermaster.core.types import SYSTEM_ACTOR, Context
     from quartermaster.inventory.services import CreateItem
 
     execute(CreateItem(item_name="apple", qty=1), Context(actor=SYSTEM_ACTOR))

@@ -16,9 +16,10 @@ from django.db import transaction
 
 from quartermaster.core import commands
 from quartermaster.core.audit import verify_chain
-from quartermaster.core.commands import Context, Request, Response, run_together
+from quartermaster.core.commands import Request, run_together
 from quartermaster.core.group_commit import Baton
 from quartermaster.core.models import AuditEntry, FeedEntry, IdempotencyRecord
+from quartermaster.core.types import Context, Response
 from quartermaster.identity.selectors import load_actor
 from quartermaster.inventory.services import AdjustItemQty, CreateItem
 from tests.conftest import Api

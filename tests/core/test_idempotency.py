@@ -108,9 +108,10 @@ def test_purge_forgets_old_http_keys_but_never_sync_op_ids(admin: Api) -> None:
 
     from django.utils import timezone
 
-    from quartermaster.core.commands import SYSTEM_ACTOR, Context, execute
+    from quartermaster.core.commands import execute
     from quartermaster.core.maintenance import PurgeIdempotencyKeys
     from quartermaster.core.models import IdempotencyRecord
+    from quartermaster.core.types import SYSTEM_ACTOR, Context
 
     item_id = make_item(admin)
     for key in ("old", "recent"):

@@ -19,7 +19,8 @@ from typing import Any
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from quartermaster.core.commands import Context, run_together
+from quartermaster.core.commands import run_together
+from quartermaster.core.types import Context
 from quartermaster.identity.selectors import load_actor
 from quartermaster.inventory.services import AdjustItemQty
 from tests.conftest import Api

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from quartermaster.core.commands import Actor, Command
+from quartermaster.core.commands import Command
 from quartermaster.core.errors import NotFound, PermissionDenied
+from quartermaster.core.types import Actor
 from quartermaster.identity import permissions
 from tests.conftest import Api, audit_count, create_user, login
 

@@ -1,4 +1,7 @@
-"""A failure injected inside confirm, after stock has moved, rolls back everything."""
+"""A failure injected inside confirm, after stock has moved, rolls back everything.
+
+The failure is injected where the invoice is raised (`sales.recording.invoice_rows`, the next
+thing confirm does once the stock has moved and the invoice number is drawn)."""
 
 from __future__ import annotations
 
@@ -16,10 +19,6 @@ class Boom(RuntimeError):
     pass
 
 
-def explode(sale: Any) -> None:
-    raise Boom("injected failure after the stock update")
-
-
 def _assert_failed_confirm_changed_nothing(api: Api, depot: str, monkeypatch: Any) -> None:
     from quartermaster.inventory.models import Stock
 
@@ -32,12 +31,12 @@ def _assert_failed_confirm_changed_nothing(api: Api, depot: str, monkeypatch: An
     before, rows = counts(), stock_rows()
     reached: list[str] = []
 
-    def explode_after_checking_stock(sale: Any) -> None:
+    def explode_while_raising_the_invoice(**_: Any) -> None:
         # the stock update really happened inside the transaction before the failure
         reached.append(str(Stock.objects.get(item_id=gas, location_id=depot).qty))
-        explode(sale)
+        raise Boom("injected failure after the stock update")
 
-    monkeypatch.setattr(recording, "after_stock_moved", explode_after_checking_stock)
+    monkeypatch.setattr(recording, "invoice_rows", explode_while_raising_the_invoice)
 
     reply = api.post(f"/api/v1/transactions/{draft['id']}/confirm")
 
@@ -48,6 +47,7 @@ def _assert_failed_confirm_changed_nothing(api: Api, depot: str, monkeypatch: An
     assert stock_rows() == rows  # the old stock
     monkeypatch.undo()
     assert ok(api.get(f"/api/v1/transactions/{draft['id']}"), 200)["status"] == "draft"
+    # The failed confirm had drawn INV-000001 before failing: the number came back too.
     assert (
         ok(api.post(f"/api/v1/transactions/{draft['id']}/confirm"), 200)["invoice"]["number"]
         == "INV-000001"

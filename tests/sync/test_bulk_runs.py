@@ -281,12 +281,16 @@ def test_an_unexpected_failure_in_a_run_fails_only_its_op_the_rest_apply(
     w = world(admin, default_location_id)
     ops = [sale(w, "ravi", [("regulator", n)]) for n in (1, 2, 3, 4)]
 
-    def fail_the_sale_of_three(sale_row: Any) -> None:
-        moved = MovementLine.objects.filter(movement_id=sale_row.movement_id)
+    raise_the_invoice = recording.invoice_rows
+
+    def fail_the_sale_of_three(*, sale: Any, **invoice: Any) -> Any:
+        # Called once the sale's stock has moved, to raise its invoice.
+        moved = MovementLine.objects.filter(movement_id=sale.movement_id)
         if [line.qty for line in moved] == [3]:
             raise RuntimeError("injected failure")
+        return raise_the_invoice(sale=sale, **invoice)
 
-    monkeypatch.setattr(recording, "after_stock_moved", fail_the_sale_of_three)
+    monkeypatch.setattr(recording, "invoice_rows", fail_the_sale_of_three)
     reply = send(admin, ops)
 
     assert statuses(reply) == [201, 201, 500, 201]

@@ -16,9 +16,9 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 from quartermaster.core import policy
-from quartermaster.core.commands import Actor
 from quartermaster.core.errors import NotFound, PermissionDenied
 from quartermaster.core.models import AuditEntry
+from quartermaster.core.types import Actor
 
 # Where back-office changes come from, in the audit entries' `device` column.
 BACK_OFFICE_DEVICE = "back-office"

@@ -14,7 +14,6 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -29,60 +28,9 @@ from quartermaster.core.errors import DomainError, IdempotencyKeyInFlight
 from quartermaster.core.group_commit import Baton
 from quartermaster.core.models import ChainHead, FeedEntry
 from quartermaster.core.rows import insert_rows, new_row
+from quartermaster.core.types import Change, Context, Outcome, Response
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting. `location_ids` is the set of locations a staff member is assigned to."""
-
-    user_id: UUID | None
-    username: str
-    role: str
-    location_ids: frozenset[UUID] = frozenset()
-    device_id: str = ""
-
-
-SYSTEM_ACTOR = Actor(user_id=None, username="system", role="system")
-
-
-@dataclass(frozen=True)
-class Context:
-    actor: Actor
-    idempotency_key: str | None = None
-    # "http" keys may expire after IDEMPOTENCY_KEY_TTL_DAYS; "op" (sync op ids) never do.
-    idempotency_scope: str = "http"
-    client_ts: str = ""
-
-
-@dataclass(frozen=True)
-class Change:
-    """One record a handler changed. `after=None` is a deletion (a tombstone in the feed)."""
-
-    entity_type: str
-    entity_id: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    version: int | None = None
-    location_id: UUID | None = None
-    # False for records devices never replicate (sessions, tokens): audited, not in the feed.
-    publish: bool = True
-
-
-@dataclass
-class Outcome:
-    status: int
-    body: Any
-    changes: list[Change] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: Any
-    replayed: bool = False
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 class Command(BaseModel):

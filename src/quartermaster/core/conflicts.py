@@ -18,10 +18,11 @@ from uuid import UUID
 from django.db import connection
 from django.utils import timezone
 
-from quartermaster.core.commands import Change, Command, Context, Outcome, record_changes
+from quartermaster.core.commands import Command, record_changes
 from quartermaster.core.errors import Conflict as ConflictError
 from quartermaster.core.errors import Invalid, NotFound
 from quartermaster.core.models import AuditEntry, Conflict
+from quartermaster.core.types import Change, Context, Outcome
 
 ENTITY = "conflict"
 OPEN = "open"

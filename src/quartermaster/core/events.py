@@ -2,44 +2,62 @@
 
 Sent only from `transaction.on_commit`, so nobody hears of a change that rolled back. They are
 hints, not data: a client that misses one loses nothing, because it pulls the change feed.
-Publishing never fails a command: the change is already committed when it runs.
+Publishing never fails a command: the change is already committed when it runs. Which changes
+are critical, a domain says through the hook it installs at start-up (`install_critical_events`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from uuid import UUID
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-if TYPE_CHECKING:
-    from quartermaster.core.commands import Change
+from quartermaster.core.types import Change
 
 logger = logging.getLogger(__name__)
 
 FEED_GROUP = "feed"
 
 
-def out_of_stock_events(changes: list[Change]) -> list[dict[str, Any]]:
-    """Stock rows that went from some to none."""
-    events = []
-    for change in changes:
-        if change.entity_type != "stock" or not change.after or change.location_id is None:
-            continue
-        before_qty = (change.before or {}).get("qty", 0)
-        if change.after.get("qty") == 0 and before_qty > 0:
-            events.append(
-                {
-                    "event": "out_of_stock",
-                    "item": change.after.get("item"),
-                    "location": str(change.location_id),
-                }
-            )
-    return events
+@dataclass(frozen=True)
+class CriticalEvent:
+    """Something people must hear of at once, told to whoever may see `location_id`. Which
+    changes are critical is the domains' knowledge, not core's."""
+
+    name: str
+    location_id: UUID
+    # The event's own fields as the wire carries them, e.g. {"item": "<uuid>"}.
+    detail: dict[str, str | None] = field(default_factory=dict)
+
+    def message(self) -> dict[str, str | None]:
+        return {"event": self.name, **self.detail, "location": str(self.location_id)}
+
+
+class CriticalEvents(Protocol):
+    def __call__(self, changes: Sequence[Change]) -> list[CriticalEvent]: ...
+
+
+# Installed at start-up by the domain that knows (InventoryConfig.ready). Until then no change
+# is critical: events are hints, so a missing one costs a client nothing it cannot pull.
+_critical_events: CriticalEvents | None = None
+
+
+def install_critical_events(critical_events: CriticalEvents) -> None:
+    global _critical_events
+    _critical_events = critical_events
+
+
+def critical_events(changes: Sequence[Change]) -> list[CriticalEvent]:
+    """The critical events of `changes`, as the installed domain hook judges them."""
+    return _critical_events(changes) if _critical_events is not None else []
 
 
 def publish_after_commit(feed_seq: int, changes: list[Change]) -> None:
@@ -53,7 +71,7 @@ def publish_after_commit(feed_seq: int, changes: list[Change]) -> None:
         "locations": sorted({str(c.location_id) if c.location_id else "" for c in published} - {""})
         if all(c.location_id for c in published)
         else None,
-        "critical": out_of_stock_events(published),
+        "critical": [event.message() for event in critical_events(published)],
     }
     transaction.on_commit(lambda: _send(message))
 

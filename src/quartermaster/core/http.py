@@ -19,9 +19,10 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 
 from quartermaster.core import ratelimit
-from quartermaster.core.commands import Actor, Context, Response, error_response
+from quartermaster.core.commands import error_response
 from quartermaster.core.errors import DomainError, Invalid, NotAuthenticated, PermissionDenied
 from quartermaster.core.idempotency import MAX_KEY_LENGTH
+from quartermaster.core.types import Actor, Context, Response
 
 logger = logging.getLogger(__name__)
 

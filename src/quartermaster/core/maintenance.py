@@ -7,8 +7,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from quartermaster.core.commands import Change, Command, Context, Outcome
+from quartermaster.core.commands import Command
 from quartermaster.core.models import IdempotencyRecord
+from quartermaster.core.types import Change, Context, Outcome
 
 
 class PurgeIdempotencyKeys(Command):

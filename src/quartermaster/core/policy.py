@@ -6,11 +6,10 @@ identity installs its policy at start-up (IdentityConfig.ready); every decision 
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import Final, Protocol
 from uuid import UUID
 
-if TYPE_CHECKING:
-    from quartermaster.core.commands import Actor
+from quartermaster.core.types import Actor
 
 
 class _NoRecord(enum.Enum):

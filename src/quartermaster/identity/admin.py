@@ -15,9 +15,10 @@ from django.http import HttpRequest
 
 from quartermaster.core import ratelimit
 from quartermaster.core.admin import PolicyAdmin, ReadOnlyAdmin, allowed, back_office_actor
-from quartermaster.core.commands import Command, Context, execute
+from quartermaster.core.commands import Command, execute
 from quartermaster.core.errors import DomainError, RateLimited
 from quartermaster.core.http import client_ip
+from quartermaster.core.types import Context
 from quartermaster.identity.models import Device, User
 from quartermaster.identity.ratelimits import login_limits
 from quartermaster.identity.services import CreateUser, RevokeDevice, UpdateUser

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
 from quartermaster.core import policy, ratelimit
-from quartermaster.core.commands import Context, execute
+from quartermaster.core.commands import execute
 from quartermaster.core.errors import Invalid, NotAuthenticated, NotFound
 from quartermaster.core.http import (
     actor_of,
@@ -20,6 +20,7 @@ from quartermaster.core.http import (
 )
 from quartermaster.core.pagination import clean_limit, decode_cursor, encode_cursor
 from quartermaster.core.schemas import ErrorOut
+from quartermaster.core.types import Context
 from quartermaster.identity import invariants, tokens
 from quartermaster.identity.ratelimits import login_limits
 from quartermaster.identity.schemas import (

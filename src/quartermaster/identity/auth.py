@@ -11,9 +11,9 @@ from django.http import HttpRequest
 from ninja.security import HttpBearer
 
 from quartermaster.core import ratelimit
-from quartermaster.core.commands import Actor
 from quartermaster.core.errors import NotAuthenticated
 from quartermaster.core.http import api_user_limit
+from quartermaster.core.types import Actor
 from quartermaster.identity import tokens
 from quartermaster.identity.selectors import load_actor
 from quartermaster.identity.services import touch_device

@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from quartermaster.core.commands import Actor
 from quartermaster.core.errors import NotFound, PermissionDenied
 from quartermaster.core.policy import NO_RECORD, Owner
+from quartermaster.core.types import Actor
 from quartermaster.identity.models import Role
 
 ADMIN, MANAGER, STAFF, AUDITOR, PARTY = (

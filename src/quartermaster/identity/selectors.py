@@ -8,7 +8,7 @@ from uuid import UUID
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import connection
 
-from quartermaster.core.commands import Actor
+from quartermaster.core.types import Actor
 from quartermaster.identity.models import Device, User
 
 # Checked against when the username is unknown, so a miss costs the same time as a hit.

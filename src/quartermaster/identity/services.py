@@ -14,8 +14,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from quartermaster.core.canonical import fingerprint
-from quartermaster.core.commands import Change, Command, Context, Outcome
+from quartermaster.core.commands import Command
 from quartermaster.core.errors import Conflict, Invalid, NotAuthenticated, NotFound
+from quartermaster.core.types import Change, Context, Outcome
 from quartermaster.identity import invariants, tokens
 from quartermaster.identity.models import Device, RefreshToken, Role, User
 from quartermaster.identity.selectors import device_view, user_view

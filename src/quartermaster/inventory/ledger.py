@@ -24,9 +24,9 @@ from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
 
-from quartermaster.core.commands import Change
 from quartermaster.core.errors import Conflict, InsufficientStock, Invalid
 from quartermaster.core.rows import insert_rows, new_row, read_rows, uuid_param
+from quartermaster.core.types import Change
 from quartermaster.inventory.invariants import (
     VIRTUAL_KINDS,
     AssetState,

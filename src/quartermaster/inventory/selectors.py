@@ -10,9 +10,9 @@ from django.db import connection
 from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from quartermaster.core.commands import Actor
 from quartermaster.core.money import format_money
 from quartermaster.core.rows import read_rows_with, uuid_param
+from quartermaster.core.types import Actor
 from quartermaster.identity.permissions import sees_every_location
 from quartermaster.inventory.invariants import VIRTUAL_KINDS, LocationKind
 from quartermaster.inventory.models import Asset, Item, Location, Movement, MovementLine, Stock

@@ -14,10 +14,11 @@ from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field
 
 from quartermaster.core import policy
-from quartermaster.core.commands import BulkCommand, Change, Command, Context, Outcome
+from quartermaster.core.commands import BulkCommand, Command
 from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import DomainError, InsufficientStock, Invalid, NotFound
 from quartermaster.core.numbering import next_number
+from quartermaster.core.types import Change, Context, Outcome
 from quartermaster.inventory import invariants
 from quartermaster.inventory.invariants import OWN_KINDS, LocationKind, MovementKind
 from quartermaster.inventory.ledger import (

@@ -29,10 +29,11 @@ from uuid import UUID, uuid4
 from django.utils import timezone
 
 from quartermaster.core import policy
-from quartermaster.core.commands import BulkUnavailable, Change, Context, Outcome
+from quartermaster.core.commands import BulkUnavailable
 from quartermaster.core.errors import DomainError, Invalid, NotFound
 from quartermaster.core.numbering import next_numbers
 from quartermaster.core.rows import insert_rows, new_row
+from quartermaster.core.types import Change, Context, Outcome
 from quartermaster.inventory.invariants import (
     OWN_KINDS,
     AssetState,
@@ -83,14 +84,6 @@ class RecordSale(Protocol):
     def confirm(self) -> bool: ...
     @property
     def client_temp_id(self) -> str: ...
-
-
-def after_stock_moved(sale: SaleTransaction) -> None:
-    """Called once a sale's stock has moved and before its invoice exists.
-
-    Does nothing; tests replace it to inject a failure at the worst moment and prove the whole
-    transaction rolls back.
-    """
 
 
 @dataclass
@@ -353,7 +346,6 @@ def _write(passed: list[_Sale], book: StockBook, items: dict[Any, Item]) -> list
     for sale in confirmed:
         row = by_sale[id(sale)]
         row.movement_id = moves[id(sale)].movement.pk
-        after_stock_moved(row)
         invoices[id(sale)] = invoice_rows(
             number=next(invoice_numbers), sale=row, priced=sale.priced, at=now
         )

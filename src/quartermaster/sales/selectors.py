@@ -8,8 +8,8 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
-from quartermaster.core.commands import Actor
 from quartermaster.core.money import format_money
+from quartermaster.core.types import Actor
 from quartermaster.identity.permissions import sees_every_location
 from quartermaster.sales.models import (
     CreditNote,

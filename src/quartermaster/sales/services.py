@@ -18,12 +18,13 @@ from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field
 
 from quartermaster.core import policy
-from quartermaster.core.commands import BulkCommand, Change, Command, Context, Outcome
+from quartermaster.core.commands import BulkCommand, Command
 from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import Conflict, DomainError, Invalid, NotFound
 from quartermaster.core.money import format_money, parse_money
 from quartermaster.core.numbering import next_number
 from quartermaster.core.rows import insert_rows
+from quartermaster.core.types import Change, Context, Outcome
 from quartermaster.inventory import invariants as inventory_rules
 from quartermaster.inventory.invariants import AssetState, LocationKind, MovementKind
 from quartermaster.inventory.ledger import AssetRule, LineSpec, MoveResult, move_stock
@@ -210,7 +211,6 @@ def confirm_sale(sale: SaleTransaction, ctx: Context) -> tuple[dict[str, Any], l
         known_items=items,
         known_locations={customer.site_id: customer.site},
     )
-    recording.after_stock_moved(sale)
 
     priced = recording.price_invoice(
         [(items[line.item_id], line.qty, line.unit_price_minor) for line in lines]

@@ -56,11 +56,8 @@ from pydantic import ValidationError
 
 from quartermaster.core import policy
 from quartermaster.core.commands import (
-    Actor,
     BulkUnavailable,
     Command,
-    Context,
-    Response,
     error_response,
     exclusive,
     execute,
@@ -69,6 +66,7 @@ from quartermaster.core.commands import (
 )
 from quartermaster.core.conflicts import VERSION_CONFLICT, VersionedUpdate, restore_conflict
 from quartermaster.core.errors import DomainError, IdempotencyKeyInFlight, Invalid
+from quartermaster.core.types import Actor, Context, Response
 from quartermaster.sync import invariants
 from quartermaster.sync.errors import (
     BatchTooLarge,

@@ -1,0 +1,73 @@
+"""The values that cross the command pipeline's seams: who acts (`Actor`, `Context`), what a
+handler changed (`Change`, `Outcome`) and what the caller is answered (`Response`).
+
+They live apart from `core.commands` because everything needs them and they need nothing: the
+permission policy hook (`core.policy`) takes an `Actor` and live events (`core.events`) read
+`Change`s, while `core.commands` imports both. Kept here, at the bottom of core, they end that
+import circle, so no module imports them only while type checking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting. `location_ids` is the set of locations a staff member is assigned to."""
+
+    user_id: UUID | None
+    username: str
+    role: str
+    location_ids: frozenset[UUID] = frozenset()
+    device_id: str = ""
+
+
+SYSTEM_ACTOR = Actor(user_id=None, username="system", role="system")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a command runs under: its actor and the key that makes a retry a replay."""
+
+    actor: Actor
+    idempotency_key: str | None = None
+    # "http" keys may expire after IDEMPOTENCY_KEY_TTL_DAYS; "op" (sync op ids) never do.
+    idempotency_scope: str = "http"
+    client_ts: str = ""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One record a handler changed. `after=None` is a deletion (a tombstone in the feed)."""
+
+    entity_type: str
+    entity_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    version: int | None = None
+    location_id: UUID | None = None
+    # False for records devices never replicate (sessions, tokens): audited, not in the feed.
+    publish: bool = True
+
+
+@dataclass
+class Outcome:
+    """What a handler returns: its wire body, and the records it changed for the pipeline to
+    audit and publish."""
+
+    status: int
+    body: Any
+    changes: list[Change] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Response:
+    """What `execute` answers: `replayed` when a stored answer to the same key was returned."""
+
+    status: int
+    body: Any
+    replayed: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
