@@ -52,3 +52,7 @@ clean: ## remove the virtualenv, caches and the embedded database
 .PHONY: bench-peers
 bench-peers: install ## PATCH qty and GET item beside the seed-001/seed-003 peers (black boxes), both databases (~8 min)
 	$(BIN)/python bench/bench_peers.py
+
+.PHONY: bench-soak
+bench-soak: install ## memory and connections per worker under 16 clients of PATCH for 10 minutes (SQLite)
+	$(BIN)/python bench/bench_soak.py
