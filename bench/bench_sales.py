@@ -75,6 +75,9 @@ def server_env(
         "QM_AUDIT_KEY": "bench-audit-key-0123456789abcdef",
         "QM_ACCESS_TOKEN_TTL_S": "3600",
         "QM_LOG_LEVEL": "WARNING",
+        # Measuring throughput, not the per-user limit (600 a minute would answer 429s).
+        "QM_API_REQUESTS_PER_USER": "0",
+        "QM_API_REQUESTS_PER_IP": "0",
     }
     env.pop("QM_DATABASE_URL", None)
     if db_url:
