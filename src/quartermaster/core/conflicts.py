@@ -304,31 +304,3 @@ def list_conflicts(
 
 def get_conflict(conflict_id: UUID) -> Conflict | None:
     return Conflict.objects.filter(pk=conflict_id).first()
-
-
-def restore_conflict(action: str, ctx: Context, entity: str, body: dict[str, Any]) -> None:
-    """Record again a conflict whose transaction rolled back (a sync group that failed because of
-    it): the op's final 409 names the conflict, so the record must exist. Idempotent by id."""
-    conflict_id = body.get("conflict")
-    current = body.get("current")
-    mine = body.get("mine")
-    if not isinstance(conflict_id, str) or not isinstance(current, dict):
-        return
-    if not isinstance(mine, dict) or Conflict.objects.filter(pk=conflict_id).exists():
-        return
-    base_version = int(mine.get("base_version") or 0)
-    conflict = Conflict.objects.create(
-        id=conflict_id,
-        entity=entity,
-        entity_id=str(current.get("id")),
-        base_version=base_version,
-        client_snapshot=mine,
-        server_snapshot=current,
-        base_snapshot=_snapshot_at(entity, str(current.get("id")), base_version),
-        status=OPEN,
-        actor_id=ctx.actor.user_id,
-        actor=ctx.actor.username,
-        device=ctx.actor.device_id,
-    )
-    view = conflict_view(conflict)
-    record_changes(action, ctx, [Change(ENTITY, view["id"], None, view, publish=False)])
