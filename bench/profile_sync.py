@@ -90,7 +90,7 @@ def instrument() -> None:
     timed(commands, "record_changes_many", "  audit chain + feed")
     timed(audit, "append_entries", "    seal + insert audit entries")
     timed(idempotency, "claim_fresh", "  claim op ids")
-    timed(idempotency, "store_many", "  store answers")
+    timed(idempotency, "store_answers", "  store answers")
     timed(plan, "parse_bulk_run", "parse ops into commands")
     timed(api, "json_response", "JSON response")
 
