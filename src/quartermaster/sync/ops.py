@@ -1,8 +1,12 @@
 """An op as the device sent it, and what it answers.
 
-What an op's status means to the device: 2xx and 4xx are final (the device drops the op, and
-the answer is stored under the op id, so a replay answers exactly the same, forever); 5xx means
-"send it again later": nothing is stored and nothing was applied.
+Each op is keyed by its op id in the never-expiring "op" idempotency scope, so a replayed op
+answers its first result and applies nothing. What an op's status means to the device:
+
+- 2xx and 4xx are final: the device drops the op. Every final result is stored under the op id,
+  including refusals decided before the command ran (unknown type, invalid payload, dependency
+  failed, group failed), so a replay answers exactly the same, forever.
+- 5xx means "send it again later": nothing is stored and nothing was applied.
 """
 
 from __future__ import annotations

@@ -64,7 +64,9 @@ def _answer_in_transaction(memory: BatchMemory, op: Op, parsed: ParsedOp | None)
     with the transaction rolled back."""
     try:
         with transaction.atomic():
-            return answers.answer(memory, parsed or parse(op, memory.actor, memory.temp_ids))
+            if parsed is None:
+                parsed = parse(op, memory.actor, memory.temp_ids)
+            return answers.answer(memory, parsed)
     except Exception:
         logger.exception("sync op %s (%s) failed", op.op_id, op.type)
         return OpResult.refused(op.op_id, ServerError())
@@ -86,20 +88,21 @@ class _GroupBroken(Exception):
 
 
 def run_group(memory: BatchMemory, ops: Sequence[Op]) -> list[OpResult]:
-    answered = {index: memory.replay(op) for index, op in enumerate(ops)}
-    fresh = [op for index, op in enumerate(ops) if answered[index] is None]
-    if fresh:
-        outcome = _apply_together(memory, fresh)
-        if isinstance(outcome, Broken):
-            outcome = answer_broken_group(memory, fresh, outcome)
-        for op, result in zip(fresh, outcome, strict=True):
-            memory.settle(op, result)
-        fresh_results = iter(outcome)
-        answered = {
-            index: result if result is not None else next(fresh_results)
-            for index, result in answered.items()
-        }
-    return [result for result in answered.values() if result is not None]
+    """A member whose op id has an answer answers it and takes no part; the fresh ones are
+    applied together, or answered as a broken group."""
+    replays = [memory.replay(op) for op in ops]
+    fresh = [op for op, replay in zip(ops, replays, strict=True) if replay is None]
+    fresh_results = iter(_run_fresh_members(memory, fresh) if fresh else [])
+    return [replay if replay is not None else next(fresh_results) for replay in replays]
+
+
+def _run_fresh_members(memory: BatchMemory, fresh: Sequence[Op]) -> list[OpResult]:
+    outcome = _apply_together(memory, fresh)
+    if isinstance(outcome, Broken):
+        outcome = answer_broken_group(memory, fresh, outcome)
+    for op, result in zip(fresh, outcome, strict=True):
+        memory.settle(op, result)
+    return outcome
 
 
 def _apply_together(memory: BatchMemory, ops: Sequence[Op]) -> list[OpResult] | Broken:
