@@ -79,19 +79,19 @@ def instrument() -> None:
     """Wrap the phases of the bulk path (module attributes, so callers see the wrappers)."""
     from quartermaster.core import audit, commands, idempotency
     from quartermaster.sales import recording
-    from quartermaster.sync import api, services
+    from quartermaster.sync import api, plan, units
 
     timed(api, "apply_batch", "sync batch (service)")
-    timed(services._Batch, "_run_bulk", "bulk run, commit included")
-    timed(services, "execute_many", "execute_many")
+    timed(units, "run_bulk", "bulk run, commit included")
+    timed(units, "execute_many", "execute_many")
     timed(recording, "record_sales", "  record_sales")
     timed(recording, "_write", "    write sales (rows, views)")
     timed(recording, "write_movements", "      write movements")
     timed(commands, "record_changes_many", "  audit chain + feed")
     timed(audit, "append_entries", "    seal + insert audit entries")
     timed(idempotency, "claim_fresh", "  claim op ids")
-    timed(idempotency, "store_many", "  store answers")
-    timed(services._Batch, "_bulk_run", "parse ops into commands")
+    timed(idempotency, "store_answers", "  store answers")
+    timed(plan, "parse_bulk_run", "parse ops into commands")
     timed(api, "json_response", "JSON response")
 
 

@@ -3,18 +3,19 @@ response while the first copy is still running. Whatever the interleaving, every
 each op with the outcome the server stored for it (or 5xx: "send it again"), never another one.
 
 Deterministic: the second copy is run, through HTTP, from a hook inside the first one at the
-moment the race needs (after the first loaded its stored results and temp ids, or after its
-group broke). tests/sync/test_sync_pg.py races real threads on PostgreSQL.
+moment the race needs (after the first loaded its stored results and temp ids: `sync.memory.load`,
+or after its group broke: `sync.units.answer_broken_group`). tests/sync/test_sync_pg.py races real threads on PostgreSQL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import pytest
 
-from quartermaster.sync.services import _Batch
+from quartermaster.sync import memory, units
 from tests.conftest import Api
 from tests.sync.helpers import op, send, statuses
 
@@ -32,23 +33,27 @@ def qty(api: Api, item_id: str) -> int:
 
 
 def once(
-    monkeypatch: pytest.MonkeyPatch, method: str, before: bool, hook: Callable[[], Any]
+    monkeypatch: pytest.MonkeyPatch,
+    module: ModuleType,
+    function: str,
+    before: bool,
+    hook: Callable[[], Any],
 ) -> None:
-    """Run `hook` once, right before (or after) the first call of `_Batch.<method>`."""
-    original = getattr(_Batch, method)
+    """Run `hook` once, right before (or after) the first call of `module.<function>`."""
+    original = getattr(module, function)
     fired: list[bool] = []
 
-    def patched(self: _Batch, *args: Any) -> Any:
+    def patched(*args: Any, **kwargs: Any) -> Any:
         first = not fired
         fired.append(True)
         if first and before:
             hook()
-        result = original(self, *args)
+        result = original(*args, **kwargs)
         if first and not before:
             hook()
         return result
 
-    monkeypatch.setattr(_Batch, method, patched)
+    monkeypatch.setattr(module, function, patched)
 
 
 def assert_same_outcomes(late: list[dict[str, Any]], stored: list[dict[str, Any]]) -> None:
@@ -69,7 +74,7 @@ def test_a_create_applied_by_the_other_copy_still_resolves_its_temp_id(
         op("item.adjust", {"item_id": "temp_1", "delta": -3}),
     ]
     first: list[Any] = []
-    once(monkeypatch, "_load", False, lambda: first.append(send(admin, ops)))
+    once(monkeypatch, memory, "load", False, lambda: first.append(send(admin, ops)))
 
     late = send(admin, ops)
 
@@ -94,7 +99,7 @@ def test_a_group_rejection_stored_by_the_other_copy_is_replayed_not_422(
         op("item.adjust", {"item_id": empty, "delta": -1}, group="g"),
     ]
     first: list[Any] = []
-    once(monkeypatch, "_load", False, lambda: first.append(send(admin, ops)))
+    once(monkeypatch, memory, "load", False, lambda: first.append(send(admin, ops)))
 
     late = send(admin, ops)
 
@@ -122,7 +127,7 @@ def test_a_broken_group_answers_the_rejections_the_other_copy_stored_first(
         assert admin.patch(f"/api/v1/items/{empty}/qty", {"delta": 5}).status == 200
         first.append(send(admin, ops))
 
-    once(monkeypatch, "_break_group", True, meanwhile)
+    once(monkeypatch, units, "answer_broken_group", True, meanwhile)
 
     late = send(admin, ops)
 

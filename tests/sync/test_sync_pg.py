@@ -232,7 +232,7 @@ def test_a_copy_of_a_batch_meeting_a_group_being_stored_never_answers_its_own_ou
     itself (so B would break on g1: g1 400, g2 424). B must answer "send it again" (503) for
     what A holds in flight (storing a rejection claims the op id like execute does), never its
     own final outcome, nor a 500 from colliding with A's rows; afterwards every copy replays A's."""
-    from quartermaster.sync.services import _Batch
+    from quartermaster.sync import answers
 
     base = live_server.url
     headers = {"Authorization": f"Bearer {token_for(base, 'admin')}"}
@@ -248,16 +248,16 @@ def test_a_copy_of_a_batch_meeting_a_group_being_stored_never_answers_its_own_ou
         for item_id in (scarce, empty)
     ]  # fmt: skip
     storing, release = threading.Event(), threading.Event()
-    original = _Batch._store_rejection
+    original = answers.store_refusal
 
-    def hold_after_storing_g1(self: _Batch, op: Any, result: Any) -> Any:
-        stored = original(self, op, result)
-        if op.op_id == ops[0]["op_id"] and not storing.is_set():
+    def hold_after_storing_g1(*args: Any) -> Any:
+        stored = original(*args)
+        if stored.op_id == ops[0]["op_id"] and not storing.is_set():
             storing.set()
             assert release.wait(timeout=30)
         return stored
 
-    monkeypatch.setattr(_Batch, "_store_rejection", hold_after_storing_g1)
+    monkeypatch.setattr(answers, "store_refusal", hold_after_storing_g1)
 
     def adjust(item_id: str, delta: int) -> int:
         return httpx.patch(
@@ -296,7 +296,7 @@ def test_a_copy_whose_group_broke_answers_what_the_other_copy_stored_meanwhile(
     answers. Stock changes and copy B runs the batch to the end: it breaks on g1 instead and
     stores g1 400, g2 424. A then stores: the op ids are taken, so A answers B's outcome (race 2:
     A used to answer its own g1 424, g2 400, an outcome the server never stored)."""
-    from quartermaster.sync.services import _Batch
+    from quartermaster.sync import units
 
     base = live_server.url
     headers = {"Authorization": f"Bearer {token_for(base, 'admin')}"}
@@ -312,15 +312,15 @@ def test_a_copy_whose_group_broke_answers_what_the_other_copy_stored_meanwhile(
         for item_id in (scarce, empty)
     ]  # fmt: skip
     breaking, release = threading.Event(), threading.Event()
-    original = _Batch._break_group
+    original = units.answer_broken_group
 
-    def hold_first(self: _Batch, *args: Any) -> None:
+    def hold_first(*args: Any) -> Any:
         if not breaking.is_set():
             breaking.set()
             assert release.wait(timeout=30)
-        original(self, *args)
+        return original(*args)
 
-    monkeypatch.setattr(_Batch, "_break_group", hold_first)
+    monkeypatch.setattr(units, "answer_broken_group", hold_first)
 
     def adjust(item_id: str, delta: int) -> int:
         return httpx.patch(

@@ -276,7 +276,7 @@ def _run(
             # A rejection is an outcome too: replaying the key must answer the same.
             response = error_response(outcome)
         else:
-            response = Response(status=outcome.status, body=outcome.body)
+            response = Response(status=outcome.status, body=outcome.body, refusal=outcome.refusal)
             if outcome.changes:
                 recorded.append((command.name, ctx, outcome.changes))
         responses[index] = response
@@ -320,7 +320,7 @@ def error_response(error: DomainError) -> Response:
     retry_after = getattr(error, "retry_after_s", None)
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
-    return Response(status=error.status, body=error.body(), headers=headers)
+    return Response(status=error.status, body=error.body(), headers=headers, refusal=error)
 
 
 def store_final(name: str, ctx: Context, response: Response) -> Response:
@@ -400,7 +400,9 @@ def execute_many(commands: Sequence[Command], contexts: Sequence[Context]) -> li
             if isinstance(outcome, DomainError):
                 responses[index] = error_response(outcome)
             else:
-                responses[index] = Response(status=outcome.status, body=outcome.body)
+                responses[index] = Response(
+                    status=outcome.status, body=outcome.body, refusal=outcome.refusal
+                )
                 recorded.append((command_class.name, contexts[index], outcome.changes))
         answers = [response for response in responses if response is not None]
         assert len(answers) == len(commands)

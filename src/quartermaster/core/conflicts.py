@@ -13,7 +13,7 @@ other update.
 from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.db import connection
 from django.utils import timezone
@@ -67,38 +67,97 @@ class VersionedUpdate(Command):
         return self.apply(ctx, current)
 
 
+class VersionConflict(ConflictError):
+    """A stale write of a versioned record: refused with 409, its conflict record committed.
+
+    It carries what the record holds, typed, so a caller whose transaction rolled back after
+    the refusal (a sync group that failed because of it) records the same conflict again
+    (`record_conflict_again`) without reading the wire body back."""
+
+    status = 409
+    code = VERSION_CONFLICT
+
+    def __init__(
+        self,
+        *,
+        conflict_id: UUID,
+        entity: str,
+        entity_id: str,
+        version: int,
+        base_version: int,
+        fields: dict[str, Any],
+        current: dict[str, Any],
+        base_snapshot: dict[str, Any] | None,
+    ) -> None:
+        super().__init__(f"{entity} is at version {version}, not {base_version}")
+        self.conflict_id = conflict_id
+        self.entity = entity
+        self.entity_id = entity_id
+        self.base_version = base_version
+        self.client_snapshot = {"fields": fields, "base_version": base_version}
+        self.current = current
+        self.base_snapshot = base_snapshot
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": self.message,
+            "code": self.code,
+            "conflict": str(self.conflict_id),
+            "current": self.current,
+            "mine": self.client_snapshot,
+        }
+
+
 def _stale(
     command: VersionedUpdate, ctx: Context, current: dict[str, Any], version: int
 ) -> Outcome:
     assert command.base_version is not None
     entity_id = str(current["id"])
-    conflict = Conflict.objects.create(
+    refusal = VersionConflict(
+        conflict_id=uuid4(),
         entity=command.entity,
         entity_id=entity_id,
+        version=version,
         base_version=command.base_version,
-        client_snapshot={"fields": command.proposed(), "base_version": command.base_version},
-        server_snapshot=current,
+        fields=command.proposed(),
+        current=current,
         base_snapshot=_snapshot_at(command.entity, entity_id, command.base_version),
+    )
+    # The update is refused, the conflict record is not: committed (and audited) as a change.
+    # Not published: conflicts are read through /conflicts, scoped to their author.
+    return Outcome(
+        status=refusal.status,
+        body=refusal.body(),
+        changes=[_create_conflict(refusal, ctx)],
+        refusal=refusal,
+    )
+
+
+def _create_conflict(refusal: VersionConflict, ctx: Context) -> Change:
+    conflict = Conflict.objects.create(
+        id=refusal.conflict_id,
+        entity=refusal.entity,
+        entity_id=refusal.entity_id,
+        base_version=refusal.base_version,
+        client_snapshot=refusal.client_snapshot,
+        server_snapshot=refusal.current,
+        base_snapshot=refusal.base_snapshot,
         status=OPEN,
         actor_id=ctx.actor.user_id,
         actor=ctx.actor.username,
         device=ctx.actor.device_id,
     )
     view = conflict_view(conflict)
-    body = {
-        "error": f"{command.entity} is at version {version}, not {command.base_version}",
-        "code": VERSION_CONFLICT,
-        "conflict": view["id"],
-        "current": current,
-        "mine": conflict.client_snapshot,
-    }
-    # The update is refused, the conflict record is not: committed (and audited) as a change.
-    # Not published: conflicts are read through /conflicts, scoped to their author.
-    return Outcome(
-        status=409,
-        body=body,
-        changes=[Change(ENTITY, view["id"], None, view, publish=False)],
-    )
+    return Change(ENTITY, view["id"], None, view, publish=False)
+
+
+def record_conflict_again(action: str, ctx: Context, refusal: VersionConflict) -> None:
+    """Record again the conflict of `refusal` whose transaction rolled back (a sync group that
+    failed because of it): the op's final 409 names the conflict, so the record must exist.
+    Idempotent by id."""
+    if Conflict.objects.filter(pk=refusal.conflict_id).exists():
+        return
+    record_changes(action, ctx, [_create_conflict(refusal, ctx)])
 
 
 def _snapshot_at(entity: str, entity_id: str, version: int) -> dict[str, Any] | None:
@@ -245,31 +304,3 @@ def list_conflicts(
 
 def get_conflict(conflict_id: UUID) -> Conflict | None:
     return Conflict.objects.filter(pk=conflict_id).first()
-
-
-def restore_conflict(action: str, ctx: Context, entity: str, body: dict[str, Any]) -> None:
-    """Record again a conflict whose transaction rolled back (a sync group that failed because of
-    it): the op's final 409 names the conflict, so the record must exist. Idempotent by id."""
-    conflict_id = body.get("conflict")
-    current = body.get("current")
-    mine = body.get("mine")
-    if not isinstance(conflict_id, str) or not isinstance(current, dict):
-        return
-    if not isinstance(mine, dict) or Conflict.objects.filter(pk=conflict_id).exists():
-        return
-    base_version = int(mine.get("base_version") or 0)
-    conflict = Conflict.objects.create(
-        id=conflict_id,
-        entity=entity,
-        entity_id=str(current.get("id")),
-        base_version=base_version,
-        client_snapshot=mine,
-        server_snapshot=current,
-        base_snapshot=_snapshot_at(entity, str(current.get("id")), base_version),
-        status=OPEN,
-        actor_id=ctx.actor.user_id,
-        actor=ctx.actor.username,
-        device=ctx.actor.device_id,
-    )
-    view = conflict_view(conflict)
-    record_changes(action, ctx, [Change(ENTITY, view["id"], None, view, publish=False)])

@@ -1,7 +1,8 @@
 """The values that cross the command pipeline's seams: who acts (`Actor`, `Context`), what a
 handler changed (`Change`, `Outcome`) and what the caller is answered (`Response`).
 
-They live apart from `core.commands` because everything needs them and they need nothing: the
+They live apart from `core.commands` because everything needs them and they need nothing (but
+the error classes they may name, `core.errors`, which import nothing): the
 permission policy hook (`core.policy`) takes an `Actor` and live events (`core.events`) read
 `Change`s, while `core.commands` imports both. Kept here, at the bottom of core, they end that
 import circle, so no module imports them only while type checking.
@@ -12,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
+
+from quartermaster.core.errors import DomainError
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ class Outcome:
     status: int
     body: Any
     changes: list[Change] = field(default_factory=list)
+    # A handler that refuses yet commits (a stale versioned write keeps its conflict record)
+    # names the refusal here, typed, so a caller never reads it back from the body.
+    refusal: DomainError | None = None
 
 
 @dataclass(frozen=True)
@@ -71,3 +77,6 @@ class Response:
     body: Any
     replayed: bool = False
     headers: dict[str, str] = field(default_factory=dict)
+    # The typed refusal this answer was made from, when it was made now (a replayed answer is
+    # only what was stored): callers decide by its class, not by the body's code string.
+    refusal: DomainError | None = field(default=None, compare=False)

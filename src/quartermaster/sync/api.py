@@ -26,6 +26,7 @@ from quartermaster.identity.permissions import (
     own_records_only,
 )
 from quartermaster.identity.selectors import is_device_revoked
+from quartermaster.sync.ops import Op
 from quartermaster.sync.schemas import (
     BatchIn,
     BatchOut,
@@ -39,7 +40,7 @@ from quartermaster.sync.schemas import (
     SyncStatusOut,
 )
 from quartermaster.sync.selectors import change_view, device_status_view, get_device, list_changes
-from quartermaster.sync.services import Op, apply_batch
+from quartermaster.sync.services import apply_batch
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut}
 

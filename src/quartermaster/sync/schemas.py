@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from quartermaster.sync.errors import BatchTooLarge
-from quartermaster.sync.services import MAX_OPS
+from quartermaster.sync.ops import MAX_OPS
 
 
 class OpIn(BaseModel):

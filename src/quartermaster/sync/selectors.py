@@ -76,12 +76,20 @@ def device_status_view(device: DeviceSyncState) -> dict[str, Any]:
     }
 
 
-def stored_op_results(*, owner_id: UUID | None, op_ids: Collection[str]) -> dict[str, Any]:
-    """op id → its stored result (status, body), for the ops of one batch, in one query."""
+@dataclass(frozen=True)
+class StoredAnswer:
+    """The final answer stored under an op id."""
+
+    status: int
+    body: Any
+
+
+def stored_op_results(*, owner_id: UUID | None, op_ids: Collection[str]) -> dict[str, StoredAnswer]:
+    """op id → its stored answer, for the ops of one batch, in one query."""
     rows = IdempotencyRecord.objects.filter(
         owner_id=owner_id, scope=OP_SCOPE, key__in=list(op_ids)
     ).values_list("key", "status", "body")
-    return {key: (status, body) for key, status, body in rows}
+    return {key: StoredAnswer(status, body) for key, status, body in rows}
 
 
 def temp_ids_for_batch(
