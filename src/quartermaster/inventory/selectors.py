@@ -11,7 +11,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from quartermaster.core.money import format_money
-from quartermaster.core.rows import read_rows_with, uuid_param
+from quartermaster.core.rows import read_rows, read_rows_with, uuid_param
 from quartermaster.core.types import Actor
 from quartermaster.identity.permissions import sees_every_location
 from quartermaster.inventory.invariants import VIRTUAL_KINDS, LocationKind
@@ -54,6 +54,16 @@ def _items_with_default_qty(default_location_id: UUID) -> QuerySet[Item]:
     return Item.objects.filter(deleted_at__isnull=True).annotate(
         qty=Coalesce(Subquery(qty[:1]), Value(0))
     )
+
+
+def get_locations(location_ids: Iterable[UUID]) -> dict[UUID, Location]:
+    """The locations among `location_ids`, by id, in one plain statement (every sale reads its
+    own and its customers' sites this way)."""
+    ids = [uuid_param(location_id) for location_id in dict.fromkeys(location_ids)]
+    if not ids:
+        return {}
+    found = read_rows(Location, f"id IN ({', '.join(['%s'] * len(ids))})", ids)
+    return {location.pk: location for location in found}
 
 
 def get_item(item_id: UUID) -> tuple[Item, int] | None:

@@ -52,10 +52,11 @@ from quartermaster.inventory.ledger import (
     write_movements,
 )
 from quartermaster.inventory.models import Item, Location
+from quartermaster.inventory.selectors import get_items, get_locations
 from quartermaster.sales import invariants
 from quartermaster.sales.invariants import InvoiceLineKind, SaleStatus
 from quartermaster.sales.models import Customer, Invoice, InvoiceLine, SaleLine, SaleTransaction
-from quartermaster.sales.selectors import invoice_view, sale_view_of
+from quartermaster.sales.selectors import get_customers, invoice_view, sale_view_of
 
 
 class SaleLineRequest(Protocol):
@@ -111,13 +112,20 @@ def record_sales(
     if not alone and any(line.serials for command in commands for line in command.lines):
         raise BulkUnavailable("sales by serial move their units one sale at a time")
     answers: list[Outcome | DomainError | None] = [None] * len(commands)
-    locations = Location.objects.in_bulk(list({command.location for command in commands}))
-    customers = Customer.objects.select_related("site").in_bulk(
-        list({command.customer for command in commands})
+    customers = get_customers(command.customer for command in commands)
+    # The sales' own locations and their customers' sites, in one read.
+    locations = get_locations(
+        [command.location for command in commands]
+        + [customer.site_id for customer in customers.values()]
     )
-    items = Item.objects.filter(deleted_at__isnull=True).in_bulk(
-        list({line.item for command in commands for line in command.lines})
-    )
+    for customer in customers.values():
+        customer.site = locations[customer.site_id]
+    items = {
+        item_id: item
+        for item_id, (item, _) in get_items(
+            line.item for command in commands for line in command.lines
+        ).items()
+    }
     checked: list[_Sale] = []
     for index, (command, ctx) in enumerate(zip(commands, contexts, strict=True)):
         try:
