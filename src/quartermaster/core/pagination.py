@@ -30,8 +30,8 @@ from quartermaster.core.errors import Invalid
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-# Far above any cursor we issue (a 200-character name of escaped astral characters and an id
-# encode to about 3,300 characters) and at gunicorn's request-line limit: beyond it, not ours.
+# Above any cursor we issue (a 200-character name of escaped astral characters and an id encode
+# to about 3,300 characters), near gunicorn's default request-line limit (4094): beyond, not ours.
 MAX_CURSOR_LENGTH = 4096
 # Key values are 63-bit like every integer we accept, so none overflows a database column.
 MAX_KEY_INT = 2**63 - 1

@@ -115,6 +115,7 @@ def create_item(request: HttpRequest, payload: ItemIn) -> HttpResponse:
 def list_all_items(request: HttpRequest, params: Query[ListQuery]) -> HttpResponse:
     actor = actor_of(request)
     policy.authorize(actor, "item.read")
+    # Refused before any work, as every list does: a bad cursor is a 400 whoever sends it.
     request_page = ITEM_ORDER.request(cursor=params.cursor, limit=params.limit)
     try:
         # `qty` is stock at the default location: scoped staff elsewhere see none of it.
