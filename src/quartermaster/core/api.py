@@ -9,9 +9,8 @@ from pydantic import BaseModel, ConfigDict
 from quartermaster.core import policy
 from quartermaster.core.audit import verify_chain
 from quartermaster.core.http import actor_of, json_response
-from quartermaster.core.pagination import clean_limit, decode_cursor, encode_cursor
 from quartermaster.core.schemas import AuditPageOut, AuditVerifyOut, ErrorOut
-from quartermaster.core.selectors import audit_entry_view, list_audit_entries
+from quartermaster.core.selectors import AUDIT_ORDER, audit_entry_view, list_audit_entries
 
 router = Router(tags=["audit"])
 
@@ -28,20 +27,14 @@ class AuditFilters(BaseModel):
 @router.get("", response={200: AuditPageOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut})
 def list_audit(request: HttpRequest, filters: Query[AuditFilters]) -> HttpResponse:
     policy.authorize(actor_of(request), "audit.read")
-    limit = clean_limit(filters.limit)
-    after_seq = decode_cursor(filters.cursor) or 0
-    if not isinstance(after_seq, int):
-        after_seq = 0
-    entries = list_audit_entries(
-        after_seq=after_seq,
-        limit=limit,
+    page = list_audit_entries(
+        page=AUDIT_ORDER.request(cursor=filters.cursor, limit=filters.limit),
         entity_type=filters.entity_type,
         entity_id=filters.entity_id,
         actor=filters.actor,
     )
-    next_cursor = encode_cursor(entries[-1].seq) if len(entries) == limit else None
     return json_response(
-        200, {"results": [audit_entry_view(e) for e in entries], "next_cursor": next_cursor}
+        200, {"results": [audit_entry_view(e) for e in page.rows], "next_cursor": page.next_cursor}
     )
 
 

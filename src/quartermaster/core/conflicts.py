@@ -22,6 +22,7 @@ from quartermaster.core.commands import Command, record_changes
 from quartermaster.core.errors import Conflict as ConflictError
 from quartermaster.core.errors import Invalid, NotFound
 from quartermaster.core.models import AuditEntry, Conflict
+from quartermaster.core.pagination import Keyset, Page, PageRequest, time_key, uuid_key
 from quartermaster.core.types import Change, Context, Outcome
 
 ENTITY = "conflict"
@@ -287,19 +288,19 @@ class ResolveConflict(Command):
         return Outcome(status=200, body={**after, "record": record}, changes=changes)
 
 
+CONFLICT_ORDER = Keyset(fields=(time_key("created_at"), uuid_key("id")))
+
+
 def list_conflicts(
-    *, owner_id: UUID | None, status: str | None, after: tuple[str, str] | None, limit: int
-) -> list[Conflict]:
-    """Conflicts oldest first by (created_at, id); `owner_id` narrows to one author's."""
-    query = Conflict.objects.order_by("created_at", "id")
+    *, owner_id: UUID | None, status: str | None, page: PageRequest
+) -> Page[Conflict]:
+    """Conflicts oldest first; `owner_id` narrows to one author's."""
+    query = Conflict.objects.all()
     if owner_id is not None:
         query = query.filter(actor_id=owner_id)
     if status is not None:
         query = query.filter(status=status)
-    if after is not None:
-        at, pk = after
-        query = query.filter(created_at__gt=at) | query.filter(created_at=at, id__gt=pk)
-    return list(query[:limit])
+    return CONFLICT_ORDER.page(query, page)
 
 
 def get_conflict(conflict_id: UUID) -> Conflict | None:

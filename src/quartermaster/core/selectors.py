@@ -6,24 +6,27 @@ from typing import Any
 
 from quartermaster.core.audit import entry_payload
 from quartermaster.core.models import AuditEntry
+from quartermaster.core.pagination import Keyset, Page, PageRequest, int_key
+
+AUDIT_ORDER = Keyset(fields=(int_key("seq"),))
 
 
 def list_audit_entries(
     *,
-    after_seq: int,
-    limit: int,
+    page: PageRequest,
     entity_type: str | None = None,
     entity_id: str | None = None,
     actor: str | None = None,
-) -> list[AuditEntry]:
-    query = AuditEntry.objects.filter(seq__gt=after_seq)
+) -> Page[AuditEntry]:
+    """The chain in the order it was sealed."""
+    query = AuditEntry.objects.all()
     if entity_type:
         query = query.filter(entity_type=entity_type)
     if entity_id:
         query = query.filter(entity_id=entity_id)
     if actor:
         query = query.filter(actor=actor)
-    return list(query.order_by("seq")[:limit])
+    return AUDIT_ORDER.page(query, page)
 
 
 def audit_entry_view(entry: AuditEntry) -> dict[str, Any]:

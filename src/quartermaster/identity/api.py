@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
 from quartermaster.core import policy, ratelimit
 from quartermaster.core.commands import execute
-from quartermaster.core.errors import Invalid, NotAuthenticated, NotFound
+from quartermaster.core.errors import NotAuthenticated, NotFound
 from quartermaster.core.http import (
     actor_of,
     client_ip,
@@ -18,7 +16,6 @@ from quartermaster.core.http import (
     json_response,
     to_http,
 )
-from quartermaster.core.pagination import clean_limit, decode_cursor, encode_cursor
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.core.types import Context
 from quartermaster.identity import invariants, tokens
@@ -33,6 +30,7 @@ from quartermaster.identity.schemas import (
     TokenPairOut,
 )
 from quartermaster.identity.selectors import (
+    DEVICE_ORDER,
     actor_view,
     check_credentials,
     device_view,
@@ -104,34 +102,10 @@ DEVICE_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 429: ErrorOut}
 @devices_router.get("", response={200: DevicePageOut, **DEVICE_ERRORS})
 def list_all_devices(request: HttpRequest, params: Query[DeviceListQuery]) -> HttpResponse:
     policy.authorize(actor_of(request), "device.read")
-    limit = clean_limit(params.limit)
-    after = _device_position(decode_cursor(params.cursor))
-    devices = list_devices(after=after, limit=limit)
-    next_cursor = (
-        encode_cursor([devices[-1].last_seen_at.isoformat(), devices[-1].device_id])
-        if len(devices) == limit
-        else None
-    )
+    page = list_devices(page=DEVICE_ORDER.request(cursor=params.cursor, limit=params.limit))
     return json_response(
-        200, {"results": [device_view(d) for d in devices], "next_cursor": next_cursor}
+        200, {"results": [device_view(d) for d in page.rows], "next_cursor": page.next_cursor}
     )
-
-
-def _device_position(position: object) -> tuple[str, str] | None:
-    if position is None:
-        return None
-    if (
-        isinstance(position, list)
-        and len(position) == 2
-        and all(isinstance(p, str) for p in position)
-    ):
-        try:
-            datetime.fromisoformat(position[0])
-        except ValueError:
-            pass
-        else:
-            return position[0], position[1]
-    raise Invalid.field("cursor", "not a cursor this server issued")
 
 
 @devices_router.get("/{device_id}", response={200: DeviceOut, 404: ErrorOut, **DEVICE_ERRORS})

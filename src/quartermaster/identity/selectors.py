@@ -8,6 +8,7 @@ from uuid import UUID
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import connection
 
+from quartermaster.core.pagination import Keyset, Page, PageRequest, text_key, time_key
 from quartermaster.core.types import Actor
 from quartermaster.identity.models import Device, User
 
@@ -86,15 +87,12 @@ def get_device(device_id: str) -> Device | None:
     return Device.objects.select_related("user").filter(pk=device_id).first()
 
 
-def list_devices(*, after: tuple[str, str] | None, limit: int) -> list[Device]:
-    """Devices, most recently seen first, after the keyset position (last_seen_at, device_id)."""
-    query = Device.objects.select_related("user").order_by("-last_seen_at", "-device_id")
-    if after is not None:
-        seen, device_id = after
-        query = query.filter(last_seen_at__lt=seen) | query.filter(
-            last_seen_at=seen, device_id__lt=device_id
-        )
-    return list(query[:limit])
+# Most recently seen first: the devices worth a look (a lost till, a stolen phone) lead.
+DEVICE_ORDER = Keyset(fields=(time_key("last_seen_at"), text_key("device_id")), descending=True)
+
+
+def list_devices(*, page: PageRequest) -> Page[Device]:
+    return DEVICE_ORDER.page(Device.objects.select_related("user"), page)
 
 
 def device_view(device: Device) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from quartermaster.core.http import (
     json_response,
     to_http,
 )
-from quartermaster.core.pagination import clean_limit, decode_cursor, encode_cursor
+from quartermaster.core.pagination import clean_limit
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.inventory.schemas import (
     AdjustmentIn,
@@ -41,6 +41,8 @@ from quartermaster.inventory.schemas import (
     StockQuery,
 )
 from quartermaster.inventory.selectors import (
+    ITEM_ORDER,
+    LOCATION_ORDER,
     get_default_location,
     get_item,
     get_movement,
@@ -113,24 +115,17 @@ def create_item(request: HttpRequest, payload: ItemIn) -> HttpResponse:
 def list_all_items(request: HttpRequest, params: Query[ListQuery]) -> HttpResponse:
     actor = actor_of(request)
     policy.authorize(actor, "item.read")
-    limit = clean_limit(params.limit)
+    # Refused before any work, as every list does: a bad cursor is a 400 whoever sends it.
+    request_page = ITEM_ORDER.request(cursor=params.cursor, limit=params.limit)
     try:
         # `qty` is stock at the default location: scoped staff elsewhere see none of it.
         policy.authorize(actor, "item.read", location_id=get_default_location().id)
     except NotFound:
         return json_response(200, {"results": [], "next_cursor": None})
-    position = decode_cursor(params.cursor)
-    after = (
-        (str(position[0]), str(position[1]))
-        if isinstance(position, list) and len(position) == 2
-        else None
-    )
-    rows = list_items(after=after, limit=limit)
-    next_cursor = (
-        encode_cursor([rows[-1][0].name, str(rows[-1][0].id)]) if len(rows) == limit else None
-    )
+    page = list_items(page=request_page)
     return json_response(
-        200, {"results": [item_view(item, qty) for item, qty in rows], "next_cursor": next_cursor}
+        200,
+        {"results": [item_view(*row) for row in page.rows], "next_cursor": page.next_cursor},
     )
 
 
@@ -204,17 +199,13 @@ def create_location(request: HttpRequest, payload: LocationIn) -> HttpResponse:
 def list_all_locations(request: HttpRequest, params: Query[LocationQuery]) -> HttpResponse:
     actor = actor_of(request)
     policy.authorize(actor, "location.read")
-    limit = clean_limit(params.limit)
-    position = decode_cursor(params.cursor)
-    after = (
-        (str(position[0]), str(position[1]))
-        if isinstance(position, list) and len(position) == 2
-        else None
+    page = list_locations(
+        actor=actor,
+        kind=params.kind,
+        page=LOCATION_ORDER.request(cursor=params.cursor, limit=params.limit),
     )
-    rows = list_locations(actor=actor, kind=params.kind, after=after, limit=limit)
-    next_cursor = encode_cursor([rows[-1].name, str(rows[-1].id)]) if len(rows) == limit else None
     return json_response(
-        200, {"results": [location_view(r) for r in rows], "next_cursor": next_cursor}
+        200, {"results": [location_view(r) for r in page.rows], "next_cursor": page.next_cursor}
     )
 
 

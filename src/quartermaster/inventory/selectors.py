@@ -11,6 +11,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from quartermaster.core.money import format_money
+from quartermaster.core.pagination import Keyset, Page, PageRequest, text_key, uuid_key
 from quartermaster.core.rows import read_rows, read_rows_with, uuid_param
 from quartermaster.core.types import Actor
 from quartermaster.identity.permissions import sees_every_location
@@ -88,14 +89,13 @@ def get_items(item_ids: Iterable[UUID]) -> dict[UUID, tuple[Item, int]]:
     return {item.pk: (item, qty) for item, (qty,) in found}
 
 
-def list_items(*, after: tuple[str, str] | None, limit: int) -> list[tuple[Item, int]]:
-    """Live items ordered by (name, id), after the keyset position `after`."""
-    location = get_default_location()
-    query = _items_with_default_qty(location.id).order_by("name", "id")
-    if after is not None:
-        name, pk = after
-        query = query.filter(name__gt=name) | query.filter(name=name, id__gt=pk)
-    return [(item, item.qty) for item in query[:limit]]  # type: ignore[attr-defined]
+ITEM_ORDER = Keyset(fields=(text_key("name"), uuid_key("id")))
+
+
+def list_items(*, page: PageRequest) -> Page[tuple[Item, int]]:
+    """Live items and their qty at the default location."""
+    items = ITEM_ORDER.page(_items_with_default_qty(get_default_location().id), page)
+    return items.map(lambda item: (item, item.qty))  # type: ignore[attr-defined]
 
 
 def item_view(item: Item, qty: int) -> dict[str, Any]:
@@ -132,16 +132,14 @@ def location_view(location: Location) -> dict[str, Any]:
     }
 
 
-def list_locations(
-    *, actor: Actor, kind: str | None, after: tuple[str, str] | None, limit: int
-) -> list[Location]:
-    query = _scoped_locations(actor).order_by("name", "id")
+LOCATION_ORDER = Keyset(fields=(text_key("name"), uuid_key("id")))
+
+
+def list_locations(*, actor: Actor, kind: str | None, page: PageRequest) -> Page[Location]:
+    query = _scoped_locations(actor)
     if kind:
         query = query.filter(kind=kind)
-    if after is not None:
-        name, pk = after
-        query = query.filter(Q(name__gt=name) | Q(name=name, id__gt=pk))
-    return list(query[:limit])
+    return LOCATION_ORDER.page(query, page)
 
 
 def get_location(*, actor: Actor, location_id: UUID) -> Location | None:

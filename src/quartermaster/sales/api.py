@@ -17,7 +17,6 @@ from quartermaster.core.http import (
     json_response,
     to_http,
 )
-from quartermaster.core.pagination import clean_limit, decode_cursor, encode_cursor
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.sales import services
 from quartermaster.sales.schemas import (
@@ -37,6 +36,7 @@ from quartermaster.sales.schemas import (
     VoidIn,
 )
 from quartermaster.sales.selectors import (
+    CUSTOMER_ORDER,
     credit_note_view,
     customer_statement,
     customer_view,
@@ -79,17 +79,9 @@ def update_customer(
 @router.get("/customers", response={200: CustomerPageOut, **ERRORS})
 def list_all_customers(request: HttpRequest, params: Query[PageQuery]) -> HttpResponse:
     policy.authorize(actor_of(request), "customer.read")
-    limit = clean_limit(params.limit)
-    position = decode_cursor(params.cursor)
-    after = (
-        (str(position[0]), str(position[1]))
-        if isinstance(position, list) and len(position) == 2
-        else None
-    )
-    rows = list_customers(after=after, limit=limit)
-    next_cursor = encode_cursor([rows[-1].name, str(rows[-1].id)]) if len(rows) == limit else None
+    page = list_customers(page=CUSTOMER_ORDER.request(cursor=params.cursor, limit=params.limit))
     return json_response(
-        200, {"results": [customer_view(c) for c in rows], "next_cursor": next_cursor}
+        200, {"results": [customer_view(c) for c in page.rows], "next_cursor": page.next_cursor}
     )
 
 

@@ -10,6 +10,7 @@ from uuid import UUID
 from django.db.models import QuerySet
 
 from quartermaster.core.money import format_money
+from quartermaster.core.pagination import Keyset, Page, PageRequest, text_key, uuid_key
 from quartermaster.core.rows import read_rows, uuid_param
 from quartermaster.core.types import Actor
 from quartermaster.identity.permissions import sees_every_location
@@ -51,12 +52,11 @@ def get_customer(customer_id: UUID) -> Customer | None:
     return Customer.objects.select_related("site").filter(pk=customer_id).first()
 
 
-def list_customers(*, after: tuple[str, str] | None, limit: int) -> list[Customer]:
-    query = Customer.objects.order_by("name", "id")
-    if after is not None:
-        name, pk = after
-        query = query.filter(name__gt=name) | query.filter(name=name, id__gt=pk)
-    return list(query[:limit])
+CUSTOMER_ORDER = Keyset(fields=(text_key("name"), uuid_key("id")))
+
+
+def list_customers(*, page: PageRequest) -> Page[Customer]:
+    return CUSTOMER_ORDER.page(Customer.objects.all(), page)
 
 
 def _visible_sales(actor: Actor) -> QuerySet[SaleTransaction]:

@@ -11,6 +11,7 @@ from ninja import Query, Router
 from quartermaster.core import policy
 from quartermaster.core.commands import execute
 from quartermaster.core.conflicts import (
+    CONFLICT_ORDER,
     ResolveConflict,
     conflict_view,
     get_conflict,
@@ -18,7 +19,7 @@ from quartermaster.core.conflicts import (
 )
 from quartermaster.core.errors import Invalid, NotAuthenticated, NotFound
 from quartermaster.core.http import actor_of, context_for, json_response, to_http
-from quartermaster.core.pagination import clean_limit, decode_cursor, encode_cursor
+from quartermaster.core.pagination import clean_limit
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.identity.permissions import (
     can_read_device_status,
@@ -129,26 +130,13 @@ def list_all_conflicts(request: HttpRequest, params: Query[ConflictQuery]) -> Ht
     """Staff see the conflicts their own writes raised; managers, admins and auditors all."""
     actor = actor_of(request)
     policy.authorize(actor, "conflict.read")
-    limit = clean_limit(params.limit)
-    position = decode_cursor(params.cursor)
-    after = (
-        (str(position[0]), str(position[1]))
-        if isinstance(position, list) and len(position) == 2
-        else None
-    )
-    rows = list_conflicts(
+    page = list_conflicts(
         owner_id=actor.user_id if own_records_only(actor, "conflict.read") else None,
         status=params.status,
-        after=after,
-        limit=limit,
-    )
-    next_cursor = (
-        encode_cursor([rows[-1].created_at.isoformat(), str(rows[-1].id)])
-        if len(rows) == limit
-        else None
+        page=CONFLICT_ORDER.request(cursor=params.cursor, limit=params.limit),
     )
     return json_response(
-        200, {"results": [conflict_view(c) for c in rows], "next_cursor": next_cursor}
+        200, {"results": [conflict_view(c) for c in page.rows], "next_cursor": page.next_cursor}
     )
 
 
