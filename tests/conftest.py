@@ -15,6 +15,9 @@ from typing import Any
 # Cheaper Argon2 for the many logins in the suite; still Argon2id. Read when hashers load.
 os.environ.setdefault("QM_ARGON2_MEMORY_KIB", "1024")
 os.environ.setdefault("QM_ARGON2_TIME_COST", "1")
+# Live-server tests play several server processes in one and hold transactions open on purpose:
+# more connections than one production process needs (4, settings.py).
+os.environ.setdefault("QM_DB_POOL_MAX", "20")
 
 import pytest
 from django.db import connection

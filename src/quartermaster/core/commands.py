@@ -505,4 +505,15 @@ def record_changes_many(
 
 
 # The process's writer baton (`core.group_commit`): concurrent `execute` calls commit together.
-_BATON: Baton[Request, Response | Exception] = Baton(run_together)
+def _give_back_pooled_connection() -> None:
+    """A request about to wait for the baton gives its database connection back to the pool
+    (PostgreSQL): only the batch's leader needs one, so a process can queue many more requests
+    than it holds connections, and larger batches share one commit (issue 9: 4 threads 155
+    PATCH/s at 16 clients, 16 threads on 4 connections 260+)."""
+    if getattr(connection, "pool", None) is not None and not connection.in_atomic_block:
+        connection.close()
+
+
+_BATON: Baton[Request, Response | Exception] = Baton(
+    run_together, before_waiting=_give_back_pooled_connection
+)

@@ -47,8 +47,13 @@ class Baton(Generic[T, Result]):
     `run_batch(items)` returns one result per item; an exception it raises is raised in every
     thread of the batch."""
 
-    def __init__(self, run_batch: Callable[[list[T]], Sequence[Result]]) -> None:
+    def __init__(
+        self,
+        run_batch: Callable[[list[T]], Sequence[Result]],
+        before_waiting: Callable[[], None] = lambda: None,
+    ) -> None:
         self._run_batch = run_batch
+        self._before_waiting = before_waiting
         self._mutex = threading.Lock()
         self._queue: list[_Waiter[T]] = []
         self._held = False
@@ -93,6 +98,7 @@ class Baton(Generic[T, Result]):
                 self._held = True
                 return True
             self._queue.append(waiter)
+        self._before_waiting()
         waiter.woken.wait()
         return waiter.leads
 
