@@ -12,10 +12,15 @@ from quartermaster.core.commands import Command, execute
 from quartermaster.core.errors import Conflict
 from quartermaster.core.models import AuditEntry
 from quartermaster.core.types import SYSTEM_ACTOR, Context, Outcome
-from quartermaster.journal.invariants import AccountKind, PostingLine
+from quartermaster.journal.invariants import AccountKind, AccountSpec, PostingLine
 from quartermaster.journal.models import Account, AccountBalance, Entry, Line
 from quartermaster.journal.selectors import verify_journal
-from quartermaster.journal.services import AccountKindMismatch, account, post_entry
+from quartermaster.journal.services import (
+    AccountKindMismatch,
+    account,
+    open_accounts,
+    post_entry,
+)
 from tests.conftest import audit_count
 
 pytestmark = pytest.mark.django_db
@@ -31,9 +36,15 @@ class SettleForTest(Command):
     fail_after_posting: bool = False
 
     def handle(self, ctx: Context) -> Outcome:
-        payable = account(f"farmer_payable:{self.farmer}", AccountKind.LIABILITY, "Farmer")
-        cash = account("cash", AccountKind.ASSET, "Cash")
-        income = account("commission_income", AccountKind.INCOME, "Commission income")
+        payable_code = f"farmer_payable:{self.farmer}"
+        opened = open_accounts(
+            [
+                AccountSpec(payable_code, AccountKind.LIABILITY, "Farmer"),
+                AccountSpec("cash", AccountKind.ASSET, "Cash"),
+                AccountSpec("commission_income", AccountKind.INCOME, "Commission income"),
+            ]
+        )
+        payable, cash, income = opened[payable_code], opened["cash"], opened["commission_income"]
         posted = post_entry(
             lines=[
                 PostingLine(payable, debit_minor=self.gross_minor),
@@ -79,6 +90,11 @@ def test_a_handler_posts_in_its_own_transaction_and_the_pipeline_audits_it() -> 
     }
     audited = AuditEntry.objects.filter(seq__gt=audit_before).order_by("seq")
     assert [a.entity_type for a in audited] == ["journal_account"] * 3 + ["journal_entry"]
+    assert {a.after["code"] for a in audited[:3]} == {
+        "cash",
+        "commission_income",
+        "farmer_payable:7",
+    }
     assert {a.action for a in audited} == {"test.journal.settle"}
     assert verify_journal().ok
 

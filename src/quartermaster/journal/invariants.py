@@ -141,6 +141,15 @@ class Amounts(Protocol):
 
 
 @dataclass(frozen=True)
+class AccountSpec:
+    """An account to open if it is not open yet."""
+
+    code: str
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
 class AccountRef:
     """An open account, as posting names it. `opened`: this call opened it (so the entry that
     first uses it audits the opening)."""

@@ -65,7 +65,8 @@ class PostedEntry:
 def account(code: str, kind: str, name: str) -> AccountRef:
     """The account `code`, opened now (with its balance row) if it is new, inside the caller's
     transaction. Race-safe on both databases: the INSERT skips a code that exists, and on
-    PostgreSQL waits for a concurrent transaction opening the same code, then reads its row."""
+    PostgreSQL waits for a concurrent transaction opening the same code, then reads its row.
+    Several accounts: `open_accounts`, which opens them in an order that cannot deadlock."""
     code = invariants.clean_code(code, "code")
     if kind not in AccountKind.values:
         raise Invalid.field("kind", f"one of {', '.join(AccountKind.values)}")
@@ -82,6 +83,17 @@ def account(code: str, kind: str, name: str) -> AccountRef:
         AccountBalance.objects.bulk_create([AccountBalance(account_id=found.id)])
     ref = account_ref(found)
     return AccountRef(ref.id, ref.code, ref.name, ref.kind, opened=opened)
+
+
+def open_accounts(specs: Sequence[invariants.AccountSpec]) -> dict[str, AccountRef]:
+    """`account` for several accounts, by code. Opened in code order: two transactions opening
+    the same new accounts then wait for each other in one order, never in a cycle (each waits
+    on the other's uncommitted INSERT otherwise: a deadlock, measured on PostgreSQL). A handler
+    that opens more than one account opens them here, together, before it posts."""
+    return {
+        spec.code: account(spec.code, spec.kind, spec.name)
+        for spec in sorted(specs, key=lambda spec: spec.code)
+    }
 
 
 def post_entry(
@@ -289,14 +301,15 @@ class PostManualEntry(Command):
 
     def handle(self, ctx: Context) -> Outcome:
         amounts = _manual_amounts(self.lines)
+        accounts = _open_by_codes(self.lines)
         posting = [
             PostingLine(
-                account=_open_by_code(line.account, f"lines[{index}].account"),
+                account=accounts[line.account],
                 debit_minor=amount.debit_minor,
                 credit_minor=amount.credit_minor,
                 memo=line.memo,
             )
-            for index, (line, amount) in enumerate(zip(self.lines, amounts, strict=True))
+            for line, amount in zip(self.lines, amounts, strict=True)
         ]
         posted = post_entry(
             lines=posting, memo=self.memo, source_type="", source_id="", ctx=ctx, action=self.name
@@ -304,14 +317,29 @@ class PostManualEntry(Command):
         return Outcome(201, entry_body(posted.view), posted.changes)
 
 
-def _open_by_code(code: str, field: str) -> AccountRef:
+def _open_by_codes(lines: Sequence[ManualLine]) -> dict[str, AccountRef]:
+    """Each line's account by code: an open one, or one the chart knows, opened now."""
+    first_line: dict[str, int] = {}
+    for index, line in enumerate(lines):
+        first_line.setdefault(line.account, index)
+    specs = []
+    for code, index in first_line.items():
+        spec = _spec_of(code)
+        if spec is None:
+            raise Invalid.field(
+                f"lines[{index}].account", f"unknown account {code} (not open, not in the chart)"
+            )
+        specs.append(spec)
+    return open_accounts(specs)
+
+
+def _spec_of(code: str) -> invariants.AccountSpec | None:
+    """An open account as it is (its kind is settled), else the chart's account, else None."""
     existing = get_account(code)
     if existing is not None:
-        return existing
+        return invariants.AccountSpec(existing.code, existing.kind, existing.name)
     known = invariants.chart_entry(code)
-    if known is None:
-        raise Invalid.field(field, f"unknown account {code} (not open, not in the chart)")
-    return account(code, known.kind, known.name)
+    return None if known is None else invariants.AccountSpec(code, known.kind, known.name)
 
 
 class ReverseEntry(Command):
