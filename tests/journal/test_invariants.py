@@ -107,3 +107,16 @@ def test_a_bad_side_from_the_wire_names_its_field(text: str) -> None:
         invariants.clean_side(text, "lines[2].credit")
 
     assert list(refused.value.fields or {}) == ["lines[2].credit"]
+
+
+@pytest.mark.parametrize(
+    ("source_type", "source_id"),
+    [("settlement", ""), ("", "STL-1"), ("x" * 51, "1"), ("s", "1" * 101)],
+)
+def test_a_source_is_both_or_neither_and_fits(source_type: str, source_id: str) -> None:
+    with pytest.raises(Invalid) as refused:
+        invariants.clean_source(source_type, source_id)
+
+    assert list(refused.value.fields or {}) == ["source"]
+    assert invariants.clean_source("settlement", "STL-1") == ("settlement", "STL-1")
+    assert invariants.clean_source("", "") == ("", "")

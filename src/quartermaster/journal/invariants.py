@@ -102,6 +102,19 @@ def clean_memo(memo: Any, field: str = "memo") -> str:
     return memo.strip()
 
 
+MAX_SOURCE_TYPE_LENGTH = 50
+MAX_SOURCE_ID_LENGTH = 100
+
+
+def clean_source(source_type: str, source_id: str) -> tuple[str, str]:
+    """What an entry is about: both given or both empty, each within its column."""
+    if len(source_type) > MAX_SOURCE_TYPE_LENGTH or len(source_id) > MAX_SOURCE_ID_LENGTH:
+        raise Invalid.field("source", "the source's type or id is too long")
+    if bool(source_type) != bool(source_id):
+        raise Invalid.field("source", "name both the source's type and its id, or neither")
+    return source_type, source_id
+
+
 def clean_reason(reason: Any) -> str:
     if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON_LENGTH:
         raise Invalid.field(

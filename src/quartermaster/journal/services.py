@@ -109,6 +109,7 @@ def post_entry(
     """Post a balanced entry in the caller's transaction. Raises `invariants.Unbalanced` (400)
     with nothing written, or `BalanceOverflow` (409) for the caller's transaction to roll back."""
     totals = invariants.check_balanced(lines)
+    source_type, source_id = invariants.clean_source(source_type, source_id)
     number = next_number(SERIES)
     view = EntryView(
         id=uuid.uuid4(),
@@ -118,8 +119,8 @@ def post_entry(
         memo=invariants.clean_memo(memo),
         action=action,
         posted_by=ctx.actor.username,
-        source_type=source_type[:50],
-        source_id=source_id[:100],
+        source_type=source_type,
+        source_id=source_id,
         reverses=reverses,
         lines=tuple(
             LineView(
