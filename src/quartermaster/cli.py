@@ -1,4 +1,5 @@
-"""The `quartermaster` command: serve, migrate, demo, createuser, audit verify, agent.
+"""The `quartermaster` command: serve, migrate, demo, createuser, audit verify, journal verify,
+agent.
 
 Django is set up only inside the server commands; `agent` (the field client) never imports it.
 """
@@ -120,6 +121,40 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_journal_verify(args: argparse.Namespace) -> int:
+    """Recompute every balance and every entry from the journal's lines; exit 1 on any drift."""
+    _setup_django()
+    from quartermaster.core.money import format_money
+    from quartermaster.journal.selectors import verify_journal
+
+    report = verify_journal(progress=lambda n: _say(f"  checked {n} entries…"))
+    for bad in report.unbalanced:
+        count, debits, credits = bad.found
+        _say(
+            f"  entry {bad.number} does not balance: {count} lines, debits {format_money(debits)},"
+            f" credits {format_money(credits)} (the entry claims {bad.claimed[0]} lines,"
+            f" {format_money(bad.claimed[1])} / {format_money(bad.claimed[2])})"
+        )
+    for drift in report.drifted:
+        recorded = (
+            "no balance row"
+            if drift.recorded is None
+            else f"{format_money(drift.recorded[0])} / {format_money(drift.recorded[1])}"
+        )
+        _say(
+            f"  account {drift.code} drifted: balance {recorded}, lines"
+            f" {format_money(drift.computed[0])} / {format_money(drift.computed[1])}"
+        )
+    if report.ok:
+        _say(f"journal OK: {report.entries} entries, {report.accounts} accounts balance")
+        return 0
+    _say(
+        f"journal BROKEN: {len(report.unbalanced)} unbalanced entries,"
+        f" {len(report.drifted)} drifted accounts ({report.entries} entries read)"
+    )
+    return 1
+
+
 def cmd_stock_rebuild(args: argparse.Namespace) -> int:
     """Recompute stock from the movement ledger; --check only reports, otherwise it repairs."""
     _setup_django()
@@ -220,6 +255,15 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check the whole hash chain and name the first bad entry"
     )
     verify.set_defaults(func=cmd_audit_verify)
+
+    journal = commands.add_parser("journal", help="double-entry journal tools")
+    journal_commands = journal.add_subparsers(
+        dest="journal_command", required=True, metavar="COMMAND"
+    )
+    journal_verify = journal_commands.add_parser(
+        "verify", help="recompute balances and entries from the lines; name any drift (exit 1)"
+    )
+    journal_verify.set_defaults(func=cmd_journal_verify)
 
     stock = commands.add_parser("stock", help="stock ledger tools")
     stock_commands = stock.add_subparsers(dest="stock_command", required=True, metavar="COMMAND")

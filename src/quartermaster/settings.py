@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "quartermaster.core",
     "quartermaster.identity",
     "quartermaster.inventory",
+    "quartermaster.journal",
     "quartermaster.sales",
     "quartermaster.sync",
 ]

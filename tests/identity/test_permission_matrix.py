@@ -71,6 +71,10 @@ MATRIX: dict[str, frozenset[str]] = {
     "invoice.read": frozenset({A, M, S, U}),
     "payment.read": frozenset({A, M, S, U}),
     "payment.record": frozenset({A, M, S}),
+    # the journal: read by those who answer for the money; only admins post or reverse
+    "journal.read": frozenset({A, M, U}),
+    "journal.post": frozenset({A}),
+    "journal.reverse": frozenset({A}),
     # drivers collecting payment need the balance; parties read their own only
     "statement.read": frozenset({A, M, S, U, P}),
 }
@@ -161,7 +165,7 @@ def test_party_users_read_only_their_own_statements() -> None:
 class Route:
     action: str
     method: str
-    path: str  # {item} and {device} are filled in from the World
+    path: str  # {item}, {device} and {entry} are filled in from the World
     success: int
     body: dict[str, Any] | None = None
     # Allowed roles that still get 404 here: the record is someone else's (OWN_RECORDS_ONLY).
@@ -184,6 +188,25 @@ ROUTES = [
     Route("device.revoke", "POST", "/api/v1/devices/{device}/revoke", 200),
     Route("sync.changes", "GET", "/api/v1/sync/changes", 200),
     Route("sync.batch", "POST", "/api/v1/sync/batch", 200, {"device_id": "mine", "ops": []}),
+    Route("journal.read", "GET", "/api/v1/journal/entries?account=cash", 200),
+    Route("journal.read", "GET", "/api/v1/journal/entries/{entry}", 200),
+    Route("journal.read", "GET", "/api/v1/journal/accounts", 200),
+    Route(
+        "journal.post",
+        "POST",
+        "/api/v1/journal/entries",
+        201,
+        {
+            "memo": "float",
+            "lines": [
+                {"account": "cash", "debit": "5.00"},
+                {"account": "opening_balances", "credit": "5.00"},
+            ],
+        },
+    ),
+    Route(
+        "journal.reverse", "POST", "/api/v1/journal/entries/{entry}/reverse", 201, {"reason": "x"}
+    ),
     Route(
         "sync.device_status",
         "GET",
@@ -198,6 +221,7 @@ ROUTES = [
 class World:
     item: str
     device: str
+    entry: str
 
 
 @pytest.fixture
@@ -206,7 +230,17 @@ def world(admin: Api) -> World:
     create_user("driver", "staff")
     truck = Api(Client(), login("driver", device_id="truck-07")["access"])
     assert truck.post("/api/v1/sync/batch", {"device_id": "truck-07", "ops": []}).status == 200
-    return World(item=item, device="truck-07")
+    entry = admin.post(
+        "/api/v1/journal/entries",
+        {
+            "memo": "opening float",
+            "lines": [
+                {"account": "cash", "debit": "10.00"},
+                {"account": "opening_balances", "credit": "10.00"},
+            ],
+        },
+    ).body["id"]
+    return World(item=item, device="truck-07", entry=entry)
 
 
 @pytest.fixture
@@ -222,7 +256,7 @@ def test_http_routes_follow_the_matrix(
     role: str, route: Route, world: World, as_role: Callable[[str], Api]
 ) -> None:
     api = as_role(role)
-    path = route.path.format(item=world.item, device=world.device)
+    path = route.path.format(item=world.item, device=world.device, entry=world.entry)
     audit_before = audit_count()
 
     reply = api.request(route.method, path, route.body)

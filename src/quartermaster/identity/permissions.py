@@ -72,6 +72,10 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "invoice.read": READERS,
     "payment.read": READERS,
     "payment.record": frozenset({ADMIN, MANAGER, STAFF}),
+    # the journal: money is read by those who answer for it; only admins post or reverse
+    "journal.read": frozenset({ADMIN, MANAGER, AUDITOR}),
+    "journal.post": frozenset({ADMIN}),
+    "journal.reverse": frozenset({ADMIN}),
     # a customer's or farmer's statement: parties read their own only (OWN_RECORDS_ONLY)
     "statement.read": READERS | {PARTY},
     # sync: each op is authorized again as its own command
@@ -112,6 +116,7 @@ READ_ACTIONS = frozenset(
         "sale.read",
         "invoice.read",
         "payment.read",
+        "journal.read",
     }
 )
 

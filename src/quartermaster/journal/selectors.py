@@ -1,0 +1,256 @@
+"""Reads of the journal: accounts with their balances, entries with their lines, and the check
+that the balance projection and every entry agree with the lines (`verify_journal`).
+
+Views are typed values; `entry_body` and `account_body` build the wire bodies (and the audit
+snapshot of an entry) from them in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.db import connection
+from django.db.models import Prefetch
+
+from quartermaster.core.money import format_money
+from quartermaster.journal.invariants import AccountRef
+from quartermaster.journal.models import Account, AccountBalance, Entry, Line
+
+
+@dataclass(frozen=True)
+class LineView:
+    account: str
+    debit_minor: int
+    credit_minor: int
+    memo: str
+
+
+@dataclass(frozen=True)
+class EntryView:
+    id: UUID
+    number: str
+    seq: int
+    posted_at: datetime
+    memo: str
+    action: str
+    posted_by: str
+    source_type: str
+    source_id: str
+    reverses: UUID | None
+    lines: tuple[LineView, ...]
+
+    @property
+    def total_minor(self) -> int:
+        return sum(line.debit_minor for line in self.lines)
+
+
+@dataclass(frozen=True)
+class AccountView:
+    id: UUID
+    code: str
+    name: str
+    kind: str
+    debit_total_minor: int
+    credit_total_minor: int
+
+    @property
+    def balance_minor(self) -> int:
+        """Debits less credits: positive for an asset or expense in its normal state."""
+        return self.debit_total_minor - self.credit_total_minor
+
+
+def entry_body(view: EntryView) -> dict[str, Any]:
+    return {
+        "id": str(view.id),
+        "number": view.number,
+        "posted_at": view.posted_at.isoformat(),
+        "memo": view.memo,
+        "action": view.action,
+        "posted_by": view.posted_by,
+        "source": {"type": view.source_type, "id": view.source_id} if view.source_type else None,
+        "reverses": str(view.reverses) if view.reverses else None,
+        "total": format_money(view.total_minor),
+        "lines": [
+            {
+                "account": line.account,
+                "debit": format_money(line.debit_minor),
+                "credit": format_money(line.credit_minor),
+                "memo": line.memo,
+            }
+            for line in view.lines
+        ],
+    }
+
+
+def account_body(view: AccountView) -> dict[str, Any]:
+    return {
+        "id": str(view.id),
+        "code": view.code,
+        "name": view.name,
+        "kind": view.kind,
+        "debit_total": format_money(view.debit_total_minor),
+        "credit_total": format_money(view.credit_total_minor),
+        "balance": format_money(view.balance_minor),
+    }
+
+
+def account_ref(account: Account) -> AccountRef:
+    return AccountRef(id=account.id, code=account.code, name=account.name, kind=account.kind)
+
+
+def get_account(code: str) -> AccountRef | None:
+    account = Account.objects.filter(code=code).first()
+    return None if account is None else account_ref(account)
+
+
+def _entry_view(entry: Entry) -> EntryView:
+    return EntryView(
+        id=entry.id,
+        number=entry.number,
+        seq=entry.seq,
+        posted_at=entry.posted_at,
+        memo=entry.memo,
+        action=entry.action,
+        posted_by=entry.posted_by,
+        source_type=entry.source_type,
+        source_id=entry.source_id,
+        reverses=entry.reverses_id,
+        lines=tuple(
+            LineView(line.account.code, line.debit_minor, line.credit_minor, line.memo)
+            for line in entry.lines.all()
+        ),
+    )
+
+
+def _with_lines() -> Prefetch[str, Any, str]:
+    return Prefetch("lines", queryset=Line.objects.select_related("account").order_by("line_no"))
+
+
+def get_entry(entry_id: UUID) -> EntryView | None:
+    entry = Entry.objects.prefetch_related(_with_lines()).filter(pk=entry_id).first()
+    return None if entry is None else _entry_view(entry)
+
+
+def list_entries(*, account: str | None, before_seq: int | None, limit: int) -> list[EntryView]:
+    """Entries newest first (by number), those touching `account` only when it is given."""
+    query = Entry.objects.prefetch_related(_with_lines()).order_by("-seq")
+    if account is not None:
+        query = query.filter(id__in=Line.objects.filter(account__code=account).values("entry_id"))
+    if before_seq is not None:
+        query = query.filter(seq__lt=before_seq)
+    return [_entry_view(entry) for entry in query[:limit]]
+
+
+def list_accounts(*, after_code: str | None, limit: int) -> list[AccountView]:
+    """Accounts by code, each with its balance (the projection, not a sum of lines)."""
+    query = Account.objects.select_related("balance").order_by("code")
+    if after_code is not None:
+        query = query.filter(code__gt=after_code)
+    views = []
+    for account in query[:limit]:
+        # An account's balance row is opened with it; a missing one reads as zero here and
+        # is named by `verify_journal`.
+        balance: AccountBalance | None = getattr(account, "balance", None)
+        views.append(
+            AccountView(
+                id=account.id,
+                code=account.code,
+                name=account.name,
+                kind=account.kind,
+                debit_total_minor=balance.debit_total_minor if balance else 0,
+                credit_total_minor=balance.credit_total_minor if balance else 0,
+            )
+        )
+    return views
+
+
+@dataclass(frozen=True)
+class Drift:
+    """An account whose balance row disagrees with the sum of its lines."""
+
+    code: str
+    recorded: tuple[int, int] | None  # (debits, credits) in the projection; None: no row
+    computed: tuple[int, int]  # the same summed from the lines
+
+
+@dataclass(frozen=True)
+class BadEntry:
+    """An entry whose lines do not balance or differ from the totals the entry claims."""
+
+    number: str
+    claimed: tuple[int, int, int]  # (line count, debits, credits) on the entry row
+    found: tuple[int, int, int]  # the same counted from its lines
+
+
+@dataclass(frozen=True)
+class JournalReport:
+    entries: int
+    accounts: int
+    drifted: tuple[Drift, ...]
+    unbalanced: tuple[BadEntry, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.drifted and not self.unbalanced
+
+
+VERIFY_CHUNK = 5_000
+
+# One chunk of entries (by seq) with what their lines add up to. Table and column names are
+# the models'; values go through parameters.
+_ENTRY_SUMS_SQL = """
+    SELECT e.seq, e.number, e.line_count, e.debit_total_minor, e.credit_total_minor,
+           COUNT(l.id), COALESCE(SUM(l.debit_minor), 0), COALESCE(SUM(l.credit_minor), 0)
+    FROM journal_entry e LEFT JOIN journal_line l ON l.entry_id = e.id
+    WHERE e.seq > %s GROUP BY e.id, e.seq, e.number, e.line_count, e.debit_total_minor,
+          e.credit_total_minor
+    ORDER BY e.seq LIMIT %s"""
+_ACCOUNT_SUMS_SQL = """
+    SELECT l.account_id, SUM(l.debit_minor), SUM(l.credit_minor)
+    FROM journal_line l JOIN journal_entry e ON e.id = l.entry_id
+    WHERE e.seq > %s AND e.seq <= %s GROUP BY l.account_id"""
+
+
+def verify_journal(progress: Callable[[int], None] | None = None) -> JournalReport:
+    """Recompute every entry's totals and every account's balance from the lines, a chunk of
+    entries at a time (`progress(entries read so far)` after each), and name what disagrees."""
+    unbalanced: list[BadEntry] = []
+    sums: dict[Any, list[int]] = {}
+    after, read = 0, 0
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(_ENTRY_SUMS_SQL, [after, VERIFY_CHUNK])
+            rows = cursor.fetchall()
+            if not rows:
+                break
+            for _, number, *counts in rows:
+                claimed, found = tuple(counts[:3]), tuple(counts[3:])
+                if claimed != found or found[0] < 2 or found[1] != found[2] or found[1] <= 0:
+                    unbalanced.append(BadEntry(number, claimed, found))
+            cursor.execute(_ACCOUNT_SUMS_SQL, [after, rows[-1][0]])
+            for account_id, debits, credits in cursor.fetchall():
+                total = sums.setdefault(str(account_id).replace("-", ""), [0, 0])
+                total[0] += int(debits)
+                total[1] += int(credits)
+            after, read = rows[-1][0], read + len(rows)
+            if progress is not None:
+                progress(read)
+    drifted = _drifted_accounts(sums)
+    return JournalReport(read, Account.objects.count(), tuple(drifted), tuple(unbalanced))
+
+
+def _drifted_accounts(sums: dict[Any, list[int]]) -> list[Drift]:
+    drifted = []
+    for account in Account.objects.select_related("balance").order_by("code"):
+        debits, credits = sums.get(account.id.hex, [0, 0])
+        balance: AccountBalance | None = getattr(account, "balance", None)
+        recorded = (
+            None if balance is None else (balance.debit_total_minor, balance.credit_total_minor)
+        )
+        if recorded != (debits, credits):
+            drifted.append(Drift(account.code, recorded, (debits, credits)))
+    return drifted
