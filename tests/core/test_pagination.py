@@ -279,6 +279,8 @@ LIST_GARBAGE = {
         wire(["0001-01-01T00:00:00+01:00", str(uuid.uuid4())]),
     ],
     "/api/v1/audit": [wire(-1), wire(2**63), wire(True), wire("7"), wire([7])],
+    "/api/v1/journal/entries": [wire(-1), wire(2**63), wire(False), wire("7")],
+    "/api/v1/journal/accounts": [wire(7), wire("a\u0000"), wire(["cash", "x"])],
 }
 
 

@@ -9,9 +9,8 @@ from ninja import Query, Router
 
 from quartermaster.core import policy
 from quartermaster.core.commands import execute
-from quartermaster.core.errors import Invalid, NotFound
+from quartermaster.core.errors import NotFound
 from quartermaster.core.http import actor_of, context_for, json_response, to_http
-from quartermaster.core.pagination import clean_limit, decode_cursor, encode_cursor
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.journal import invariants, services
 from quartermaster.journal.schemas import (
@@ -24,6 +23,8 @@ from quartermaster.journal.schemas import (
     ReverseIn,
 )
 from quartermaster.journal.selectors import (
+    ACCOUNT_ORDER,
+    ENTRY_ORDER,
     account_body,
     entry_body,
     get_entry,
@@ -55,15 +56,12 @@ def post_entry(request: HttpRequest, payload: EntryIn) -> HttpResponse:
 def entries(request: HttpRequest, params: Query[EntriesQuery]) -> HttpResponse:
     """Newest first; `account` narrows to the entries with a line on that account."""
     policy.authorize(actor_of(request), "journal.read")
-    limit = clean_limit(params.limit)
-    position = decode_cursor(params.cursor)
-    if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
-        raise Invalid.field("cursor", "not a cursor this server issued")
+    page = ENTRY_ORDER.request(cursor=params.cursor, limit=params.limit)
     account = None if params.account is None else invariants.clean_code(params.account)
-    views = list_entries(account=account, before_seq=position, limit=limit)
-    next_cursor = encode_cursor(views[-1].seq) if len(views) == limit else None
+    found = list_entries(account=account, page=page)
     return json_response(
-        200, {"results": [entry_body(view) for view in views], "next_cursor": next_cursor}
+        200,
+        {"results": [entry_body(view) for view in found.rows], "next_cursor": found.next_cursor},
     )
 
 
@@ -87,12 +85,8 @@ def reverse_entry(request: HttpRequest, entry_id: UUID, payload: ReverseIn) -> H
 def accounts(request: HttpRequest, params: Query[AccountsQuery]) -> HttpResponse:
     """Accounts by code with their balances (debits less credits) and raw totals."""
     policy.authorize(actor_of(request), "journal.read")
-    limit = clean_limit(params.limit)
-    position = decode_cursor(params.cursor)
-    if position is not None and not isinstance(position, str):
-        raise Invalid.field("cursor", "not a cursor this server issued")
-    views = list_accounts(after_code=position, limit=limit)
-    next_cursor = encode_cursor(views[-1].code) if len(views) == limit else None
+    found = list_accounts(page=ACCOUNT_ORDER.request(cursor=params.cursor, limit=params.limit))
     return json_response(
-        200, {"results": [account_body(view) for view in views], "next_cursor": next_cursor}
+        200,
+        {"results": [account_body(view) for view in found.rows], "next_cursor": found.next_cursor},
     )

@@ -17,6 +17,7 @@ from django.db import connection
 from django.db.models import Prefetch
 
 from quartermaster.core.money import format_money
+from quartermaster.core.pagination import Keyset, Page, PageRequest, int_key, text_key
 from quartermaster.journal.invariants import AccountRef
 from quartermaster.journal.models import Account, AccountBalance, Entry, Line
 
@@ -135,37 +136,36 @@ def get_entry(entry_id: UUID) -> EntryView | None:
     return None if entry is None else _entry_view(entry)
 
 
-def list_entries(*, account: str | None, before_seq: int | None, limit: int) -> list[EntryView]:
+ENTRY_ORDER = Keyset(fields=(int_key("seq"),), descending=True)
+ACCOUNT_ORDER = Keyset(fields=(text_key("code"),))
+
+
+def list_entries(*, account: str | None, page: PageRequest) -> Page[EntryView]:
     """Entries newest first (by number), those touching `account` only when it is given."""
-    query = Entry.objects.prefetch_related(_with_lines()).order_by("-seq")
+    query = Entry.objects.prefetch_related(_with_lines())
     if account is not None:
         query = query.filter(id__in=Line.objects.filter(account__code=account).values("entry_id"))
-    if before_seq is not None:
-        query = query.filter(seq__lt=before_seq)
-    return [_entry_view(entry) for entry in query[:limit]]
+    return ENTRY_ORDER.page(query, page).map(_entry_view)
 
 
-def list_accounts(*, after_code: str | None, limit: int) -> list[AccountView]:
+def list_accounts(*, page: PageRequest) -> Page[AccountView]:
     """Accounts by code, each with its balance (the projection, not a sum of lines)."""
-    query = Account.objects.select_related("balance").order_by("code")
-    if after_code is not None:
-        query = query.filter(code__gt=after_code)
-    views = []
-    for account in query[:limit]:
-        # An account's balance row is opened with it; a missing one reads as zero here and
-        # is named by `verify_journal`.
-        balance: AccountBalance | None = getattr(account, "balance", None)
-        views.append(
-            AccountView(
-                id=account.id,
-                code=account.code,
-                name=account.name,
-                kind=account.kind,
-                debit_total_minor=balance.debit_total_minor if balance else 0,
-                credit_total_minor=balance.credit_total_minor if balance else 0,
-            )
-        )
-    return views
+    query = Account.objects.select_related("balance")
+    return ACCOUNT_ORDER.page(query, page).map(_account_view)
+
+
+def _account_view(account: Account) -> AccountView:
+    # An account's balance row is opened with it; a missing one reads as zero here and is
+    # named by `verify_journal`.
+    balance: AccountBalance | None = getattr(account, "balance", None)
+    return AccountView(
+        id=account.id,
+        code=account.code,
+        name=account.name,
+        kind=account.kind,
+        debit_total_minor=balance.debit_total_minor if balance else 0,
+        credit_total_minor=balance.credit_total_minor if balance else 0,
+    )
 
 
 @dataclass(frozen=True)
