@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -204,20 +205,66 @@ def _run_batch(requests: Sequence[Request]) -> list[Response]:
             checked.append((index, command.validated(), ctx))
         except DomainError as error:
             responses[index] = error_response(error)
+    work = _Work(responses)
     if checked:
-        encode = EncodeOnce()
-        recorded: list[tuple[str, Context, list[Change]]] = []
         with transaction.atomic():
-            stored: list[idempotency.Answer] = []
             for run in _runs(checked):
-                _run(run, responses, recorded, stored)
-            idempotency.store_answers(stored, encode)
-            if recorded:
-                # Last before commit: the chain head stays locked for as short a time as possible.
-                record_changes_many(recorded, encode)
-    answers = [response for response in responses if response is not None]
-    assert len(answers) == len(requests)
-    return answers
+                _run(run, work)
+            work.write()
+    return work.answers()
+
+
+@dataclass
+class _Work:
+    """The keyed unit of work of one transaction of commands, whoever claimed their keys: each
+    command's answer, the answers to store under their keys, the changes to record. `write`
+    stores and records them all at once, last before commit (the chain head stays locked for as
+    short a time as possible)."""
+
+    responses: list[Response | None]
+    stored: list[idempotency.Answer] = field(default_factory=list)
+    recorded: list[tuple[str, Context, list[Change]]] = field(default_factory=list)
+
+    def settle(
+        self,
+        index: int,
+        command: Command,
+        ctx: Context,
+        outcome: Outcome | DomainError,
+        fingerprint_to_store: str | None,
+    ) -> None:
+        """Answer `command` with its outcome; a rejection is an outcome too, stored under the
+        key (`fingerprint_to_store`, None: not keyed) so replaying it answers the same."""
+        if isinstance(outcome, DomainError):
+            response = error_response(outcome)
+        else:
+            response = Response(status=outcome.status, body=outcome.body, refusal=outcome.refusal)
+            if outcome.changes:
+                self.recorded.append((command.name, ctx, outcome.changes))
+        self.responses[index] = response
+        if fingerprint_to_store is not None and ctx.idempotency_key is not None:
+            self.stored.append(
+                idempotency.Answer(
+                    owner_id=ctx.actor.user_id,
+                    scope=ctx.idempotency_scope,
+                    key=ctx.idempotency_key,
+                    fingerprint=fingerprint_to_store,
+                    status=response.status,
+                    body=response.body,
+                )
+            )
+
+    def write(self) -> None:
+        encode = EncodeOnce()
+        # A 5xx means "try again": never stored as a key's final answer.
+        idempotency.store_answers([a for a in self.stored if a.status < 500], encode)
+        if self.recorded:
+            record_changes_many(self.recorded, encode)
+
+    def answers(self) -> list[Response]:
+        answers = [response for response in self.responses if response is not None]
+        assert len(answers) == len(self.responses)
+        return answers
 
 
 def _runs(checked: list[tuple[int, Command, Context]]) -> list[list[tuple[int, Command, Context]]]:
@@ -243,13 +290,9 @@ def _runs(checked: list[tuple[int, Command, Context]]) -> list[list[tuple[int, C
     return runs
 
 
-def _run(
-    run: list[tuple[int, Command, Context]],
-    responses: list[Response | None],
-    recorded: list[tuple[str, Context, list[Change]]],
-    stored: list[idempotency.Answer],
-) -> None:
-    """Claim the run's keys, handle what is fresh, and note the answers to store and record."""
+def _run(run: list[tuple[int, Command, Context]], work: _Work) -> None:
+    """Claim the run's keys one by one (a replay or a key in flight is answered here), then
+    handle what is fresh and settle it."""
     fresh: list[tuple[int, Command, Context, str | None]] = []
     for index, command, ctx in run:
         if ctx.idempotency_key is None:
@@ -264,33 +307,15 @@ def _run(
                 fingerprint=request_fingerprint,
             )
         except DomainError as error:
-            responses[index] = error_response(error)
+            work.responses[index] = error_response(error)
             continue
         if replay is not None:
-            responses[index] = Response(status=replay.status, body=replay.body, replayed=True)
+            work.responses[index] = Response(status=replay.status, body=replay.body, replayed=True)
             continue
         fresh.append((index, command, ctx, request_fingerprint))
     outcomes = _handle([(command, ctx) for _, command, ctx, _ in fresh])
     for (index, command, ctx, fingerprint_to_store), outcome in zip(fresh, outcomes, strict=True):
-        if isinstance(outcome, DomainError):
-            # A rejection is an outcome too: replaying the key must answer the same.
-            response = error_response(outcome)
-        else:
-            response = Response(status=outcome.status, body=outcome.body, refusal=outcome.refusal)
-            if outcome.changes:
-                recorded.append((command.name, ctx, outcome.changes))
-        responses[index] = response
-        if fingerprint_to_store is not None and ctx.idempotency_key is not None:
-            stored.append(
-                idempotency.Answer(
-                    owner_id=ctx.actor.user_id,
-                    scope=ctx.idempotency_scope,
-                    key=ctx.idempotency_key,
-                    fingerprint=fingerprint_to_store,
-                    status=response.status,
-                    body=response.body,
-                )
-            )
+        work.settle(index, command, ctx, outcome, fingerprint_to_store)
 
 
 def _handle(requests: list[Request]) -> list[Outcome | DomainError]:
@@ -374,14 +399,16 @@ def execute_many(commands: Sequence[Command], contexts: Sequence[Context]) -> li
         raise BulkUnavailable("one command class, one actor, every op keyed")
     if any(ctx.idempotency_scope != idempotency.OP_SCOPE for ctx in contexts):
         raise BulkUnavailable("only sync ops run in bulk")
-    responses: list[Response | None] = [None] * len(commands)
-    runnable: list[tuple[int, Command]] = []
+    # An op's answer is final whatever decided it: refusals before the handler are stored too.
+    fingerprint_of_op = key_fingerprint(command_class.name, idempotency.OP_SCOPE)
+    work = _Work([None] * len(commands))
+    runnable: list[tuple[int, Command, Context]] = []
     for index, (command, ctx) in enumerate(zip(commands, contexts, strict=True)):
         try:
             policy.authorize(ctx.actor, command.name)
-            runnable.append((index, command.validated()))
+            runnable.append((index, command.validated(), ctx))
         except DomainError as error:
-            responses[index] = error_response(error)
+            work.settle(index, command, ctx, error, fingerprint_of_op)
     keys = [str(ctx.idempotency_key) for ctx in contexts]
     with transaction.atomic():
         if not idempotency.claim_fresh(
@@ -390,42 +417,15 @@ def execute_many(commands: Sequence[Command], contexts: Sequence[Context]) -> li
             raise BulkUnavailable("an op id is in flight or already answered")
         outcomes = (
             command_class.handle_many(
-                [command for _, command in runnable], [contexts[index] for index, _ in runnable]
+                [command for _, command, _ in runnable], [ctx for _, _, ctx in runnable]
             )
             if runnable
             else []
         )
-        recorded: list[tuple[str, Context, list[Change]]] = []
-        for (index, _), outcome in zip(runnable, outcomes, strict=True):
-            if isinstance(outcome, DomainError):
-                responses[index] = error_response(outcome)
-            else:
-                responses[index] = Response(
-                    status=outcome.status, body=outcome.body, refusal=outcome.refusal
-                )
-                recorded.append((command_class.name, contexts[index], outcome.changes))
-        answers = [response for response in responses if response is not None]
-        assert len(answers) == len(commands)
-        fingerprint_of_op = key_fingerprint(command_class.name, idempotency.OP_SCOPE)
-        encode = EncodeOnce()
-        idempotency.store_answers(
-            [
-                idempotency.Answer(
-                    actor.user_id,
-                    idempotency.OP_SCOPE,
-                    key,
-                    fingerprint_of_op,
-                    response.status,
-                    response.body,
-                )
-                for key, response in zip(keys, answers, strict=True)
-                if response.status < 500
-            ],
-            encode,
-        )
-        if any(changes for _, _, changes in recorded):
-            record_changes_many(recorded, encode)
-    return answers
+        for (index, command, ctx), outcome in zip(runnable, outcomes, strict=True):
+            work.settle(index, command, ctx, outcome, fingerprint_of_op)
+        work.write()
+    return work.answers()
 
 
 def _lock_head() -> ChainHead:
