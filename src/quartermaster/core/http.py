@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
@@ -22,6 +24,7 @@ from quartermaster.core import ratelimit
 from quartermaster.core.commands import error_response
 from quartermaster.core.errors import DomainError, Invalid, NotAuthenticated, PermissionDenied
 from quartermaster.core.idempotency import MAX_KEY_LENGTH
+from quartermaster.core.schemas import INT63_MAX
 from quartermaster.core.types import Actor, Context, Response
 
 logger = logging.getLogger(__name__)
@@ -68,51 +71,62 @@ def context_for(request: HttpRequest) -> Context:
 
 
 NUL = "\x00"
+# What no database here can store as text: NUL (PostgreSQL) and lone UTF-16 surrogates (neither
+# can encode them). JSON carries them only as escapes, so a body without one skips the walk.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
 
 
-def _nul_at(value: Any, path: str) -> str | None:
-    """The path of the first string holding a NUL character in decoded JSON, or None."""
+def _unstorable_at(value: Any, path: str) -> tuple[str, str] | None:
+    """(path, why) of the first string or key holding NUL or a lone surrogate, or None."""
     if isinstance(value, str):
-        return path if NUL in value else None
+        return (path, _why_unstorable(value)) if _UNSTORABLE.search(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
             here = f"{path}.{key}" if path else str(key)
-            if NUL in str(key):
-                return here
-            found = _nul_at(item, here)
+            if _UNSTORABLE.search(str(key)):
+                return here, _why_unstorable(str(key))
+            found = _unstorable_at(item, here)
             if found is not None:
                 return found
     if isinstance(value, list):
         for index, item in enumerate(value):
-            found = _nul_at(item, f"{path}[{index}]")
+            found = _unstorable_at(item, f"{path}[{index}]")
             if found is not None:
                 return found
     return None
 
 
+def _why_unstorable(text: str) -> str:
+    if NUL in text:
+        return "must not contain NUL characters"
+    return "must not contain lone surrogates (invalid UTF-16 escapes)"
+
+
 class JsonParser(Parser):
-    """ninja's JSON parser, refusing NUL characters in bodies and query strings with a 400 that
+    """ninja's JSON parser, refusing NUL characters (and lone surrogates, which no database here
+    can encode) in bodies and query strings with a 400 that
     names the field. PostgreSQL text cannot hold NUL (SQLite can), and no field here has a use
     for one: without this, the same request is a 400 on one database and a 500 on the other."""
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
         data: Any = super().parse_body(request)
-        if b"\\u0000" not in request.body:
-            # JSON can carry a NUL only as that escape (a raw one is not valid JSON): nothing
-            # to look for, and a 100-op batch is not walked value by value.
+        if not _UNSTORABLE_ESCAPE.search(request.body):
+            # Nothing to look for: a 100-op batch is not walked value by value.
             return data
-        where = _nul_at(data, "")
-        if where is not None:
-            raise Invalid.field(where or "body", "must not contain NUL characters")
+        found = _unstorable_at(data, "")
+        if found is not None:
+            where, why = found
+            raise Invalid.field(where or "body", why)
         return data
 
     def parse_querydict(
         self, data: MultiValueDict[str, Any], list_fields: list[str], request: HttpRequest
     ) -> dict[str, Any]:
         result = super().parse_querydict(data, list_fields, request)
-        where = _nul_at(result, "")
-        if where is not None:
-            raise Invalid.field(where, "must not contain NUL characters")
+        found = _unstorable_at(result, "")
+        if found is not None:
+            raise Invalid.field(*found)
         return result
 
 
@@ -159,6 +173,16 @@ def install_error_handlers(api: NinjaAPI) -> None:
         )
         return json_response(exc.status_code, {"error": str(exc.message), "code": code})
 
+    def on_too_large(request: HttpRequest, exc: Exception) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return json_response(
+            413,
+            {
+                "error": f"request body larger than {limit} bytes: send fewer ops per batch",
+                "code": "payload_too_large",
+            },
+        )
+
     def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return json_response(500, {"error": "internal server error", "code": "server_error"})
@@ -169,6 +193,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
         (AuthenticationError, on_authentication_error),
         (AuthorizationError, on_authorization_error),
         (HttpError, on_http_error),
+        (RequestDataTooBig, on_too_large),
         (Exception, on_unexpected),
     ]
     for exc_class, handler in handlers:
@@ -278,7 +303,8 @@ def base_version_of(request: HttpRequest, body_value: int | None) -> int | None:
     if tag.startswith("W/"):
         tag = tag[2:]
     tag = tag.strip('"')
-    if not tag.isdigit():
+    # isascii: int() would take other scripts' digits; the length cap keeps int() cheap.
+    if not (tag.isascii() and tag.isdigit() and len(tag) <= 19) or int(tag) > INT63_MAX:
         raise Invalid.field("If-Match", 'must be a version, e.g. "3"')
     version = int(tag)
     if body_value is not None and body_value != version:

@@ -6,6 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+# The largest integer any column here holds (BIGINT): every integer on the wire is capped at it,
+# so an oversized one is a 400 naming its field, never an overflow in the database.
+INT63_MAX = 2**63 - 1
+
 
 class ErrorOut(BaseModel):
     error: str

@@ -6,6 +6,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from quartermaster.core.schemas import INT63_MAX
+
 
 class ItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -25,7 +27,7 @@ class ItemPatchIn(BaseModel):
     name: StrictStr | None = None
     price: StrictStr | None = None
     unit: StrictStr | None = None
-    base_version: StrictInt | None = Field(default=None, ge=0)
+    base_version: StrictInt | None = Field(default=None, ge=0, le=INT63_MAX)
 
 
 class QtyDeltaIn(BaseModel):

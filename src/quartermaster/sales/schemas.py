@@ -7,6 +7,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from quartermaster.core.schemas import INT63_MAX
+
 
 class CustomerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -35,7 +37,7 @@ class CustomerPatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr | None = None
     phone: StrictStr | None = None
-    base_version: StrictInt | None = Field(default=None, ge=0)
+    base_version: StrictInt | None = Field(default=None, ge=0, le=INT63_MAX)
 
 
 class PageQuery(BaseModel):

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from quartermaster.core.schemas import INT63_MAX
 from quartermaster.sync.errors import BatchTooLarge
 from quartermaster.sync.ops import MAX_OPS
 
@@ -27,9 +28,9 @@ class OpIn(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict)
     client_temp_id: StrictStr | None = Field(default=None, min_length=1, max_length=100)
     client_ts: StrictStr | None = Field(default=None, max_length=40)
-    device_seq: StrictInt | None = Field(default=None, ge=1)
+    device_seq: StrictInt | None = Field(default=None, ge=1, le=INT63_MAX)
     group: StrictStr | None = Field(default=None, min_length=1, max_length=100)
-    base_version: StrictInt | None = Field(default=None, ge=0)
+    base_version: StrictInt | None = Field(default=None, ge=0, le=INT63_MAX)
 
     @field_validator("client_ts")
     @classmethod
