@@ -80,3 +80,17 @@ def test_a_body_over_the_upload_limit_is_413(admin: Api, settings: object) -> No
 
     assert (reply.status, reply.body["code"]) == (413, "payload_too_large")
     assert audit_count() == entries
+
+
+@pytest.mark.parametrize(
+    "price",
+    ["\uff11\uff12.\uff10\uff10", "\u0661\u0662", "1e3", "1_000", "1e999999999", "+5", "12.", ".5"],
+)
+def test_money_takes_only_plain_ascii_decimals(admin: Api, price: str) -> None:
+    entries = audit_count()
+
+    reply = admin.post("/api/v1/items", {"name": "valve", "qty": 1, "price": price})
+
+    assert reply.status == 400, reply.body
+    assert "price" in reply.body["fields"]
+    assert audit_count() == entries
