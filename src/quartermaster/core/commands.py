@@ -299,18 +299,9 @@ def _run(run: list[tuple[int, Command, Context]], work: _Work) -> None:
             fresh.append((index, command, ctx, None))
             continue
         request_fingerprint = key_fingerprint(command.name, ctx.idempotency_scope, command)
-        try:
-            replay = idempotency.claim(
-                owner_id=ctx.actor.user_id,
-                scope=ctx.idempotency_scope,
-                key=ctx.idempotency_key,
-                fingerprint=request_fingerprint,
-            )
-        except DomainError as error:
-            work.responses[index] = error_response(error)
-            continue
-        if replay is not None:
-            work.responses[index] = Response(status=replay.status, body=replay.body, replayed=True)
+        answered = _answered_by_key(ctx, request_fingerprint)
+        if answered is not None:
+            work.responses[index] = answered
             continue
         fresh.append((index, command, ctx, request_fingerprint))
     outcomes = _handle([(command, ctx) for _, command, ctx, _ in fresh])
@@ -348,6 +339,25 @@ def error_response(error: DomainError) -> Response:
     return Response(status=error.status, body=error.body(), headers=headers, refusal=error)
 
 
+def _answered_by_key(ctx: Context, request_fingerprint: str) -> Response | None:
+    """What `ctx`'s key already answers — its stored answer, replayed, or 409/422 for a key in
+    flight or reused with another request — or None: the caller does the work now, and the key
+    is its own until commit."""
+    assert ctx.idempotency_key is not None
+    try:
+        stored = idempotency.claim(
+            owner_id=ctx.actor.user_id,
+            scope=ctx.idempotency_scope,
+            key=ctx.idempotency_key,
+            fingerprint=request_fingerprint,
+        )
+    except DomainError as error:
+        return error_response(error)
+    if stored is None:
+        return None
+    return Response(status=stored.status, body=stored.body, replayed=True)
+
+
 def store_final(name: str, ctx: Context, response: Response) -> Response:
     """Store `response` under `ctx`'s key as the final answer of a request refused before
     `execute` claimed the key, inside the caller's transaction, and return what the key answers.
@@ -358,17 +368,9 @@ def store_final(name: str, ctx: Context, response: Response) -> Response:
     """
     assert ctx.idempotency_key is not None
     request_fingerprint = key_fingerprint(name, ctx.idempotency_scope)
-    try:
-        stored = idempotency.claim(
-            owner_id=ctx.actor.user_id,
-            scope=ctx.idempotency_scope,
-            key=ctx.idempotency_key,
-            fingerprint=request_fingerprint,
-        )
-    except DomainError as error:
-        return error_response(error)
-    if stored is not None:
-        return Response(status=stored.status, body=stored.body, replayed=True)
+    answered = _answered_by_key(ctx, request_fingerprint)
+    if answered is not None:
+        return answered
     idempotency.store(
         owner_id=ctx.actor.user_id,
         scope=ctx.idempotency_scope,
