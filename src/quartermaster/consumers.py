@@ -1,4 +1,5 @@
-"""WebSocket adapter: `WS /ws/changes?token=<access token>` (API.md "Sync").
+"""WebSocket adapter: `WS /ws/changes` with `Sec-WebSocket-Protocol: bearer, <access token>`
+or `?token=<access token>` (API.md "Sync").
 
 After each commit the server sends `{"type": "poke", "seq": N}` and, at once, critical events
 (`out_of_stock`) for locations the caller may see. Clients then pull `/api/v1/sync/changes`.
@@ -23,14 +24,13 @@ class ChangesConsumer(AsyncJsonWebsocketConsumer):
     actor: Actor | None = None
 
     async def connect(self) -> None:
-        query = parse_qs(self.scope.get("query_string", b"").decode())
-        token = (query.get("token") or [""])[0]
+        token, subprotocol = _token_of(self.scope)
         self.actor = await database_sync_to_async(actor_from_access_token)(token) if token else None
         if self.actor is None:
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
         await self.channel_layer.group_add(FEED_GROUP, self.channel_name)
-        await self.accept()
+        await self.accept(subprotocol)
 
     async def disconnect(self, code: int) -> None:
         if self.actor is not None:
@@ -51,6 +51,20 @@ class ChangesConsumer(AsyncJsonWebsocketConsumer):
         for event in message.get("critical", []):
             if _visible(actor, event["location"]):
                 await self.send_json({"type": "critical", **event, "seq": message["seq"]})
+
+
+BEARER_SUBPROTOCOL = "bearer"
+
+
+def _token_of(scope: dict[str, Any]) -> tuple[str, str | None]:
+    """The access token and the subprotocol to accept: from `Sec-WebSocket-Protocol: bearer,
+    <token>` (kept out of URLs and access logs; the server answers with `bearer`), else from
+    `?token=` (older clients)."""
+    offered = list(scope.get("subprotocols") or [])
+    if len(offered) == 2 and offered[0] == BEARER_SUBPROTOCOL:
+        return offered[1], BEARER_SUBPROTOCOL
+    query = parse_qs(scope.get("query_string", b"").decode())
+    return (query.get("token") or [""])[0], None
 
 
 def _visible(actor: Actor, location_id: str) -> bool:

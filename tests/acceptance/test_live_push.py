@@ -80,3 +80,21 @@ def test_a_bad_token_is_refused_at_the_handshake(server: str, token: str) -> Non
         connect(ws_url(server, token))
 
     assert refused.value.response.status_code == 403
+
+
+def test_the_token_can_travel_in_the_subprotocol_header_instead_of_the_url(
+    server: str,  # noqa: F811
+) -> None:
+    headers = login(server, "admin", "admin-demo-pass")
+    token = headers["Authorization"].removeprefix("Bearer ")
+    url = server.replace("http://", "ws://") + "/ws/changes"
+
+    with connect(url, subprotocols=["bearer", token]) as socket:
+        httpx.post(f"{server}/api/v1/items", json={"name": "by header", "qty": 1}, headers=headers)
+        poke = receive(socket)
+        chosen = socket.subprotocol
+
+    assert poke["type"] == "poke"
+    assert chosen == "bearer"
+    with pytest.raises(InvalidStatus):
+        connect(url, subprotocols=["bearer", "not-a-token"])
