@@ -352,3 +352,22 @@ def test_staff_and_managers_cannot_write_the_market(
         assert [reply.status for reply in writes] == [403] * 5
         assert api.get(f"{MARKET}/farmers").status == 200
     assert audit_count() == before
+
+
+def test_a_farmer_conflict_resolved_keep_mine_applies_the_stale_fields(admin: Api) -> None:
+    farmer = admin.post(f"{MARKET}/farmers", FARMER).body
+    path = f"{MARKET}/farmers/{farmer['id']}"
+    admin.patch(path, {"village": "Thovalai", "base_version": 1})
+    stale = admin.patch(path, {"phone": "9999999999", "base_version": 1})
+
+    reply = admin.post(
+        f"/api/v1/conflicts/{stale.body['conflict']}/resolve", {"strategy": "keep_mine"}
+    )
+
+    assert reply.status == 200, reply.body
+    current = admin.get(path).body
+    assert (current["phone"], current["village"], current["version"]) == (
+        "9999999999",
+        "Thovalai",
+        3,
+    )
