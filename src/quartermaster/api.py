@@ -17,6 +17,7 @@ from quartermaster.identity.auth import BearerAuth
 from quartermaster.inventory.api import build_router as build_items_router
 from quartermaster.inventory.api import build_stock_router
 from quartermaster.journal.api import router as journal_router
+from quartermaster.market.api import router as market_router
 from quartermaster.sales.api import router as sales_router
 from quartermaster.sync.api import conflicts_router
 from quartermaster.sync.api import devices_router as sync_devices_router
@@ -40,6 +41,7 @@ api.add_router("/audit", audit_router)
 api.add_router("", build_stock_router())
 api.add_router("", sales_router)
 api.add_router("/journal", journal_router)
+api.add_router("/market", market_router)
 api.add_router("/sync", sync_router)
 api.add_router("/conflicts", conflicts_router)
 # /devices: listing and revoking (identity), sync status (sync).

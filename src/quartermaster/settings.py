@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "quartermaster.inventory",
     "quartermaster.journal",
     "quartermaster.sales",
+    "quartermaster.market",
     "quartermaster.sync",
 ]
 

@@ -75,6 +75,16 @@ MATRIX: dict[str, frozenset[str]] = {
     "journal.read": frozenset({A, M, U}),
     "journal.post": frozenset({A}),
     "journal.reverse": frozenset({A}),
+    # the market: admins keep its catalogue, settings, farmers and rates; the back office reads
+    "market.flower.read": frozenset({A, M, S, U}),
+    "market.flower.create": frozenset({A}),
+    "market.settings.read": frozenset({A, M, S, U}),
+    "market.settings.update": frozenset({A}),
+    "market.farmer.read": frozenset({A, M, S, U}),
+    "market.farmer.create": frozenset({A}),
+    "market.farmer.update": frozenset({A}),
+    "market.rate.read": frozenset({A, M, S, U}),
+    "market.rate.post": frozenset({A}),
     # drivers collecting payment need the balance; parties read their own only
     "statement.read": frozenset({A, M, S, U, P}),
 }
@@ -204,6 +214,47 @@ ROUTES = [
             ],
         },
     ),
+    Route("market.flower.read", "GET", "/api/v1/market/flowers", 200),
+    Route(
+        "market.flower.create",
+        "POST",
+        "/api/v1/market/flowers",
+        201,
+        {"code": "rose", "name": "Rose", "name_ta": "ரோஜா", "unit": "bundle"},
+    ),
+    Route("market.settings.read", "GET", "/api/v1/market/settings", 200),
+    Route(
+        "market.settings.update",
+        "PUT",
+        "/api/v1/market/settings",
+        200,
+        {
+            "timezone": "Asia/Kolkata",
+            "slots": [{"code": "s1", "starts": "04:00", "ends": "06:00"}],
+            "commission_bp": 1000,
+            "fees": [],
+        },
+    ),
+    Route("market.farmer.read", "GET", "/api/v1/market/farmers", 200),
+    Route("market.farmer.read", "GET", "/api/v1/market/farmers/{farmer}", 200),
+    Route(
+        "market.farmer.create",
+        "POST",
+        "/api/v1/market/farmers",
+        201,
+        {"name": "Murugan", "phone": "9876543210", "language": "ta"},
+    ),
+    Route(
+        "market.farmer.update", "PATCH", "/api/v1/market/farmers/{farmer}", 200, {"village": "X"}
+    ),
+    Route("market.rate.read", "GET", "/api/v1/market/rates?date=2026-03-01", 200),
+    Route(
+        "market.rate.post",
+        "POST",
+        "/api/v1/market/rates",
+        201,
+        {"flower": "{flower}", "date": "2026-03-01", "slot": "s1", "rate": "400.00"},
+    ),
     Route(
         "journal.reverse", "POST", "/api/v1/journal/entries/{entry}/reverse", 201, {"reason": "x"}
     ),
@@ -222,6 +273,8 @@ class World:
     item: str
     device: str
     entry: str
+    flower: str
+    farmer: str
 
 
 @pytest.fixture
@@ -240,7 +293,14 @@ def world(admin: Api) -> World:
             ],
         },
     ).body["id"]
-    return World(item=item, device="truck-07", entry=entry)
+    flower = admin.post(
+        "/api/v1/market/flowers",
+        {"code": "jasmine", "name": "Jasmine", "name_ta": "மல்லிகை", "unit": "kg"},
+    ).body["id"]
+    farmer = admin.post(
+        "/api/v1/market/farmers", {"name": "Valli", "phone": "9876500000", "language": "en"}
+    ).body["id"]
+    return World(item=item, device="truck-07", entry=entry, flower=flower, farmer=farmer)
 
 
 @pytest.fixture
@@ -256,10 +316,15 @@ def test_http_routes_follow_the_matrix(
     role: str, route: Route, world: World, as_role: Callable[[str], Api]
 ) -> None:
     api = as_role(role)
-    path = route.path.format(item=world.item, device=world.device, entry=world.entry)
+    path = route.path.format(
+        item=world.item, device=world.device, entry=world.entry, farmer=world.farmer
+    )
+    body = route.body
+    if isinstance(body, dict) and body.get("flower") == "{flower}":
+        body = {**body, "flower": world.flower}
     audit_before = audit_count()
 
-    reply = api.request(route.method, path, route.body)
+    reply = api.request(route.method, path, body)
 
     if role in route.not_theirs:
         assert (reply.status, reply.body["code"]) == (404, "not_found")

@@ -76,6 +76,16 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "journal.read": frozenset({ADMIN, MANAGER, AUDITOR}),
     "journal.post": frozenset({ADMIN}),
     "journal.reverse": frozenset({ADMIN}),
+    # the market: admins keep the catalogue, settings, farmers and rates; the back office reads
+    "market.flower.read": READERS,
+    "market.flower.create": frozenset({ADMIN}),
+    "market.settings.read": READERS,
+    "market.settings.update": frozenset({ADMIN}),
+    "market.farmer.read": READERS,
+    "market.farmer.create": frozenset({ADMIN}),
+    "market.farmer.update": frozenset({ADMIN}),
+    "market.rate.read": READERS,
+    "market.rate.post": frozenset({ADMIN}),
     # a customer's or farmer's statement: parties read their own only (OWN_RECORDS_ONLY)
     "statement.read": READERS | {PARTY},
     # sync: each op is authorized again as its own command
@@ -117,6 +127,10 @@ READ_ACTIONS = frozenset(
         "invoice.read",
         "payment.read",
         "journal.read",
+        "market.flower.read",
+        "market.settings.read",
+        "market.farmer.read",
+        "market.rate.read",
     }
 )
 

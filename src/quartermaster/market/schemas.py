@@ -1,0 +1,173 @@
+"""Wire schemas for the market. Strict: a boolean is not an integer, money is a decimal string."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+
+class PageQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    limit: int | None = None
+    cursor: str | None = None
+
+
+class RatesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    date: str | None = None
+    flower: UUID | None = None
+    limit: int | None = None
+    cursor: str | None = None
+
+
+class FlowerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: StrictStr
+    name: StrictStr
+    name_ta: StrictStr
+    unit: StrictStr
+
+
+class FlowerOut(BaseModel):
+    id: UUID
+    code: str
+    name: str
+    name_ta: str
+    unit: str
+    created_at: str
+
+
+class FlowerPageOut(BaseModel):
+    results: list[FlowerOut]
+    next_cursor: str | None
+
+
+class SlotIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: StrictStr
+    starts: StrictStr
+    ends: StrictStr
+
+
+class FeeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: StrictStr
+    name: StrictStr
+    name_ta: StrictStr
+    kind: StrictStr
+    # Basis points (an integer) for percent_bp; a money string for per_unit and per_entry.
+    value: StrictInt | StrictStr
+
+
+class SettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    timezone: StrictStr
+    slots: list[SlotIn] = Field(max_length=24)
+    commission_bp: StrictInt
+    fees: list[FeeIn] = Field(default_factory=list, max_length=20)
+
+
+class SlotOut(BaseModel):
+    code: str
+    starts: str
+    ends: str
+
+
+class FeeOut(BaseModel):
+    code: str
+    name: str
+    name_ta: str
+    kind: str
+    value: int | str
+
+
+class SettingsOut(BaseModel):
+    timezone: str
+    slots: list[SlotOut]
+    commission_bp: int
+    fees: list[FeeOut]
+    version: int
+    created_at: str | None
+
+
+class FarmerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: StrictStr
+    name_ta: StrictStr = ""
+    phone: StrictStr
+    whatsapp: StrictStr = ""
+    language: StrictStr
+    village: StrictStr = ""
+    commission_bp: StrictInt | None = None
+    user: UUID | None = None
+
+
+class FarmerPatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: StrictStr | None = None
+    name_ta: StrictStr | None = None
+    phone: StrictStr | None = None
+    whatsapp: StrictStr | None = None
+    language: StrictStr | None = None
+    village: StrictStr | None = None
+    commission_bp: StrictInt | None = None
+    user: UUID | None = None
+    base_version: StrictInt | None = Field(default=None, ge=0)
+
+
+class FarmerOut(BaseModel):
+    id: UUID
+    number: str
+    name: str
+    name_ta: str | None
+    phone: str
+    whatsapp: str | None
+    language: str
+    village: str | None
+    commission_bp: int | None
+    user: UUID | None
+    advance_outstanding: str
+    payable: str
+    version: int
+    created_at: str
+
+
+class FarmerPageOut(BaseModel):
+    results: list[FarmerOut]
+    next_cursor: str | None
+
+
+class RateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    flower: UUID
+    date: StrictStr
+    slot: StrictStr
+    rate: StrictStr
+
+
+class RatePostingOut(BaseModel):
+    id: UUID
+    number: str
+    flower: UUID
+    date: str
+    slot: str
+    rate: str
+    posted_by: str
+    posted_at: str
+
+
+class RateInForceOut(BaseModel):
+    flower: UUID
+    flower_code: str
+    slot: str
+    rate: str | None
+    effective_from: str | None
+    posting: UUID | None
+    history: list[RatePostingOut]
+
+
+class RatesOut(BaseModel):
+    date: str
+    results: list[RateInForceOut]
+    next_cursor: str | None
