@@ -45,6 +45,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _setup_django()
     import uvicorn
 
+    from quartermaster.access_log import uvicorn_log_config
+
     _say(f"serving Quartermaster on http://{args.host}:{args.port} (Ctrl+C to stop)")
     uvicorn.run(
         "quartermaster.asgi:application",
@@ -53,6 +55,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=args.log_level,
         access_log=args.access_log,
+        log_config=uvicorn_log_config(),
+        # X-Forwarded-For is read by core.http.client_ip, per QM_TRUSTED_PROXY_HOPS only: uvicorn
+        # would otherwise trust it from loopback and let a made-up header dodge per-IP limits.
+        proxy_headers=False,
         lifespan="off",
     )
     return 0
