@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from quartermaster.core import policy
 from quartermaster.core.audit import verify_chain
-from quartermaster.core.http import actor_of, json_response
+from quartermaster.core.http import actor_of, json_response, page_response
 from quartermaster.core.schemas import AuditPageOut, AuditVerifyOut, ErrorOut
 from quartermaster.core.selectors import AUDIT_ORDER, audit_entry_view, list_audit_entries
 
@@ -33,9 +33,7 @@ def list_audit(request: HttpRequest, filters: Query[AuditFilters]) -> HttpRespon
         entity_id=filters.entity_id,
         actor=filters.actor,
     )
-    return json_response(
-        200, {"results": [audit_entry_view(e) for e in page.rows], "next_cursor": page.next_cursor}
-    )
+    return page_response(page, audit_entry_view)
 
 
 @router.get("/verify", response={200: AuditVerifyOut, 401: ErrorOut, 403: ErrorOut})

@@ -9,7 +9,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -24,10 +24,12 @@ from quartermaster.core import ratelimit
 from quartermaster.core.commands import error_response
 from quartermaster.core.errors import DomainError, Invalid, NotAuthenticated, PermissionDenied
 from quartermaster.core.idempotency import MAX_KEY_LENGTH
+from quartermaster.core.pagination import Page
 from quartermaster.core.schemas import INT63_MAX
 from quartermaster.core.types import Actor, Context, Response
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 JSON_CONTENT_TYPE = "application/json"
 
@@ -42,6 +44,13 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     for name, value in (headers or {}).items():
         response[name] = value
     return response
+
+
+def page_response(page: Page[T], view: Callable[[T], Any]) -> HttpResponse:
+    """One page of a list, as every list answers it: `{"results": [...], "next_cursor"}`."""
+    return json_response(
+        200, {"results": [view(row) for row in page.rows], "next_cursor": page.next_cursor}
+    )
 
 
 def error_json(error: DomainError) -> HttpResponse:

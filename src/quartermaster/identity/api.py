@@ -14,6 +14,7 @@ from quartermaster.core.http import (
     context_for,
     error_json,
     json_response,
+    page_response,
     to_http,
 )
 from quartermaster.core.schemas import ErrorOut
@@ -103,9 +104,7 @@ DEVICE_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 429: ErrorOut}
 def list_all_devices(request: HttpRequest, params: Query[DeviceListQuery]) -> HttpResponse:
     policy.authorize(actor_of(request), "device.read")
     page = list_devices(page=DEVICE_ORDER.request(cursor=params.cursor, limit=params.limit))
-    return json_response(
-        200, {"results": [device_view(d) for d in page.rows], "next_cursor": page.next_cursor}
-    )
+    return page_response(page, device_view)
 
 
 @devices_router.get("/{device_id}", response={200: DeviceOut, 404: ErrorOut, **DEVICE_ERRORS})

@@ -15,6 +15,7 @@ from quartermaster.core.http import (
     base_version_of,
     context_for,
     json_response,
+    page_response,
     to_http,
 )
 from quartermaster.core.pagination import clean_limit
@@ -123,10 +124,7 @@ def list_all_items(request: HttpRequest, params: Query[ListQuery]) -> HttpRespon
     except NotFound:
         return json_response(200, {"results": [], "next_cursor": None})
     page = list_items(page=request_page)
-    return json_response(
-        200,
-        {"results": [item_view(*row) for row in page.rows], "next_cursor": page.next_cursor},
-    )
+    return page_response(page, lambda row: item_view(*row))
 
 
 def retrieve_item(request: HttpRequest, item_id: UUID) -> HttpResponse:
@@ -204,9 +202,7 @@ def list_all_locations(request: HttpRequest, params: Query[LocationQuery]) -> Ht
         kind=params.kind,
         page=LOCATION_ORDER.request(cursor=params.cursor, limit=params.limit),
     )
-    return json_response(
-        200, {"results": [location_view(r) for r in page.rows], "next_cursor": page.next_cursor}
-    )
+    return page_response(page, location_view)
 
 
 def list_all_stock(request: HttpRequest, params: Query[StockQuery]) -> HttpResponse:

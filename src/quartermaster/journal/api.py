@@ -10,7 +10,7 @@ from ninja import Query, Router
 from quartermaster.core import policy
 from quartermaster.core.commands import execute
 from quartermaster.core.errors import NotFound
-from quartermaster.core.http import actor_of, context_for, json_response, to_http
+from quartermaster.core.http import actor_of, context_for, json_response, page_response, to_http
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.journal import invariants, services
 from quartermaster.journal.schemas import (
@@ -59,10 +59,7 @@ def entries(request: HttpRequest, params: Query[EntriesQuery]) -> HttpResponse:
     page = ENTRY_ORDER.request(cursor=params.cursor, limit=params.limit)
     account = None if params.account is None else invariants.clean_code(params.account)
     found = list_entries(account=account, page=page)
-    return json_response(
-        200,
-        {"results": [entry_body(view) for view in found.rows], "next_cursor": found.next_cursor},
-    )
+    return page_response(found, entry_body)
 
 
 @router.get("/entries/{uuid:entry_id}", response={200: EntryOut, **ERRORS})
@@ -86,7 +83,4 @@ def accounts(request: HttpRequest, params: Query[AccountsQuery]) -> HttpResponse
     """Accounts by code with their balances (debits less credits) and raw totals."""
     policy.authorize(actor_of(request), "journal.read")
     found = list_accounts(page=ACCOUNT_ORDER.request(cursor=params.cursor, limit=params.limit))
-    return json_response(
-        200,
-        {"results": [account_body(view) for view in found.rows], "next_cursor": found.next_cursor},
-    )
+    return page_response(found, account_body)

@@ -12,7 +12,14 @@ from ninja import Query, Router
 from quartermaster.core import policy
 from quartermaster.core.commands import execute
 from quartermaster.core.errors import NotFound
-from quartermaster.core.http import actor_of, base_version_of, context_for, json_response, to_http
+from quartermaster.core.http import (
+    actor_of,
+    base_version_of,
+    context_for,
+    json_response,
+    page_response,
+    to_http,
+)
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.market import invariants, services
 from quartermaster.market.schemas import (
@@ -60,9 +67,7 @@ def create_flower(request: HttpRequest, payload: FlowerIn) -> HttpResponse:
 def list_all_flowers(request: HttpRequest, params: Query[PageQuery]) -> HttpResponse:
     policy.authorize(actor_of(request), "market.flower.read")
     page = list_flowers(page=FLOWER_ORDER.request(cursor=params.cursor, limit=params.limit))
-    return json_response(
-        200, {"results": [flower_view(f) for f in page.rows], "next_cursor": page.next_cursor}
-    )
+    return page_response(page, flower_view)
 
 
 @router.get("/settings", response={200: SettingsOut, **ERRORS})
@@ -110,9 +115,7 @@ def create_farmer(request: HttpRequest, payload: FarmerIn) -> HttpResponse:
 def list_all_farmers(request: HttpRequest, params: Query[PageQuery]) -> HttpResponse:
     policy.authorize(actor_of(request), "market.farmer.read")
     page = list_farmers(page=FARMER_ORDER.request(cursor=params.cursor, limit=params.limit))
-    return json_response(
-        200, {"results": [farmer_view(f) for f in page.rows], "next_cursor": page.next_cursor}
-    )
+    return page_response(page, farmer_view)
 
 
 @router.get("/farmers/{uuid:farmer_id}", response={200: FarmerOut, **ERRORS})

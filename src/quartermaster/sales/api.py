@@ -15,6 +15,7 @@ from quartermaster.core.http import (
     base_version_of,
     context_for,
     json_response,
+    page_response,
     to_http,
 )
 from quartermaster.core.schemas import ErrorOut
@@ -80,9 +81,7 @@ def update_customer(
 def list_all_customers(request: HttpRequest, params: Query[PageQuery]) -> HttpResponse:
     policy.authorize(actor_of(request), "customer.read")
     page = list_customers(page=CUSTOMER_ORDER.request(cursor=params.cursor, limit=params.limit))
-    return json_response(
-        200, {"results": [customer_view(c) for c in page.rows], "next_cursor": page.next_cursor}
-    )
+    return page_response(page, customer_view)
 
 
 @router.get("/customers/{uuid:customer_id}", response={200: CustomerOut, **ERRORS})

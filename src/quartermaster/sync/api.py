@@ -18,7 +18,7 @@ from quartermaster.core.conflicts import (
     list_conflicts,
 )
 from quartermaster.core.errors import Invalid, NotAuthenticated, NotFound
-from quartermaster.core.http import actor_of, context_for, json_response, to_http
+from quartermaster.core.http import actor_of, context_for, json_response, page_response, to_http
 from quartermaster.core.pagination import clean_limit
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.identity.permissions import (
@@ -135,9 +135,7 @@ def list_all_conflicts(request: HttpRequest, params: Query[ConflictQuery]) -> Ht
         status=params.status,
         page=CONFLICT_ORDER.request(cursor=params.cursor, limit=params.limit),
     )
-    return json_response(
-        200, {"results": [conflict_view(c) for c in page.rows], "next_cursor": page.next_cursor}
-    )
+    return page_response(page, conflict_view)
 
 
 @conflicts_router.get("/{uuid:conflict_id}", response={200: ConflictOut, 404: ErrorOut, **ERRORS})
