@@ -47,7 +47,10 @@ class WsgiEdge:
         if self.loop is None:
             self.loop = asyncio.get_running_loop()
             _bind_event_loop(self.loop)
-        body = await _read_body(receive, self.max_body_bytes)
+        try:
+            body = await _read_body(receive, self.max_body_bytes)
+        except _Disconnected:
+            return  # the client left before its request was whole: nothing to run
         if body is None:
             await _send(send, _too_large(self.max_body_bytes))
             return
@@ -94,7 +97,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise _Disconnected
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -103,6 +106,10 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         if not message.get("more_body", False):
             break
     return b"".join(parts)
+
+
+class _Disconnected(Exception):
+    """The client closed the connection while its body was still arriving."""
 
 
 def _too_large(limit: int) -> Answer:
