@@ -101,15 +101,8 @@ def build_router() -> Router:
 
 
 def create_item(request: HttpRequest, payload: ItemIn) -> HttpResponse:
-    command = CreateItem(
-        name=payload.name,
-        qty=payload.qty,
-        price=payload.price,
-        unit=payload.unit,
-        tracking=payload.tracking,
-        tax_rate_bp=payload.tax_rate_bp,
-        deposit=payload.deposit,
-    )
+    # The wire body is the command's: built from it, money is parsed once (core.money.Money).
+    command = CreateItem.model_validate(payload.model_dump())
     return to_http(execute(command, context_for(request)))
 
 
@@ -141,12 +134,12 @@ def delete_item(request: HttpRequest, item_id: UUID) -> HttpResponse:
 
 def update_item(request: HttpRequest, item_id: UUID, payload: ItemPatchIn) -> HttpResponse:
     """Name, price, unit; `base_version` (or `If-Match`) makes a stale write a 409 conflict."""
-    command = UpdateItem(
-        id=item_id,
-        name=payload.name,
-        price=payload.price,
-        unit=payload.unit,
-        base_version=base_version_of(request, payload.base_version),
+    command = UpdateItem.model_validate(
+        {
+            **payload.model_dump(exclude={"base_version"}),
+            "id": item_id,
+            "base_version": base_version_of(request, payload.base_version),
+        }
     )
     return to_http(execute(command, context_for(request)))
 

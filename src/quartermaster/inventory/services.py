@@ -17,6 +17,7 @@ from quartermaster.core import policy
 from quartermaster.core.commands import BulkCommand, Command
 from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import DomainError, InsufficientStock, Invalid, NotFound
+from quartermaster.core.money import Money, MoneyEdit, format_money
 from quartermaster.core.numbering import next_number
 from quartermaster.core.types import Change, Context, Outcome
 from quartermaster.inventory import invariants
@@ -57,15 +58,13 @@ class CreateItem(Command):
     name = "item.create"
     item_name: str = Field(alias="name")
     qty: int = 0
-    price: str = "0.00"
+    price_minor: Money = Field(default=0, alias="price")
     unit: str = "pcs"
     tracking: str = "bulk"
     tax_rate_bp: int = 0
-    deposit: str = "0.00"
+    deposit_minor: Money = Field(default=0, alias="deposit")
 
     def validated(self) -> CreateItem:
-        invariants.clean_price(self.price)
-        invariants.clean_deposit(self.deposit)
         invariants.clean_tax_rate(self.tax_rate_bp)
         return self.model_copy(
             update={
@@ -87,10 +86,10 @@ class CreateItem(Command):
                     sku=next_number("ITM"),
                     name=self.item_name,
                     unit=self.unit,
-                    price_minor=invariants.clean_price(self.price),
+                    price_minor=self.price_minor,
                     tracking=self.tracking,
                     tax_rate_bp=self.tax_rate_bp,
-                    deposit_minor=invariants.clean_deposit(self.deposit),
+                    deposit_minor=self.deposit_minor,
                 )
         except IntegrityError as exc:  # a concurrent create won the unique live name
             raise _duplicate_name(self.item_name) from exc
@@ -434,13 +433,11 @@ class UpdateItem(VersionedUpdate):
     entity: ClassVar[str] = ENTITY
     editable: ClassVar[tuple[str, ...]] = ("name", "price", "unit")
     item_name: str | None = Field(default=None, alias="name")
-    price: str | None = None
+    price_minor: MoneyEdit = Field(default=None, alias="price")
     unit: str | None = None
 
     def validated(self) -> UpdateItem:
         super().validated()
-        if self.price is not None:
-            invariants.clean_price(self.price)
         return self.model_copy(
             update={
                 "item_name": None
@@ -451,7 +448,8 @@ class UpdateItem(VersionedUpdate):
         )
 
     def proposed(self) -> dict[str, Any]:
-        fields = {"name": self.item_name, "price": self.price, "unit": self.unit}
+        price = None if self.price_minor is None else format_money(self.price_minor)
+        fields = {"name": self.item_name, "price": price, "unit": self.unit}
         return {key: value for key, value in fields.items() if value is not None}
 
     def load(self, ctx: Context) -> tuple[dict[str, Any], int]:
@@ -479,8 +477,8 @@ class UpdateItem(VersionedUpdate):
             )
             if duplicate:
                 raise _duplicate_name(self.item_name)
-        if self.price is not None:
-            values["price_minor"] = invariants.clean_price(self.price)
+        if self.price_minor is not None:
+            values["price_minor"] = self.price_minor
         if self.unit is not None:
             values["unit"] = self.unit
         try:
