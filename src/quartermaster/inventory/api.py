@@ -117,7 +117,7 @@ def list_all_items(request: HttpRequest, params: Query[ListQuery]) -> HttpRespon
     except NotFound:
         return json_response(200, {"results": [], "next_cursor": None})
     page = list_items(page=request_page)
-    return page_response(page, lambda row: item_view(*row))
+    return page_response(page, lambda row: item_view(*row).wire)
 
 
 def retrieve_item(request: HttpRequest, item_id: UUID) -> HttpResponse:
@@ -125,7 +125,7 @@ def retrieve_item(request: HttpRequest, item_id: UUID) -> HttpResponse:
     found = get_item(item_id)
     if found is None:
         raise NotFound()
-    return json_response(200, item_view(*found))
+    return json_response(200, item_view(*found).wire)
 
 
 def delete_item(request: HttpRequest, item_id: UUID) -> HttpResponse:

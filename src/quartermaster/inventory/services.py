@@ -19,7 +19,7 @@ from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import DomainError, InsufficientStock, Invalid, NotFound
 from quartermaster.core.money import Money, MoneyEdit, format_money
 from quartermaster.core.numbering import next_number
-from quartermaster.core.types import Change, Context, Outcome
+from quartermaster.core.types import Change, Context, Outcome, Record
 from quartermaster.inventory import invariants
 from quartermaster.inventory.invariants import OWN_KINDS, LocationKind, MovementKind
 from quartermaster.inventory.ledger import (
@@ -110,7 +110,7 @@ class CreateItem(Command):
         return Outcome(
             status=201,
             body=view,
-            changes=[Change(ENTITY, view["id"], None, view, item.version, location.id), *changes],
+            changes=[Change(ENTITY, str(item.pk), None, view, item.version, location.id), *changes],
         )
 
 
@@ -134,7 +134,7 @@ class DeleteItem(Command):
         return Outcome(
             status=204,
             body=None,
-            changes=[Change(ENTITY, before["id"], before, None, item.version + 1)],
+            changes=[Change(ENTITY, str(item.pk), before, None, item.version + 1)],
         )
 
 
@@ -215,12 +215,12 @@ def adjust_items(
         item, _ = found[command.item_id]
         qty = planned.before[(item.pk, location.pk)]
         before = item_view(item, qty)
-        after = {**before, "qty": qty + planned.deltas[(item.pk, location.pk)]}
+        after = before.with_qty(qty + planned.deltas[(item.pk, location.pk)])
         answers[index] = Outcome(
             status=200,
             body=after,
             changes=[
-                Change(ENTITY, after["id"], before, after, item.version, location.id),
+                Change(ENTITY, str(item.pk), before, after, item.version, location.id),
                 *moved.changes,
             ],
         )
@@ -452,7 +452,7 @@ class UpdateItem(VersionedUpdate):
         fields = {"name": self.item_name, "price": price, "unit": self.unit}
         return {key: value for key, value in fields.items() if value is not None}
 
-    def load(self, ctx: Context) -> tuple[dict[str, Any], int]:
+    def load(self, ctx: Context) -> tuple[Record, int]:
         location = get_default_location()
         policy.authorize(ctx.actor, self.name, location_id=location.id)
         locked = list(
@@ -466,7 +466,7 @@ class UpdateItem(VersionedUpdate):
         item, qty = found
         return item_view(item, qty), item.version
 
-    def apply(self, ctx: Context, before: dict[str, Any]) -> Outcome:
+    def apply(self, ctx: Context, before: Record) -> Outcome:
         values: dict[str, Any] = {"version": F("version") + 1}
         if self.item_name is not None:
             values["name"] = self.item_name
@@ -494,5 +494,5 @@ class UpdateItem(VersionedUpdate):
         return Outcome(
             status=200,
             body=after,
-            changes=[Change(ENTITY, after["id"], before, after, item.version, location.id)],
+            changes=[Change(ENTITY, str(item.pk), before, after, item.version, location.id)],
         )

@@ -24,7 +24,7 @@ from quartermaster.core.errors import Conflict, DomainError, Invalid, NotFound
 from quartermaster.core.money import MoneyEdit, PositiveMoney, format_money, parse_money
 from quartermaster.core.numbering import next_number
 from quartermaster.core.rows import insert_rows
-from quartermaster.core.types import Change, Context, Outcome
+from quartermaster.core.types import Change, Context, Outcome, Record
 from quartermaster.inventory import invariants as inventory_rules
 from quartermaster.inventory.invariants import AssetState, LocationKind, MovementKind
 from quartermaster.inventory.ledger import AssetRule, LineSpec, MoveResult, move_stock
@@ -122,13 +122,13 @@ class UpdateCustomer(VersionedUpdate):
         fields = {"name": self.customer_name, "phone": self.phone}
         return {key: value for key, value in fields.items() if value is not None}
 
-    def load(self, ctx: Context) -> tuple[dict[str, Any], int]:
+    def load(self, ctx: Context) -> tuple[Record, int]:
         customer = Customer.objects.select_for_update().filter(pk=self.id).first()
         if customer is None:
             raise NotFound()
         return customer_view(customer), customer.version
 
-    def apply(self, ctx: Context, before: dict[str, Any]) -> Outcome:
+    def apply(self, ctx: Context, before: Record) -> Outcome:
         values: dict[str, Any] = {"version": F("version") + 1}
         if self.customer_name is not None:
             values["name"] = self.customer_name
