@@ -33,6 +33,9 @@ class LocationKind(models.TextChoices):
     SUPPLIER = "supplier"
     CONSUMED = "consumed"
     LOSS = "loss"
+    # Stock on its way between two own locations (a dispatched load): bounded, counted, and
+    # seen by no one's location scope.
+    IN_TRANSIT = "in_transit"
 
 
 # Stock sits in own and external locations; virtual ones are unbounded sources and sinks.

@@ -37,6 +37,11 @@ def get_virtual_location(kind: LocationKind) -> Location:
     return _reference_location(kind.value, Q(name=VIRTUAL_LOCATION_NAMES[kind]))
 
 
+def get_in_transit_location() -> Location:
+    """Where dispatched loads wait until received; created by migration 0005."""
+    return _reference_location("in_transit", Q(kind=LocationKind.IN_TRANSIT))
+
+
 # Reference rows made by migrations and never changed by any command (no command edits a
 # location's kind, name or default flag): each process reads each once, per database.
 _reference_locations: dict[tuple[str, str], Location] = {}
