@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "quartermaster.journal",
     "quartermaster.sales",
     "quartermaster.market",
+    "quartermaster.inspections",
     "quartermaster.sync",
 ]
 
