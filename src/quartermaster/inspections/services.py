@@ -354,7 +354,8 @@ class UpdateInspection(VersionedUpdate):
     name = "inspection.update"
     entity: ClassVar[str] = ENTITY
     editable: ClassVar[tuple[str, ...]] = ("answers",)
-    answers: dict[str, Any]
+    # Optional only so conflict resolution can build a probe that loads the record.
+    answers: dict[str, Any] = Field(default_factory=dict)
     # Sync only: the op's device_seq (set by sync, never from the payload) and that of the
     # device's previous update to this inspection, which must apply first.
     device_seq: int | None = None

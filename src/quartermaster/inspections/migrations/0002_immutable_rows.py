@@ -31,7 +31,7 @@ SQLITE_DROP = [
 
 POSTGRES_CREATE = [
     """CREATE OR REPLACE FUNCTION qm_inspections_refuse() RETURNS trigger AS $$
-       BEGIN RAISE EXCEPTION '%', TG_ARGV[0]; END
+       BEGIN RAISE EXCEPTION USING MESSAGE = TG_ARGV[0]; END
        $$ LANGUAGE plpgsql""",
     """CREATE TRIGGER inspections_published_version_immutable
         BEFORE UPDATE OR DELETE ON inspections_templateversion
