@@ -27,6 +27,7 @@ from quartermaster.core import policy
 from quartermaster.core.commands import Command
 from quartermaster.core.conflicts import VersionedUpdate, stale_outcome
 from quartermaster.core.errors import Conflict, DomainError, Invalid, NotFound, PermissionDenied
+from quartermaster.core.schemas import INT63_MAX
 from quartermaster.core.types import Actor, Change, Context, Outcome
 from quartermaster.identity.models import Role, User
 from quartermaster.inspections import invariants
@@ -359,7 +360,7 @@ class UpdateInspection(VersionedUpdate):
     # Sync only: the op's device_seq (set by sync, never from the payload) and that of the
     # device's previous update to this inspection, which must apply first.
     device_seq: int | None = None
-    previous_seq: int | None = Field(default=None, ge=1)
+    previous_seq: int | None = Field(default=None, ge=1, le=INT63_MAX)
 
     def validated(self) -> UpdateInspection:
         super().validated()
