@@ -15,6 +15,8 @@ from quartermaster.health import database_status
 from quartermaster.identity.api import devices_router as identity_devices_router
 from quartermaster.identity.api import router as auth_router
 from quartermaster.identity.auth import BearerAuth
+from quartermaster.inspections.api import router as inspections_router
+from quartermaster.inspections.api import templates_router
 from quartermaster.inventory.api import build_router as build_items_router
 from quartermaster.inventory.api import build_stock_router
 from quartermaster.journal.api import router as journal_router
@@ -44,6 +46,8 @@ api.add_router("", sales_router)
 api.add_router("/journal", journal_router)
 api.add_router("/loads", loads_router)
 api.add_router("/market", market_router)
+api.add_router("/templates", templates_router)
+api.add_router("/inspections", inspections_router)
 api.add_router("/sync", sync_router)
 api.add_router("/conflicts", conflicts_router)
 # /devices: listing and revoking (identity), sync status (sync).

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "quartermaster.sales",
     "quartermaster.distribution",
     "quartermaster.market",
+    "quartermaster.inspections",
     "quartermaster.sync",
 ]
 

@@ -21,6 +21,7 @@ from quartermaster.core.commands import Command
 from quartermaster.core.errors import NotFound, PermissionDenied
 from quartermaster.core.types import Actor
 from quartermaster.identity import permissions
+from quartermaster.inventory.selectors import get_default_location
 from tests.conftest import Api, audit_count, create_user, login
 
 pytestmark = pytest.mark.django_db
@@ -85,6 +86,20 @@ MATRIX: dict[str, frozenset[str]] = {
     "market.farmer.update": frozenset({A}),
     "market.rate.read": frozenset({A, M, S, U}),
     "market.rate.post": frozenset({A}),
+    # inspections: managers author templates; inspectors (staff) work on their own
+    # inspections only; managers approve, reject and restore
+    "inspection.template.read": frozenset({A, M, S, U}),
+    "inspection.template.create": frozenset({A, M}),
+    "inspection.template.update": frozenset({A, M}),
+    "inspection.template.publish": frozenset({A, M}),
+    "inspection.read": frozenset({A, M, S, U}),
+    "inspection.create": frozenset({A, M, S}),
+    "inspection.update": frozenset({A, M, S}),
+    "inspection.submit": frozenset({A, M, S}),
+    "inspection.approve": frozenset({A, M}),
+    "inspection.reject": frozenset({A, M}),
+    "inspection.delete": frozenset({A, M, S}),
+    "inspection.restore": frozenset({A, M}),
     # drivers collecting payment need the balance; parties read their own only
     "statement.read": frozenset({A, M, S, U, P}),
     # loads: sent and received by those who move stock; a costly shortage is a manager's
@@ -264,6 +279,44 @@ ROUTES = [
     Route(
         "journal.reverse", "POST", "/api/v1/journal/entries/{entry}/reverse", 201, {"reason": "x"}
     ),
+    Route("inspection.template.read", "GET", "/api/v1/templates", 200),
+    Route("inspection.template.read", "GET", "/api/v1/templates/{template}", 200),
+    Route(
+        "inspection.template.create",
+        "POST",
+        "/api/v1/templates",
+        201,
+        {
+            "name": "Roof",
+            "sections": [
+                {"id": "s", "title": "S", "questions": [{"id": "q", "type": "text", "label": "Q"}]}
+            ],
+        },
+    ),
+    Route("inspection.read", "GET", "/api/v1/inspections", 200),
+    # The world's inspection is the admin's: an inspector does not see it.
+    Route(
+        "inspection.read",
+        "GET",
+        "/api/v1/inspections/{inspection}",
+        200,
+        not_theirs=frozenset({S}),
+    ),
+    Route(
+        "inspection.update",
+        "PATCH",
+        "/api/v1/inspections/{inspection}",
+        200,
+        {"answers": {"q": "x"}},
+        not_theirs=frozenset({S}),
+    ),
+    Route(
+        "inspection.create",
+        "POST",
+        "/api/v1/inspections",
+        201,
+        {"template": "{template}", "location": "{location}"},
+    ),
     Route(
         "sync.device_status",
         "GET",
@@ -281,6 +334,9 @@ class World:
     entry: str
     flower: str
     farmer: str
+    template: str
+    inspection: str
+    location: str
 
 
 @pytest.fixture
@@ -306,7 +362,30 @@ def world(admin: Api) -> World:
     farmer = admin.post(
         "/api/v1/market/farmers", {"name": "Valli", "phone": "9876500000", "language": "en"}
     ).body["id"]
-    return World(item=item, device="truck-07", entry=entry, flower=flower, farmer=farmer)
+    template = admin.post(
+        "/api/v1/templates",
+        {
+            "name": "Roof",
+            "sections": [
+                {"id": "s", "title": "S", "questions": [{"id": "q", "type": "text", "label": "Q"}]}
+            ],
+        },
+    ).body["id"]
+    assert admin.post(f"/api/v1/templates/{template}/publish").status == 200
+    location = get_default_location().id
+    inspection = admin.post(
+        "/api/v1/inspections", {"template": template, "location": str(location)}
+    ).body["id"]
+    return World(
+        item=item,
+        device="truck-07",
+        entry=entry,
+        flower=flower,
+        farmer=farmer,
+        template=template,
+        inspection=inspection,
+        location=str(location),
+    )
 
 
 @pytest.fixture
@@ -323,11 +402,18 @@ def test_http_routes_follow_the_matrix(
 ) -> None:
     api = as_role(role)
     path = route.path.format(
-        item=world.item, device=world.device, entry=world.entry, farmer=world.farmer
+        item=world.item,
+        device=world.device,
+        entry=world.entry,
+        farmer=world.farmer,
+        template=world.template,
+        inspection=world.inspection,
     )
     body = route.body
     if isinstance(body, dict) and body.get("flower") == "{flower}":
         body = {**body, "flower": world.flower}
+    if isinstance(body, dict) and body.get("template") == "{template}":
+        body = {**body, "template": world.template, "location": world.location}
     audit_before = audit_count()
 
     reply = api.request(route.method, path, body)

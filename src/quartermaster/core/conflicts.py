@@ -54,6 +54,19 @@ class VersionedUpdate(Command):
         """Write the proposed fields and bump the version (the row is locked)."""
         raise NotImplementedError
 
+    @classmethod
+    def merged_fields(
+        cls,
+        base: dict[str, Any] | None,
+        mine: dict[str, Any],
+        theirs: dict[str, Any],
+        merged: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The fields a `merge` resolution writes. Field by field by default (`merge_fields`);
+        a record whose one field holds many values edited apart (an inspection's answers)
+        merges inside it."""
+        return merge_fields(cls.editable, base, mine, theirs, merged)
+
     def validated(self) -> VersionedUpdate:
         if self.base_version is not None and (
             isinstance(self.base_version, bool) or self.base_version < 0
@@ -64,7 +77,7 @@ class VersionedUpdate(Command):
     def handle(self, ctx: Context) -> Outcome:
         current, version = self.load(ctx)
         if self.base_version is not None and self.base_version != version:
-            return _stale(self, ctx, current, version)
+            return stale_outcome(self, ctx, current, version)
         return self.apply(ctx, current)
 
 
@@ -109,7 +122,9 @@ class VersionConflict(ConflictError):
         }
 
 
-def _stale(command: VersionedUpdate, ctx: Context, record: Record, version: int) -> Outcome:
+def stale_outcome(command: VersionedUpdate, ctx: Context, record: Record, version: int) -> Outcome:
+    """Refuse `command`, written against an older version, with 409 and commit its conflict
+    record. For handlers that decide staleness themselves (an answer-level merge)."""
     assert command.base_version is not None
     # The conflict shows the client the record as the API does.
     current = wire_of(record)
@@ -266,8 +281,7 @@ class ResolveConflict(Command):
             if self.strategy == "keep_mine":
                 fields = mine
             else:
-                fields = merge_fields(
-                    command_class.editable,
+                fields = command_class.merged_fields(
                     conflict.base_snapshot,
                     mine,
                     theirs,

@@ -5,6 +5,7 @@ This is the one place where domain errors, validation errors and framework error
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -44,6 +45,30 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
         )
     for name, value in (headers or {}).items():
         response[name] = value
+    return response
+
+
+def entity_tag(body: bytes) -> str:
+    """A strong validator of a JSON body: its SHA-256, quoted (RFC 9110)."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def conditional_json(request: HttpRequest, body: Any) -> HttpResponse:
+    """200 with the body and its `ETag`, or 304 with no body when `If-None-Match` names that
+    tag (or `*`): a device that has the record already downloads nothing again."""
+    content = json.dumps(body, ensure_ascii=False).encode()
+    tag = entity_tag(content)
+    wanted = request.headers.get("If-None-Match", "")
+    # Weak comparison (RFC 9110 13.1.2): W/"x" matches "x" for GET.
+    candidates = {part.strip().removeprefix("W/") for part in wanted.split(",")}
+    if tag in candidates or "*" in candidates:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(content, status=200, content_type=JSON_CONTENT_TYPE)
+    response["ETag"] = tag
+    # Each caller may be shown a different body: caches keep it per token.
+    response["Vary"] = "Authorization"
+    response["Cache-Control"] = "private, no-cache"
     return response
 
 

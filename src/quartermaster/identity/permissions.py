@@ -86,6 +86,21 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "market.farmer.update": frozenset({ADMIN}),
     "market.rate.read": READERS,
     "market.rate.post": frozenset({ADMIN}),
+    # inspections: managers author templates, everyone with access reads published ones;
+    # inspectors (staff) work on their own inspections only (OWN_RECORDS_ONLY); managers and
+    # admins approve, reject and restore
+    "inspection.template.read": READERS,
+    "inspection.template.create": frozenset({ADMIN, MANAGER}),
+    "inspection.template.update": frozenset({ADMIN, MANAGER}),
+    "inspection.template.publish": frozenset({ADMIN, MANAGER}),
+    "inspection.read": READERS,
+    "inspection.create": frozenset({ADMIN, MANAGER, STAFF}),
+    "inspection.update": frozenset({ADMIN, MANAGER, STAFF}),
+    "inspection.submit": frozenset({ADMIN, MANAGER, STAFF}),
+    "inspection.approve": frozenset({ADMIN, MANAGER}),
+    "inspection.reject": frozenset({ADMIN, MANAGER}),
+    "inspection.delete": frozenset({ADMIN, MANAGER, STAFF}),
+    "inspection.restore": frozenset({ADMIN, MANAGER}),
     # a customer's or farmer's statement: parties read their own only (OWN_RECORDS_ONLY)
     "statement.read": READERS | {PARTY},
     # sync: each op is authorized again as its own command
@@ -138,6 +153,8 @@ READ_ACTIONS = frozenset(
         "market.farmer.read",
         "market.rate.read",
         "load.read",
+        "inspection.template.read",
+        "inspection.read",
     }
 )
 
@@ -147,7 +164,17 @@ OWN_RECORDS_ONLY: dict[str, frozenset[str]] = {
     "sync.device_status": frozenset({STAFF}),
     "statement.read": frozenset({PARTY}),
     "conflict.read": frozenset({STAFF}),
+    # an inspector sees and works on the inspections assigned to them, no one else's
+    "inspection.read": frozenset({STAFF}),
+    "inspection.update": frozenset({STAFF}),
+    "inspection.submit": frozenset({STAFF}),
+    "inspection.delete": frozenset({STAFF}),
 }
+
+# Feed entities a role in OWN_RECORDS_ONLY[<entity>.read] reads only when the record is theirs:
+# entity → the field of its feed data naming its owner. Their tombstones carry no data, so
+# they reach everyone who sees the location (an id, nothing more).
+OWNED_FEED_ENTITIES: dict[str, str] = {"inspection": "assignee"}
 
 
 def authorize(
@@ -215,6 +242,9 @@ class FeedScope:
     everything: bool
     location_ids: frozenset[UUID] = frozenset()
     unlocated: bool = False
+    # entity → owner field: rows of these entities show only the owner's records (`owner_id`).
+    owned_only: tuple[tuple[str, str], ...] = ()
+    owner_id: UUID | None = None
 
 
 def feed_scope(actor: Actor) -> FeedScope:
@@ -224,7 +254,18 @@ def feed_scope(actor: Actor) -> FeedScope:
     if actor.role in UNSCOPED_ROLES:
         return FeedScope(everything=True)
     if actor.role == STAFF:
-        return FeedScope(everything=False, location_ids=actor.location_ids, unlocated=True)
+        owned = tuple(
+            (entity, field)
+            for entity, field in OWNED_FEED_ENTITIES.items()
+            if STAFF in OWN_RECORDS_ONLY.get(f"{entity}.read", frozenset())
+        )
+        return FeedScope(
+            everything=False,
+            location_ids=actor.location_ids,
+            unlocated=True,
+            owned_only=owned,
+            owner_id=actor.user_id,
+        )
     return FeedScope(everything=False)
 
 
