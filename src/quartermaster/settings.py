@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "quartermaster.sales",
     "quartermaster.market",
     "quartermaster.sync",
+    "quartermaster.cluster",
 ]
 
 MIDDLEWARE = [
@@ -128,6 +129,8 @@ def _database_settings() -> dict[str, Any]:
             "timeout": env_int("QM_DB_POOL_TIMEOUT_S", 10),
         },
     )
+    if len(parsed.host.split(",")) > 1 or "target_session_attrs" in options:
+        _follow_the_primary(options)
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": parsed.name,
@@ -138,6 +141,21 @@ def _database_settings() -> dict[str, Any]:
         "OPTIONS": options,
         "CONN_MAX_AGE": 0,
     }
+
+
+def _follow_the_primary(options: dict[str, Any]) -> None:
+    """Several nodes (pg_auto_failover): a dead host must not hold a connection attempt for
+    long, and a pooled connection is checked before use (one round trip), so a request after a
+    failover gets a live connection to the new primary instead of the old one's dead socket.
+    With `target_session_attrs=read-write`, a process that reaches only a standby still serves
+    reads (quartermaster.cluster.connection)."""
+    from quartermaster.cluster.connection import FollowPrimaryConnection, check_connection
+
+    options.setdefault("connect_timeout", str(env_int("QM_DB_CONNECT_TIMEOUT_S", 3)))
+    pool = options["pool"]
+    pool.setdefault("check", check_connection)
+    if options.get("target_session_attrs") == "read-write":
+        pool.setdefault("connection_class", FollowPrimaryConnection)
 
 
 DATABASES = {"default": _database_settings()}
@@ -170,6 +188,14 @@ CHANNEL_LAYERS = {
         else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
     )
 }
+
+# pg_auto_failover (issue 14): the monitor's URL, e.g.
+# postgresql://autoctl_node@monitor:5431/pg_auto_failover?sslmode=require. When set, each server
+# process watches it and records every change of primary on the audit chain (cluster.monitor).
+CLUSTER_MONITOR_URL = os.environ.get("QM_CLUSTER_MONITOR_URL", "")
+CLUSTER_FORMATION = os.environ.get("QM_CLUSTER_FORMATION", "default")
+# How often the watcher reads the monitor's events besides its notifications.
+CLUSTER_POLL_MS = env_int("QM_CLUSTER_POLL_MS", 1000)
 
 # Batch sync runs consecutive ops of a bulk-capable type (sale.record, item.adjust) in one set of
 # statements; "0" runs every op alone (the same answers, slower): for measuring, and for operators.
