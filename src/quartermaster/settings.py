@@ -129,7 +129,8 @@ def _database_settings() -> dict[str, Any]:
             "timeout": env_int("QM_DB_POOL_TIMEOUT_S", 10),
         },
     )
-    if len(parsed.host.split(",")) > 1 or "target_session_attrs" in options:
+    follow = len(parsed.host.split(",")) > 1 or "target_session_attrs" in options
+    if follow:
         _follow_the_primary(options)
     return {
         "ENGINE": "django.db.backends.postgresql",
@@ -140,6 +141,8 @@ def _database_settings() -> dict[str, Any]:
         "PASSWORD": parsed.password,
         "OPTIONS": options,
         "CONN_MAX_AGE": 0,
+        # The pool checks a connection (one round trip) before lending it: see below.
+        "CONN_HEALTH_CHECKS": follow,
     }
 
 
@@ -149,13 +152,13 @@ def _follow_the_primary(options: dict[str, Any]) -> None:
     failover gets a live connection to the new primary instead of the old one's dead socket.
     With `target_session_attrs=read-write`, a process that reaches only a standby still serves
     reads (quartermaster.cluster.connection)."""
-    from quartermaster.cluster.connection import FollowPrimaryConnection, check_connection
+    from quartermaster.cluster.connection import FollowPrimaryConnection, give_back_standby
 
     options.setdefault("connect_timeout", str(env_int("QM_DB_CONNECT_TIMEOUT_S", 3)))
-    pool = options["pool"]
-    pool.setdefault("check", check_connection)
     if options.get("target_session_attrs") == "read-write":
+        pool = options["pool"]
         pool.setdefault("connection_class", FollowPrimaryConnection)
+        pool.setdefault("reset", give_back_standby)
 
 
 DATABASES = {"default": _database_settings()}

@@ -5,7 +5,9 @@ and libpq connects to whichever is the primary. When none is (a failover is unde
 machine is cut off from the primary), a connection to a standby is made instead, so the process
 still serves reads; a write through it fails with "read-only transaction", which the HTTP edge
 answers 503 `not_primary` (core.failover). Such a connection is given back after
-`STANDBY_RECHECK_S`, so the pool looks for a primary again soon after one appears.
+`STANDBY_RECHECK_S`, so the pool looks for a primary again soon after one appears; every
+connection is checked before it is lent (Django's CONN_HEALTH_CHECKS), so a dead one from
+before the failover is replaced instead of failing a request.
 
 Psycopg only: the settings module names these before Django is set up.
 """
@@ -16,7 +18,6 @@ import time
 from typing import Any, Self
 
 import psycopg
-from psycopg_pool import ConnectionPool
 
 STANDBY_RECHECK_S = 2.0
 
@@ -40,10 +41,10 @@ class FollowPrimaryConnection(psycopg.Connection[Any]):
         return connection
 
 
-def check_connection(connection: psycopg.Connection[Any]) -> None:
-    """The pool's check before lending a connection: alive (one round trip), and not a standby
-    connection kept past `STANDBY_RECHECK_S` (raising makes the pool open a fresh one)."""
-    ConnectionPool.check_connection(connection)
+def give_back_standby(connection: psycopg.Connection[Any]) -> None:
+    """The pool's reset, as a connection comes back: a standby connection kept past
+    `STANDBY_RECHECK_S` is refused (raising makes the pool close it and open a fresh one,
+    which looks for the primary first)."""
     since = getattr(connection, "standby_since", None)
     if since is not None and time.monotonic() - since > STANDBY_RECHECK_S:
         raise psycopg.OperationalError("a standby connection: look for the primary again")
