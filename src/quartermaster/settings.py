@@ -33,6 +33,9 @@ LOGIN_FAILURE_WINDOW_S = env_int("QM_LOGIN_FAILURE_WINDOW_S", 60)
 API_REQUESTS_PER_USER = env_int("QM_API_REQUESTS_PER_USER", 600)
 API_REQUESTS_PER_IP = env_int("QM_API_REQUESTS_PER_IP", 3000)
 API_REQUEST_WINDOW_S = env_int("QM_API_REQUEST_WINDOW_S", 60)
+# A device is listed online when heard from within this many seconds (a watching agent syncs
+# every 30 s; last-seen moves at most once a minute per process).
+DEVICE_ONLINE_S = env_int("QM_DEVICE_ONLINE_S", 120)
 # Proxies in front of the server that append to X-Forwarded-For; 0 trusts none of it.
 TRUSTED_PROXY_HOPS = env_int("QM_TRUSTED_PROXY_HOPS", 0)
 
