@@ -36,6 +36,9 @@ LOGIN_FAILURE_WINDOW_S = env_int("QM_LOGIN_FAILURE_WINDOW_S", 60)
 API_REQUESTS_PER_USER = env_int("QM_API_REQUESTS_PER_USER", 600)
 API_REQUESTS_PER_IP = env_int("QM_API_REQUESTS_PER_IP", 3000)
 API_REQUEST_WINDOW_S = env_int("QM_API_REQUEST_WINDOW_S", 60)
+# A device is listed online when heard from within this many seconds (a watching agent syncs
+# every 30 s; last-seen moves at most once a minute per process).
+DEVICE_ONLINE_S = env_int("QM_DEVICE_ONLINE_S", 120)
 # Proxies in front of the server that append to X-Forwarded-For; 0 trusts none of it.
 TRUSTED_PROXY_HOPS = env_int("QM_TRUSTED_PROXY_HOPS", 0)
 
@@ -58,6 +61,7 @@ INSTALLED_APPS = [
     "quartermaster.market",
     "quartermaster.inspections",
     "quartermaster.sync",
+    "quartermaster.cluster",
 ]
 
 MIDDLEWARE = [
@@ -133,6 +137,9 @@ def _database_settings() -> dict[str, Any]:
             "timeout": env_int("QM_DB_POOL_TIMEOUT_S", 10),
         },
     )
+    follow = len(parsed.host.split(",")) > 1 or "target_session_attrs" in options
+    if follow:
+        _follow_the_primary(options)
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": parsed.name,
@@ -142,7 +149,24 @@ def _database_settings() -> dict[str, Any]:
         "PASSWORD": parsed.password,
         "OPTIONS": options,
         "CONN_MAX_AGE": 0,
+        # The pool checks a connection (one round trip) before lending it: see below.
+        "CONN_HEALTH_CHECKS": follow,
     }
+
+
+def _follow_the_primary(options: dict[str, Any]) -> None:
+    """Several nodes (pg_auto_failover): a dead host must not hold a connection attempt for
+    long, and a pooled connection is checked before use (one round trip), so a request after a
+    failover gets a live connection to the new primary instead of the old one's dead socket.
+    With `target_session_attrs=read-write`, a process that reaches only a standby still serves
+    reads (quartermaster.cluster.connection)."""
+    from quartermaster.cluster.connection import FollowPrimaryConnection, give_back_standby
+
+    options.setdefault("connect_timeout", str(env_int("QM_DB_CONNECT_TIMEOUT_S", 3)))
+    if options.get("target_session_attrs") == "read-write":
+        pool = options["pool"]
+        pool.setdefault("connection_class", FollowPrimaryConnection)
+        pool.setdefault("reset", give_back_standby)
 
 
 DATABASES = {"default": _database_settings()}
@@ -175,6 +199,14 @@ CHANNEL_LAYERS = {
         else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
     )
 }
+
+# pg_auto_failover (issue 14): the monitor's URL, e.g.
+# postgresql://autoctl_node@monitor:5431/pg_auto_failover?sslmode=require. When set, each server
+# process watches it and records every change of primary on the audit chain (cluster.monitor).
+CLUSTER_MONITOR_URL = os.environ.get("QM_CLUSTER_MONITOR_URL", "")
+CLUSTER_FORMATION = os.environ.get("QM_CLUSTER_FORMATION", "default")
+# How often the watcher reads the monitor's events besides its notifications.
+CLUSTER_POLL_MS = env_int("QM_CLUSTER_POLL_MS", 1000)
 
 # Batch sync runs consecutive ops of a bulk-capable type (sale.record, item.adjust) in one set of
 # statements; "0" runs every op alone (the same answers, slower): for measuring, and for operators.

@@ -90,8 +90,14 @@ def openapi_operations() -> list[tuple[str, str]]:
             concrete = path
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "path":
-                    fmt = parameter.get("schema", {}).get("format")
-                    value = SAMPLE_UUID if fmt == "uuid" else "sample"
+                    schema = parameter.get("schema", {})
+                    value = (
+                        SAMPLE_UUID
+                        if schema.get("format") == "uuid"
+                        else "7"
+                        if schema.get("type") == "integer"
+                        else "sample"
+                    )
                     concrete = concrete.replace("{" + parameter["name"] + "}", value)
             assert "{" not in concrete, concrete
             operations.append((method.upper(), concrete))

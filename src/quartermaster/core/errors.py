@@ -105,3 +105,27 @@ class RateLimited(DomainError):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__("too many requests")
         self.retry_after_s = retry_after_s
+
+
+class Failover(DomainError):
+    """The database went away under the request (a failover, a restart): nothing was applied
+    that the client could not replay with the same key; retry after `retry_after_s`."""
+
+    status = 503
+    code = "failover"
+
+    def __init__(self, retry_after_s: int = 2) -> None:
+        super().__init__("the database is failing over: retry shortly")
+        self.retry_after_s = retry_after_s
+
+
+class NotPrimary(DomainError):
+    """This process reaches only a standby: it serves reads; a write must wait for a primary
+    (or go to another server whose /health says role primary)."""
+
+    status = 503
+    code = "not_primary"
+
+    def __init__(self, retry_after_s: int = 2) -> None:
+        super().__init__("this server reaches only a standby database: writes are refused")
+        self.retry_after_s = retry_after_s

@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import re
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from pydantic import ValidationError as PydanticValidationError
 from quartermaster.core import ratelimit
 from quartermaster.core.commands import error_response
 from quartermaster.core.errors import DomainError, Invalid, NotAuthenticated, PermissionDenied
+from quartermaster.core.failover import database_refusal
 from quartermaster.core.idempotency import MAX_KEY_LENGTH
 from quartermaster.core.pagination import Page
 from quartermaster.core.schemas import INT63_MAX
@@ -224,6 +226,10 @@ def install_error_handlers(api: NinjaAPI) -> None:
         )
 
     def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+        refusal = database_refusal(exc)
+        if refusal is not None:  # a failover met mid-way: retryable, not a fault of ours
+            logger.warning("%s on %s %s: %s", refusal.code, request.method, request.path, exc)
+            return error_json(refusal)
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return json_response(500, {"error": "internal server error", "code": "server_error"})
 
@@ -331,6 +337,10 @@ def not_found_view(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error_view(request: HttpRequest) -> HttpResponse:
+    # Django calls this while handling the exception, so it is still the current one.
+    refusal = database_refusal(sys.exc_info()[1])
+    if refusal is not None:
+        return error_json(refusal)
     return json_response(500, {"error": "internal server error", "code": "server_error"})
 
 
