@@ -12,6 +12,9 @@ from quartermaster.config import (
     parse_database_url,
     persistent_secret,
 )
+from quartermaster.core.i18n import LANGUAGES as I18N_LANGUAGES
+from quartermaster.core.i18n import LOCALE_DIR as I18N_LOCALE_DIR
+from quartermaster.core.i18n import SOURCE_LANGUAGE as I18N_SOURCE_LANGUAGE
 
 DEBUG = env_bool("QM_DEBUG")
 SECRET_KEY = persistent_secret("QM_SECRET_KEY", "secret_key")
@@ -56,6 +59,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so every error body below it (404s and 429s included) is said in the language
+    # the request asked for.
+    "quartermaster.core.http.LanguageMiddleware",
     "quartermaster.core.http.JsonErrorsMiddleware",
     "quartermaster.core.http.RateLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -191,9 +197,13 @@ GROUP_COMMIT = os.environ.get("QM_GROUP_COMMIT", "1") != "0"
 # The largest request body read (Django's default, 2.5 MiB); a larger one is 413 before it is read.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("QM_MAX_BODY_BYTES", 2_621_440)
 
-LANGUAGE_CODE = "en"
+# English and Tamil (core/i18n.py): error messages follow Accept-Language; the catalogue in
+# core/locale is compiled at install (core/catalogues.py) and found first, before Django's own.
+LANGUAGE_CODE = I18N_SOURCE_LANGUAGE
+LANGUAGES = list(I18N_LANGUAGES)
+LOCALE_PATHS = [I18N_LOCALE_DIR]
 TIME_ZONE = "UTC"
-USE_I18N = False
+USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
 from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError
@@ -23,6 +25,7 @@ from ninja.parser import Parser
 from quartermaster.core import ratelimit
 from quartermaster.core.commands import error_response
 from quartermaster.core.errors import DomainError, Invalid, NotAuthenticated, PermissionDenied
+from quartermaster.core.i18n import SOURCE_LANGUAGE, say, say_error_body, validation_message
 from quartermaster.core.idempotency import MAX_KEY_LENGTH
 from quartermaster.core.pagination import Page
 from quartermaster.core.schemas import INT63_MAX
@@ -55,14 +58,23 @@ def page_response(page: Page[T], view: Callable[[T], Any]) -> HttpResponse:
 
 def error_json(error: DomainError) -> HttpResponse:
     rendered = error_response(error)
-    return json_response(rendered.status, rendered.body, rendered.headers)
+    return json_response(rendered.status, say_error_body(rendered.body), rendered.headers)
+
+
+def error_body_json(status: int, message: str, code: str) -> HttpResponse:
+    """An error body made here at the edge, said in the request's language."""
+    return json_response(status, {"error": say(message), "code": code})
 
 
 def to_http(response: Response) -> HttpResponse:
     headers = dict(response.headers)
     if response.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return json_response(response.status, response.body, headers)
+    body = response.body
+    if response.status >= 400 and isinstance(body, dict):
+        # Said in the caller's language, a replayed answer too: what was stored is English.
+        body = say_error_body(body)
+    return json_response(response.status, body, headers)
 
 
 def actor_of(request: HttpRequest) -> Actor:
@@ -162,8 +174,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
     def on_validation_error(request: HttpRequest, exc: Exception) -> HttpResponse:
         assert isinstance(exc, NinjaValidationError)
         fields = validation_fields(list(exc.errors))
-        message = "invalid request: " + "; ".join(f"{k}: {v}" for k, v in fields.items())
-        return error_json(Invalid(message, fields=fields))
+        return error_json(Invalid(validation_message(fields), fields=fields))
 
     def on_authentication_error(request: HttpRequest, exc: Exception) -> HttpResponse:
         response = error_json(NotAuthenticated("authentication required"))
@@ -180,21 +191,19 @@ def install_error_handlers(api: NinjaAPI) -> None:
         code = {400: "invalid", 404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "error"
         )
-        return json_response(exc.status_code, {"error": str(exc.message), "code": code})
+        return error_body_json(exc.status_code, str(exc.message), code)
 
     def on_too_large(request: HttpRequest, exc: Exception) -> HttpResponse:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return json_response(
+        return error_body_json(
             413,
-            {
-                "error": f"request body larger than {limit} bytes: send fewer ops per batch",
-                "code": "payload_too_large",
-            },
+            f"request body larger than {limit} bytes: send fewer ops per batch",
+            "payload_too_large",
         )
 
     def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
         logger.exception("unhandled error on %s %s", request.method, request.path)
-        return json_response(500, {"error": "internal server error", "code": "server_error"})
+        return error_body_json(500, "internal server error", "server_error")
 
     handlers: list[tuple[type[Exception], Any]] = [
         (DomainError, on_domain_error),
@@ -241,7 +250,7 @@ class JsonErrorsMiddleware:
         status = response.status_code
         code = _STATUS_CODES.get(status, "error")
         message = "not_found" if status == 404 else code.replace("_", " ")
-        replacement = json_response(status, {"error": message, "code": code})
+        replacement = error_body_json(status, message, code)
         if response.has_header("Allow"):
             replacement["Allow"] = response["Allow"]
         return replacement
@@ -295,11 +304,31 @@ class RateLimitMiddleware:
 
 
 def not_found_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return json_response(404, {"error": "not_found", "code": "not_found"})
+    return error_body_json(404, "not_found", "not_found")
 
 
 def server_error_view(request: HttpRequest) -> HttpResponse:
-    return json_response(500, {"error": "internal server error", "code": "server_error"})
+    return error_body_json(500, "internal server error", "server_error")
+
+
+class LanguageMiddleware:
+    """The language of the answer: `Accept-Language` among settings.LANGUAGES (English when it
+    names none of them), active while the request runs and given back in `Content-Language`.
+
+    Django's LocaleMiddleware would do this too, and also read a session and redirect by URL
+    prefix, neither of which this API has; this one also deactivates the language afterwards,
+    so a thread of the pool never carries one request's language into the next."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        language = translation.get_language_from_request(request) or SOURCE_LANGUAGE
+        with translation.override(language):
+            response = self.get_response(request)
+        patch_vary_headers(response, ("Accept-Language",))
+        response.headers.setdefault("Content-Language", language)
+        return response
 
 
 def base_version_of(request: HttpRequest, body_value: int | None) -> int | None:
