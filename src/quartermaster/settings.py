@@ -39,6 +39,9 @@ API_REQUEST_WINDOW_S = env_int("QM_API_REQUEST_WINDOW_S", 60)
 # Proxies in front of the server that append to X-Forwarded-For; 0 trusts none of it.
 TRUSTED_PROXY_HOPS = env_int("QM_TRUSTED_PROXY_HOPS", 0)
 
+# Who issues the documents (quartermaster.documents): printed at the top of invoices and slips.
+DOCUMENT_ISSUER = os.environ.get("QM_DOCUMENT_ISSUER", "Quartermaster")
+
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("QM_ALLOWED_HOSTS", "*").split(",") if h.strip()]
 
 INSTALLED_APPS = [
@@ -56,6 +59,7 @@ INSTALLED_APPS = [
     "quartermaster.sales",
     "quartermaster.market",
     "quartermaster.sync",
+    "quartermaster.documents",
 ]
 
 MIDDLEWARE = [
@@ -214,5 +218,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("QM_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # WeasyPrint logs every step of every document at INFO.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "weasyprint": {"level": "WARNING"}},
 }
