@@ -21,9 +21,7 @@ def _run(pdf: bytes, *command: str) -> str:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "document.pdf"
         path.write_bytes(pdf)
-        done = subprocess.run(
-            [*command, str(path)], check=True, capture_output=True, timeout=60
-        )
+        done = subprocess.run([*command, str(path)], check=True, capture_output=True, timeout=60)
     return done.stdout.decode()
 
 
@@ -59,8 +57,19 @@ def first_page(pdf: bytes, dpi: int = 60) -> Image.Image:
         path = Path(folder) / "document.pdf"
         path.write_bytes(pdf)
         subprocess.run(
-            ["pdftoppm", "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile",
-             str(path), str(Path(folder) / "page")],
+            [
+                "pdftoppm",
+                "-png",
+                "-r",
+                str(dpi),
+                "-f",
+                "1",
+                "-l",
+                "1",
+                "-singlefile",
+                str(path),
+                str(Path(folder) / "page"),
+            ],
             check=True,
             capture_output=True,
             timeout=60,
@@ -76,7 +85,7 @@ def ink(image: Image.Image) -> float:
     return dark / (image.width * image.height)
 
 
-def get_pdf(api: Api, path: str, **headers: str) -> Any:
+def get_pdf(api: Api, path: str, headers: dict[str, str] | None = None) -> Any:
     """GET `path` as `api`'s user; the raw Django response (its body is not JSON)."""
     client: Client = api.client
-    return client.get(path, headers={"Authorization": f"Bearer {api.token}", **headers})
+    return client.get(path, headers={"Authorization": f"Bearer {api.token}", **(headers or {})})

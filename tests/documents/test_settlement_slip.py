@@ -5,6 +5,7 @@ and the page is not blank."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -51,7 +52,7 @@ def a_slip(**changes: object) -> SettlementSlip:
         "fees": (SlipFee("market", Name("Market fee", "சந்தைக் கட்டணம்"), 5450),),
         "advance_recovered_minor": 100000,
         "net_minor": 385050,
-        "issued_at": datetime(2026, 11, 8, 9, 30),
+        "issued_at": datetime(2026, 11, 8, 9, 30, tzinfo=ZoneInfo("Asia/Kolkata")),
         "issuer": "Thovalai Flower Market",
     }
     fields.update(changes)

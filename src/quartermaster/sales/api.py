@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -175,7 +176,9 @@ def invoice_pdf(
     invoice = get_invoice(actor=actor, invoice_id=invoice_id)
     if invoice is None:
         raise NotFound()
-    document = invoice_document(invoice, issuer=settings.DOCUMENT_ISSUER)
+    document = invoice_document(
+        invoice, issuer=settings.DOCUMENT_ISSUER, zone=ZoneInfo(settings.DOCUMENT_TIMEZONE)
+    )
     return pdf_response(render_invoice(document, language), filename=f"{invoice.number}.pdf")
 
 

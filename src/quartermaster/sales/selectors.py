@@ -4,6 +4,7 @@ the selling location, so staff see only those at their locations (others answer 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import tzinfo
 from typing import Any
 from uuid import UUID
 
@@ -262,9 +263,9 @@ def customer_statement(customer: Customer) -> dict[str, Any]:
     }
 
 
-def invoice_document(invoice: Invoice, *, issuer: str) -> InvoiceDocument:
-    """The invoice as its PDF shows it, with the audit entry that recorded it (its seq and
-    hash go on the page and in its QR code)."""
+def invoice_document(invoice: Invoice, *, issuer: str, zone: tzinfo) -> InvoiceDocument:
+    """The invoice as its PDF shows it, its time in `zone`, with the audit entry that recorded
+    it (its seq and hash go on the page and in its QR code)."""
     sale = SaleTransaction.objects.only("number").get(pk=invoice.sale_id)
     customer = Customer.objects.only("number", "name", "phone").get(pk=invoice.customer_id)
     recorded = (
@@ -275,7 +276,7 @@ def invoice_document(invoice: Invoice, *, issuer: str) -> InvoiceDocument:
     )
     return InvoiceDocument(
         number=invoice.number,
-        issued_at=invoice.created_at,
+        issued_at=invoice.created_at.astimezone(zone),
         issuer=issuer,
         customer_number=customer.number,
         customer_name=customer.name,
