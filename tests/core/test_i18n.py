@@ -137,7 +137,8 @@ def test_a_translation_with_other_placeholders_is_refused(tmp_path: Path) -> Non
     po = tmp_path / "ta" / "LC_MESSAGES" / "django.po"
     po.parent.mkdir(parents=True)
     po.write_text(
-        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+        'msgid ""\nmsgstr ""\n"POT-Creation-Date: 2026-12-02 07:00+0000\\n"\n'
+        '"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
         'msgid "at most %(limit)s characters"\nmsgstr "அதிகபட்சம் %(max)s எழுத்துகள்"\n\n'
         'msgid "unknown flower"\nmsgstr ""\n',
         encoding="utf-8",

@@ -51,6 +51,10 @@ def read_catalogue(po: Path) -> Catalog:
 
 def problems_of(po: Path, catalog: Catalog) -> list[Problem]:
     problems = []
+    if "POT-Creation-Date" not in po.read_text(encoding="utf-8"):
+        problems.append(
+            Problem(po, "", "the header needs a POT-Creation-Date (Babel dates it now)")
+        )
     for message in catalog:
         if not message.id:
             continue  # the header
@@ -66,6 +70,8 @@ def problems_of(po: Path, catalog: Catalog) -> list[Problem]:
 
 
 def compiled(catalog: Catalog) -> bytes:
+    """The `.mo` bytes: the same for the same `.po` (its header must date itself: Babel fills
+    a missing POT-Creation-Date with the current minute)."""
     buffer = io.BytesIO()
     write_mo(buffer, catalog, use_fuzzy=False)
     return buffer.getvalue()
