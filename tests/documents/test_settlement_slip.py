@@ -4,6 +4,8 @@ and the page is not blank."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -135,3 +137,20 @@ def test_a_long_slip_runs_onto_more_pages() -> None:
 )
 def test_rupees_are_grouped_the_indian_way(minor: int, shown: str) -> None:
     assert rupees(minor) == shown
+
+
+def test_documents_render_side_by_side_on_several_threads() -> None:
+    """The server renders on its pool of request threads: four at once, each its own."""
+    numbers = [f"STL-{n:06d}" for n in range(1, 5)]
+    start = threading.Barrier(len(numbers))
+
+    def render(number: str) -> bytes:
+        start.wait(timeout=30)
+        return render_settlement_slip(a_slip(number=number), "ta")
+
+    with ThreadPoolExecutor(len(numbers)) as pool:
+        pdfs = list(pool.map(render, numbers))
+
+    assert [pdf_info(pdf)["Title"] for pdf in pdfs] == [
+        f"{number} · பட்டுவாடா சீட்டு" for number in numbers
+    ]
