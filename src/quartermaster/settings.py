@@ -13,6 +13,9 @@ from quartermaster.config import (
     parse_database_url,
     persistent_secret,
 )
+from quartermaster.core.i18n import LANGUAGES as I18N_LANGUAGES
+from quartermaster.core.i18n import LOCALE_DIR as I18N_LOCALE_DIR
+from quartermaster.core.i18n import SOURCE_LANGUAGE as I18N_SOURCE_LANGUAGE
 
 DEBUG = env_bool("QM_DEBUG")
 SECRET_KEY = persistent_secret("QM_SECRET_KEY", "secret_key")
@@ -42,6 +45,11 @@ DEVICE_ONLINE_S = env_int("QM_DEVICE_ONLINE_S", 120)
 # Proxies in front of the server that append to X-Forwarded-For; 0 trusts none of it.
 TRUSTED_PROXY_HOPS = env_int("QM_TRUSTED_PROXY_HOPS", 0)
 
+# Who issues the documents (quartermaster.documents): printed at the top of invoices and slips.
+DOCUMENT_ISSUER = os.environ.get("QM_DOCUMENT_ISSUER", "Quartermaster")
+# The time zone documents print times in (the market's documents use the market's own).
+DOCUMENT_TIMEZONE = os.environ.get("QM_DOCUMENT_TIMEZONE", "Asia/Kolkata")
+
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("QM_ALLOWED_HOSTS", "*").split(",") if h.strip()]
 
 INSTALLED_APPS = [
@@ -62,9 +70,13 @@ INSTALLED_APPS = [
     "quartermaster.inspections",
     "quartermaster.sync",
     "quartermaster.cluster",
+    "quartermaster.documents",
 ]
 
 MIDDLEWARE = [
+    # Outermost, so every error body below it (404s and 429s included) is said in the language
+    # the request asked for.
+    "quartermaster.core.http.LanguageMiddleware",
     "quartermaster.core.http.JsonErrorsMiddleware",
     "quartermaster.core.http.RateLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -228,9 +240,13 @@ GROUP_COMMIT = os.environ.get("QM_GROUP_COMMIT", "1") != "0"
 # The largest request body read (Django's default, 2.5 MiB); a larger one is 413 before it is read.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("QM_MAX_BODY_BYTES", 2_621_440)
 
-LANGUAGE_CODE = "en"
+# English and Tamil (core/i18n.py): error messages follow Accept-Language; the catalogue in
+# core/locale is compiled at install (core/catalogues.py) and found first, before Django's own.
+LANGUAGE_CODE = I18N_SOURCE_LANGUAGE
+LANGUAGES = list(I18N_LANGUAGES)
+LOCALE_PATHS = [I18N_LOCALE_DIR]
 TIME_ZONE = "UTC"
-USE_I18N = False
+USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 
@@ -241,5 +257,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("QM_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # WeasyPrint logs every step of every document at INFO.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "weasyprint": {"level": "WARNING"}},
 }

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
 from ninja import Query, Router
 
 from quartermaster.core import policy
@@ -19,6 +22,9 @@ from quartermaster.core.http import (
     to_http,
 )
 from quartermaster.core.schemas import ErrorOut
+from quartermaster.documents.engine import clean_language
+from quartermaster.documents.http import PDF_RESPONSE, DocumentQuery, pdf_response
+from quartermaster.documents.render import render_invoice
 from quartermaster.sales import services
 from quartermaster.sales.schemas import (
     CreditNoteOut,
@@ -45,6 +51,7 @@ from quartermaster.sales.selectors import (
     get_customer,
     get_invoice,
     get_sale,
+    invoice_document,
     invoice_view,
     list_customers,
     sale_view,
@@ -142,6 +149,24 @@ def retrieve_invoice(request: HttpRequest, invoice_id: UUID) -> HttpResponse:
     if invoice is None:
         raise NotFound()
     return json_response(200, invoice_view(invoice))
+
+
+@router.get("/invoices/{uuid:invoice_id}/pdf", response={**ERRORS}, openapi_extra=PDF_RESPONSE)
+def invoice_pdf(
+    request: HttpRequest, invoice_id: UUID, params: Query[DocumentQuery]
+) -> HttpResponse:
+    """The invoice as PDF, in `lang` (default: the request's Accept-Language, else English);
+    read as the invoice is (`invoice.read`, the selling location's scope)."""
+    actor = actor_of(request)
+    policy.authorize(actor, "invoice.read")
+    language = clean_language(params.lang, default=translation.get_language() or "en")
+    invoice = get_invoice(actor=actor, invoice_id=invoice_id)
+    if invoice is None:
+        raise NotFound()
+    document = invoice_document(
+        invoice, issuer=settings.DOCUMENT_ISSUER, zone=ZoneInfo(settings.DOCUMENT_TIMEZONE)
+    )
+    return pdf_response(render_invoice(document, language), filename=f"{invoice.number}.pdf")
 
 
 @router.get("/credit-notes/{uuid:credit_note_id}", response={200: CreditNoteOut, **ERRORS})
