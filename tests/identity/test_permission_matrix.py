@@ -85,6 +85,9 @@ MATRIX: dict[str, frozenset[str]] = {
     "market.farmer.update": frozenset({A}),
     "market.rate.read": frozenset({A, M, S, U}),
     "market.rate.post": frozenset({A}),
+    # notifications: the back office watches delivery and retries a failed one
+    "notification.read": frozenset({A, M}),
+    "notification.retry": frozenset({A, M}),
     # drivers collecting payment need the balance; parties read their own only
     "statement.read": frozenset({A, M, S, U, P}),
 }
@@ -248,6 +251,7 @@ ROUTES = [
         "market.farmer.update", "PATCH", "/api/v1/market/farmers/{farmer}", 200, {"village": "X"}
     ),
     Route("market.rate.read", "GET", "/api/v1/market/rates?date=2026-03-01", 200),
+    Route("notification.read", "GET", "/api/v1/notifications?status=failed", 200),
     Route(
         "market.rate.post",
         "POST",

@@ -86,6 +86,10 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "market.farmer.update": frozenset({ADMIN}),
     "market.rate.read": READERS,
     "market.rate.post": frozenset({ADMIN}),
+    # notifications: the back office watches delivery and sends a failed one again; the
+    # worker's bookkeeping and providers' reports run as the system actor
+    "notification.read": frozenset({ADMIN, MANAGER}),
+    "notification.retry": frozenset({ADMIN, MANAGER}),
     # a customer's or farmer's statement: parties read their own only (OWN_RECORDS_ONLY)
     "statement.read": READERS | {PARTY},
     # sync: each op is authorized again as its own command
@@ -131,6 +135,7 @@ READ_ACTIONS = frozenset(
         "market.settings.read",
         "market.farmer.read",
         "market.rate.read",
+        "notification.read",
     }
 )
 
