@@ -374,7 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="deliver queued messages with retries and back-off (at least once; see README)",
         description="Claim due messages, send them, retry failures after 1, 2, 4, 8, 16 s"
         " (QM_OUTBOX_BACKOFF_SCALE scales every wait), up to QM_OUTBOX_MAX_ATTEMPTS; then"
-        " `failed`. Runs until SIGTERM or Ctrl+C unless --once or --drain. Providers from"
+        " `failed`. Delivery is at least once: a worker killed mid-send leaves the message"
+        " to be sent again after its lease (QM_OUTBOX_LEASE_S), with the same dedupe key."
+        " Runs until SIGTERM or Ctrl+C unless --once or --drain. Providers from"
         " QM_WHATSAPP_* and QM_SMS_*; none set: the console (log).",
     )
     when = work.add_mutually_exclusive_group()

@@ -188,19 +188,20 @@ def decide(
     return Verdict("retry", attempt_number, now + timedelta(seconds=wait_s), wait_s)
 
 
-def _due(now: datetime) -> Q:
-    return Q(state="pending", available_at__lte=now) & (
+def _due(now: datetime, due_by: datetime) -> Q:
+    return Q(state="pending", available_at__lte=min(now, due_by)) & (
         Q(leased_until__isnull=True) | Q(leased_until__lte=now)
     )
 
 
-def claim_next(*, lease_s: float) -> Claimed | None:
-    """Lease the next due message to this worker and run its deliverer's `claimed` hook, in
-    one transaction; None when nothing is due."""
+def claim_next(*, lease_s: float, due_by: datetime) -> Claimed | None:
+    """Lease the next message due by `due_by` (and now) to this worker and run its
+    deliverer's `claimed` hook, in one transaction; None when nothing is due."""
     while True:
         with transaction.atomic():
             now = timezone.now()
-            query = OutboxMessage.objects.filter(_due(now)).order_by("available_at", "id")
+            due = _due(now, due_by)
+            query = OutboxMessage.objects.filter(due).order_by("available_at", "id")
             if connection.features.has_select_for_update_skip_locked:
                 # Rows another worker is claiming right now are skipped, not waited for.
                 query = query.select_for_update(skip_locked=True)
@@ -211,7 +212,7 @@ def claim_next(*, lease_s: float) -> Claimed | None:
             # Conditional: on SQLite this UPDATE is the claim (the row may have been taken
             # since it was read); on PostgreSQL the row lock already made it ours.
             taken = (
-                OutboxMessage.objects.filter(_due(now), pk=row.pk).update(
+                OutboxMessage.objects.filter(due, pk=row.pk).update(
                     leased_until=now + timedelta(seconds=lease_s),
                     lease_token=token,
                     attempts=F("attempts") + 1,
@@ -312,10 +313,12 @@ class Worker:
     dead: int = 0
 
     def run_once(self) -> int:
-        """Attempt every message due now; how many were attempted."""
+        """Attempt every message due now (not those that come due meanwhile: a failed attempt
+        is not retried within one pass); how many were attempted."""
         attempted = 0
+        started = timezone.now()
         while not self.stop.is_set():
-            message = claim_next(lease_s=settings.OUTBOX_LEASE_S)
+            message = claim_next(lease_s=settings.OUTBOX_LEASE_S, due_by=started)
             if message is None:
                 break
             attempted += 1
