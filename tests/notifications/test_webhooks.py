@@ -99,3 +99,23 @@ def test_a_farmer_is_answered_once_per_message_and_only_for_the_keyword(
     [reply] = notifications(admin)
     assert reply["dedupe_key"] == "market.balance_reply:wamid.IN-1"
     assert (reply["language"], reply["status"]) == ("ta", "queued")
+
+
+@pytest.mark.django_db
+def test_a_signed_webhook_full_of_unstorable_characters_is_answered_not_a_5xx(
+    admin: Api, anon: Api, provider: FakeProvider
+) -> None:
+    make_farmer(admin)
+    body = (
+        b'{"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {'
+        b'"statuses": [{"id": "wamid.\\u0000\\ud800", "status": "read\\u0000",'
+        b' "biz_opaque_callback_data": "\\udfff"}],'
+        b'"messages": [{"from": "919876543210", "id": "in\\u0000\\ud800", "type": "text",'
+        b' "text": {"body": "\\u0000balance\\ud800"}}]}}]}]}'
+    )
+
+    reply = anon.post(WEBHOOK, raw=body, headers=FakeProvider.signed(body))
+
+    assert reply.status == 200, reply.body
+    [answer] = notifications(admin)
+    assert answer["dedupe_key"] == "market.balance_reply:in"

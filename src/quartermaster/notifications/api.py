@@ -97,7 +97,19 @@ def provider_webhook(request: HttpRequest, provider: str) -> HttpResponse:
     return json_response(200, {"reports": len(events.reports), "messages": len(events.messages)})
 
 
-@router.get("/webhooks/{provider}", auth=None, response={200: str, **ERRORS})
+@router.get(
+    "/webhooks/{provider}",
+    auth=None,
+    response={200: str, **ERRORS},
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "the challenge, echoed",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        }
+    },
+)
 def verify_webhook(request: HttpRequest, provider: str) -> HttpResponse:
     """Meta's subscription handshake: `hub.mode=subscribe`, `hub.verify_token` equal to
     QM_WHATSAPP_VERIFY_TOKEN → the `hub.challenge`, as plain text; anything else 403."""
