@@ -327,7 +327,15 @@ class Worker:
 
     def run(self, *, drain: bool = False) -> None:
         while not self.stop.is_set():
-            self.run_once()
+            try:
+                self.run_once()
+            except Exception:
+                if drain:
+                    raise
+                # The database went away, say: a long-running worker waits and tries again.
+                logger.exception("outbox: a pass failed; trying again shortly")
+                self.stop.wait(settings.OUTBOX_POLL_S)
+                continue
             wake = next_wake()
             if wake is None and drain:
                 return
@@ -339,7 +347,13 @@ class Worker:
     def _attempt(self, message: Claimed) -> None:
         name = f"{message.kind}:{message.ref}"
         attempt = send(message)
-        verdict = settle(message, attempt, rng=self.rng)
+        try:
+            verdict = settle(message, attempt, rng=self.rng)
+        except Exception:
+            # Nothing of the verdict committed: the lease runs out and the message is sent again.
+            logger.exception("outbox: recording attempt %d of %s failed", message.attempt, name)
+            self.report(f"  {name}: attempt {message.attempt} not recorded; again after the lease")
+            return
         if verdict is None:
             self.report(f"  {name}: lease lost before attempt {message.attempt} was recorded")
         elif verdict.state == "done":

@@ -44,7 +44,8 @@ class NotFailed(Conflict):
 
 @dataclass(frozen=True)
 class Addressee:
-    """Whom a producer notifies: numbers as stored (any format `clean_phone` takes)."""
+    """Whom a producer notifies: numbers as stored (any format `clean_phone` takes); the name
+    addresses a console message to someone without a number."""
 
     name: str
     language: str
@@ -69,7 +70,8 @@ def _route(addressee: Addressee) -> tuple[str, str, str]:
         return Channel.WHATSAPP, e164(addressee.whatsapp, code), phone if sms_configured() else ""
     if phone and sms_configured():
         return Channel.SMS, phone, ""
-    return Channel.CONSOLE, e164(addressee.whatsapp, code) if addressee.whatsapp else phone, ""
+    whatsapp = e164(addressee.whatsapp, code) if addressee.whatsapp else ""
+    return Channel.CONSOLE, whatsapp or phone or addressee.name[:100], ""
 
 
 def notify(
