@@ -10,6 +10,7 @@ from ninja import NinjaAPI
 from quartermaster import __version__
 from quartermaster.core.api import router as audit_router
 from quartermaster.core.http import JsonParser, install_error_handlers, json_response
+from quartermaster.distribution.api import router as loads_router
 from quartermaster.health import database_status
 from quartermaster.identity.api import devices_router as identity_devices_router
 from quartermaster.identity.api import router as auth_router
@@ -42,6 +43,7 @@ api.add_router("/audit", audit_router)
 api.add_router("", build_stock_router())
 api.add_router("", sales_router)
 api.add_router("/journal", journal_router)
+api.add_router("/loads", loads_router)
 api.add_router("/market", market_router)
 api.add_router("/notifications", notifications_router)
 api.add_router("/sync", sync_router)

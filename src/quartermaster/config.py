@@ -49,6 +49,17 @@ def env_float(name: str, default: float) -> float:
     return number
 
 
+def env_money(name: str, default: str) -> int:
+    """An amount in minor units from a decimal string such as "1000.00"."""
+    from quartermaster.core.money import parse_money  # pure; imports no Django
+
+    value = os.environ.get(name) or default
+    try:
+        return parse_money(value)
+    except ValueError as exc:
+        raise ConfigError(f'{name} must be an amount such as "1000.00", got {value!r}') from exc
+
+
 def data_dir() -> Path:
     """Where the embedded database and generated keys live (QM_DATA_DIR, default ./var)."""
     return Path(os.environ.get("QM_DATA_DIR") or Path.cwd() / "var").resolve()

@@ -10,6 +10,7 @@ from quartermaster.config import (
     env_bool,
     env_float,
     env_int,
+    env_money,
     parse_database_url,
     persistent_secret,
 )
@@ -23,6 +24,8 @@ JWT_KEY = os.environ.get("QM_JWT_KEY") or SECRET_KEY
 ACCESS_TOKEN_TTL_S = env_int("QM_ACCESS_TOKEN_TTL_S", 15 * 60)
 REFRESH_TOKEN_TTL_S = env_int("QM_REFRESH_TOKEN_TTL_S", 7 * 24 * 3600)
 IDEMPOTENCY_KEY_TTL_DAYS = env_int("QM_IDEMPOTENCY_KEY_TTL_DAYS", 30)
+# A load received short by more than this (at list price) waits for a manager's approval.
+LOAD_SHORTAGE_APPROVAL_MINOR = env_money("QM_LOAD_SHORTAGE_APPROVAL", "1000.00")
 
 # Rate limits (core/ratelimit.py), counted in the cache below; 0 switches one off.
 # Login: failed attempts per username and per client address; a window full of failures
@@ -52,6 +55,7 @@ INSTALLED_APPS = [
     "quartermaster.inventory",
     "quartermaster.journal",
     "quartermaster.sales",
+    "quartermaster.distribution",
     "quartermaster.market",
     "quartermaster.notifications",
     "quartermaster.sync",

@@ -90,6 +90,11 @@ MATRIX: dict[str, frozenset[str]] = {
     "notification.retry": frozenset({A, M}),
     # drivers collecting payment need the balance; parties read their own only
     "statement.read": frozenset({A, M, S, U, P}),
+    # loads: sent and received by those who move stock; a costly shortage is a manager's
+    "load.read": frozenset({A, M, S, U}),
+    "load.dispatch": frozenset({A, M, S}),
+    "load.receive": frozenset({A, M, S}),
+    "load.approve": frozenset({A, M}),
 }
 
 
@@ -186,6 +191,7 @@ class Route:
 
 
 ROUTES = [
+    Route("load.read", "GET", "/api/v1/loads", 200),
     Route("item.read", "GET", "/api/v1/items", 200),
     Route("item.read", "GET", "/api/v1/items/{item}", 200),
     Route("item.read", "GET", "/items/{item}", 200),

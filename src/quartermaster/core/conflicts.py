@@ -23,7 +23,7 @@ from quartermaster.core.errors import Conflict as ConflictError
 from quartermaster.core.errors import Invalid, NotFound
 from quartermaster.core.models import AuditEntry, Conflict
 from quartermaster.core.pagination import Keyset, Page, PageRequest, time_key, uuid_key
-from quartermaster.core.types import Change, Context, Outcome
+from quartermaster.core.types import Change, Context, Outcome, Record, wire_of
 
 ENTITY = "conflict"
 OPEN = "open"
@@ -46,11 +46,11 @@ class VersionedUpdate(Command):
         """The fields this update sets, by wire name."""
         raise NotImplementedError
 
-    def load(self, ctx: Context) -> tuple[dict[str, Any], int]:
-        """Lock the live record; return (its wire view, its version). NotFound if none."""
+    def load(self, ctx: Context) -> tuple[Record, int]:
+        """Lock the live record; return (its view, its version). NotFound if none."""
         raise NotImplementedError
 
-    def apply(self, ctx: Context, before: dict[str, Any]) -> Outcome:
+    def apply(self, ctx: Context, before: Record) -> Outcome:
         """Write the proposed fields and bump the version (the row is locked)."""
         raise NotImplementedError
 
@@ -109,10 +109,10 @@ class VersionConflict(ConflictError):
         }
 
 
-def _stale(
-    command: VersionedUpdate, ctx: Context, current: dict[str, Any], version: int
-) -> Outcome:
+def _stale(command: VersionedUpdate, ctx: Context, record: Record, version: int) -> Outcome:
     assert command.base_version is not None
+    # The conflict shows the client the record as the API does.
+    current = wire_of(record)
     entity_id = str(current["id"])
     refusal = VersionConflict(
         conflict_id=uuid4(),
@@ -162,7 +162,9 @@ def record_conflict_again(action: str, ctx: Context, refusal: VersionConflict) -
 
 
 def _snapshot_at(entity: str, entity_id: str, version: int) -> dict[str, Any] | None:
-    """The record as it was at `version`, from the audit trail, or None."""
+    """The record as it was at `version`, from the audit trail, or None. Read as the record's
+    wire fields: a versioned record's view keeps its editable fields under the same names in
+    both encodings (tests/core/test_audit_snapshot_format.py checks it)."""
     entry = (
         AuditEntry.objects.filter(entity_type=entity, entity_id=entity_id, after__version=version)
         .order_by("-seq")
@@ -259,7 +261,8 @@ class ResolveConflict(Command):
                 raise Invalid(f"{conflict.entity} records cannot be resolved")
             mine = dict(conflict.client_snapshot.get("fields") or {})
             probe = command_class.model_validate({"id": conflict.entity_id})
-            theirs, version = probe.load(ctx)
+            loaded, version = probe.load(ctx)
+            theirs = wire_of(loaded)
             if self.strategy == "keep_mine":
                 fields = mine
             else:
@@ -276,7 +279,7 @@ class ResolveConflict(Command):
             outcome = update.handle(ctx)
             if outcome.status >= 300:  # pragma: no cover - the row is locked since load
                 raise ConflictError("the record changed while resolving")
-            record = outcome.body
+            record = wire_of(outcome.body)
             changes.extend(outcome.changes)
         conflict.status = RESOLVED
         conflict.resolution = self.strategy

@@ -19,6 +19,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
+from pydantic import ValidationError as PydanticValidationError
 
 from quartermaster.core import ratelimit
 from quartermaster.core.commands import error_response
@@ -165,6 +166,11 @@ def install_error_handlers(api: NinjaAPI) -> None:
         message = "invalid request: " + "; ".join(f"{k}: {v}" for k, v in fields.items())
         return error_json(Invalid(message, fields=fields))
 
+    def on_command_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+        # A command refusing a wire value as it is built (its typed fields parse money once).
+        assert isinstance(exc, PydanticValidationError)
+        return error_json(Invalid.from_errors(exc.errors()))
+
     def on_authentication_error(request: HttpRequest, exc: Exception) -> HttpResponse:
         response = error_json(NotAuthenticated("authentication required"))
         response["WWW-Authenticate"] = "Bearer"
@@ -199,6 +205,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
     handlers: list[tuple[type[Exception], Any]] = [
         (DomainError, on_domain_error),
         (NinjaValidationError, on_validation_error),
+        (PydanticValidationError, on_command_error),
         (AuthenticationError, on_authentication_error),
         (AuthorizationError, on_authorization_error),
         (HttpError, on_http_error),

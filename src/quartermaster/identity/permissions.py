@@ -108,6 +108,12 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     # devices: anyone's login registers their device (session.start); listing and revoking
     "device.read": frozenset({ADMIN, MANAGER, AUDITOR}),
     "device.revoke": frozenset({ADMIN}),
+    # loads: the sender dispatches at the source, the receiver counts at the destination; a
+    # shortage above the threshold waits for a manager
+    "load.read": READERS,
+    "load.dispatch": frozenset({ADMIN, MANAGER, STAFF}),
+    "load.receive": frozenset({ADMIN, MANAGER, STAFF}),
+    "load.approve": frozenset({ADMIN, MANAGER}),
 }
 
 # Actions that change nothing; besides their own sessions, the only ones an auditor may be given.
@@ -136,6 +142,7 @@ READ_ACTIONS = frozenset(
         "market.farmer.read",
         "market.rate.read",
         "notification.read",
+        "load.read",
     }
 )
 

@@ -19,7 +19,7 @@ from quartermaster.core.commands import Command
 from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import Invalid, NotFound
 from quartermaster.core.numbering import next_number
-from quartermaster.core.types import Change, Context, Outcome
+from quartermaster.core.types import Change, Context, Outcome, Record
 from quartermaster.identity.models import Role, User
 from quartermaster.market import invariants
 from quartermaster.market.invariants import FeeKind, FlowerUnit, Language
@@ -281,13 +281,13 @@ class UpdateFarmer(VersionedUpdate):
         }
         return {key: value for key, value in fields.items() if value is not None}
 
-    def load(self, ctx: Context) -> tuple[dict[str, Any], int]:
+    def load(self, ctx: Context) -> tuple[Record, int]:
         farmer = Farmer.objects.select_for_update().filter(pk=self.id).first()
         if farmer is None:
             raise NotFound()
         return farmer_view(farmer), farmer.version
 
-    def apply(self, ctx: Context, before: dict[str, Any]) -> Outcome:
+    def apply(self, ctx: Context, before: Record) -> Outcome:
         values: dict[str, Any] = {"version": F("version") + 1}
         for field, column in (
             ("farmer_name", "name"),

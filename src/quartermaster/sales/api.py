@@ -107,21 +107,8 @@ def statement(request: HttpRequest, customer_id: UUID) -> HttpResponse:
 
 @router.post("/transactions", response={201: SaleOut, **ERRORS})
 def record_sale(request: HttpRequest, payload: SaleIn) -> HttpResponse:
-    command = services.RecordSale(
-        customer=payload.customer,
-        location=payload.location,
-        lines=tuple(
-            services.SaleLineIn(
-                item=line.item,
-                qty=line.qty,
-                unit_price=line.unit_price,
-                serials=tuple(line.serials),
-            )
-            for line in payload.lines
-        ),
-        confirm=payload.confirm,
-        client_temp_id=payload.client_temp_id,
-    )
+    # The wire body is the command's: built from it whole, a refused value keeps its path.
+    command = services.RecordSale.model_validate(payload.model_dump())
     return to_http(execute(command, context_for(request)))
 
 
@@ -183,10 +170,5 @@ def return_assets(request: HttpRequest, payload: ReturnIn) -> HttpResponse:
 
 @router.post("/payments", response={201: PaymentOut, **ERRORS})
 def record_payment(request: HttpRequest, payload: PaymentIn) -> HttpResponse:
-    command = services.RecordPayment(
-        customer=payload.customer,
-        amount=payload.amount,
-        method=payload.method,
-        client_temp_id=payload.client_temp_id,
-    )
+    command = services.RecordPayment.model_validate(payload.model_dump())
     return to_http(execute(command, context_for(request)))

@@ -74,9 +74,4 @@ def _command_for(op: Op, temp_ids: TempIds) -> Command:
         # Strict, from JSON: a boolean is not an integer, a UUID arrives as a string.
         return command_class.model_validate_json(json.dumps(payload), strict=True)
     except ValidationError as exc:
-        fields = {
-            ".".join(str(part) for part in error["loc"]) or "payload": error["msg"]
-            for error in exc.errors()
-        }
-        message = "invalid payload: " + "; ".join(f"{k}: {v}" for k, v in fields.items())
-        raise Invalid(message, fields=fields) from exc
+        raise Invalid.from_errors(exc.errors()) from exc
