@@ -21,6 +21,7 @@ from quartermaster.inventory.api import build_router as build_items_router
 from quartermaster.inventory.api import build_stock_router
 from quartermaster.journal.api import router as journal_router
 from quartermaster.market.api import router as market_router
+from quartermaster.notifications.api import router as notifications_router
 from quartermaster.sales.api import router as sales_router
 from quartermaster.sync.api import conflicts_router
 from quartermaster.sync.api import devices_router as sync_devices_router
@@ -30,7 +31,7 @@ api = NinjaAPI(
     title="Quartermaster",
     version=__version__,
     description="Offline-first inventory and ledger server. Every endpoint needs a bearer token "
-    "except login, refresh, /health and this documentation.",
+    "except login, refresh, /health, providers' (signed) webhooks and this documentation.",
     urls_namespace="api-v1",
     docs_url="/docs",
     openapi_url="/openapi.json",
@@ -48,6 +49,7 @@ api.add_router("/loads", loads_router)
 api.add_router("/market", market_router)
 api.add_router("/templates", templates_router)
 api.add_router("/inspections", inspections_router)
+api.add_router("/notifications", notifications_router)
 api.add_router("/sync", sync_router)
 api.add_router("/conflicts", conflicts_router)
 # /devices: listing and revoking (identity), sync status (sync).

@@ -5,6 +5,7 @@ Kept free of Django imports so the CLI can validate configuration before Django 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
@@ -34,6 +35,19 @@ def env_int(name: str, default: int) -> int:
         return int(value)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {value!r}") from exc
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from exc
+    if not math.isfinite(number) or number < 0:
+        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
 
 
 def env_money(name: str, default: str) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 from quartermaster.config import (
     data_dir,
     env_bool,
+    env_float,
     env_int,
     env_money,
     parse_database_url,
@@ -68,6 +69,7 @@ INSTALLED_APPS = [
     "quartermaster.distribution",
     "quartermaster.market",
     "quartermaster.inspections",
+    "quartermaster.notifications",
     "quartermaster.sync",
     "quartermaster.cluster",
     "quartermaster.documents",
@@ -239,6 +241,35 @@ HTTP_THREADS = env_int(
 GROUP_COMMIT = os.environ.get("QM_GROUP_COMMIT", "1") != "0"
 # The largest request body read (Django's default, 2.5 MiB); a larger one is 413 before it is read.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("QM_MAX_BODY_BYTES", 2_621_440)
+
+# The outbox (core/outbox.py) and its worker (`quartermaster outbox work`). A failed attempt
+# waits 1, 2, 4, 8, 16 s (jittered ±25 %), times OUTBOX_BACKOFF_SCALE, which scales every wait
+# of the worker, a provider's Retry-After included (tests run at 0.01); after
+# OUTBOX_MAX_ATTEMPTS the message is dead and its notification `failed`. A claim holds a
+# message for OUTBOX_LEASE_S: a worker killed mid-send leaves it to be sent again after that.
+OUTBOX_BACKOFF_SCALE = env_float("QM_OUTBOX_BACKOFF_SCALE", 1.0)
+OUTBOX_MAX_ATTEMPTS = env_int("QM_OUTBOX_MAX_ATTEMPTS", 5)
+OUTBOX_LEASE_S = env_float("QM_OUTBOX_LEASE_S", 60.0)
+OUTBOX_POLL_S = env_float("QM_OUTBOX_POLL_S", 1.0)
+
+# Notification providers (notifications/providers.py). Unset credentials switch a channel off:
+# with none set, every notification goes to the `console` channel (the log). Never logged.
+# WhatsApp Cloud API: template messages from the business number QM_WHATSAPP_PHONE_NUMBER_ID;
+# status and inbound webhooks are verified with the app secret (X-Hub-Signature-256).
+WHATSAPP_BASE_URL = os.environ.get("QM_WHATSAPP_BASE_URL", "https://graph.facebook.com/v21.0")
+WHATSAPP_TOKEN = os.environ.get("QM_WHATSAPP_TOKEN", "")
+WHATSAPP_PHONE_NUMBER_ID = os.environ.get("QM_WHATSAPP_PHONE_NUMBER_ID", "")
+WHATSAPP_APP_SECRET = os.environ.get("QM_WHATSAPP_APP_SECRET", "")
+WHATSAPP_VERIFY_TOKEN = os.environ.get("QM_WHATSAPP_VERIFY_TOKEN", "")
+# SMS in Twilio's Messages API format: the fallback when WhatsApp fails for good.
+SMS_BASE_URL = os.environ.get("QM_SMS_BASE_URL", "https://api.twilio.com")
+SMS_ACCOUNT_SID = os.environ.get("QM_SMS_ACCOUNT_SID", "")
+SMS_AUTH_TOKEN = os.environ.get("QM_SMS_AUTH_TOKEN", "")
+SMS_FROM = os.environ.get("QM_SMS_FROM", "")
+# One provider request, connect to last byte; must stay below the lease.
+NOTIFY_TIMEOUT_S = env_float("QM_NOTIFY_TIMEOUT_S", 10.0)
+# Numbers stored without a country code (a 10-digit Indian mobile) are sent with this one.
+NOTIFY_DEFAULT_COUNTRY_CODE = os.environ.get("QM_NOTIFY_DEFAULT_COUNTRY_CODE", "91")
 
 # English and Tamil (core/i18n.py): error messages follow Accept-Language; the catalogue in
 # core/locale is compiled at install (core/catalogues.py) and found first, before Django's own.

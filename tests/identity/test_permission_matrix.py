@@ -100,6 +100,9 @@ MATRIX: dict[str, frozenset[str]] = {
     "inspection.reject": frozenset({A, M}),
     "inspection.delete": frozenset({A, M, S}),
     "inspection.restore": frozenset({A, M}),
+    # notifications: the back office watches delivery and retries a failed one
+    "notification.read": frozenset({A, M}),
+    "notification.retry": frozenset({A, M}),
     # drivers collecting payment need the balance; parties read their own only
     "statement.read": frozenset({A, M, S, U, P}),
     # loads: sent and received by those who move stock; a costly shortage is a manager's
@@ -269,6 +272,7 @@ ROUTES = [
         "market.farmer.update", "PATCH", "/api/v1/market/farmers/{farmer}", 200, {"village": "X"}
     ),
     Route("market.rate.read", "GET", "/api/v1/market/rates?date=2026-03-01", 200),
+    Route("notification.read", "GET", "/api/v1/notifications?status=failed", 200),
     Route(
         "market.rate.post",
         "POST",

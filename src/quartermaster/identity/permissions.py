@@ -101,6 +101,10 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "inspection.reject": frozenset({ADMIN, MANAGER}),
     "inspection.delete": frozenset({ADMIN, MANAGER, STAFF}),
     "inspection.restore": frozenset({ADMIN, MANAGER}),
+    # notifications: the back office watches delivery and sends a failed one again; the
+    # worker's bookkeeping and providers' reports run as the system actor
+    "notification.read": frozenset({ADMIN, MANAGER}),
+    "notification.retry": frozenset({ADMIN, MANAGER}),
     # a customer's or farmer's statement: parties read their own only (OWN_RECORDS_ONLY)
     "statement.read": READERS | {PARTY},
     # sync: each op is authorized again as its own command
@@ -152,6 +156,7 @@ READ_ACTIONS = frozenset(
         "market.settings.read",
         "market.farmer.read",
         "market.rate.read",
+        "notification.read",
         "load.read",
         "inspection.template.read",
         "inspection.read",

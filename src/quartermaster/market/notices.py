@@ -1,0 +1,136 @@
+"""What the market tells its farmers, through the outbox (notifications.services.notify).
+
+- `notify_farmer`: for a market command handler (an entry recorded, an advance given, a
+  settlement paid) to queue a message to the farmer in the handler's own transaction, on the
+  farmer's WhatsApp (SMS fallback) in their language.
+- A farmer who sends "balance" or "இருப்பு" from their WhatsApp number is answered with what
+  the market owes them, their outstanding advance and their last settlement
+  (`market.farmer.balance_reply`). Any other sender is left unanswered (a log line).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import ClassVar
+from uuid import UUID
+
+from django.conf import settings
+
+from quartermaster.core.commands import Command, execute
+from quartermaster.core.errors import Invalid, NotFound
+from quartermaster.core.types import SYSTEM_ACTOR, Change, Context, Outcome
+from quartermaster.market.models import Farmer
+from quartermaster.market.selectors import farmer_view, get_farmer
+from quartermaster.notifications.invariants import InboundMessage, normalize_text, provider_phone
+from quartermaster.notifications.messages import NONE_YET
+from quartermaster.notifications.services import Addressee, notify
+
+logger = logging.getLogger(__name__)
+
+BALANCE_WORDS = frozenset({"balance", "bal", "இருப்பு"})
+
+
+def notify_farmer(
+    farmer: Farmer, *, template: str, params: dict[str, str], dedupe_key: str
+) -> list[Change]:
+    """Queue `template` to `farmer` inside the calling handler's transaction; add the returned
+    changes to the handler's Outcome. `dedupe_key` names the event, e.g.
+    f"market.advance:{advance.id}:given": a second call with it queues nothing."""
+    addressee = Addressee(
+        name=farmer.name_ta if farmer.language == "ta" and farmer.name_ta else farmer.name,
+        language=farmer.language,
+        whatsapp=farmer.whatsapp,
+        phone=farmer.phone,
+    )
+    return notify(addressee, template=template, params=params, dedupe_key=dedupe_key)
+
+
+@dataclass(frozen=True)
+class FarmerBalance:
+    payable: str
+    advance_outstanding: str
+    last_settlement: str | None
+
+
+def last_settlement_line(farmer: Farmer) -> str | None:
+    """HOOK for settlements (issue 11, deliverable 5): the farmer's last settlement as one line
+    for a message ("STL-000012, 01-15 Mar, paid Rs 12,400.00"), or None before the first.
+    Settlements do not exist yet, so there is none; fill this in when they do."""
+    return None
+
+
+def farmer_balance(farmer: Farmer) -> FarmerBalance:
+    """From the farmer's view, so the reply says exactly what the API shows."""
+    view = farmer_view(farmer)
+    return FarmerBalance(
+        payable=str(view["payable"]),
+        advance_outstanding=str(view["advance_outstanding"]),
+        last_settlement=last_settlement_line(farmer),
+    )
+
+
+class ReplyBalance(Command):
+    """Answer a farmer's "balance" message (system actor, from the inbound webhook). One reply
+    per inbound message: WhatsApp redelivers webhooks, and its message id is the key."""
+
+    name = "market.farmer.balance_reply"
+    syncable: ClassVar[bool] = False
+    farmer: UUID
+    inbound_message_id: str
+
+    def validated(self) -> ReplyBalance:
+        if not 0 < len(self.inbound_message_id) <= 150:
+            raise Invalid.field("inbound_message_id", "1 to 150 characters")
+        return self
+
+    def handle(self, ctx: Context) -> Outcome:
+        farmer = get_farmer(self.farmer)
+        if farmer is None:
+            raise NotFound()
+        balance = farmer_balance(farmer)
+        changes = notify_farmer(
+            farmer,
+            template="farmer_balance",
+            params={
+                "name": farmer.name_ta
+                if farmer.language == "ta" and farmer.name_ta
+                else farmer.name,
+                "payable": balance.payable,
+                "advance_outstanding": balance.advance_outstanding,
+                "last_settlement": balance.last_settlement or NONE_YET[farmer.language],
+            },
+            dedupe_key=f"market.balance_reply:{self.inbound_message_id}",
+        )
+        return Outcome(200, {"queued": bool(changes)}, changes)
+
+
+def find_farmer_by_whatsapp(sender: str) -> Farmer | None:
+    """The farmer whose WhatsApp number is `sender` (E.164 digits), however it was typed in."""
+    code = settings.NOTIFY_DEFAULT_COUNTRY_CODE
+    for farmer in Farmer.objects.filter(whatsapp__endswith=sender[-8:]).exclude(whatsapp=""):
+        if provider_phone(farmer.whatsapp, code) == sender:
+            return farmer
+    return None
+
+
+def answer_inbound(message: InboundMessage) -> bool:
+    """The market's inbound handler: True when the sender is one of its farmers."""
+    if len(message.sender) < 8:
+        return False
+    farmer = find_farmer_by_whatsapp(message.sender)
+    if farmer is None:
+        return False
+    if normalize_text(message.text) not in BALANCE_WORDS:
+        logger.info(
+            "WhatsApp message %s from farmer %s: no keyword, not answered",
+            message.id,
+            farmer.number,
+        )
+        return True
+    response = execute(
+        ReplyBalance(farmer=farmer.pk, inbound_message_id=message.id), Context(actor=SYSTEM_ACTOR)
+    )
+    if response.status >= 300:
+        logger.warning("balance reply to farmer %s: %s", farmer.number, response.body)
+    return True
