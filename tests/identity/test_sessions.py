@@ -92,9 +92,11 @@ def test_refresh_rotates_and_a_spent_token_revokes_the_family(anon: Api) -> None
 
     assert second.status == 200
     assert second.body["refresh"] != first["refresh"]
-    assert Api(anon.client, second.body["access"]).get("/api/v1/auth/me").status == 200
     assert reused.status == 401
     assert after_theft.status == 401
+    # The family is revoked: its access tokens, the newest included, stop working at once.
+    assert Api(anon.client, second.body["access"]).get("/api/v1/auth/me").status == 401
+    assert Api(anon.client, first["access"]).get("/api/v1/auth/me").status == 401
 
 
 def test_refresh_families_are_independent(anon: Api) -> None:

@@ -73,7 +73,13 @@ def publish_after_commit(feed_seq: int, changes: list[Change]) -> None:
         else None,
         "critical": [event.message() for event in critical_events(published)],
     }
-    transaction.on_commit(lambda: _send(message))
+    transaction.on_commit(lambda: _send(FEED_GROUP, message))
+
+
+def announce_after_commit(group: str, message: dict[str, Any]) -> None:
+    """Send `message` to `group`'s listeners once the current transaction commits (at once
+    outside one); never if it rolls back. A domain names its own groups and messages."""
+    transaction.on_commit(lambda: _send(group, message))
 
 
 # The server's event loop (bound by the HTTP edge): messages are handed to it without waiting,
@@ -86,21 +92,25 @@ def bind_event_loop(loop: asyncio.AbstractEventLoop) -> None:
     _loop = loop
 
 
-def _send(message: dict[str, Any]) -> None:
+def _send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     loop = _loop
     try:
         if loop is not None and loop.is_running():
-            sent = asyncio.run_coroutine_threadsafe(layer.group_send(FEED_GROUP, message), loop)
+            sent = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
             sent.add_done_callback(lambda done: _log_failure(done, message))
         else:
-            async_to_sync(layer.group_send)(FEED_GROUP, message)
+            async_to_sync(layer.group_send)(group, message)
     except Exception:  # the commit stands; clients will pull the feed anyway
-        logger.warning("could not publish feed seq %s", message["seq"], exc_info=True)
+        logger.warning("could not publish %s", _what(message), exc_info=True)
 
 
 def _log_failure(done: Future[None], message: dict[str, Any]) -> None:
     if not done.cancelled() and done.exception() is not None:
-        logger.warning("could not publish feed seq %s: %r", message["seq"], done.exception())
+        logger.warning("could not publish %s: %r", _what(message), done.exception())
+
+
+def _what(message: dict[str, Any]) -> str:
+    return f"feed seq {message['seq']}" if "seq" in message else str(message.get("type"))

@@ -104,6 +104,8 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     # devices: anyone's login registers their device (session.start); listing and revoking
     "device.read": frozenset({ADMIN, MANAGER, AUDITOR}),
     "device.revoke": frozenset({ADMIN}),
+    # a first batch from a new device id makes it the caller's: whoever may sync
+    "device.claim": frozenset({ADMIN, MANAGER, STAFF}),
 }
 
 # Actions that change nothing; besides their own sessions, the only ones an auditor may be given.
