@@ -171,6 +171,11 @@ CHANNEL_LAYERS = {
     )
 }
 
+# An open WebSocket re-checks its session, device and user this often (one statement each time):
+# the longest a socket outlives a revocation announced in another process when the channel layer
+# is in-process (with Redis every process hears the announcement and closes at once).
+WS_ACCESS_RECHECK_S = env_int("QM_WS_ACCESS_RECHECK_S", 30)
+
 # Batch sync runs consecutive ops of a bulk-capable type (sale.record, item.adjust) in one set of
 # statements; "0" runs every op alone (the same answers, slower): for measuring, and for operators.
 SYNC_BULK = os.environ.get("QM_SYNC_BULK", "1") != "0"

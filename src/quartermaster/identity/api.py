@@ -20,7 +20,7 @@ from quartermaster.core.http import (
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.core.types import Context
 from quartermaster.identity import invariants, tokens
-from quartermaster.identity.auth import EndedSessionBearerAuth
+from quartermaster.identity.auth import BearerAuth
 from quartermaster.identity.ratelimits import login_limits
 from quartermaster.identity.schemas import (
     DeviceListQuery,
@@ -82,7 +82,9 @@ def refresh(request: HttpRequest, payload: RefreshIn) -> HttpResponse:
 
 
 @router.post(
-    "/logout", auth=EndedSessionBearerAuth(), response={204: None, 400: ErrorOut, 401: ErrorOut}
+    "/logout",
+    auth=BearerAuth(session_may_be_ended=True),
+    response={204: None, 400: ErrorOut, 401: ErrorOut},
 )
 def logout(request: HttpRequest, payload: RefreshIn) -> HttpResponse:
     """End the session the refresh token belongs to: its access tokens stop working at once.

@@ -59,22 +59,19 @@ def actor_from_access_token(token: str) -> Actor | None:
 
 
 class BearerAuth(HttpBearer):
-    def authenticate(self, request: HttpRequest, token: str) -> Actor | None:
-        actor = actor_from_access_token(token)
-        if actor is not None:
-            # Raises RateLimited (429 with Retry-After), rendered by core.http.
-            ratelimit.check(api_user_limit(), str(actor.user_id))
-        return actor
+    """The API's bearer check. `session_may_be_ended` is for logout alone: a valid access token
+    whose session has ended still authenticates there, so logging out twice, or after the session
+    was revoked, answers 204 as the first time did. A deactivated user, a revoked device and a bad
+    or expired token are refused everywhere."""
 
-
-class EndedSessionBearerAuth(HttpBearer):
-    """For logout alone: a valid access token whose session has ended still authenticates, so
-    logging out twice, or after the session was revoked, answers 204 as the first time did. A
-    deactivated user, a revoked device and a bad or expired token are refused as anywhere."""
+    def __init__(self, *, session_may_be_ended: bool = False) -> None:
+        super().__init__()
+        self.session_may_be_ended = session_may_be_ended
 
     def authenticate(self, request: HttpRequest, token: str) -> Actor | None:
-        access = access_of(token, session_may_be_ended=True)
+        access = access_of(token, session_may_be_ended=self.session_may_be_ended)
         if access is None:
             return None
+        # Raises RateLimited (429 with Retry-After), rendered by core.http.
         ratelimit.check(api_user_limit(), str(access.actor.user_id))
         return access.actor
