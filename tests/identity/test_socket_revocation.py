@@ -4,12 +4,13 @@
 
 Driven through the consumer's ASGI interface; requests and commands run for real on the test
 database. Each test's scenario runs under `async_to_sync`, so the consumer's database calls come
-back to the test's thread and see its transaction; revocations run their after-commit
-announcements as a commit would (`django_capture_on_commit_callbacks`)."""
+back to the test's thread and see what it wrote; revocations run their after-commit
+announcements as a commit does (`django_capture_on_commit_callbacks` inside a test transaction)."""
 
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -32,7 +33,12 @@ from quartermaster.identity.models import RefreshToken, User
 from quartermaster.identity.services import UpdateUser
 from tests.conftest import Api, create_user, login
 
-pytestmark = pytest.mark.django_db
+# On PostgreSQL the consumer's database calls close the connection they ran on (Channels'
+# close_old_connections, pooled connections are not kept), which cannot happen inside the test's
+# transaction: there the test commits for real (PostgreSQL flushes the append-only audit table by
+# TRUNCATE; SQLite, by DELETE, cannot, so it keeps the test transaction).
+ON_POSTGRES = os.environ.get("QM_DATABASE_URL", "").startswith("postgres")
+pytestmark = pytest.mark.django_db(transaction=ON_POSTGRES, serialized_rollback=ON_POSTGRES)
 
 APPLICATION = URLRouter([path("ws/changes", ChangesConsumer.as_asgi())])
 CLOSED_EXPIRED = {"type": "websocket.close", "code": 4401}
