@@ -49,7 +49,9 @@ BAD_CREDENTIALS = NotAuthenticated("invalid username or password")
 
 
 @router.post(
-    "/login", auth=None, response={200: TokenPairOut, 400: ErrorOut, 401: ErrorOut, 429: ErrorOut}
+    "/login",
+    auth=None,
+    response={200: TokenPairOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 429: ErrorOut},
 )
 def login(request: HttpRequest, payload: LoginIn) -> HttpResponse:
     device_id = invariants.clean_device_id(payload.device_id or "")

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import connection
+from django.db.models import Q
 
 from quartermaster.core.errors import Invalid
 from quartermaster.core.pagination import Keyset, Page, PageRequest, text_key, time_key
@@ -99,7 +100,11 @@ def get_device(device_id: str, *, for_update: bool = False) -> Device | None:
     devices = Device.objects.select_related("user")
     if for_update:
         devices = devices.select_for_update(of=("self",))
-    return devices.filter(key=key).first()
+    # The exact id first: a case variant kept from before ids were one device (migration 0003)
+    # is still itself to the back office that lists it.
+    found = {device.device_id: device for device in devices.filter(Q(pk=device_id) | Q(key=key))}
+    exact = found.get(device_id)
+    return exact or next((d for d in found.values() if d.key == key), None)
 
 
 # Most recently seen first: the devices worth a look (a lost till, a stolen phone) lead.
