@@ -21,6 +21,13 @@ from tests.acceptance.test_served_api import login, start_quartermaster, stop
         ("/x?refresh=r&password=p", "/x?refresh=[redacted]&password=[redacted]"),
         ("/api/v1/items?limit=5", "/api/v1/items?limit=5"),
         ("/x?tokens=plural", "/x?tokens=plural"),
+        # A token wherever it is: a %-escaped parameter name (which parse_qs still reads as
+        # `token`), a path segment.
+        (
+            "/ws/changes?%74oken=eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl",
+            "/ws/changes?%74oken=[redacted]",
+        ),
+        ("/x/eyJhbGciOi.eyJzdWIiOi.c2ln-_x/y", "/x/[redacted]/y"),
     ],
 )
 def test_secret_query_values_are_redacted(path: str, expected: str) -> None:

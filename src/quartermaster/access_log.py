@@ -12,11 +12,15 @@ import re
 from typing import Any
 
 _SECRET_IN_QUERY = re.compile(r"(?i)([?&](?:token|access|refresh|password)=)[^&\s\"]*")
+# A JWT wherever it appears (a parameter name spelled with %-escapes, a path, a header echoed in
+# a message): three base64url parts, the first two JSON objects, so starting with `eyJ`.
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 
 
 def redact(text: str) -> str:
-    """`text` with the values of secret-bearing query parameters replaced by `[redacted]`."""
-    return _SECRET_IN_QUERY.sub(r"\1[redacted]", text)
+    """`text` with the values of secret-bearing query parameters, and any token, replaced by
+    `[redacted]`."""
+    return _JWT.sub("[redacted]", _SECRET_IN_QUERY.sub(r"\1[redacted]", text))
 
 
 class RedactSecrets(logging.Filter):

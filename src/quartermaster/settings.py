@@ -80,6 +80,7 @@ MIDDLEWARE = [
     # the request asked for.
     "quartermaster.core.http.LanguageMiddleware",
     "quartermaster.core.http.JsonErrorsMiddleware",
+    "quartermaster.core.http.MalformedHeadersMiddleware",
     "quartermaster.core.http.RateLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -221,6 +222,10 @@ CLUSTER_MONITOR_URL = os.environ.get("QM_CLUSTER_MONITOR_URL", "")
 CLUSTER_FORMATION = os.environ.get("QM_CLUSTER_FORMATION", "default")
 # How often the watcher reads the monitor's events besides its notifications.
 CLUSTER_POLL_MS = env_int("QM_CLUSTER_POLL_MS", 1000)
+# An open WebSocket re-checks its session, device and user this often (one statement each time):
+# the longest a socket outlives a revocation announced in another process when the channel layer
+# is in-process (with Redis every process hears the announcement and closes at once).
+WS_ACCESS_RECHECK_S = env_int("QM_WS_ACCESS_RECHECK_S", 30)
 
 # Batch sync runs consecutive ops of a bulk-capable type (sale.record, item.adjust) in one set of
 # statements; "0" runs every op alone (the same answers, slower): for measuring, and for operators.

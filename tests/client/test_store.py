@@ -118,6 +118,26 @@ def test_two_processes_recording_at_once_share_one_dense_sequence(tmp_path: Path
     assert sorted(op.payload["item_id"] for op in ops) == ["a"] * 100 + ["b"] * 100
 
 
+def test_connections_opening_a_new_device_database_at_once_create_it_once(
+    tmp_path: Path,
+) -> None:
+    # The recorder and the syncer of one device open their own connections; whichever comes
+    # second must find the schema made (it failed with "duplicate column name" before).
+    path = tmp_path / "agent.sqlite3"
+    child = textwrap.dedent(
+        f"""
+        from quartermaster.client.store import DeviceStore
+        DeviceStore({str(path)!r}).record("item.adjust", {{"item_id": "x", "delta": 1}})
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": SRC}
+    processes = [subprocess.Popen([sys.executable, "-c", child], env=env) for _ in range(4)]
+
+    assert [process.wait(timeout=60) for process in processes] == [0, 0, 0, 0]
+    with DeviceStore(path) as store:
+        assert [op.device_seq for op in store.ops()] == [1, 2, 3, 4]
+
+
 @pytest.mark.parametrize(
     ("op_type", "payload", "message"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import Decimal
 
 import pytest
@@ -12,6 +13,7 @@ from quartermaster.core.audit import seal
 from quartermaster.core.canonical import canonical_json
 from quartermaster.core.errors import Invalid
 from quartermaster.core.money import format_money, parse_money
+from quartermaster.core.names import INVISIBLE_CATEGORIES, name_key
 from quartermaster.inventory import invariants
 
 json_values = st.recursive(
@@ -46,8 +48,13 @@ def test_every_non_negative_integer_within_range_is_a_quantity(value: int) -> No
 
 @given(st.text())
 def test_clean_name_strips_or_rejects(name: str) -> None:
-    if name.strip() and len(name.strip()) <= invariants.MAX_NAME_LENGTH:
-        assert invariants.clean_name(name) == name.strip()
+    visible = not any(unicodedata.category(c) in INVISIBLE_CATEGORIES for c in name.strip())
+    cleaned = unicodedata.normalize("NFC", name.strip())
+    if cleaned and len(cleaned) <= invariants.MAX_NAME_LENGTH and visible:
+        assert invariants.clean_name(name) == cleaned
+        assert name_key(name_key(cleaned)) == name_key(cleaned)
+        if cleaned.isascii():
+            assert name_key(cleaned.upper()) == name_key(cleaned.lower())
     else:
         with pytest.raises(Invalid):
             invariants.clean_name(name)

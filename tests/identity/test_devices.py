@@ -3,8 +3,10 @@ revoked by an admin so that every token issued to them stops working at once."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
+import jwt
 import pytest
 from django.test import Client
 from django.utils import timezone
@@ -12,7 +14,8 @@ from django.utils import timezone
 from quartermaster.core.models import AuditEntry
 from quartermaster.identity import services
 from quartermaster.identity.models import Device, RefreshToken
-from tests.conftest import Api, audit_count, create_user, login
+from quartermaster.sync.models import DeviceSyncState
+from tests.conftest import PASSWORD, Api, Reply, audit_count, create_user, login
 
 pytestmark = pytest.mark.django_db
 
@@ -67,12 +70,46 @@ def test_devices_are_listed_most_recently_seen_first(admin: Api, driver: dict) -
     assert [d["device_id"] for d in rest.body["results"]] == ["truck-07"]
 
 
-def test_a_shared_device_records_who_logged_in_last(admin: Api, driver: dict) -> None:
+@pytest.mark.parametrize("spelling", ["truck-07", "TRUCK-07", " Truck-07 ", "ＴＲＵＣＫ-07"])  # noqa: RUF001
+def test_another_user_can_neither_log_in_as_a_device_nor_take_it_over(
+    admin: Api, driver: dict, spelling: str
+) -> None:
     create_user("relief", "staff")
-    login("relief", device_id="truck-07")
+    before = audit_count()
 
-    assert admin.get("/api/v1/devices/truck-07").body["username"] == "relief"
+    reply = Api(Client()).post(
+        "/api/v1/auth/login", {"username": "relief", "password": PASSWORD, "device_id": spelling}
+    )
+
+    assert (reply.status, reply.body["code"]) == (403, "device_not_yours")
+    device = admin.get("/api/v1/devices/truck-07").body
+    assert (device["device_id"], device["username"]) == ("truck-07", "driver")
     assert Device.objects.count() == 1
+    assert audit_count() == before
+
+
+def test_a_device_id_is_one_device_in_any_case(admin: Api, driver: dict) -> None:
+    again = login("driver", device_id="TRUCK-07")
+
+    claims = jwt.decode(again["access"], options={"verify_signature": False})
+    assert claims["dev"] == "truck-07"  # the spelling first seen
+    assert Device.objects.count() == 1
+    assert admin.get("/api/v1/devices/Truck-07").body["device_id"] == "truck-07"
+    assert admin.get("/api/v1/devices/ｔｒｕｃｋ-07").status == 200  # noqa: RUF001
+
+
+@pytest.mark.parametrize("device_id", ["truck\u200b-07", "truck-07\u0007", "\u202etruck"])
+def test_an_invisible_character_in_a_device_id_is_400(anon: Api, device_id: str) -> None:
+    create_user("driver", "staff")
+
+    reply = anon.post(
+        "/api/v1/auth/login",
+        {"username": "driver", "password": PASSWORD, "device_id": device_id},
+    )
+
+    assert (reply.status, reply.body["code"]) == (400, "invalid")
+    assert "device_id" in reply.body["fields"]
+    assert not Device.objects.exists()
 
 
 def test_revoking_a_device_stops_its_access_and_refresh_tokens_at_once(
@@ -93,12 +130,13 @@ def test_revoking_a_device_stops_its_access_and_refresh_tokens_at_once(
     refreshed = Api(Client()).post("/api/v1/auth/refresh", {"refresh": driver["refresh"]})
     assert refreshed.status == 401
     assert not RefreshToken.objects.filter(device_id="truck-07", revoked_at__isnull=True).exists()
-    # Nobody can log in on it again; other devices go on working.
-    again = Api(Client()).post(
-        "/api/v1/auth/login",
-        {"username": "driver", "password": "correct horse battery", "device_id": "truck-07"},
-    )
-    assert again.status == 401
+    # Nobody can log in on it again, in any spelling; other devices go on working.
+    for spelling in ("truck-07", "TRUCK-07", "Truck-07", "ｔｒｕｃｋ-07 "):  # noqa: RUF001
+        again = Api(Client()).post(
+            "/api/v1/auth/login",
+            {"username": "driver", "password": PASSWORD, "device_id": spelling},
+        )
+        assert (again.status, again.body["code"]) == (401, "not_authenticated"), spelling
     assert Api(Client(), other["access"]).get("/api/v1/auth/me").status == 200
     assert Api(Client()).post("/api/v1/auth/refresh", {"refresh": other["refresh"]}).status == 200
     # The revocation is audited, by whom and from where.
@@ -156,11 +194,11 @@ def test_using_the_api_moves_last_seen_forward(admin: Api, driver: dict) -> None
 
 def test_a_revoked_device_cannot_sync_under_a_fresh_login(admin: Api, driver: dict) -> None:
     admin.post("/api/v1/devices/truck-07/revoke")
-    fresh = Api(Client(), login("driver", device_id="truck-08")["access"])
+    fresh = Api(Client(), login("driver")["access"])
 
-    reply = fresh.post("/api/v1/sync/batch", {"device_id": "truck-07", "ops": []})
-
-    assert (reply.status, reply.body["code"]) == (401, "not_authenticated")
+    for spelling in ("truck-07", "TRUCK-07"):
+        reply = fresh.post("/api/v1/sync/batch", {"device_id": spelling, "ops": []})
+        assert (reply.status, reply.body["code"]) == (401, "not_authenticated")
     assert fresh.post("/api/v1/sync/batch", {"device_id": "truck-08", "ops": []}).status == 200
 
 
@@ -175,3 +213,67 @@ def test_devices_are_online_while_heard_from_and_offline_after(admin: Api, drive
     services._last_touched.clear()
     Api(Client(), driver["access"]).get("/api/v1/auth/me")  # the device's next sync round
     assert admin.get("/api/v1/devices/truck-07").body["online"] is True
+
+
+def _batch(api: Api, device_id: str, name: str = "Meena Gas Agency") -> Reply:
+    op = {"op_id": str(uuid.uuid4()), "type": "customer.create", "payload": {"name": name}}
+    return api.post("/api/v1/sync/batch", {"device_id": device_id, "ops": [op]})
+
+
+@pytest.mark.parametrize("other_device", ["truck-99", "", "office-pc"])
+def test_a_token_issued_for_a_device_syncs_only_as_that_device(
+    driver: dict, other_device: str
+) -> None:
+    create_user("boss", "manager")
+    login("boss", device_id="office-pc")
+    truck = Api(Client(), driver["access"])
+    before = audit_count()
+
+    reply = _batch(truck, other_device or " ")
+
+    assert reply.status == (400 if not other_device else 403)
+    if other_device:
+        assert reply.body["code"] == "device_mismatch"
+    assert audit_count() == before
+    assert not DeviceSyncState.objects.exists()
+    # Its own device, in any spelling, syncs; the audit names the device as first seen.
+    synced = _batch(truck, "TRUCK-07")
+    assert synced.status == 200, synced.body
+    entry = AuditEntry.objects.get(entity_type="customer")
+    assert (entry.actor, entry.device) == ("driver", "truck-07")
+
+
+def test_a_token_without_a_device_syncs_only_as_its_users_devices(admin: Api, driver: dict) -> None:
+    create_user("relief", "staff")
+    relief = Api(Client(), login("relief")["access"])
+    before = audit_count()
+
+    # Another user's device, in any spelling: refused, nothing recorded in its name.
+    for spelling in ("truck-07", "Truck-07"):
+        reply = _batch(relief, spelling)
+        assert (reply.status, reply.body["code"]) == (403, "device_not_yours"), spelling
+    assert audit_count() == before
+    assert not AuditEntry.objects.filter(device__iexact="truck-07", actor="relief").exists()
+    # A new id is claimed by its first batch (and audited), then it is relief's alone.
+    assert _batch(relief, "Van-1").status == 200
+    claim = AuditEntry.objects.get(action="device.claim")
+    assert (claim.actor, claim.entity_id, claim.device) == ("relief", "Van-1", "Van-1")
+    assert admin.get("/api/v1/devices/van-1").body["username"] == "relief"
+    assert _batch(relief, "VAN-1", "Lakshmi Stores").status == 200
+    assert DeviceSyncState.objects.get().device_id == "Van-1"
+    assert _batch(Api(Client(), login("driver")["access"]), "van-1").status == 403
+    again = Api(Client()).post(
+        "/api/v1/auth/login", {"username": "driver", "password": PASSWORD, "device_id": "VAN-1"}
+    )
+    assert (again.status, again.body["code"]) == (403, "device_not_yours")
+
+
+def test_a_dry_run_claims_no_device(driver: dict) -> None:
+    create_user("relief", "staff")
+    relief = Api(Client(), login("relief")["access"])
+    op = {"op_id": str(uuid.uuid4()), "type": "customer.create", "payload": {"name": "x"}}
+
+    reply = relief.post("/api/v1/sync/batch?dry_run=true", {"device_id": "van-2", "ops": [op]})
+
+    assert (reply.status, reply.body["dry_run"]) == (200, True)
+    assert not Device.objects.filter(key="van-2").exists()

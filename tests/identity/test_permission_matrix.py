@@ -52,6 +52,8 @@ MATRIX: dict[str, frozenset[str]] = {
     "conflict.resolve": frozenset({A, M}),
     "device.read": frozenset({A, M, U}),
     "device.revoke": frozenset({A}),
+    # a first batch from a new device id claims it: whoever may sync
+    "device.claim": frozenset({A, M, S}),
     "location.read": frozenset({A, M, S, U}),
     "location.create": frozenset({A, M}),
     "stock.read": frozenset({A, M, S, U}),

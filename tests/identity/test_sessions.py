@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import identify_hasher
 from django.utils import timezone
 
-from quartermaster.identity.models import User
+from quartermaster.identity.models import RefreshToken, User
 from tests.conftest import PASSWORD, Api, create_user, login
 
 pytestmark = pytest.mark.django_db
@@ -92,9 +92,11 @@ def test_refresh_rotates_and_a_spent_token_revokes_the_family(anon: Api) -> None
 
     assert second.status == 200
     assert second.body["refresh"] != first["refresh"]
-    assert Api(anon.client, second.body["access"]).get("/api/v1/auth/me").status == 200
     assert reused.status == 401
     assert after_theft.status == 401
+    # The family is revoked: its access tokens, the newest included, stop working at once.
+    assert Api(anon.client, second.body["access"]).get("/api/v1/auth/me").status == 401
+    assert Api(anon.client, first["access"]).get("/api/v1/auth/me").status == 401
 
 
 def test_refresh_families_are_independent(anon: Api) -> None:
@@ -180,3 +182,41 @@ def test_logins_are_audited_without_secrets(admin: Api) -> None:
 
     assert [e["action"] for e in entries] == ["session.start"]
     assert PASSWORD not in str(entries)
+
+
+def test_logout_ends_the_sessions_access_tokens_at_once(anon: Api) -> None:
+    create_user("driver", "staff")
+    pair, other = login("driver"), login("driver")
+    api = Api(anon.client, pair["access"])
+    assert api.get("/api/v1/auth/me").status == 200
+
+    assert api.post("/api/v1/auth/logout", {"refresh": pair["refresh"]}).status == 204
+
+    reply = api.get("/api/v1/auth/me")
+    assert (reply.status, reply.body["code"]) == (401, "not_authenticated")
+    assert api.get("/api/v1/items").status == 401
+    # Logging out again with the token the session just lost is still 204; another session of
+    # the same user goes on.
+    assert api.post("/api/v1/auth/logout", {"refresh": pair["refresh"]}).status == 204
+    assert Api(anon.client, other["access"]).get("/api/v1/auth/me").status == 200
+
+
+def test_a_session_ended_by_another_process_is_refused_at_the_next_request(anon: Api) -> None:
+    create_user("driver", "staff")
+    pair = login("driver")
+    api = Api(anon.client, pair["access"])
+    assert api.get("/api/v1/auth/me").status == 200
+
+    # What another server process's logout commits: nothing of it is cached here.
+    RefreshToken.objects.filter(user__username="driver").update(revoked_at=timezone.now())
+
+    assert api.get("/api/v1/auth/me").status == 401
+
+
+def test_an_access_token_that_names_no_session_is_401(anon: Api) -> None:
+    create_user("driver", "staff")
+    claims = jwt.decode(login("driver")["access"], options={"verify_signature": False})
+    del claims["fam"]
+    sessionless = jwt.encode(claims, settings.JWT_KEY, algorithm="HS256")
+
+    assert Api(anon.client, sessionless).get("/api/v1/auth/me").status == 401

@@ -85,6 +85,7 @@ def test_an_op_naming_a_temp_id_whose_create_was_rejected_fails_424_naming_it(
 ) -> None:
     create = op("item.create", {"name": "  ", "qty": 1}, client_temp_id="temp_bad")
     adjust = op("item.adjust", {"item_id": "temp_bad", "delta": 1})
+    send(admin, [])  # the device's first batch claims it (audited)
     entries = audit_count()
 
     reply = send(admin, [create, adjust])
@@ -322,6 +323,7 @@ def test_a_group_is_all_or_nothing_and_its_rejection_is_final(admin: Api) -> Non
         op("item.create", {"name": "b", "qty": 1}, group="g1"),
         op("item.create", {"name": "outside", "qty": 1}),
     ]
+    send(admin, [])  # the device's first batch claims it (audited)
     entries = audit_count()
 
     reply = send(admin, ops)

@@ -204,6 +204,9 @@ class DeviceStore:
             raise RuntimeError(f"{path} was written by a newer client (schema {version})")
         if version < SCHEMA_VERSION:
             with self._transaction() as db:
+                # Read again under the write lock: another connection to this device database
+                # (the recorder and the syncer open their own) may have upgraded it meanwhile.
+                version = db.execute("PRAGMA user_version").fetchone()[0]
                 # executescript() would commit on its own; one statement at a time stays atomic.
                 if version == 0:
                     for statement in SCHEMA.split(";"):

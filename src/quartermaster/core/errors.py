@@ -70,6 +70,13 @@ class NotFound(DomainError):
         super().__init__(message)
 
 
+class UnsupportedMediaType(DomainError):
+    """A body that is not JSON: every endpoint takes JSON only (UTF-8, RFC 8259)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
 class Conflict(DomainError):
     status = 409
     code = "conflict"

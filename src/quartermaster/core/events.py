@@ -73,7 +73,13 @@ def publish_after_commit(feed_seq: int, changes: list[Change]) -> None:
         else None,
         "critical": [event.message() for event in critical_events(published)],
     }
-    transaction.on_commit(lambda: _send(message))
+    transaction.on_commit(lambda: _send(FEED_GROUP, message))
+
+
+def announce_after_commit(group: str, message: dict[str, Any]) -> None:
+    """Send `message` to `group`'s listeners once the current transaction commits (at once
+    outside one); never if it rolls back. A domain names its own groups and messages."""
+    transaction.on_commit(lambda: _send(group, message))
 
 
 # The server's event loop (bound by the HTTP edge): messages are handed to it without waiting,
@@ -95,20 +101,20 @@ def send_cluster_event(event: str, epoch: int, detail: dict[str, Any]) -> None:
     Every server process sends it when it learns of the change, so a socket on any process
     hears it even when the channel layer is per process; the consumer passes each epoch on
     once, so with a shared layer (Redis) nobody hears it twice."""
-    _send({"type": CLUSTER_EVENT, "event": event, "epoch": epoch, "detail": detail})
+    _send(FEED_GROUP, {"type": CLUSTER_EVENT, "event": event, "epoch": epoch, "detail": detail})
 
 
-def _send(message: dict[str, Any]) -> None:
+def _send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     loop = _loop
     try:
         if loop is not None and loop.is_running():
-            sent = asyncio.run_coroutine_threadsafe(layer.group_send(FEED_GROUP, message), loop)
+            sent = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
             sent.add_done_callback(lambda done: _log_failure(done, message))
         else:
-            async_to_sync(layer.group_send)(FEED_GROUP, message)
+            async_to_sync(layer.group_send)(group, message)
     except Exception:  # the commit stands; clients will pull the feed anyway
         logger.warning("could not publish %s", _label(message), exc_info=True)
 

@@ -27,7 +27,13 @@ from pydantic import ValidationError as PydanticValidationError
 
 from quartermaster.core import ratelimit
 from quartermaster.core.commands import error_response
-from quartermaster.core.errors import DomainError, Invalid, NotAuthenticated, PermissionDenied
+from quartermaster.core.errors import (
+    DomainError,
+    Invalid,
+    NotAuthenticated,
+    PermissionDenied,
+    UnsupportedMediaType,
+)
 from quartermaster.core.failover import database_refusal
 from quartermaster.core.i18n import SOURCE_LANGUAGE, say, say_error_body, validation_message
 from quartermaster.core.idempotency import MAX_KEY_LENGTH
@@ -159,6 +165,7 @@ class JsonParser(Parser):
     for one: without this, the same request is a 400 on one database and a 500 on the other."""
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        refuse_non_json(request.content_type, request.content_params)
         data: Any = super().parse_body(request)
         if not _UNSTORABLE_ESCAPE.search(request.body):
             # Nothing to look for: a 100-op batch is not walked value by value.
@@ -177,6 +184,43 @@ class JsonParser(Parser):
         if found is not None:
             raise Invalid.field(*found)
         return result
+
+
+def refuse_non_json(media_type: str | None, params: dict[str, str] | None) -> None:
+    """UnsupportedMediaType (415) unless the body is declared JSON in UTF-8, or not declared at
+    all (`application/json`, or a `+json` type such as `application/merge-patch+json`).
+
+    Without this a `text/plain` or form body holding JSON was parsed as JSON anyway: a body a
+    proxy or a browser form treats as something else must not change anything here."""
+    media_type = (media_type or "").strip().lower()
+    if media_type and media_type != JSON_CONTENT_TYPE and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"the body must be JSON (Content-Type: {JSON_CONTENT_TYPE}), not {media_type}"
+        )
+    charset = (params or {}).get("charset", "utf-8").strip().lower()
+    if charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType(f"a JSON body is UTF-8, not {charset}")
+
+
+# Control characters (but horizontal tab) in a header value: no header here has a use for one,
+# and a value that holds one would reach keys, logs and stored answers as it came.
+_CONTROL_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+class MalformedHeadersMiddleware:
+    """A request header holding a control character is answered 400 (JSON, naming the header)
+    before anything else runs."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        for name, value in request.headers.items():
+            if _CONTROL_IN_HEADER.search(value) or _CONTROL_IN_HEADER.search(name):
+                name = _CONTROL_IN_HEADER.sub("?", name)
+                why = "must not contain control characters"
+                return error_json(Invalid(f"header {name}: {why}", fields={name: why}))
+        return self.get_response(request)
 
 
 def validation_fields(errors: list[dict[str, Any]]) -> dict[str, str]:
@@ -263,6 +307,7 @@ _STATUS_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "too_large",
+    415: "unsupported_media_type",
     429: "rate_limited",
     500: "server_error",
 }

@@ -20,6 +20,7 @@ from quartermaster.core.http import (
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.core.types import Context
 from quartermaster.identity import invariants, tokens
+from quartermaster.identity.auth import BearerAuth
 from quartermaster.identity.ratelimits import login_limits
 from quartermaster.identity.schemas import (
     DeviceListQuery,
@@ -48,7 +49,9 @@ BAD_CREDENTIALS = NotAuthenticated("invalid username or password")
 
 
 @router.post(
-    "/login", auth=None, response={200: TokenPairOut, 400: ErrorOut, 401: ErrorOut, 429: ErrorOut}
+    "/login",
+    auth=None,
+    response={200: TokenPairOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 429: ErrorOut},
 )
 def login(request: HttpRequest, payload: LoginIn) -> HttpResponse:
     device_id = invariants.clean_device_id(payload.device_id or "")
@@ -80,8 +83,14 @@ def refresh(request: HttpRequest, payload: RefreshIn) -> HttpResponse:
     return to_http(execute(RotateSession(jti=claims.jti), Context(actor=actor)))
 
 
-@router.post("/logout", response={204: None, 400: ErrorOut, 401: ErrorOut})
+@router.post(
+    "/logout",
+    auth=BearerAuth(session_may_be_ended=True),
+    response={204: None, 400: ErrorOut, 401: ErrorOut},
+)
 def logout(request: HttpRequest, payload: RefreshIn) -> HttpResponse:
+    """End the session the refresh token belongs to: its access tokens stop working at once.
+    Idempotent: logging out again, with the access token that session just lost, answers 204."""
     actor = actor_of(request)
     try:
         claims = tokens.decode(payload.refresh, expected_type="refresh")

@@ -39,14 +39,18 @@ class RefreshToken(models.Model):
 
 
 class Device(models.Model):
-    """A phone, till or laptop that has logged in, named by the id it sends (`device_id`).
+    """A phone, till or laptop, named by the id it sends (`device_id`), and owned by the user who
+    first logged in on it or first synced from it: nobody else logs in or syncs as it.
 
-    Revoking a device stops every access and refresh token that carries its id, at once: the
-    bearer check refuses a revoked device on each request. A revoked device stays revoked.
+    Ids are one device case-insensitively (`key`): `Truck-07` and `truck-07` are one device, kept
+    under the spelling first seen. Revoking a device stops every access and refresh token that
+    carries its id, at once: the bearer check refuses a revoked device on each request. A revoked
+    device stays revoked, and no login or sync in any spelling of its id is accepted again.
     """
 
     device_id = models.CharField(max_length=200, primary_key=True)
-    # The user who logged in on it most recently (tills are shared).
+    # invariants.device_key(device_id): NFKC, case-folded.
+    key = models.CharField(max_length=800, unique=True)
     user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="devices")
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()

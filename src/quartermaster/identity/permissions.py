@@ -129,6 +129,8 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "load.dispatch": frozenset({ADMIN, MANAGER, STAFF}),
     "load.receive": frozenset({ADMIN, MANAGER, STAFF}),
     "load.approve": frozenset({ADMIN, MANAGER}),
+    # a first batch from a new device id makes it the caller's: whoever may sync
+    "device.claim": frozenset({ADMIN, MANAGER, STAFF}),
 }
 
 # Actions that change nothing; besides their own sessions, the only ones an auditor may be given.

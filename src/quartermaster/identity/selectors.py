@@ -8,11 +8,14 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
+from quartermaster.core.errors import Invalid
 from quartermaster.core.pagination import Keyset, Page, PageRequest, text_key, time_key
 from quartermaster.core.types import Actor
-from quartermaster.identity.models import Device, User
+from quartermaster.identity import invariants
+from quartermaster.identity.models import Device, RefreshToken, User
 
 # Checked against when the username is unknown, so a miss costs the same time as a hit.
 _DUMMY_HASH = make_password(None)
@@ -26,19 +29,22 @@ def check_credentials(username: str, password: str) -> User | None:
     return user if user.check_password(password) else None
 
 
-def load_actor(user_id: UUID, *, device_id: str = "") -> Actor | None:
-    """The active user acting from `device_id`, or None: unknown, deactivated, revoked device.
+def load_actor(user_id: UUID, *, device_id: str = "", session: UUID | None = None) -> Actor | None:
+    """The active user acting from `device_id` in `session`, or None: unknown, deactivated,
+    revoked device, or a session ended (logout, refresh-token reuse, device revoked).
 
-    Every authenticated request asks: one plain statement for the user, their locations and the
-    device's revocation, no query compiler and no model instances."""
+    Every authenticated request asks, so a revocation counts from the next request in every
+    server process: one plain statement for the user, their locations, the device's and the
+    session's revocation, with no query compiler and no model instances."""
     user_key = _USER_ID.get_db_prep_value(user_id, connection)
+    session_key = None if session is None else _FAMILY.get_db_prep_value(session, connection)
     with connection.cursor() as cursor:
-        cursor.execute(_ACTOR_SQL, [device_id, user_key])
+        cursor.execute(_ACTOR_SQL, [device_id, session_key, user_key])
         rows = cursor.fetchall()
     if not rows:
         return None
-    username, role, _, device_revoked = rows[0]
-    if device_revoked:
+    username, role, _, revoked = rows[0]
+    if revoked:
         return None
     location_field = _LOCATION_ID
     return Actor(
@@ -53,11 +59,17 @@ def load_actor(user_id: UUID, *, device_id: str = "") -> Actor | None:
 
 
 _USER_ID = User._meta.get_field("id")
+_FAMILY = RefreshToken._meta.get_field("family")
 _LOCATION_ID = User.locations.through._meta.get_field("location").target_field
+# A session is its refresh-token family: ended when any of its tokens is revoked (logout,
+# reuse detection and device revocation revoke them all). Both probes are primary-key or
+# indexed lookups; a NULL session matches no token.
 _ACTOR_SQL = (
     "SELECT u.username, u.role, l.location_id,"
-    " EXISTS (SELECT 1 FROM identity_device d"
-    "  WHERE d.device_id = %s AND d.revoked_at IS NOT NULL)"
+    " (EXISTS (SELECT 1 FROM identity_device d"
+    "   WHERE d.device_id = %s AND d.revoked_at IS NOT NULL)"
+    "  OR EXISTS (SELECT 1 FROM identity_refreshtoken t"
+    "   WHERE t.family = %s AND t.revoked_at IS NOT NULL))"
     " FROM identity_user u LEFT JOIN identity_user_locations l ON l.user_id = u.id"
     " WHERE u.id = %s AND u.is_active"
 )
@@ -81,12 +93,20 @@ def actor_view(actor: Actor) -> dict[str, Any]:
     }
 
 
-def is_device_revoked(device_id: str) -> bool:
-    return Device.objects.filter(pk=device_id, revoked_at__isnull=False).exists()
-
-
-def get_device(device_id: str) -> Device | None:
-    return Device.objects.select_related("user").filter(pk=device_id).first()
+def get_device(device_id: str, *, for_update: bool = False) -> Device | None:
+    """The device `device_id` names in any spelling (`invariants.device_key`), or None."""
+    try:
+        key = invariants.device_key(device_id)
+    except Invalid:
+        return None  # no stored device has an id that does not clean
+    devices = Device.objects.select_related("user")
+    if for_update:
+        devices = devices.select_for_update(of=("self",))
+    # The exact id first: a case variant kept from before ids were one device (migration 0003)
+    # is still itself to the back office that lists it.
+    found = {device.device_id: device for device in devices.filter(Q(pk=device_id) | Q(key=key))}
+    exact = found.get(device_id)
+    return exact or next((d for d in found.values() if d.key == key), None)
 
 
 # Most recently seen first: the devices worth a look (a lost till, a stolen phone) lead.

@@ -13,13 +13,36 @@ from uuid import UUID
 from django.conf import settings
 from django.utils import timezone
 
+from quartermaster.core import events
 from quartermaster.core.canonical import fingerprint
 from quartermaster.core.commands import Command
 from quartermaster.core.errors import Conflict, Invalid, NotAuthenticated, NotFound
 from quartermaster.core.types import Change, Context, Outcome
 from quartermaster.identity import invariants, tokens
+from quartermaster.identity.errors import DeviceNotYours
 from quartermaster.identity.models import Device, RefreshToken, Role, User
-from quartermaster.identity.selectors import device_view, user_view
+from quartermaster.identity.selectors import device_view, get_device, user_view
+
+# Open WebSockets listen here for sessions, devices and users whose access just ended, and close
+# at once (consumers.py). With the Redis channel layer every server process hears it; the
+# in-process layer reaches this process's sockets only, and the others re-check on a timer.
+REVOCATIONS_GROUP = "identity.revocations"
+
+
+def announce_revocation(
+    *, session: UUID | None = None, device_key: str | None = None, user_id: UUID | None = None
+) -> None:
+    """Tell open sockets, once the revocation commits, whose access ended."""
+    events.announce_after_commit(
+        REVOCATIONS_GROUP,
+        {
+            "type": "access.revoked",
+            "session": str(session or ""),
+            "device_key": device_key or "",
+            "user": str(user_id or ""),
+        },
+    )
+
 
 # How often a device's last-seen time is written: at most once per interval per device.
 LAST_SEEN_RESOLUTION_S = 60
@@ -76,7 +99,7 @@ def _token_pair(*, user_id: UUID, family: UUID, device_id: str, now: datetime) -
         expires_at=now + timedelta(seconds=settings.REFRESH_TOKEN_TTL_S),
     )
     return {
-        "access": tokens.issue_access(user_id=user_id, device_id=device_id, now=now),
+        "access": tokens.issue_access(user_id=user_id, family=family, device_id=device_id, now=now),
         "refresh": tokens.issue_refresh(
             user_id=user_id, jti=jti, family=family, device_id=device_id, now=now
         ),
@@ -125,6 +148,7 @@ class UpdateUser(Command):
             RefreshToken.objects.filter(user=user, revoked_at__isnull=True).update(
                 revoked_at=timezone.now()
             )
+            announce_revocation(user_id=user.id)
         after = {**user_view(user), "is_active": user.is_active}
         changes = (
             [] if after == before else [Change("user", str(user.id), before, after, publish=False)]
@@ -145,38 +169,79 @@ class StartSession(Command):
         assert ctx.actor.user_id is not None
         now = timezone.now()
         changes = []
+        device_id = ""
         if self.device_id:
-            device_change = _register_device(self.device_id, ctx.actor.user_id, now)
+            device, device_change = _register_device(self.device_id, ctx.actor.user_id, now)
+            device_id = device.device_id  # the spelling first seen: tokens carry that one
             if device_change is not None:
                 changes.append(device_change)
         family = uuid.uuid4()
-        pair = _token_pair(
-            user_id=ctx.actor.user_id, family=family, device_id=self.device_id, now=now
-        )
+        pair = _token_pair(user_id=ctx.actor.user_id, family=family, device_id=device_id, now=now)
         changes.append(_session_change(family, None, "active"))
         return Outcome(status=200, body=pair, changes=changes)
 
 
-def _register_device(device_id: str, user_id: UUID, now: datetime) -> Change | None:
-    """Record that `user_id` logged in on `device_id`; a Change when the device is new or
-    changed hands. A revoked device cannot log in again."""
-    device = Device.objects.select_for_update().filter(pk=device_id).first()
+class ClaimDevice(Command):
+    """Make a device id nobody has used yet the caller's: a token issued without a device syncs
+    only as devices of its own user, and its first use of a new id claims it (API.md "Sync").
+    The caller's own device is answered as it is; a revoked one or another user's is refused."""
+
+    name = "device.claim"
+    syncable: ClassVar[bool] = False
+    device_id: str
+
+    def validated(self) -> ClaimDevice:
+        device_id = invariants.clean_device_id(self.device_id)
+        if not device_id:
+            raise Invalid.field("device_id", "must not be blank")
+        return self.model_copy(update={"device_id": device_id})
+
+    def handle(self, ctx: Context) -> Outcome:
+        assert ctx.actor.user_id is not None
+        device, change = _register_device(self.device_id, ctx.actor.user_id, timezone.now())
+        return Outcome(
+            status=201 if change is not None else 200,
+            body=device_view(device),
+            changes=[] if change is None else [change],
+        )
+
+
+def _register_device(device_id: str, user_id: UUID, now: datetime) -> tuple[Device, Change | None]:
+    """The device `device_id` names in any spelling, registered to `user_id` when new (with the
+    Change that records it). A device belongs to the user who registered it first: a revoked
+    device and another user's refuse, so nobody takes over a device or acts in its name."""
+    key = invariants.device_key(device_id)
+    device = (
+        Device.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(key=key)
+        .first()
+    )
     if device is None:
+        # Two first logins at once: one row wins (the key is unique), the other reads it.
         Device.objects.bulk_create(
-            [Device(device_id=device_id, user_id=user_id, first_seen_at=now, last_seen_at=now)],
+            [
+                Device(
+                    device_id=device_id,
+                    key=key,
+                    user_id=user_id,
+                    first_seen_at=now,
+                    last_seen_at=now,
+                )
+            ],
             ignore_conflicts=True,
         )
-        device = Device.objects.select_for_update().select_related("user").get(pk=device_id)
-        if device.first_seen_at == now:
-            return Change("device", device_id, None, device_view(device), publish=False)
+        device = Device.objects.select_for_update(of=("self",)).select_related("user").get(key=key)
+        if device.first_seen_at == now and device.user_id == user_id:
+            return device, Change(
+                "device", device.device_id, None, device_view(device), publish=False
+            )
     if device.revoked_at is not None:
         raise NotAuthenticated("this device has been revoked")
-    before = device_view(device)
-    Device.objects.filter(pk=device_id).update(user_id=user_id, last_seen_at=now)
-    if device.user_id == user_id:
-        return None
-    device.refresh_from_db()
-    return Change("device", device_id, before, device_view(device), publish=False)
+    if device.user_id != user_id:
+        raise DeviceNotYours()
+    Device.objects.filter(pk=device.pk).update(last_seen_at=now)
+    return device, None
 
 
 # device_id → monotonic time of this process's last write of its last-seen time. In-process on
@@ -210,12 +275,7 @@ class RevokeDevice(Command):
     device_id: str
 
     def handle(self, ctx: Context) -> Outcome:
-        device = (
-            Device.objects.select_for_update()
-            .select_related("user")
-            .filter(pk=self.device_id)
-            .first()
-        )
+        device = get_device(self.device_id, for_update=True)
         if device is None:
             raise NotFound()
         if device.revoked_at is not None:
@@ -224,14 +284,15 @@ class RevokeDevice(Command):
         now = timezone.now()
         device.revoked_at = now
         device.save(update_fields=["revoked_at"])
-        RefreshToken.objects.filter(device_id=self.device_id, revoked_at__isnull=True).update(
+        RefreshToken.objects.filter(device_id=device.device_id, revoked_at__isnull=True).update(
             revoked_at=now
         )
+        announce_revocation(device_key=device.key)
         after = device_view(device)
         return Outcome(
             status=200,
             body=after,
-            changes=[Change("device", self.device_id, before, after, publish=False)],
+            changes=[Change("device", device.device_id, before, after, publish=False)],
         )
 
 
@@ -258,6 +319,7 @@ class RotateSession(Command):
             RefreshToken.objects.filter(family=token.family, revoked_at__isnull=True).update(
                 revoked_at=now
             )
+            announce_revocation(session=token.family)
             return Outcome(
                 status=401,
                 body={"error": "refresh token reused; session revoked", "code": "token_reused"},
@@ -291,6 +353,7 @@ class EndSession(Command):
         )
         if not revoked:
             return Outcome(status=204, body=None)
+        announce_revocation(session=token.family)
         return Outcome(
             status=204, body=None, changes=[_session_change(token.family, "active", "ended")]
         )

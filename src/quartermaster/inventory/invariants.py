@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import models
 
+from quartermaster.core import names
 from quartermaster.core.errors import Invalid
 
 MAX_NAME_LENGTH = 200
@@ -66,12 +67,8 @@ def is_integer(value: Any) -> bool:
 
 
 def clean_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise Invalid.field("name", "must be a non-blank string")
-    name = name.strip()
-    if len(name) > MAX_NAME_LENGTH:
-        raise Invalid.field("name", f"at most {MAX_NAME_LENGTH} characters")
-    return name
+    """An item's or location's name: NFC, stripped, no invisible characters (`core.names`)."""
+    return names.clean_name(name, max_length=MAX_NAME_LENGTH)
 
 
 def clean_qty(qty: Any) -> int:

@@ -34,6 +34,8 @@ class Item(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     sku = models.CharField(max_length=20, unique=True)
     name = models.CharField(max_length=200)
+    # core.names.name_key(name): live items' names are unique in any case or width.
+    name_key = models.CharField(max_length=800)
     unit = models.CharField(max_length=20, default="pcs")
     price_minor = models.BigIntegerField(default=0)
     tracking = models.CharField(max_length=10, choices=Tracking.choices, default=Tracking.BULK)
@@ -49,6 +51,11 @@ class Item(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["name"], condition=Q(deleted_at__isnull=True), name="item_name_unique_live"
+            ),
+            models.UniqueConstraint(
+                fields=["name_key"],
+                condition=Q(deleted_at__isnull=True),
+                name="item_name_key_unique_live",
             ),
             models.CheckConstraint(condition=Q(price_minor__gte=0), name="item_price_not_negative"),
             models.CheckConstraint(

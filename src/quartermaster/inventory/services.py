@@ -18,6 +18,7 @@ from quartermaster.core.commands import BulkCommand, Command
 from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import DomainError, InsufficientStock, Invalid, NotFound
 from quartermaster.core.money import Money, MoneyEdit, format_money
+from quartermaster.core.names import name_key
 from quartermaster.core.numbering import next_number
 from quartermaster.core.types import Change, Context, Outcome, Record
 from quartermaster.inventory import invariants
@@ -78,13 +79,15 @@ class CreateItem(Command):
     def handle(self, ctx: Context) -> Outcome:
         location = get_default_location()
         policy.authorize(ctx.actor, self.name, location_id=location.id)
-        if Item.objects.filter(name=self.item_name, deleted_at__isnull=True).exists():
+        key = name_key(self.item_name)
+        if Item.objects.filter(name_key=key, deleted_at__isnull=True).exists():
             raise _duplicate_name(self.item_name)
         try:
             with transaction.atomic():
                 item = Item.objects.create(
                     sku=next_number("ITM"),
                     name=self.item_name,
+                    name_key=key,
                     unit=self.unit,
                     price_minor=self.price_minor,
                     tracking=self.tracking,
@@ -470,8 +473,9 @@ class UpdateItem(VersionedUpdate):
         values: dict[str, Any] = {"version": F("version") + 1}
         if self.item_name is not None:
             values["name"] = self.item_name
+            values["name_key"] = name_key(self.item_name)
             duplicate = (
-                Item.objects.filter(name=self.item_name, deleted_at__isnull=True)
+                Item.objects.filter(name_key=values["name_key"], deleted_at__isnull=True)
                 .exclude(pk=self.id)
                 .exists()
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -21,12 +22,16 @@ from quartermaster.core.errors import Invalid, NotAuthenticated, NotFound
 from quartermaster.core.http import actor_of, context_for, json_response, page_response, to_http
 from quartermaster.core.pagination import clean_limit
 from quartermaster.core.schemas import ErrorOut
+from quartermaster.core.types import Actor, Context
+from quartermaster.identity.errors import DeviceMismatch, DeviceNotYours
+from quartermaster.identity.invariants import clean_device_id, device_key
 from quartermaster.identity.permissions import (
     can_read_device_status,
     feed_scope,
     own_records_only,
 )
-from quartermaster.identity.selectors import is_device_revoked
+from quartermaster.identity.selectors import get_device as get_identity_device
+from quartermaster.identity.services import ClaimDevice
 from quartermaster.sync.ops import Op
 from quartermaster.sync.schemas import (
     BatchIn,
@@ -52,9 +57,9 @@ conflicts_router = Router(tags=["sync"])
 
 @router.post("/batch", response={200: BatchOut, 207: BatchOut, 413: ErrorOut, **ERRORS})
 def sync_batch(request: HttpRequest, batch: BatchIn, params: Query[BatchQuery]) -> HttpResponse:
-    if is_device_revoked(batch.device_id):
-        # Its tokens are dead already; a fresh login must not sync in its name either.
-        raise NotAuthenticated("this device has been revoked")
+    actor = actor_of(request)
+    policy.authorize(actor, "sync.batch")
+    device_id = _device_to_sync_as(actor, batch.device_id, dry_run=params.dry_run)
     ops = [
         Op(
             op_id=op.op_id,
@@ -68,9 +73,7 @@ def sync_batch(request: HttpRequest, batch: BatchIn, params: Query[BatchQuery]) 
         )
         for op in batch.ops
     ]
-    result = apply_batch(
-        actor=actor_of(request), device_id=batch.device_id, ops=ops, dry_run=params.dry_run
-    )
+    result = apply_batch(actor=actor, device_id=device_id, ops=ops, dry_run=params.dry_run)
     body = {
         "results": [
             {
@@ -86,6 +89,32 @@ def sync_batch(request: HttpRequest, batch: BatchIn, params: Query[BatchQuery]) 
         "dry_run": result.dry_run,
     }
     return json_response(200 if result.all_succeeded else 207, body)
+
+
+def _device_to_sync_as(actor: Actor, requested: str, *, dry_run: bool) -> str:
+    """The stored id of the device a batch syncs as (API.md "Sync"): a token issued for a device
+    syncs only as it; one issued without syncs only as devices of its own user, and its first
+    batch from a new id claims it. A revoked device syncs under no login (401)."""
+    if not clean_device_id(requested):
+        raise Invalid.field("device_id", "must not be blank")
+    if actor.device_id and device_key(actor.device_id) != device_key(requested):
+        raise DeviceMismatch(actor.device_id)
+    device = get_identity_device(requested)
+    if device is None:
+        if dry_run:  # a dry run stores nothing: the first real batch claims the id
+            return clean_device_id(requested)
+        # Recorded as coming from the device, like the batch's ops.
+        on_device = replace(actor, device_id=clean_device_id(requested))
+        claimed = execute(ClaimDevice(device_id=requested), Context(actor=on_device))
+        if claimed.refusal is not None:
+            raise claimed.refusal
+        return str(claimed.body["device_id"])
+    if device.revoked_at is not None:
+        # Its tokens are dead already; a fresh login must not sync in its name either.
+        raise NotAuthenticated("this device has been revoked")
+    if device.user_id != actor.user_id:
+        raise DeviceNotYours()
+    return device.device_id
 
 
 @router.get("/changes", response={200: ChangesOut, **ERRORS})
@@ -118,7 +147,8 @@ def _clean_since(since: str | None) -> int:
 def device_sync_status(request: HttpRequest, device_id: str) -> HttpResponse:
     actor = actor_of(request)
     policy.authorize(actor, "sync.device_status")
-    device = get_device(device_id)
+    known = get_identity_device(device_id)  # any spelling of its id
+    device = get_device(known.device_id if known is not None else device_id)
     # Someone else's device answers like an unknown one: its existence is not revealed.
     if device is None or not can_read_device_status(actor, device.user_id):
         raise NotFound()

@@ -12,8 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from quartermaster.core.types import Actor
+from quartermaster.identity.errors import DeviceNotYours
 from quartermaster.sync import invariants
-from quartermaster.sync.errors import DeviceNotYours
 from quartermaster.sync.models import DeviceSyncState
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quartermaster.core.errors import DomainError, PermissionDenied
+from quartermaster.core.errors import DomainError
 
 
 class BatchTooLarge(DomainError):
@@ -18,13 +18,6 @@ class UnknownOpType(DomainError):
 
     def __init__(self, op_type: str) -> None:
         super().__init__(f"no sync op type {op_type!r}", fields={"type": "unknown op type"})
-
-
-class DeviceNotYours(PermissionDenied):
-    code = "device_not_yours"
-
-    def __init__(self) -> None:
-        super().__init__("this device id belongs to another user")
 
 
 class TempIdReused(DomainError):
