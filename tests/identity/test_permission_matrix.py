@@ -85,6 +85,21 @@ MATRIX: dict[str, frozenset[str]] = {
     "market.farmer.update": frozenset({A}),
     "market.rate.read": frozenset({A, M, S, U}),
     "market.rate.post": frozenset({A}),
+    # the market's daily work (seed 004): clerks record entries and change their own of the
+    # day; admins any; settlements generated, paid and cancelled by admins, approved by an
+    # admin, a clerk or the farmer (own only); farmers read their own settlements only
+    "market.entry.read": frozenset({A, M, S, U}),
+    "market.entry.create": frozenset({A, S}),
+    "market.entry.update": frozenset({A, S}),
+    "market.entry.void": frozenset({A, S}),
+    "market.advance.read": frozenset({A, M, S, U}),
+    "market.advance.record": frozenset({A, S}),
+    "market.settlement.read": frozenset({A, M, S, U, P}),
+    "market.settlement.generate": frozenset({A}),
+    "market.settlement.approve": frozenset({A, S, P}),
+    "market.settlement.pay": frozenset({A}),
+    "market.settlement.cancel": frozenset({A}),
+    "market.report.read": frozenset({A, M, S, U}),
     # drivers collecting payment need the balance; parties read their own only
     "statement.read": frozenset({A, M, S, U, P}),
 }
@@ -180,6 +195,8 @@ class Route:
     body: dict[str, Any] | None = None
     # Allowed roles that still get 404 here: the record is someone else's (OWN_RECORDS_ONLY).
     not_theirs: frozenset[str] = frozenset()
+    # Allowed roles that still get 403 here: the record is someone else's (OWN_SAME_DAY_ONLY).
+    forbidden: frozenset[str] = frozenset()
 
 
 ROUTES = [
@@ -255,6 +272,32 @@ ROUTES = [
         201,
         {"flower": "{flower}", "date": "2026-03-01", "slot": "s1", "rate": "400.00"},
     ),
+    Route("market.entry.read", "GET", "/api/v1/market/entries", 200),
+    Route("market.entry.read", "GET", "/api/v1/market/entries/{market_entry}", 200),
+    Route(
+        "market.entry.create",
+        "POST",
+        "/api/v1/market/entries",
+        201,
+        {"farmer": "{farmer}", "flower": "{flower}", "qty": "1.500"},
+    ),
+    # The world's entry is the admin's: an admin changes any entry; a clerk not another's.
+    Route(
+        "market.entry.update",
+        "PATCH",
+        "/api/v1/market/entries/{market_entry}",
+        200,
+        {"qty": "2.000"},
+        forbidden=frozenset({S}),
+    ),
+    Route(
+        "market.entry.void",
+        "POST",
+        "/api/v1/market/entries/{market_entry}/void",
+        200,
+        {"reason": "x"},
+        forbidden=frozenset({S}),
+    ),
     Route(
         "journal.reverse", "POST", "/api/v1/journal/entries/{entry}/reverse", 201, {"reason": "x"}
     ),
@@ -275,6 +318,7 @@ class World:
     entry: str
     flower: str
     farmer: str
+    market_entry: str
 
 
 @pytest.fixture
@@ -300,7 +344,17 @@ def world(admin: Api) -> World:
     farmer = admin.post(
         "/api/v1/market/farmers", {"name": "Valli", "phone": "9876500000", "language": "en"}
     ).body["id"]
-    return World(item=item, device="truck-07", entry=entry, flower=flower, farmer=farmer)
+    market_entry = admin.post(
+        "/api/v1/market/entries", {"farmer": farmer, "flower": flower, "qty": "1.000"}
+    ).body["id"]
+    return World(
+        item=item,
+        device="truck-07",
+        entry=entry,
+        flower=flower,
+        farmer=farmer,
+        market_entry=market_entry,
+    )
 
 
 @pytest.fixture
@@ -317,17 +371,28 @@ def test_http_routes_follow_the_matrix(
 ) -> None:
     api = as_role(role)
     path = route.path.format(
-        item=world.item, device=world.device, entry=world.entry, farmer=world.farmer
+        item=world.item,
+        device=world.device,
+        entry=world.entry,
+        farmer=world.farmer,
+        market_entry=world.market_entry,
     )
     body = route.body
-    if isinstance(body, dict) and body.get("flower") == "{flower}":
-        body = {**body, "flower": world.flower}
+    if isinstance(body, dict):
+        refs = {"{flower}": world.flower, "{farmer}": world.farmer}
+        body = {
+            key: refs.get(value, value) if isinstance(value, str) else value
+            for key, value in body.items()
+        }
     audit_before = audit_count()
 
     reply = api.request(route.method, path, body)
 
     if role in route.not_theirs:
         assert (reply.status, reply.body["code"]) == (404, "not_found")
+    elif role in route.forbidden:
+        assert (reply.status, reply.body["code"]) == (403, "permission_denied")
+        assert audit_count() == audit_before
     elif role in MATRIX[route.action]:
         assert reply.status == route.success, reply.body
     else:

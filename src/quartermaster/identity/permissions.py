@@ -86,6 +86,22 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "market.farmer.update": frozenset({ADMIN}),
     "market.rate.read": READERS,
     "market.rate.post": frozenset({ADMIN}),
+    # the market's daily work (seed 004's matrix): clerks record entries and change their own
+    # of the same market day (OWN_SAME_DAY_ONLY), admins any; admins generate, pay and cancel
+    # settlements; a settlement is approved by an admin, a clerk or its own farmer
+    "market.entry.read": READERS,
+    "market.entry.create": frozenset({ADMIN, STAFF}),
+    "market.entry.update": frozenset({ADMIN, STAFF}),
+    "market.entry.void": frozenset({ADMIN, STAFF}),
+    # advances are handed out at the counter, online or from a clerk's tablet (a sync op)
+    "market.advance.read": READERS,
+    "market.advance.record": frozenset({ADMIN, STAFF}),
+    "market.settlement.read": READERS | {PARTY},
+    "market.settlement.generate": frozenset({ADMIN}),
+    "market.settlement.approve": frozenset({ADMIN, STAFF, PARTY}),
+    "market.settlement.pay": frozenset({ADMIN}),
+    "market.settlement.cancel": frozenset({ADMIN}),
+    "market.report.read": READERS,
     # a customer's or farmer's statement: parties read their own only (OWN_RECORDS_ONLY)
     "statement.read": READERS | {PARTY},
     # sync: each op is authorized again as its own command
@@ -131,6 +147,10 @@ READ_ACTIONS = frozenset(
         "market.settings.read",
         "market.farmer.read",
         "market.rate.read",
+        "market.entry.read",
+        "market.advance.read",
+        "market.settlement.read",
+        "market.report.read",
     }
 )
 
@@ -140,6 +160,17 @@ OWN_RECORDS_ONLY: dict[str, frozenset[str]] = {
     "sync.device_status": frozenset({STAFF}),
     "statement.read": frozenset({PARTY}),
     "conflict.read": frozenset({STAFF}),
+    # a farmer reads and approves only their own settlements (the owner is the farmer's user)
+    "market.settlement.read": frozenset({PARTY}),
+    "market.settlement.approve": frozenset({PARTY}),
+}
+
+# (action → roles) that may change only the market entries they recorded, and only on the
+# entry's own market day; anything else is refused with 403 (seed 004: "edit own entry" for
+# clerks, "edit any entry" for admins). `authorize_entry_change` applies it.
+OWN_SAME_DAY_ONLY: dict[str, frozenset[str]] = {
+    "market.entry.update": frozenset({STAFF}),
+    "market.entry.void": frozenset({STAFF}),
 }
 
 
@@ -170,6 +201,18 @@ def authorize(
         and (owner_id is None or owner_id != actor.user_id)
     ):
         raise NotFound()
+
+
+def authorize_entry_change(
+    actor: Actor, action: str, *, recorded_by: UUID | None, same_market_day: bool
+) -> None:
+    """`authorize` for changing a market entry recorded by `recorded_by`; a role limited by
+    OWN_SAME_DAY_ONLY gets 403 for another's entry or an entry of an earlier market day."""
+    authorize(actor, action)
+    if actor.role in OWN_SAME_DAY_ONLY.get(action, frozenset()) and (
+        recorded_by is None or recorded_by != actor.user_id or not same_market_day
+    ):
+        raise PermissionDenied(f"{actor.role} may change only their own entries of the same day")
 
 
 def allows(

@@ -1,4 +1,5 @@
-"""HTTP adapters for the market: flowers, settings, farmers, rates."""
+"""HTTP adapters for the market: flowers, settings, farmers, rates, daily entries, advances,
+settlements, statements and the daily report."""
 
 from __future__ import annotations
 
@@ -21,8 +22,13 @@ from quartermaster.core.http import (
     to_http,
 )
 from quartermaster.core.schemas import ErrorOut
-from quartermaster.market import invariants, services
+from quartermaster.market import invariants, recording, services
 from quartermaster.market.schemas import (
+    EntriesQuery,
+    EntryIn,
+    EntryOut,
+    EntryPageOut,
+    EntryPatchIn,
     FarmerIn,
     FarmerOut,
     FarmerPageOut,
@@ -32,19 +38,24 @@ from quartermaster.market.schemas import (
     FlowerPageOut,
     PageQuery,
     RateIn,
-    RatePostingOut,
+    RatePostedOut,
     RatesOut,
     RatesQuery,
+    ReasonIn,
     SettingsIn,
     SettingsOut,
 )
 from quartermaster.market.selectors import (
+    ENTRY_ORDER,
     FARMER_ORDER,
     FLOWER_ORDER,
     current_settings,
+    entry_view,
     farmer_view,
     flower_view,
+    get_entry,
     get_farmer,
+    list_entries,
     list_farmers,
     list_flowers,
     rates_on,
@@ -115,7 +126,7 @@ def create_farmer(request: HttpRequest, payload: FarmerIn) -> HttpResponse:
 def list_all_farmers(request: HttpRequest, params: Query[PageQuery]) -> HttpResponse:
     policy.authorize(actor_of(request), "market.farmer.read")
     page = list_farmers(page=FARMER_ORDER.request(cursor=params.cursor, limit=params.limit))
-    return page_response(page, farmer_view)
+    return page_response(page, lambda view: view)
 
 
 @router.get("/farmers/{uuid:farmer_id}", response={200: FarmerOut, **ERRORS})
@@ -145,7 +156,7 @@ def update_farmer(request: HttpRequest, farmer_id: UUID, payload: FarmerPatchIn)
     return to_http(execute(command, context_for(request)))
 
 
-@router.post("/rates", response={201: RatePostingOut, **ERRORS})
+@router.post("/rates", response={201: RatePostedOut, **ERRORS})
 def post_rate(request: HttpRequest, payload: RateIn) -> HttpResponse:
     command = services.PostRate(
         flower=payload.flower, date=payload.date, slot=payload.slot, rate=payload.rate
@@ -175,3 +186,64 @@ def rates_in_force(request: HttpRequest, params: Query[RatesQuery]) -> HttpRespo
             "next_cursor": page.next_cursor,
         },
     )
+
+
+@router.post("/entries", response={201: EntryOut, **ERRORS})
+def create_entry(request: HttpRequest, payload: EntryIn) -> HttpResponse:
+    """Record a delivery. Its slot and market day come from `arrived_at` in the market's
+    timezone; without a rate posted for them yet it is `awaiting_rate`."""
+    command = recording.CreateEntry(
+        farmer=payload.farmer,
+        flower=payload.flower,
+        qty=payload.qty,
+        arrived_at=payload.arrived_at,
+        client_temp_id=payload.client_temp_id,
+    )
+    return to_http(execute(command, context_for(request)))
+
+
+@router.get("/entries", response={200: EntryPageOut, **ERRORS})
+def list_all_entries(request: HttpRequest, params: Query[EntriesQuery]) -> HttpResponse:
+    """Newest first; `date` (a market day), `farmer` and `status` narrow the list."""
+    policy.authorize(actor_of(request), "market.entry.read")
+    status = (
+        None
+        if params.status is None
+        else invariants.clean_choice(params.status, "status", invariants.EntryStatus)
+    )
+    page = list_entries(
+        page=ENTRY_ORDER.request(cursor=params.cursor, limit=params.limit),
+        market_day=None if params.date is None else invariants.clean_date(params.date),
+        farmer_id=params.farmer,
+        status=status,
+    )
+    return page_response(page, entry_view)
+
+
+@router.get("/entries/{uuid:entry_id}", response={200: EntryOut, **ERRORS})
+def retrieve_entry(request: HttpRequest, entry_id: UUID) -> HttpResponse:
+    policy.authorize(actor_of(request), "market.entry.read")
+    entry = get_entry(entry_id)
+    if entry is None:
+        raise NotFound()
+    return json_response(200, entry_view(entry))
+
+
+@router.patch("/entries/{uuid:entry_id}", response={200: EntryOut, **ERRORS})
+def update_entry(request: HttpRequest, entry_id: UUID, payload: EntryPatchIn) -> HttpResponse:
+    """Staff: their own entries of the same market day (else 403); in a settlement → 409
+    `entry_settled`. A stale `base_version` (or `If-Match`) merges the quantity by its delta."""
+    command = recording.UpdateEntry(
+        id=entry_id,
+        qty=payload.qty,
+        flower=payload.flower,
+        farmer=payload.farmer,
+        base_version=base_version_of(request, payload.base_version),
+    )
+    return to_http(execute(command, context_for(request)))
+
+
+@router.post("/entries/{uuid:entry_id}/void", response={200: EntryOut, **ERRORS})
+def void_entry(request: HttpRequest, entry_id: UUID, payload: ReasonIn) -> HttpResponse:
+    command = recording.VoidEntry(id=entry_id, reason=payload.reason)
+    return to_http(execute(command, context_for(request)))

@@ -157,6 +157,10 @@ class RatePostingOut(BaseModel):
     posted_at: str
 
 
+class RatePostedOut(RatePostingOut):
+    priced_entries: int = Field(description="entries that were awaiting this rate, priced now")
+
+
 class RateInForceOut(BaseModel):
     flower: UUID
     flower_code: str
@@ -171,3 +175,64 @@ class RatesOut(BaseModel):
     date: str
     results: list[RateInForceOut]
     next_cursor: str | None
+
+
+class EntryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    farmer: UUID
+    flower: UUID
+    qty: StrictInt | StrictStr = Field(
+        description='a kg flower: a decimal string with up to 3 places ("12.500"); a piece or '
+        "bundle flower: an integer"
+    )
+    arrived_at: StrictStr | None = Field(
+        default=None, description="ISO 8601 with offset; default: the time of receipt"
+    )
+    client_temp_id: StrictStr = Field(default="", max_length=100)
+
+
+class EntryPatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    qty: StrictInt | StrictStr | None = None
+    flower: UUID | None = None
+    farmer: UUID | None = None
+    base_version: StrictInt | None = Field(default=None, ge=0)
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: StrictStr
+
+
+class EntryOut(BaseModel):
+    id: UUID
+    number: str
+    farmer: UUID
+    flower: UUID
+    unit: str
+    qty: int | str
+    arrived_at: str
+    market_day: str
+    slot: str
+    rate: str | None
+    gross: str | None
+    status: str = Field(examples=["open", "awaiting_rate", "settled", "void"])
+    settlement: UUID | None
+    void_reason: str | None
+    version: int
+    created_by: str
+    client_temp_id: str | None
+
+
+class EntryPageOut(BaseModel):
+    results: list[EntryOut]
+    next_cursor: str | None
+
+
+class EntriesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    date: str | None = None
+    farmer: UUID | None = None
+    status: str | None = None
+    limit: int | None = None
+    cursor: str | None = None

@@ -1,5 +1,9 @@
-"""Reads for the market: flowers, farmers, the settings in force and rates in force on a date.
-Market records belong to no location: every role allowed to read them reads them all."""
+"""Reads for the market: flowers, farmers, the settings in force, rates in force on a date,
+entries, advances, settlements, a farmer's statement and the daily report.
+
+Market records belong to no location: every role allowed to read them reads them all, except a
+farmer (a party user), who reads only their own settlements and statement (the api checks it
+through identity.permissions with the farmer's user as owner)."""
 
 from __future__ import annotations
 
@@ -8,10 +12,19 @@ from typing import Any
 from uuid import UUID
 
 from quartermaster.core.money import format_money
-from quartermaster.core.pagination import Keyset, Page, PageRequest, text_key, uuid_key
+from quartermaster.core.pagination import Keyset, Page, PageRequest, int_key, text_key, uuid_key
+from quartermaster.journal.selectors import balances_of
 from quartermaster.market import invariants
 from quartermaster.market.invariants import Fee, Slot
-from quartermaster.market.models import Farmer, Flower, MarketSettings, RatePosting
+from quartermaster.market.models import (
+    Advance,
+    Entry,
+    Farmer,
+    Flower,
+    MarketSettings,
+    RatePosting,
+    Settlement,
+)
 
 FLOWER_ORDER = Keyset(fields=(text_key("code"), uuid_key("id")))
 FARMER_ORDER = Keyset(fields=(text_key("number"), uuid_key("id")))
@@ -39,7 +52,32 @@ def list_flowers(*, page: PageRequest, flower_id: UUID | None = None) -> Page[Fl
     return FLOWER_ORDER.page(query, page)
 
 
-def farmer_view(farmer: Farmer) -> dict[str, Any]:
+def advances_account(farmer_number: str) -> str:
+    """The journal account of a farmer's outstanding advances (an asset of the agent)."""
+    return f"advances_receivable:{farmer_number}"
+
+
+def payable_account(farmer_number: str) -> str:
+    """The journal account of what the agent owes a farmer (a liability)."""
+    return f"farmer_payable:{farmer_number}"
+
+
+def farmer_balances(numbers: list[str]) -> dict[str, tuple[int, int]]:
+    """(advance outstanding, payable) in paise per farmer number, from the journal."""
+    codes = [advances_account(n) for n in numbers] + [payable_account(n) for n in numbers]
+    balances = balances_of(codes)
+    return {
+        number: (
+            balances.get(advances_account(number), 0),
+            -balances.get(payable_account(number), 0),
+        )
+        for number in numbers
+    }
+
+
+def farmer_view(farmer: Farmer, balances: tuple[int, int] | None = None) -> dict[str, Any]:
+    """`balances`: (advance outstanding, payable) when the caller read them for a page."""
+    advance, payable = balances or farmer_balances([farmer.number])[farmer.number]
     return {
         "id": str(farmer.id),
         "number": farmer.number,
@@ -51,9 +89,9 @@ def farmer_view(farmer: Farmer) -> dict[str, Any]:
         "village": farmer.village or None,
         "commission_bp": farmer.commission_bp,
         "user": str(farmer.user_id) if farmer.user_id else None,
-        # Advances and market entries come with the next deliverables: nothing owed yet.
-        "advance_outstanding": format_money(0),
-        "payable": format_money(0),
+        # The journal's word: advances not yet recovered, settled nets not yet paid.
+        "advance_outstanding": format_money(advance),
+        "payable": format_money(payable),
         "version": farmer.version,
         "created_at": farmer.created_at.isoformat(),
     }
@@ -63,8 +101,10 @@ def get_farmer(farmer_id: UUID) -> Farmer | None:
     return Farmer.objects.filter(pk=farmer_id).first()
 
 
-def list_farmers(*, page: PageRequest) -> Page[Farmer]:
-    return FARMER_ORDER.page(Farmer.objects.all(), page)
+def list_farmers(*, page: PageRequest) -> Page[dict[str, Any]]:
+    found = FARMER_ORDER.page(Farmer.objects.all(), page)
+    balances = farmer_balances([farmer.number for farmer in found.rows])
+    return found.map(lambda farmer: farmer_view(farmer, balances[farmer.number]))
 
 
 class CurrentSettings:
@@ -156,3 +196,165 @@ def rates_on(flowers: list[Flower], slots: tuple[Slot, ...], on: date) -> list[d
                 }
             )
     return results
+
+
+# -- entries --
+
+ENTRY_ORDER = Keyset(fields=(int_key("seq"),), descending=True)
+
+
+def effective_rate(flower_id: UUID, slot: str, on: date) -> RatePosting | None:
+    """The posting in force for a flower and slot on a market day (`invariants.effective_posting`
+    as one indexed query): the latest date ≤ `on`, on that date the last posted. Rate numbers
+    have a fixed width, so their text sorts in posting order."""
+    return (
+        RatePosting.objects.filter(flower_id=flower_id, slot=slot, date__lte=on)
+        .order_by("-date", "-number")
+        .first()
+    )
+
+
+def next_posting_date(flower_id: UUID, slot: str, after: date) -> date | None:
+    """The first date after `after` with a posting for this flower and slot: where the reign
+    of a posting dated `after` ends."""
+    return (
+        RatePosting.objects.filter(flower_id=flower_id, slot=slot, date__gt=after)
+        .order_by("date")
+        .values_list("date", flat=True)
+        .first()
+    )
+
+
+def entry_view(entry: Entry, unit: str | None = None) -> dict[str, Any]:
+    """The wire body (and audit snapshot) of an entry. `unit`: the flower's, when known."""
+    unit = unit or entry.flower.unit
+    return {
+        "id": str(entry.id),
+        "number": entry.number,
+        "farmer": str(entry.farmer_id),
+        "flower": str(entry.flower_id),
+        "unit": unit,
+        "qty": invariants.format_qty(entry.qty_base, unit),
+        "arrived_at": entry.arrived_at.isoformat(),
+        "market_day": entry.market_day.isoformat(),
+        "slot": entry.slot,
+        "rate": None if entry.rate_minor is None else format_money(entry.rate_minor),
+        "gross": None if entry.gross_minor is None else format_money(entry.gross_minor),
+        "status": entry.status,
+        "settlement": str(entry.settlement_id) if entry.settlement_id else None,
+        "void_reason": entry.void_reason or None,
+        "version": entry.version,
+        "created_by": entry.created_by,
+        "client_temp_id": entry.client_temp_id or None,
+    }
+
+
+def get_entry(entry_id: UUID) -> Entry | None:
+    return Entry.objects.select_related("flower").filter(pk=entry_id).first()
+
+
+def list_entries(
+    *,
+    page: PageRequest,
+    market_day: date | None = None,
+    farmer_id: UUID | None = None,
+    status: str | None = None,
+) -> Page[Entry]:
+    """Entries newest first, narrowed by market day, farmer and status when given."""
+    query = Entry.objects.select_related("flower")
+    if market_day is not None:
+        query = query.filter(market_day=market_day)
+    if farmer_id is not None:
+        query = query.filter(farmer_id=farmer_id)
+    if status is not None:
+        query = query.filter(status=status)
+    return ENTRY_ORDER.page(query, page)
+
+
+# -- advances and settlements --
+
+SETTLEMENT_ORDER = Keyset(fields=(text_key("number"), uuid_key("id")), descending=True)
+
+
+def advance_view(advance: Advance) -> dict[str, Any]:
+    return {
+        "id": str(advance.id),
+        "number": advance.number,
+        "farmer": str(advance.farmer_id),
+        "amount": format_money(advance.amount_minor),
+        "method": advance.method,
+        "note": advance.note or None,
+        "journal_entry": str(advance.journal_entry_id),
+        "created_by": advance.created_by,
+        "created_at": advance.created_at.isoformat(),
+        "client_temp_id": advance.client_temp_id or None,
+    }
+
+
+def settlement_view(settlement: Settlement, *, with_entries: bool = True) -> dict[str, Any]:
+    """The wire body; its entries (numbers and figures) only when asked: a settlement's audit
+    snapshot after generation names them once, state changes do not repeat them."""
+    body: dict[str, Any] = {
+        "id": str(settlement.id),
+        "number": settlement.number,
+        "farmer": str(settlement.farmer_id),
+        "period_from": settlement.period_from.isoformat(),
+        "period_to": settlement.period_to.isoformat(),
+        "status": settlement.status,
+        "entry_count": settlement.entry_count,
+        "gross": format_money(settlement.gross_minor),
+        "commission_bp": settlement.commission_bp,
+        "commission": format_money(settlement.commission_minor),
+        "fees": [
+            {"code": fee["code"], "amount": format_money(fee["amount_minor"])}
+            for fee in settlement.fees
+        ],
+        "advance_recovered": format_money(settlement.advance_recovered_minor),
+        "net": format_money(settlement.net_minor),
+        "payment_method": settlement.payment_method or None,
+        "cancel_reason": settlement.cancel_reason or None,
+        "version": settlement.version,
+        "created_by": settlement.created_by,
+        "created_at": settlement.created_at.isoformat(),
+        "approved_by": settlement.approved_by or None,
+        "approved_at": settlement.approved_at.isoformat() if settlement.approved_at else None,
+        "paid_by": settlement.paid_by or None,
+        "paid_at": settlement.paid_at.isoformat() if settlement.paid_at else None,
+    }
+    if with_entries:
+        body["entries"] = [
+            {
+                "id": str(entry.id),
+                "number": entry.number,
+                "market_day": entry.market_day.isoformat(),
+                "slot": entry.slot,
+                "flower": str(entry.flower_id),
+                "qty": invariants.format_qty(entry.qty_base, entry.flower.unit),
+                "rate": None if entry.rate_minor is None else format_money(entry.rate_minor),
+                "gross": None if entry.gross_minor is None else format_money(entry.gross_minor),
+            }
+            for entry in settlement.entries.select_related("flower").order_by("seq")
+        ]
+    return body
+
+
+def get_settlement(settlement_id: UUID) -> Settlement | None:
+    return Settlement.objects.select_related("farmer").filter(pk=settlement_id).first()
+
+
+def list_settlements(
+    *, page: PageRequest, farmer_id: UUID | None = None, status: str | None = None
+) -> Page[Settlement]:
+    query = Settlement.objects.all()
+    if farmer_id is not None:
+        query = query.filter(farmer_id=farmer_id)
+    if status is not None:
+        query = query.filter(status=status)
+    return SETTLEMENT_ORDER.page(query, page)
+
+
+def farmer_of_user(user_id: UUID | None) -> Farmer | None:
+    """The farmer a party user signs in as, if any."""
+    if user_id is None:
+        return None
+    return Farmer.objects.filter(user_id=user_id).first()

@@ -1,8 +1,6 @@
-"""Command handlers for the market: flower types, market settings, farmers and rate postings.
-
-None is offered to batch sync yet (`syncable = False`): these are the back office's writes,
-made online by an admin; the field ops (entries, advances, approvals) come with their own
-commands.
+"""Command handlers for the market: flower types, market settings, farmers and rate postings
+(the back office's writes, made online by an admin: `syncable = False`); advances and
+settlements. Daily entries are `market.recording`; the journal postings `market.ledger`.
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from quartermaster.core.errors import Invalid, NotFound
 from quartermaster.core.numbering import next_number
 from quartermaster.core.types import Change, Context, Outcome
 from quartermaster.identity.models import Role, User
-from quartermaster.market import invariants
+from quartermaster.market import invariants, recording
 from quartermaster.market.invariants import FeeKind, FlowerUnit, Language
 from quartermaster.market.models import Farmer, Flower, MarketSettings, RatePosting
 from quartermaster.market.selectors import (
@@ -344,5 +342,7 @@ class PostRate(Command):
             rate_minor=invariants.clean_money(self.rate, "rate", positive=True),
             posted_by=ctx.actor.username,
         )
-        view = rate_posting_view(posting)
-        return Outcome(201, view, [Change("market.rate", view["id"], None, view)])
+        # The entries of this flower and slot that waited for a rate get it now, audited.
+        priced = recording.price_awaiting(posting, flower.unit)
+        view = {**rate_posting_view(posting), "priced_entries": len(priced)}
+        return Outcome(201, view, [Change("market.rate", view["id"], None, view), *priced])
