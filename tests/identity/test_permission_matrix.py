@@ -299,6 +299,43 @@ ROUTES = [
         forbidden=frozenset({S}),
     ),
     Route(
+        "market.advance.record",
+        "POST",
+        "/api/v1/market/advances",
+        201,
+        {"farmer": "{farmer}", "amount": "5.00", "method": "cash"},
+    ),
+    Route("market.advance.read", "GET", "/api/v1/market/advances", 200),
+    Route(
+        "market.settlement.generate",
+        "POST",
+        "/api/v1/market/settlements",
+        201,
+        {"farmer": "{farmer}", "period_from": "{today}", "period_to": "{today}"},
+    ),
+    Route("market.settlement.read", "GET", "/api/v1/market/settlements", 200),
+    Route(
+        "market.settlement.read",
+        "GET",
+        "/api/v1/market/settlements/{settlement}",
+        200,
+        not_theirs=frozenset({P}),
+    ),
+    Route(
+        "market.settlement.approve",
+        "POST",
+        "/api/v1/market/settlements/{settlement}/approve",
+        200,
+        not_theirs=frozenset({P}),
+    ),
+    Route(
+        "market.settlement.cancel",
+        "POST",
+        "/api/v1/market/settlements/{settlement}/cancel",
+        200,
+        {"reason": "x"},
+    ),
+    Route(
         "journal.reverse", "POST", "/api/v1/journal/entries/{entry}/reverse", 201, {"reason": "x"}
     ),
     Route(
@@ -319,6 +356,8 @@ class World:
     flower: str
     farmer: str
     market_entry: str
+    settlement: str
+    today: str
 
 
 @pytest.fixture
@@ -344,8 +383,19 @@ def world(admin: Api) -> World:
     farmer = admin.post(
         "/api/v1/market/farmers", {"name": "Valli", "phone": "9876500000", "language": "en"}
     ).body["id"]
+    for slot in ("s1", "s2", "s3"):
+        rate = {"flower": flower, "date": "2026-01-01", "slot": slot, "rate": "10.00"}
+        assert admin.post("/api/v1/market/rates", rate).status == 201
     market_entry = admin.post(
         "/api/v1/market/entries", {"farmer": farmer, "flower": flower, "qty": "1.000"}
+    ).body
+    other = admin.post(
+        "/api/v1/market/farmers", {"name": "Kannan", "phone": "9876500001", "language": "ta"}
+    ).body["id"]
+    today = market_entry["market_day"]
+    admin.post("/api/v1/market/entries", {"farmer": other, "flower": flower, "qty": "2.000"})
+    settlement = admin.post(
+        "/api/v1/market/settlements", {"farmer": other, "period_from": today, "period_to": today}
     ).body["id"]
     return World(
         item=item,
@@ -353,7 +403,9 @@ def world(admin: Api) -> World:
         entry=entry,
         flower=flower,
         farmer=farmer,
-        market_entry=market_entry,
+        market_entry=market_entry["id"],
+        settlement=settlement,
+        today=today,
     )
 
 
@@ -376,10 +428,11 @@ def test_http_routes_follow_the_matrix(
         entry=world.entry,
         farmer=world.farmer,
         market_entry=world.market_entry,
+        settlement=world.settlement,
     )
     body = route.body
     if isinstance(body, dict):
-        refs = {"{flower}": world.flower, "{farmer}": world.farmer}
+        refs = {"{flower}": world.flower, "{farmer}": world.farmer, "{today}": world.today}
         body = {
             key: refs.get(value, value) if isinstance(value, str) else value
             for key, value in body.items()

@@ -22,8 +22,14 @@ from quartermaster.core.http import (
     to_http,
 )
 from quartermaster.core.schemas import ErrorOut
+from quartermaster.identity import permissions
 from quartermaster.market import invariants, recording, services
+from quartermaster.market.models import SettlementStatus
 from quartermaster.market.schemas import (
+    AdvanceIn,
+    AdvanceOut,
+    AdvancePageOut,
+    AdvancesQuery,
     EntriesQuery,
     EntryIn,
     EntryOut,
@@ -37,6 +43,7 @@ from quartermaster.market.schemas import (
     FlowerOut,
     FlowerPageOut,
     PageQuery,
+    PayIn,
     RateIn,
     RatePostedOut,
     RatesOut,
@@ -44,21 +51,33 @@ from quartermaster.market.schemas import (
     ReasonIn,
     SettingsIn,
     SettingsOut,
+    SettlementIn,
+    SettlementOut,
+    SettlementPageOut,
+    SettlementsQuery,
 )
 from quartermaster.market.selectors import (
+    ADVANCE_ORDER,
     ENTRY_ORDER,
     FARMER_ORDER,
     FLOWER_ORDER,
+    SETTLEMENT_ORDER,
+    advance_view,
     current_settings,
     entry_view,
+    farmer_of_user,
     farmer_view,
     flower_view,
     get_entry,
     get_farmer,
+    get_settlement,
+    list_advances,
     list_entries,
     list_farmers,
     list_flowers,
+    list_settlements,
     rates_on,
+    settlement_view,
 )
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
@@ -246,4 +265,92 @@ def update_entry(request: HttpRequest, entry_id: UUID, payload: EntryPatchIn) ->
 @router.post("/entries/{uuid:entry_id}/void", response={200: EntryOut, **ERRORS})
 def void_entry(request: HttpRequest, entry_id: UUID, payload: ReasonIn) -> HttpResponse:
     command = recording.VoidEntry(id=entry_id, reason=payload.reason)
+    return to_http(execute(command, context_for(request)))
+
+
+@router.post("/advances", response={201: AdvanceOut, **ERRORS})
+def record_advance(request: HttpRequest, payload: AdvanceIn) -> HttpResponse:
+    """Money given to a farmer (`method`: cash, bank or upi), posted to the journal at once;
+    the answer carries the farmer's `advance_outstanding` after it."""
+    command = services.RecordAdvance(
+        farmer=payload.farmer,
+        amount=payload.amount,
+        method=payload.method,
+        note=payload.note,
+        client_temp_id=payload.client_temp_id,
+    )
+    return to_http(execute(command, context_for(request)))
+
+
+@router.get("/advances", response={200: AdvancePageOut, **ERRORS})
+def list_all_advances(request: HttpRequest, params: Query[AdvancesQuery]) -> HttpResponse:
+    policy.authorize(actor_of(request), "market.advance.read")
+    page = list_advances(
+        page=ADVANCE_ORDER.request(cursor=params.cursor, limit=params.limit),
+        farmer_id=params.farmer,
+    )
+    return page_response(page, advance_view)
+
+
+@router.post("/settlements", response={201: SettlementOut, **ERRORS})
+def generate_settlement(request: HttpRequest, payload: SettlementIn) -> HttpResponse:
+    """A draft settlement of the farmer's open entries of the period (admin)."""
+    command = services.GenerateSettlement(
+        farmer=payload.farmer, period_from=payload.period_from, period_to=payload.period_to
+    )
+    return to_http(execute(command, context_for(request)))
+
+
+@router.get("/settlements", response={200: SettlementPageOut, **ERRORS})
+def list_all_settlements(request: HttpRequest, params: Query[SettlementsQuery]) -> HttpResponse:
+    """Newest first; a farmer signed in sees only their own."""
+    actor = actor_of(request)
+    policy.authorize(actor, "market.settlement.read")
+    farmer_id = params.farmer
+    if permissions.own_records_only(actor, "market.settlement.read"):
+        own = farmer_of_user(actor.user_id)
+        if own is None or (farmer_id is not None and farmer_id != own.pk):
+            return json_response(200, {"results": [], "next_cursor": None})
+        farmer_id = own.pk
+    status = (
+        None
+        if params.status is None
+        else invariants.clean_choice(params.status, "status", SettlementStatus)
+    )
+    page = list_settlements(
+        page=SETTLEMENT_ORDER.request(cursor=params.cursor, limit=params.limit),
+        farmer_id=farmer_id,
+        status=status,
+    )
+    return page_response(page, lambda settlement: settlement_view(settlement, with_entries=False))
+
+
+@router.get("/settlements/{uuid:settlement_id}", response={200: SettlementOut, **ERRORS})
+def retrieve_settlement(request: HttpRequest, settlement_id: UUID) -> HttpResponse:
+    actor = actor_of(request)
+    settlement = get_settlement(settlement_id)
+    if settlement is None:
+        raise NotFound()
+    policy.authorize(actor, "market.settlement.read", owner_id=settlement.farmer.user_id)
+    return json_response(200, settlement_view(settlement))
+
+
+@router.post("/settlements/{uuid:settlement_id}/approve", response={200: SettlementOut, **ERRORS})
+def approve_settlement(request: HttpRequest, settlement_id: UUID) -> HttpResponse:
+    """Admin, clerk, or the farmer it belongs to; only a draft (else 409 `invalid_state`)."""
+    command = services.ApproveSettlement(id=settlement_id)
+    return to_http(execute(command, context_for(request)))
+
+
+@router.post("/settlements/{uuid:settlement_id}/pay", response={200: SettlementOut, **ERRORS})
+def pay_settlement(request: HttpRequest, settlement_id: UUID, payload: PayIn) -> HttpResponse:
+    """Admin; only an approved settlement. The payment posts to the journal."""
+    command = services.PaySettlement(id=settlement_id, method=payload.method)
+    return to_http(execute(command, context_for(request)))
+
+
+@router.post("/settlements/{uuid:settlement_id}/cancel", response={200: SettlementOut, **ERRORS})
+def cancel_settlement(request: HttpRequest, settlement_id: UUID, payload: ReasonIn) -> HttpResponse:
+    """Admin; a draft or approved settlement (a paid one: 409). Its entries are open again."""
+    command = services.CancelSettlement(id=settlement_id, reason=payload.reason)
     return to_http(execute(command, context_for(request)))

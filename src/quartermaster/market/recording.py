@@ -151,6 +151,11 @@ def _flower(flower_id: UUID) -> Flower:
     return flower
 
 
+def keep_versions(entries: list[Entry]) -> None:
+    """Keep what each entry holds at its (new) version."""
+    EntryVersion.objects.bulk_create([_keep_version(entry) for entry in entries], batch_size=500)
+
+
 def _keep_version(entry: Entry) -> EntryVersion:
     return EntryVersion(
         entry_id=entry.pk,
@@ -379,5 +384,5 @@ def price_awaiting(posting: RatePosting, unit: str) -> list[Change]:
     Entry.objects.bulk_update(
         waiting, ["rate_minor", "gross_minor", "rate_posting", "status", "version"], batch_size=500
     )
-    EntryVersion.objects.bulk_create([_keep_version(entry) for entry in waiting], batch_size=500)
+    keep_versions(waiting)
     return changes

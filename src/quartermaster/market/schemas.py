@@ -236,3 +236,106 @@ class EntriesQuery(BaseModel):
     status: str | None = None
     limit: int | None = None
     cursor: str | None = None
+
+
+class AdvanceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    farmer: UUID
+    amount: StrictStr
+    method: StrictStr = Field(examples=["cash", "bank", "upi"])
+    note: StrictStr = ""
+    client_temp_id: StrictStr = Field(default="", max_length=100)
+
+
+class AdvanceOut(BaseModel):
+    id: UUID
+    number: str
+    farmer: UUID
+    amount: str
+    method: str
+    note: str | None
+    journal_entry: UUID
+    created_by: str
+    created_at: str
+    client_temp_id: str | None
+    advance_outstanding: str | None = None
+
+
+class AdvancePageOut(BaseModel):
+    results: list[AdvanceOut]
+    next_cursor: str | None
+
+
+class SettlementIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    farmer: UUID
+    period_from: StrictStr
+    period_to: StrictStr
+
+
+class PayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: StrictStr = Field(examples=["cash", "bank", "upi"])
+
+
+class SettlementFeeOut(BaseModel):
+    code: str
+    amount: str
+
+
+class SettlementEntryOut(BaseModel):
+    id: UUID
+    number: str
+    market_day: str
+    slot: str
+    flower: UUID
+    qty: int | str
+    rate: str | None
+    gross: str | None
+
+
+class SettlementOut(BaseModel):
+    id: UUID
+    number: str
+    farmer: UUID
+    period_from: str
+    period_to: str
+    status: str = Field(examples=["draft", "approved", "paid", "cancelled"])
+    entry_count: int
+    gross: str
+    commission_bp: int
+    commission: str
+    fees: list[SettlementFeeOut]
+    advance_recovered: str
+    net: str
+    payment_method: str | None
+    cancel_reason: str | None
+    version: int
+    created_by: str
+    created_at: str
+    approved_by: str | None
+    approved_at: str | None
+    paid_by: str | None
+    paid_at: str | None
+    entries: list[SettlementEntryOut] | None = None
+    awaiting_rate_entries: int | None = None
+
+
+class SettlementPageOut(BaseModel):
+    results: list[SettlementOut]
+    next_cursor: str | None
+
+
+class SettlementsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    farmer: UUID | None = None
+    status: str | None = None
+    limit: int | None = None
+    cursor: str | None = None
+
+
+class AdvancesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    farmer: UUID | None = None
+    limit: int | None = None
+    cursor: str | None = None

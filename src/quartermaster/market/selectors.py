@@ -273,6 +273,7 @@ def list_entries(
 
 # -- advances and settlements --
 
+ADVANCE_ORDER = Keyset(fields=(text_key("number"), uuid_key("id")), descending=True)
 SETTLEMENT_ORDER = Keyset(fields=(text_key("number"), uuid_key("id")), descending=True)
 
 
@@ -336,6 +337,13 @@ def settlement_view(settlement: Settlement, *, with_entries: bool = True) -> dic
             for entry in settlement.entries.select_related("flower").order_by("seq")
         ]
     return body
+
+
+def list_advances(*, page: PageRequest, farmer_id: UUID | None = None) -> Page[Advance]:
+    query = Advance.objects.all()
+    if farmer_id is not None:
+        query = query.filter(farmer_id=farmer_id)
+    return ADVANCE_ORDER.page(query, page)
 
 
 def get_settlement(settlement_id: UUID) -> Settlement | None:
