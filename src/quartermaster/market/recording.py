@@ -113,10 +113,14 @@ def today(settings: CurrentSettings | None = None) -> date:
 def rate_for(flower: Flower, slot: str, day: date) -> RatePosting | None:
     """The rate in force; when there is none, read again holding the flower's row. A rate
     posting holds that row while it prices the waiting entries (`price_awaiting`), so an entry
-    is either seen by the posting or sees the posting: none is left waiting beside a rate."""
+    is either seen by the posting or sees the posting: none is left waiting beside a rate.
+    FOR NO KEY UPDATE, not FOR UPDATE: every entry insert takes a key-share lock on its
+    flower's row (the foreign key), which FOR UPDATE would block, a deadlock measured on
+    PostgreSQL (an entry holding the number series waits for the flower, whose holder waits
+    for the series)."""
     posting = effective_rate(flower.pk, slot, day)
     if posting is None:
-        Flower.objects.select_for_update().filter(pk=flower.pk).first()
+        Flower.objects.select_for_update(no_key=True).filter(pk=flower.pk).first()
         posting = effective_rate(flower.pk, slot, day)
     return posting
 
@@ -216,7 +220,7 @@ class CreateEntry(Command):
 def locked_entry(ctx: Context, action: str, entry_id: UUID) -> Entry:
     """The entry, its row held; 404 if none, 403 if the actor may not change it, 409 if it is
     settled or void."""
-    entry = Entry.objects.select_for_update().filter(pk=entry_id).first()
+    entry = Entry.objects.select_for_update(no_key=True).filter(pk=entry_id).first()
     if entry is None:
         raise NotFound()
     authorize_entry_change(
@@ -362,8 +366,8 @@ def _clean_reason(reason: Any) -> str:
 def price_awaiting(posting: RatePosting, unit: str) -> list[Change]:
     """Give the posting's rate to the entries waiting for it: its flower and slot, market days
     from its date up to the next posting's. The flower's row is held first (`rate_for`)."""
-    Flower.objects.select_for_update().filter(pk=posting.flower_id).first()
-    query = Entry.objects.select_for_update().filter(
+    Flower.objects.select_for_update(no_key=True).filter(pk=posting.flower_id).first()
+    query = Entry.objects.select_for_update(no_key=True).filter(
         status=EntryStatus.AWAITING_RATE,
         flower_id=posting.flower_id,
         slot=posting.slot,

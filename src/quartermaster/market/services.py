@@ -471,7 +471,7 @@ class GenerateSettlement(Command):
     def handle(self, ctx: Context) -> Outcome:
         # The farmer's row serialises their settlements: each reads the advances outstanding
         # after the one before it recovered what it could.
-        farmer = Farmer.objects.select_for_update().filter(pk=self.farmer).first()
+        farmer = Farmer.objects.select_for_update(no_key=True).filter(pk=self.farmer).first()
         if farmer is None:
             raise Invalid.field("farmer", "unknown farmer")
         first, last = self.period()
@@ -479,7 +479,7 @@ class GenerateSettlement(Command):
         entries = list(
             in_period.filter(status=EntryStatus.OPEN)
             .select_related("flower")
-            .select_for_update(of=("self",))
+            .select_for_update(of=("self",), no_key=True)
             .order_by("seq")
         )
         if not entries:
@@ -576,7 +576,7 @@ def _lock_entries(settlement: Settlement, entries: list[Entry]) -> list[Change]:
 def _locked_settlement(ctx: Context, action: str, settlement_id: UUID) -> Settlement:
     """The settlement, its row held; 404 if none (or, for a farmer, not theirs)."""
     settlement = (
-        Settlement.objects.select_for_update(of=("self",))
+        Settlement.objects.select_for_update(of=("self",), no_key=True)
         .select_related("farmer")
         .filter(pk=settlement_id)
         .first()
@@ -690,7 +690,7 @@ class CancelSettlement(Command):
             changes.extend(reversal.changes)
         entries = list(
             settlement.entries.select_related("flower")
-            .select_for_update(of=("self",))
+            .select_for_update(of=("self",), no_key=True)
             .order_by("seq")
         )
         changes.extend(_move_entries(entries, EntryStatus.OPEN, None))
