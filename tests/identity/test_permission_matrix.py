@@ -306,6 +306,14 @@ ROUTES = [
         {"farmer": "{farmer}", "amount": "5.00", "method": "cash"},
     ),
     Route("market.advance.read", "GET", "/api/v1/market/advances", 200),
+    Route("market.report.read", "GET", "/api/v1/market/reports/daily?date=2026-03-01", 200),
+    Route(
+        "statement.read",
+        "GET",
+        "/api/v1/market/farmers/{farmer}/statement",
+        200,
+        not_theirs=frozenset({P}),
+    ),
     Route(
         "market.settlement.generate",
         "POST",

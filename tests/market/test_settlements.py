@@ -4,10 +4,12 @@ own, and the journal (balanced, verified) behind every money event."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import openpyxl
 import pytest
 from django.test import Client
 
@@ -338,3 +340,115 @@ def test_a_settlement_of_a_farmer_with_their_own_commission(
         [],
         "27.75",
     )
+
+
+def test_a_farmers_statement_runs_to_what_the_journal_says(
+    admin: Api, staff: Api, month: Month
+) -> None:
+    farmer = month.market.farmer
+    first = generate(admin, farmer).body
+    admin.post(f"{MARKET}/settlements/{first['id']}/cancel", {"reason": "recount"})
+    second = generate(admin, farmer).body
+    admin.post(f"{MARKET}/settlements/{second['id']}/approve")
+    admin.post(f"{MARKET}/settlements/{second['id']}/pay", {"method": "bank"})
+    advance_to(admin, farmer, "100.00")
+
+    reply = staff.get(f"{MARKET}/farmers/{farmer}/statement")
+
+    assert reply.status == 200, reply.body
+    body = reply.body
+    kinds = [line["kind"] for line in body["lines"]]
+    assert kinds.count("entry") == 5  # the void one left out; the awaiting one shown
+    money = [(line["kind"], line["amount"]) for line in body["lines"] if line["amount"]]
+    assert money == [
+        ("advance", "-500.00"),
+        ("settlement", "5126.00"),
+        ("settlement_cancelled", "-5126.00"),
+        ("settlement", "5126.00"),
+        ("payment", "-4626.00"),
+        ("advance", "-100.00"),
+    ]
+    assert body["balance"] == "-100.00"
+    farmer_now = farmer_of(admin, farmer)
+    assert (body["advance_outstanding"], body["payable"]) == ("100.00", "0.00")
+    assert farmer_now["advance_outstanding"] == "100.00"
+    window = staff.get(f"{MARKET}/farmers/{farmer}/statement?from=2026-03-02&to=2026-03-02")
+    assert window.body["opening_balance"] == "0.00"
+    assert [line["kind"] for line in window.body["lines"]] == ["entry"]
+
+
+def test_a_farmer_reads_only_their_own_statement(admin: Api, month: Month) -> None:
+    murugan = party_login(admin, month.market.farmer, "murugan")
+
+    own = murugan.get(f"{MARKET}/farmers/{month.market.farmer}/statement")
+    other = murugan.get(f"{MARKET}/farmers/{month.market.other_farmer}/statement")
+
+    assert own.status == 200
+    assert (other.status, other.body["code"]) == (404, "not_found")
+
+
+def test_the_daily_report_totals_by_flower_slot_and_farmer(
+    admin: Api, staff: Api, month: Month
+) -> None:
+    reply = staff.get(f"{MARKET}/reports/daily?date=2026-03-01")
+
+    assert reply.status == 200, reply.body
+    body = reply.body
+    # Murugan: 4956.52 (s1) + 760.00 (s2) + one awaiting (s3); Valli: 3 roses at 12.25 (s1)
+    assert (body["entries"], body["awaiting_rate"]) == (4, 1)
+    assert [(f["code"], f["entries"], f["qty"], f["gross"]) for f in body["by_flower"]] == [
+        ("jasmine", 3, "15.345", "5716.52"),
+        ("rose", 1, 3, "36.75"),
+    ]
+    assert [(s["slot"], s["entries"]) for s in body["by_slot"]] == [("s1", 2), ("s2", 1), ("s3", 1)]
+    assert [(f["number"], f["entries"], f["gross"]) for f in body["by_farmer"]] == [
+        ("FMR-000001", 3, "5716.52"),
+        ("FMR-000002", 1, "36.75"),
+    ]
+    assert body["gross"] == "5753.27"
+    assert admin.get(f"{MARKET}/reports/daily").status == 400
+    assert make_party(admin).get(f"{MARKET}/reports/daily?date=2026-03-01").status == 403
+
+
+def make_party(admin: Api) -> Api:
+    create_user("someone", "party")
+    return Api(Client(), login("someone")["access"])
+
+
+def test_reports_and_statements_download_as_csv_and_xlsx(admin: Api, month: Month) -> None:
+    assert (
+        admin.patch(f"{MARKET}/farmers/{month.market.farmer}", {"name": "=HYPERLINK()"}).status
+        == 200
+    )
+
+    csv_reply = admin.client.get(
+        f"{MARKET}/reports/daily?date=2026-03-01&format=csv",
+        headers={"Authorization": f"Bearer {admin.token}"},
+    )
+    xlsx_reply = admin.client.get(
+        f"{MARKET}/farmers/{month.market.farmer}/statement?format=xlsx",
+        headers={"Authorization": f"Bearer {admin.token}"},
+    )
+
+    assert csv_reply.status_code == 200
+    assert csv_reply["Content-Type"].startswith("text/csv")
+    text = csv_reply.content.decode("utf-8-sig").splitlines()
+    assert text[0] == "by,code,name,entries,qty,unit,gross"
+    assert "flower,jasmine,Jasmine,3,15.345,kg,5716.52" in text
+    assert "farmer,FMR-000001,'=HYPERLINK(),3,,,5716.52" in text
+    assert text[-1] == "total,,,4,,,5753.27"
+    assert xlsx_reply.status_code == 200
+    workbook = openpyxl.load_workbook(io.BytesIO(xlsx_reply.content))
+    rows = list(workbook.active.iter_rows(values_only=True))
+    assert rows[0] == (
+        "at",
+        "kind",
+        "reference",
+        "description",
+        "qty",
+        "gross",
+        "amount",
+        "balance",
+    )
+    assert rows[1][1:6] == ("entry", "ENT-000001", "Jasmine (s1)", "12.345", 4956.52)
+    assert rows[-1][1] == "advance" and rows[-1][7] == -500

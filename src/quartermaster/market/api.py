@@ -21,15 +21,18 @@ from quartermaster.core.http import (
     page_response,
     to_http,
 )
+from quartermaster.core.money import format_money, parse_money
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.identity import permissions
 from quartermaster.market import invariants, recording, services
+from quartermaster.market.exports import Money, Table, download
 from quartermaster.market.models import SettlementStatus
 from quartermaster.market.schemas import (
     AdvanceIn,
     AdvanceOut,
     AdvancePageOut,
     AdvancesQuery,
+    DailyReportOut,
     EntriesQuery,
     EntryIn,
     EntryOut,
@@ -49,12 +52,15 @@ from quartermaster.market.schemas import (
     RatesOut,
     RatesQuery,
     ReasonIn,
+    ReportQuery,
     SettingsIn,
     SettingsOut,
     SettlementIn,
     SettlementOut,
     SettlementPageOut,
     SettlementsQuery,
+    StatementOut,
+    StatementQuery,
 )
 from quartermaster.market.selectors import (
     ADVANCE_ORDER,
@@ -64,8 +70,11 @@ from quartermaster.market.selectors import (
     SETTLEMENT_ORDER,
     advance_view,
     current_settings,
+    daily_report,
     entry_view,
+    farmer_balances,
     farmer_of_user,
+    farmer_statement,
     farmer_view,
     flower_view,
     get_entry,
@@ -78,6 +87,7 @@ from quartermaster.market.selectors import (
     list_settlements,
     rates_on,
     settlement_view,
+    statement_line_view,
 )
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
@@ -354,3 +364,82 @@ def cancel_settlement(request: HttpRequest, settlement_id: UUID, payload: Reason
     """Admin; a draft or approved settlement (a paid one: 409). Its entries are open again."""
     command = services.CancelSettlement(id=settlement_id, reason=payload.reason)
     return to_http(execute(command, context_for(request)))
+
+
+@router.get("/farmers/{uuid:farmer_id}/statement", response={200: StatementOut, **ERRORS})
+def statement(request: HttpRequest, farmer_id: UUID, params: Query[StatementQuery]) -> HttpResponse:
+    """Entries, advances, settlements and payments with the running balance (what the agent
+    owes the farmer net of advances; entries count once settled). `from`/`to`: market days.
+    A farmer reads only their own. `?format=csv|xlsx` downloads it."""
+    actor = actor_of(request)
+    policy.authorize(actor, "statement.read")
+    farmer = get_farmer(farmer_id)
+    if farmer is None:
+        raise NotFound()
+    policy.authorize(actor, "statement.read", owner_id=farmer.user_id)
+    since = None if params.date_from is None else invariants.clean_date(params.date_from, "from")
+    until = None if params.date_to is None else invariants.clean_date(params.date_to, "to")
+    opening, lines, closing = farmer_statement(farmer, since=since, until=until)
+    if params.format != "json":
+        table = Table(
+            f"{farmer.number} statement",
+            ("at", "kind", "reference", "description", "qty", "gross", "amount", "balance"),
+            [
+                (
+                    line.at.isoformat(),
+                    line.kind,
+                    line.reference,
+                    line.description,
+                    line.qty,
+                    None if line.gross_minor is None else Money(line.gross_minor),
+                    None if line.amount_minor is None else Money(line.amount_minor),
+                    Money(line.balance_minor),
+                )
+                for line in lines
+            ],
+        )
+        return download(table, f"statement-{farmer.number}", params.format)
+    advance, payable = farmer_balances([farmer.number])[farmer.number]
+    return json_response(
+        200,
+        {
+            "farmer": str(farmer.pk),
+            "number": farmer.number,
+            "name": farmer.name,
+            "from": None if since is None else since.isoformat(),
+            "to": None if until is None else until.isoformat(),
+            "opening_balance": format_money(opening),
+            "lines": [statement_line_view(line) for line in lines],
+            "balance": format_money(closing),
+            "advance_outstanding": format_money(advance),
+            "payable": format_money(payable),
+        },
+    )
+
+
+@router.get("/reports/daily", response={200: DailyReportOut, **ERRORS})
+def daily(request: HttpRequest, params: Query[ReportQuery]) -> HttpResponse:
+    """A market day's entries totalled by flower, slot and farmer (void ones left out).
+    `?format=csv|xlsx` downloads it, one row per total."""
+    policy.authorize(actor_of(request), "market.report.read")
+    day = invariants.clean_date(params.date)
+    report = daily_report(day)
+    if params.format == "json":
+        return json_response(200, report)
+    rows: list[tuple[str | int | Money | None, ...]] = [
+        ("flower", row["code"], row["name"], row["entries"], row["qty"], row["unit"], row["gross"])
+        for row in report["by_flower"]
+    ]
+    rows += [("slot", r["slot"], "", r["entries"], None, "", r["gross"]) for r in report["by_slot"]]
+    rows += [
+        ("farmer", r["number"], r["name"], r["entries"], None, "", r["gross"])
+        for r in report["by_farmer"]
+    ]
+    rows.append(("total", "", "", report["entries"], None, "", report["gross"]))
+    money_rows = [(*row[:6], Money(parse_money(str(row[6])))) for row in rows]
+    table = Table(
+        f"market {day.isoformat()}",
+        ("by", "code", "name", "entries", "qty", "unit", "gross"),
+        money_rows,
+    )
+    return download(table, f"market-{day.isoformat()}", params.format)

@@ -134,6 +134,8 @@ class Settlement(models.Model):
     approved_at = models.DateTimeField(null=True, blank=True)
     paid_by = models.CharField(max_length=150, blank=True, default="")
     paid_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.CharField(max_length=150, blank=True, default="")
+    cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

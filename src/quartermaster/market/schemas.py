@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
@@ -317,6 +318,8 @@ class SettlementOut(BaseModel):
     approved_at: str | None
     paid_by: str | None
     paid_at: str | None
+    cancelled_by: str | None
+    cancelled_at: str | None
     entries: list[SettlementEntryOut] | None = None
     awaiting_rate_entries: int | None = None
 
@@ -339,3 +342,76 @@ class AdvancesQuery(BaseModel):
     farmer: UUID | None = None
     limit: int | None = None
     cursor: str | None = None
+
+
+class StatementQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    date_from: str | None = Field(default=None, alias="from")
+    date_to: str | None = Field(default=None, alias="to")
+    format: Literal["json", "csv", "xlsx"] = "json"
+
+
+class StatementLineOut(BaseModel):
+    at: str
+    kind: str = Field(
+        examples=["entry", "advance", "settlement", "settlement_cancelled", "payment"]
+    )
+    reference: str
+    description: str
+    qty: int | str | None
+    gross: str | None
+    amount: str | None
+    balance: str
+
+
+class StatementOut(BaseModel):
+    farmer: UUID
+    number: str
+    name: str
+    date_from: str | None = Field(alias="from")
+    date_to: str | None = Field(alias="to")
+    opening_balance: str
+    lines: list[StatementLineOut]
+    balance: str
+    advance_outstanding: str
+    payable: str
+
+
+class ReportQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    date: str
+    format: Literal["json", "csv", "xlsx"] = "json"
+
+
+class ReportFlowerOut(BaseModel):
+    flower: UUID
+    code: str
+    name: str
+    unit: str
+    entries: int
+    qty: int | str
+    gross: str
+
+
+class ReportSlotOut(BaseModel):
+    slot: str
+    entries: int
+    gross: str
+
+
+class ReportFarmerOut(BaseModel):
+    farmer: UUID
+    number: str
+    name: str
+    entries: int
+    gross: str
+
+
+class DailyReportOut(BaseModel):
+    date: str
+    entries: int
+    gross: str
+    awaiting_rate: int
+    by_flower: list[ReportFlowerOut]
+    by_slot: list[ReportSlotOut]
+    by_farmer: list[ReportFarmerOut]

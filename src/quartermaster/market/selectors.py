@@ -7,9 +7,13 @@ through identity.permissions with the farmer's user as owner)."""
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, Sum
 
 from quartermaster.core.money import format_money
 from quartermaster.core.pagination import Keyset, Page, PageRequest, int_key, text_key, uuid_key
@@ -321,6 +325,8 @@ def settlement_view(settlement: Settlement, *, with_entries: bool = True) -> dic
         "approved_at": settlement.approved_at.isoformat() if settlement.approved_at else None,
         "paid_by": settlement.paid_by or None,
         "paid_at": settlement.paid_at.isoformat() if settlement.paid_at else None,
+        "cancelled_by": settlement.cancelled_by or None,
+        "cancelled_at": settlement.cancelled_at.isoformat() if settlement.cancelled_at else None,
     }
     if with_entries:
         body["entries"] = [
@@ -366,3 +372,165 @@ def farmer_of_user(user_id: UUID | None) -> Farmer | None:
     if user_id is None:
         return None
     return Farmer.objects.filter(user_id=user_id).first()
+
+
+# -- a farmer's statement --
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    """One line of a statement. `amount_minor`: what it does to the balance (None for an
+    entry: a delivery is owed only once a settlement recognises it)."""
+
+    at: datetime
+    kind: str
+    reference: str
+    description: str
+    qty: int | str | None
+    gross_minor: int | None
+    amount_minor: int | None
+    balance_minor: int
+
+
+# Lines of one moment in this order: what was delivered, then what was owed and paid.
+_KIND_ORDER = {"entry": 0, "advance": 1, "settlement": 2, "settlement_cancelled": 3, "payment": 4}
+
+
+def _statement_events(farmer: Farmer) -> list[tuple[datetime, str, str, str, Any, Any, Any]]:
+    """(at, kind, reference, description, qty, gross, amount) of every event of a farmer's."""
+    events: list[tuple[datetime, str, str, str, Any, Any, Any]] = []
+    entries = farmer.entries.exclude(status="void").select_related("flower").order_by("seq")
+    for entry in entries.iterator(chunk_size=2000):
+        events.append(
+            (
+                entry.arrived_at,
+                "entry",
+                entry.number,
+                f"{entry.flower.name} ({entry.slot})",
+                invariants.format_qty(entry.qty_base, entry.flower.unit),
+                entry.gross_minor,
+                None,
+            )
+        )
+    for advance in farmer.advances.order_by("number"):
+        events.append(
+            (
+                advance.created_at,
+                "advance",
+                advance.number,
+                advance.note,
+                None,
+                None,
+                -advance.amount_minor,
+            )
+        )
+    for stl in farmer.settlements.order_by("number"):
+        owed = stl.net_minor + stl.advance_recovered_minor
+        period = f"{stl.period_from.isoformat()} - {stl.period_to.isoformat()}"
+        events.append(
+            (stl.created_at, "settlement", stl.number, period, None, stl.gross_minor, owed)
+        )
+        if stl.cancelled_at is not None:
+            events.append(
+                (
+                    stl.cancelled_at,
+                    "settlement_cancelled",
+                    stl.number,
+                    stl.cancel_reason,
+                    None,
+                    None,
+                    -owed,
+                )
+            )
+        if stl.paid_at is not None:
+            events.append(
+                (stl.paid_at, "payment", stl.number, stl.payment_method, None, None, -stl.net_minor)
+            )
+    return events
+
+
+def farmer_statement(
+    farmer: Farmer, *, since: date | None = None, until: date | None = None
+) -> tuple[int, list[StatementLine], int]:
+    """(opening balance, lines, closing balance) of a farmer between two dates (inclusive, in
+    the market's timezone). The balance is what the agent owes the farmer net of advances:
+    settlements add what they recognise (net and advance recovered), advances and payments
+    take away, a cancelled settlement takes its amount back."""
+    zone = ZoneInfo(current_settings().timezone)
+    events = sorted(_statement_events(farmer), key=lambda e: (e[0], _KIND_ORDER[e[1]], e[2]))
+    opening = 0
+    running = 0
+    lines: list[StatementLine] = []
+    for at, kind, reference, description, qty, gross, amount in events:
+        day = at.astimezone(zone).date()
+        if until is not None and day > until:
+            break
+        running += amount or 0
+        if since is not None and day < since:
+            opening = running
+            continue
+        lines.append(StatementLine(at, kind, reference, description, qty, gross, amount, running))
+    return opening, lines, running
+
+
+def statement_line_view(line: StatementLine) -> dict[str, Any]:
+    return {
+        "at": line.at.isoformat(),
+        "kind": line.kind,
+        "reference": line.reference,
+        "description": line.description,
+        "qty": line.qty,
+        "gross": None if line.gross_minor is None else format_money(line.gross_minor),
+        "amount": None if line.amount_minor is None else format_money(line.amount_minor),
+        "balance": format_money(line.balance_minor),
+    }
+
+
+# -- the daily report --
+
+
+def daily_report(day: date) -> dict[str, Any]:
+    """A market day's entries (void ones left out) totalled by flower, slot and farmer, in
+    the database: one query per table, whatever the number of entries."""
+    entries = Entry.objects.filter(market_day=day).exclude(status="void")
+    totals = {"entries": Count("id"), "gross": Sum("gross_minor"), "qty": Sum("qty_base")}
+    by_flower = entries.values("flower_id", "flower__code", "flower__name", "flower__unit")
+    by_slot = entries.values("slot")
+    by_farmer = entries.values("farmer_id", "farmer__number", "farmer__name")
+    overall = entries.aggregate(entries=Count("id"), gross=Sum("gross_minor"))
+    return {
+        "date": day.isoformat(),
+        "entries": overall["entries"],
+        "gross": format_money(overall["gross"] or 0),
+        "awaiting_rate": entries.filter(status="awaiting_rate").count(),
+        "by_flower": [
+            {
+                "flower": str(row["flower_id"]),
+                "code": row["flower__code"],
+                "name": row["flower__name"],
+                "unit": row["flower__unit"],
+                "entries": row["entries"],
+                "qty": invariants.format_qty(row["qty"], row["flower__unit"]),
+                "gross": format_money(row["gross"] or 0),
+            }
+            for row in by_flower.annotate(**totals).order_by("flower__code")
+        ],
+        "by_slot": [
+            {
+                "slot": row["slot"],
+                "entries": row["entries"],
+                "gross": format_money(row["gross"] or 0),
+            }
+            for row in by_slot.annotate(**totals).order_by("slot")
+        ],
+        "by_farmer": [
+            {
+                "farmer": str(row["farmer_id"]),
+                "number": row["farmer__number"],
+                "name": row["farmer__name"],
+                "entries": row["entries"],
+                "gross": format_money(row["gross"] or 0),
+            }
+            for row in by_farmer.annotate(**totals).order_by("farmer__number")
+        ],
+    }

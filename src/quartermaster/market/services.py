@@ -696,5 +696,11 @@ class CancelSettlement(Command):
         changes.extend(_move_entries(entries, EntryStatus.OPEN, None))
         settlement.status = SettlementStatus.CANCELLED
         settlement.cancel_reason = self.reason
-        change = _saved(settlement, before, ["status", "cancel_reason", "reversal_entry_id"])
+        settlement.cancelled_by = ctx.actor.username
+        settlement.cancelled_at = timezone.now()
+        change = _saved(
+            settlement,
+            before,
+            ["status", "cancel_reason", "reversal_entry_id", "cancelled_by", "cancelled_at"],
+        )
         return Outcome(200, settlement_view(settlement), [change, *changes])
