@@ -368,8 +368,8 @@ class StatementOut(BaseModel):
     farmer: UUID
     number: str
     name: str
-    date_from: str | None = Field(alias="from")
-    date_to: str | None = Field(alias="to")
+    period_from: str | None
+    period_to: str | None
     opening_balance: str
     lines: list[StatementLineOut]
     balance: str
