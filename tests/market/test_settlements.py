@@ -452,3 +452,18 @@ def test_reports_and_statements_download_as_csv_and_xlsx(admin: Api, month: Mont
     )
     assert rows[1][1:6] == ("entry", "ENT-000001", "Jasmine (s1)", "12.345", 4956.52)
     assert rows[-1][1] == "advance" and rows[-1][7] == -500
+
+
+def test_month_end_settles_every_farmer_with_open_entries_from_the_command_line(
+    admin: Api, month: Month, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["market", "settle", "--from", "2026-03-01", "--to", "2026-03-31"])
+
+    out = capsys.readouterr().out
+    assert (code, out.strip()) == (0, "2 settlements generated, 0 refused")
+    by_farmer = {s.farmer_id.hex: s for s in Settlement.objects.all()}
+    assert by_farmer[month.market.farmer.replace("-", "")].entry_count == 4
+    assert cli.main(["market", "settle", "--from", "2026-03-01", "--to", "2026-03-31"]) == 0
+    assert capsys.readouterr().out.strip() == "0 settlements generated, 0 refused"
+    assert cli.main(["market", "settle", "--from", "March", "--to", "2026-03-31"]) == 2
+    assert journal_verifies(capsys)

@@ -7,6 +7,7 @@ through identity.permissions with the farmer's user as owner)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -534,3 +535,15 @@ def daily_report(day: date) -> dict[str, Any]:
             for row in by_farmer.annotate(**totals).order_by("farmer__number")
         ],
     }
+
+
+def farmers_to_settle(first: date, last: date) -> Iterator[UUID]:
+    """The farmers with an open entry of a market day in the period, streamed (month-end runs
+    one settlement per farmer; no farmer's entries are read here)."""
+    query = (
+        Entry.objects.filter(status="open", market_day__range=(first, last))
+        .values_list("farmer_id", flat=True)
+        .distinct()
+        .order_by("farmer_id")
+    )
+    yield from query.iterator(chunk_size=500)
