@@ -167,12 +167,11 @@ def cmd_market_settle(args: argparse.Namespace) -> int:
     number. Exit 1 if any farmer's settlement was refused."""
     _setup_django()
     from quartermaster.core.commands import execute
+    from quartermaster.core.errors import Invalid
     from quartermaster.core.types import SYSTEM_ACTOR, Context
     from quartermaster.market import invariants
     from quartermaster.market.selectors import farmers_to_settle
     from quartermaster.market.services import GenerateSettlement
-
-    from quartermaster.core.errors import Invalid
 
     try:
         first = invariants.clean_date(args.period_from, "from")
