@@ -350,3 +350,28 @@ def test_a_sync_op_without_arrival_arrived_when_the_device_recorded_it(
     body = reply.body["results"][0]["body"]
     assert (body["market_day"], body["slot"]) == (DAY, "s1")
     assert body["arrived_at"] == "2026-03-01T00:05:00+00:00"
+
+
+def test_an_entry_conflict_resolves_keeping_the_devices_fields(admin: Api, market: Market) -> None:
+    entry = record(admin, market.farmer, market.rose, 10).body
+    path = f"{MARKET}/entries/{entry['id']}"
+    admin.patch(path, {"farmer": market.other_farmer, "base_version": 1})
+    third = admin.post(
+        f"{MARKET}/farmers", {"name": "Kannan", "phone": "+919800000000", "language": "ta"}
+    ).body["id"]
+    conflict = admin.patch(path, {"farmer": third, "qty": 4, "base_version": 1}).body["conflict"]
+
+    resolved = admin.post(f"/api/v1/conflicts/{conflict}/resolve", {"strategy": "keep_mine"})
+
+    assert resolved.status == 200, resolved.body
+    assert (resolved.body["record"]["farmer"], resolved.body["record"]["qty"]) == (third, 4)
+    assert resolved.body["record"]["version"] == 3
+
+
+def test_entries_post_nothing_to_the_journal(admin: Api, market: Market) -> None:
+    post_rate(admin, market.rose, "s1", "12.00")
+    entry = record(admin, market.farmer, market.rose, 3).body
+    admin.patch(f"{MARKET}/entries/{entry['id']}", {"qty": 4})
+    admin.post(f"{MARKET}/entries/{entry['id']}/void", {"reason": "x"})
+
+    assert admin.get("/api/v1/journal/entries").body["results"] == []
