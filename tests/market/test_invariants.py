@@ -98,3 +98,18 @@ def test_a_settlement_whose_charges_exceed_its_gross_recovers_nothing() -> None:
     )
 
     assert (totals.advance_recovered_minor, totals.net_minor) == (0, -230)
+
+
+def test_a_settlement_too_large_for_the_journal_is_refused() -> None:
+    with pytest.raises(Invalid) as refused:
+        invariants.settlement_totals(
+            gross=10**15 + 1,
+            commission_bp=0,
+            fees=(),
+            kg_grams=0,
+            counted_units=1,
+            entries=1,
+            advance_outstanding=0,
+        )
+
+    assert refused.value.fields == {"period_to": refused.value.message}

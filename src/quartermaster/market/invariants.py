@@ -313,6 +313,9 @@ def slot_of(local_time: str, slots: tuple[Slot, ...]) -> str:
 
 # -- settlements --
 
+# A settlement's gross and each of its charges fit a journal line (journal.invariants).
+MAX_SETTLEMENT_MINOR = 10**15
+
 
 @dataclass(frozen=True)
 class SettlementTotals:
@@ -355,6 +358,8 @@ def settlement_totals(
         else:
             amount = entries * fee.value
         amounts.append((fee.code, amount))
+    if max([gross, *(amount for _, amount in amounts)]) > MAX_SETTLEMENT_MINOR:
+        raise Invalid.field("period_to", "the period's amounts are too large: settle a shorter one")
     left = gross - commission - sum(amount for _, amount in amounts)
     recovered = max(0, min(advance_outstanding, left))
     return SettlementTotals(gross, commission, tuple(amounts), recovered, left - recovered)
