@@ -375,3 +375,15 @@ def test_entries_post_nothing_to_the_journal(admin: Api, market: Market) -> None
     admin.post(f"{MARKET}/entries/{entry['id']}/void", {"reason": "x"})
 
     assert admin.get("/api/v1/journal/entries").body["results"] == []
+
+
+def test_a_stale_edit_naming_an_unknown_flower_is_400(admin: Api, market: Market) -> None:
+    entry = record(admin, market.farmer, market.rose, 10).body
+    path = f"{MARKET}/entries/{entry['id']}"
+    admin.patch(path, {"qty": 11, "base_version": 1})
+
+    reply = admin.patch(
+        path, {"flower": "00000000-0000-0000-0000-000000000000", "qty": 12, "base_version": 1}
+    )
+
+    assert (reply.status, list(reply.body["fields"])) == (400, ["flower"])

@@ -292,6 +292,8 @@ class UpdateEntry(VersionedUpdate):
         base = EntryVersion.objects.filter(entry_id=entry.pk, version=self.base_version).first()
         if base is None:
             return None
+        if self.flower is not None:
+            _flower(self.flower)  # an unknown flower is refused, merged or not
         update: dict[str, Any] = {"base_version": entry.version, "qty": None}
         for name, was, now in (
             ("flower", base.flower_id, entry.flower_id),
