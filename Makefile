@@ -12,6 +12,10 @@ help: ## list the targets
 install: ## create .venv and install pinned dependencies
 	@scripts/bootstrap.sh
 
+.PHONY: messages
+messages: ## compile the message catalogues (core/locale/*/django.po) after editing one
+	$(BIN)/python -m quartermaster.core.catalogues
+
 .PHONY: demo
 demo: install ## migrate the embedded SQLite database, load demo data, serve on http://127.0.0.1:8000
 	$(BIN)/quartermaster demo --serve --host $(HOST) --port $(PORT)

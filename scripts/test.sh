@@ -24,6 +24,9 @@ step "PostgreSQL for the tests"
 pg_url=$(scripts/ensure-postgres.sh)
 echo "$pg_url"
 
+step "pg_auto_failover for the failover tests (tests/ha)"
+scripts/ensure-pg-auto-failover.sh
+
 step "Redis and Chromium for the tests"
 QM_TEST_REDIS_URL=$(scripts/ensure-redis.sh)
 QM_CHROMIUM=$(scripts/ensure-chromium.sh)

@@ -16,7 +16,8 @@ def test_health_is_public_and_reports_the_database(anon: Api) -> None:
     reply = anon.get("/health")
 
     assert reply.status == 200
-    assert reply.body == {"status": "ok", "database": "ok"}
+    # The embedded database is its own primary; no cluster monitor, no epoch (API.md "Cluster").
+    assert reply.body == {"status": "ok", "database": "ok", "role": "primary", "epoch": None}
 
 
 @pytest.mark.parametrize("path", ["/nope", "/api/v1/nope", "/api/v1/items/x/y/z", "/api/v2/items"])

@@ -8,16 +8,20 @@ from django.views.decorators.http import require_GET
 from ninja import NinjaAPI
 
 from quartermaster import __version__
+from quartermaster import health as health_check
 from quartermaster.core.api import router as audit_router
 from quartermaster.core.http import JsonParser, install_error_handlers, json_response
-from quartermaster.health import database_status
+from quartermaster.distribution.api import router as loads_router
 from quartermaster.identity.api import devices_router as identity_devices_router
 from quartermaster.identity.api import router as auth_router
 from quartermaster.identity.auth import BearerAuth
+from quartermaster.inspections.api import router as inspections_router
+from quartermaster.inspections.api import templates_router
 from quartermaster.inventory.api import build_router as build_items_router
 from quartermaster.inventory.api import build_stock_router
 from quartermaster.journal.api import router as journal_router
 from quartermaster.market.api import router as market_router
+from quartermaster.notifications.api import router as notifications_router
 from quartermaster.sales.api import router as sales_router
 from quartermaster.sync.api import conflicts_router
 from quartermaster.sync.api import devices_router as sync_devices_router
@@ -27,7 +31,7 @@ api = NinjaAPI(
     title="Quartermaster",
     version=__version__,
     description="Offline-first inventory and ledger server. Every endpoint needs a bearer token "
-    "except login, refresh, /health and this documentation.",
+    "except login, refresh, /health, providers' (signed) webhooks and this documentation.",
     urls_namespace="api-v1",
     docs_url="/docs",
     openapi_url="/openapi.json",
@@ -41,7 +45,11 @@ api.add_router("/audit", audit_router)
 api.add_router("", build_stock_router())
 api.add_router("", sales_router)
 api.add_router("/journal", journal_router)
+api.add_router("/loads", loads_router)
 api.add_router("/market", market_router)
+api.add_router("/templates", templates_router)
+api.add_router("/inspections", inspections_router)
+api.add_router("/notifications", notifications_router)
 api.add_router("/sync", sync_router)
 api.add_router("/conflicts", conflicts_router)
 # /devices: listing and revoking (identity), sync status (sync).
@@ -66,8 +74,7 @@ root_api.add_router("/items", build_items_router())
 @csrf_exempt
 @require_GET
 def health(request: HttpRequest) -> HttpResponse:
-    database = database_status()
-    status = 200 if database == "ok" else 503
-    return json_response(
-        status, {"status": "ok" if status == 200 else "degraded", "database": database}
-    )
+    # 200 whenever the database answers, a standby included (reads work there): devices
+    # choose the server whose `role` is "primary" for their writes.
+    found = health_check.check()
+    return json_response(200 if found.database == "ok" else 503, found.body())

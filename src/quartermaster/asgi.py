@@ -13,6 +13,7 @@ from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from quartermaster.cluster.monitor import start_watching  # noqa: E402
 from quartermaster.consumers import ChangesConsumer  # noqa: E402
 from quartermaster.edge import WsgiEdge  # noqa: E402
 
@@ -21,6 +22,9 @@ http_application = WsgiEdge(
     threads=settings.HTTP_THREADS,
     max_body_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
 )
+
+# Under pg_auto_failover, this process records each change of primary (QM_CLUSTER_MONITOR_URL).
+start_watching()
 
 application = ProtocolTypeRouter(
     {

@@ -1,5 +1,5 @@
 """The `quartermaster` command: serve, migrate, demo, createuser, audit verify, journal verify,
-market settle, agent.
+market settle, outbox work, agent.
 
 Django is set up only inside the server commands; `agent` (the field client) never imports it.
 """
@@ -19,8 +19,10 @@ from quartermaster.config import ConfigError, check_bind_is_safe, env_bool
 def _setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quartermaster.settings")
     import django
+    from django.apps import apps
 
-    django.setup()
+    if not apps.ready:  # once per process: setting up again would reset logging's handlers
+        django.setup()
 
 
 def _say(message: str) -> None:
@@ -72,7 +74,82 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _say("loading demo data (demo passwords are for a local trial only):")
     load_demo(_say)
     if args.serve:
+        _start_outbox_worker()
         return cmd_serve(args)
+    return 0
+
+
+def _lease_outlasts_a_send() -> bool:
+    """A lease shorter than one provider request would let a second worker send a message the
+    first is still sending."""
+    from django.conf import settings
+
+    if settings.OUTBOX_LEASE_S > settings.NOTIFY_TIMEOUT_S:
+        return True
+    _say(
+        f"error: QM_OUTBOX_LEASE_S ({settings.OUTBOX_LEASE_S:g}) must be longer than"
+        f" QM_NOTIFY_TIMEOUT_S ({settings.NOTIFY_TIMEOUT_S:g})"
+    )
+    return False
+
+
+def _start_outbox_worker() -> None:
+    """The demo server delivers its own notifications: an outbox worker on a daemon thread
+    (console channel unless QM_WHATSAPP_* / QM_SMS_* are set)."""
+    import threading
+
+    from django.db import connection
+
+    from quartermaster.core.outbox import Worker
+
+    if not _lease_outlasts_a_send():
+        return
+
+    def work() -> None:
+        try:
+            Worker(report=_say).run()
+        finally:
+            connection.close()
+
+    threading.Thread(target=work, name="outbox-worker", daemon=True).start()
+    _say("outbox worker started (notifications go to the log unless a provider is configured)")
+
+
+def cmd_outbox_work(args: argparse.Namespace) -> int:
+    """Deliver queued messages: until stopped (SIGTERM, Ctrl+C), `--once` what is due now,
+    `--drain` until nothing is pending (waiting out back-offs and leases)."""
+    _setup_django()
+    import signal
+    import threading
+
+    from django.db import connection
+
+    from quartermaster.core.outbox import Worker
+
+    if not _lease_outlasts_a_send():
+        return 2
+    worker = Worker(report=_say)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = (
+        signal.signal(signal.SIGTERM, lambda signum, frame: worker.stop.set())
+        if main_thread
+        else None
+    )
+    mode = "once" if args.once else "until nothing is pending" if args.drain else "until stopped"
+    _say(f"outbox worker running ({mode})")
+    try:
+        if args.once:
+            worker.run_once()
+        else:
+            worker.run(drain=args.drain)
+    except KeyboardInterrupt:
+        worker.stop.set()
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+        if not connection.in_atomic_block:  # a caller's transaction (a test) keeps its own
+            connection.close()
+    _say(worker.summary())
     return 0
 
 
@@ -331,6 +408,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--days", type=int, help="retention in days (never below QM_IDEMPOTENCY_KEY_TTL_DAYS, 30)"
     )
     purge.set_defaults(func=cmd_purge_keys)
+
+    outbox = commands.add_parser("outbox", help="the outbox of messages to send (notifications)")
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True, metavar="COMMAND")
+    work = outbox_commands.add_parser(
+        "work",
+        help="deliver queued messages with retries and back-off (at least once; see README)",
+        description="Claim due messages, send them, retry failures after 1, 2, 4, 8, 16 s"
+        " (QM_OUTBOX_BACKOFF_SCALE scales every wait), up to QM_OUTBOX_MAX_ATTEMPTS; then"
+        " `failed`. Delivery is at least once: a worker killed mid-send leaves the message"
+        " to be sent again after its lease (QM_OUTBOX_LEASE_S), with the same dedupe key."
+        " Runs until SIGTERM or Ctrl+C unless --once or --drain. Providers from"
+        " QM_WHATSAPP_* and QM_SMS_*; none set: the console (log).",
+    )
+    when = work.add_mutually_exclusive_group()
+    when.add_argument("--once", action="store_true", help="send what is due now, then exit")
+    when.add_argument(
+        "--drain",
+        action="store_true",
+        help="exit when nothing is pending (waits out back-offs and leases)",
+    )
+    work.set_defaults(func=cmd_outbox_work)
 
     add_agent_parser(commands)
 

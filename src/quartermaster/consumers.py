@@ -2,7 +2,7 @@
 or `?token=<access token>` (API.md "Sync").
 
 After each commit the server sends `{"type": "poke", "seq": N}` and, at once, critical events
-(`out_of_stock`) for locations the caller may see. Clients then pull `/api/v1/sync/changes`.
+(`out_of_stock`) for locations the caller may see, and `primary_changed` (API.md "Cluster") to everyone. Clients then pull `/api/v1/sync/changes`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from quartermaster.identity.permissions import can_see_location
 
 class ChangesConsumer(AsyncJsonWebsocketConsumer):
     actor: Actor | None = None
+    # The newest cluster epoch this socket was told of: each is told once, whichever process
+    # (or how many of them) sent it.
+    cluster_epoch: int = 0
 
     async def connect(self) -> None:
         token, subprotocol = _token_of(self.scope)
@@ -51,6 +54,17 @@ class ChangesConsumer(AsyncJsonWebsocketConsumer):
         for event in message.get("critical", []):
             if _visible(actor, event["location"]):
                 await self.send_json({"type": "critical", **event, "seq": message["seq"]})
+
+    async def cluster_event(self, message: dict[str, Any]) -> None:
+        """`{"type": "critical", "event": "primary_changed", "epoch", ...}` to everyone signed
+        in: every device must learn that the primary moved, wherever it works."""
+        epoch = int(message["epoch"])
+        if self.actor is None or epoch <= self.cluster_epoch:
+            return
+        self.cluster_epoch = epoch
+        await self.send_json(
+            {"type": "critical", "event": message["event"], "epoch": epoch, **message["detail"]}
+        )
 
 
 BEARER_SUBPROTOCOL = "bearer"

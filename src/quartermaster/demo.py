@@ -62,6 +62,9 @@ def load_demo(report: Callable[[str], None]) -> None:
             f"  user {demo_user.username:<9} role {demo_user.role:<8} password {demo_user.password}"
         )
     for name, qty, price, unit in DEMO_ITEMS:
-        response = execute(CreateItem(name=name, qty=qty, price=price, unit=unit), ctx)
+        response = execute(
+            CreateItem.model_validate({"name": name, "qty": qty, "price": price, "unit": unit}),
+            ctx,
+        )
         state = "created" if response.status == 201 else "exists"
         report(f"  item {name!r} {state}")

@@ -8,10 +8,15 @@ from typing import Any
 from quartermaster.config import (
     data_dir,
     env_bool,
+    env_float,
     env_int,
+    env_money,
     parse_database_url,
     persistent_secret,
 )
+from quartermaster.core.i18n import LANGUAGES as I18N_LANGUAGES
+from quartermaster.core.i18n import LOCALE_DIR as I18N_LOCALE_DIR
+from quartermaster.core.i18n import SOURCE_LANGUAGE as I18N_SOURCE_LANGUAGE
 
 DEBUG = env_bool("QM_DEBUG")
 SECRET_KEY = persistent_secret("QM_SECRET_KEY", "secret_key")
@@ -22,6 +27,8 @@ JWT_KEY = os.environ.get("QM_JWT_KEY") or SECRET_KEY
 ACCESS_TOKEN_TTL_S = env_int("QM_ACCESS_TOKEN_TTL_S", 15 * 60)
 REFRESH_TOKEN_TTL_S = env_int("QM_REFRESH_TOKEN_TTL_S", 7 * 24 * 3600)
 IDEMPOTENCY_KEY_TTL_DAYS = env_int("QM_IDEMPOTENCY_KEY_TTL_DAYS", 30)
+# A load received short by more than this (at list price) waits for a manager's approval.
+LOAD_SHORTAGE_APPROVAL_MINOR = env_money("QM_LOAD_SHORTAGE_APPROVAL", "1000.00")
 
 # Rate limits (core/ratelimit.py), counted in the cache below; 0 switches one off.
 # Login: failed attempts per username and per client address; a window full of failures
@@ -33,8 +40,16 @@ LOGIN_FAILURE_WINDOW_S = env_int("QM_LOGIN_FAILURE_WINDOW_S", 60)
 API_REQUESTS_PER_USER = env_int("QM_API_REQUESTS_PER_USER", 600)
 API_REQUESTS_PER_IP = env_int("QM_API_REQUESTS_PER_IP", 3000)
 API_REQUEST_WINDOW_S = env_int("QM_API_REQUEST_WINDOW_S", 60)
+# A device is listed online when heard from within this many seconds (a watching agent syncs
+# every 30 s; last-seen moves at most once a minute per process).
+DEVICE_ONLINE_S = env_int("QM_DEVICE_ONLINE_S", 120)
 # Proxies in front of the server that append to X-Forwarded-For; 0 trusts none of it.
 TRUSTED_PROXY_HOPS = env_int("QM_TRUSTED_PROXY_HOPS", 0)
+
+# Who issues the documents (quartermaster.documents): printed at the top of invoices and slips.
+DOCUMENT_ISSUER = os.environ.get("QM_DOCUMENT_ISSUER", "Quartermaster")
+# The time zone documents print times in (the market's documents use the market's own).
+DOCUMENT_TIMEZONE = os.environ.get("QM_DOCUMENT_TIMEZONE", "Asia/Kolkata")
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("QM_ALLOWED_HOSTS", "*").split(",") if h.strip()]
 
@@ -51,11 +66,19 @@ INSTALLED_APPS = [
     "quartermaster.inventory",
     "quartermaster.journal",
     "quartermaster.sales",
+    "quartermaster.distribution",
     "quartermaster.market",
+    "quartermaster.inspections",
+    "quartermaster.notifications",
     "quartermaster.sync",
+    "quartermaster.cluster",
+    "quartermaster.documents",
 ]
 
 MIDDLEWARE = [
+    # Outermost, so every error body below it (404s and 429s included) is said in the language
+    # the request asked for.
+    "quartermaster.core.http.LanguageMiddleware",
     "quartermaster.core.http.JsonErrorsMiddleware",
     "quartermaster.core.http.RateLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -128,6 +151,9 @@ def _database_settings() -> dict[str, Any]:
             "timeout": env_int("QM_DB_POOL_TIMEOUT_S", 10),
         },
     )
+    follow = len(parsed.host.split(",")) > 1 or "target_session_attrs" in options
+    if follow:
+        _follow_the_primary(options)
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": parsed.name,
@@ -137,7 +163,24 @@ def _database_settings() -> dict[str, Any]:
         "PASSWORD": parsed.password,
         "OPTIONS": options,
         "CONN_MAX_AGE": 0,
+        # The pool checks a connection (one round trip) before lending it: see below.
+        "CONN_HEALTH_CHECKS": follow,
     }
+
+
+def _follow_the_primary(options: dict[str, Any]) -> None:
+    """Several nodes (pg_auto_failover): a dead host must not hold a connection attempt for
+    long, and a pooled connection is checked before use (one round trip), so a request after a
+    failover gets a live connection to the new primary instead of the old one's dead socket.
+    With `target_session_attrs=read-write`, a process that reaches only a standby still serves
+    reads (quartermaster.cluster.connection)."""
+    from quartermaster.cluster.connection import FollowPrimaryConnection, give_back_standby
+
+    options.setdefault("connect_timeout", str(env_int("QM_DB_CONNECT_TIMEOUT_S", 3)))
+    if options.get("target_session_attrs") == "read-write":
+        pool = options["pool"]
+        pool.setdefault("connection_class", FollowPrimaryConnection)
+        pool.setdefault("reset", give_back_standby)
 
 
 DATABASES = {"default": _database_settings()}
@@ -171,6 +214,14 @@ CHANNEL_LAYERS = {
     )
 }
 
+# pg_auto_failover (issue 14): the monitor's URL, e.g.
+# postgresql://autoctl_node@monitor:5431/pg_auto_failover?sslmode=require. When set, each server
+# process watches it and records every change of primary on the audit chain (cluster.monitor).
+CLUSTER_MONITOR_URL = os.environ.get("QM_CLUSTER_MONITOR_URL", "")
+CLUSTER_FORMATION = os.environ.get("QM_CLUSTER_FORMATION", "default")
+# How often the watcher reads the monitor's events besides its notifications.
+CLUSTER_POLL_MS = env_int("QM_CLUSTER_POLL_MS", 1000)
+
 # Batch sync runs consecutive ops of a bulk-capable type (sale.record, item.adjust) in one set of
 # statements; "0" runs every op alone (the same answers, slower): for measuring, and for operators.
 SYNC_BULK = os.environ.get("QM_SYNC_BULK", "1") != "0"
@@ -191,9 +242,42 @@ GROUP_COMMIT = os.environ.get("QM_GROUP_COMMIT", "1") != "0"
 # The largest request body read (Django's default, 2.5 MiB); a larger one is 413 before it is read.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("QM_MAX_BODY_BYTES", 2_621_440)
 
-LANGUAGE_CODE = "en"
+# The outbox (core/outbox.py) and its worker (`quartermaster outbox work`). A failed attempt
+# waits 1, 2, 4, 8, 16 s (jittered ±25 %), times OUTBOX_BACKOFF_SCALE, which scales every wait
+# of the worker, a provider's Retry-After included (tests run at 0.01); after
+# OUTBOX_MAX_ATTEMPTS the message is dead and its notification `failed`. A claim holds a
+# message for OUTBOX_LEASE_S: a worker killed mid-send leaves it to be sent again after that.
+OUTBOX_BACKOFF_SCALE = env_float("QM_OUTBOX_BACKOFF_SCALE", 1.0)
+OUTBOX_MAX_ATTEMPTS = env_int("QM_OUTBOX_MAX_ATTEMPTS", 5)
+OUTBOX_LEASE_S = env_float("QM_OUTBOX_LEASE_S", 60.0)
+OUTBOX_POLL_S = env_float("QM_OUTBOX_POLL_S", 1.0)
+
+# Notification providers (notifications/providers.py). Unset credentials switch a channel off:
+# with none set, every notification goes to the `console` channel (the log). Never logged.
+# WhatsApp Cloud API: template messages from the business number QM_WHATSAPP_PHONE_NUMBER_ID;
+# status and inbound webhooks are verified with the app secret (X-Hub-Signature-256).
+WHATSAPP_BASE_URL = os.environ.get("QM_WHATSAPP_BASE_URL", "https://graph.facebook.com/v21.0")
+WHATSAPP_TOKEN = os.environ.get("QM_WHATSAPP_TOKEN", "")
+WHATSAPP_PHONE_NUMBER_ID = os.environ.get("QM_WHATSAPP_PHONE_NUMBER_ID", "")
+WHATSAPP_APP_SECRET = os.environ.get("QM_WHATSAPP_APP_SECRET", "")
+WHATSAPP_VERIFY_TOKEN = os.environ.get("QM_WHATSAPP_VERIFY_TOKEN", "")
+# SMS in Twilio's Messages API format: the fallback when WhatsApp fails for good.
+SMS_BASE_URL = os.environ.get("QM_SMS_BASE_URL", "https://api.twilio.com")
+SMS_ACCOUNT_SID = os.environ.get("QM_SMS_ACCOUNT_SID", "")
+SMS_AUTH_TOKEN = os.environ.get("QM_SMS_AUTH_TOKEN", "")
+SMS_FROM = os.environ.get("QM_SMS_FROM", "")
+# One provider request, connect to last byte; must stay below the lease.
+NOTIFY_TIMEOUT_S = env_float("QM_NOTIFY_TIMEOUT_S", 10.0)
+# Numbers stored without a country code (a 10-digit Indian mobile) are sent with this one.
+NOTIFY_DEFAULT_COUNTRY_CODE = os.environ.get("QM_NOTIFY_DEFAULT_COUNTRY_CODE", "91")
+
+# English and Tamil (core/i18n.py): error messages follow Accept-Language; the catalogue in
+# core/locale is compiled at install (core/catalogues.py) and found first, before Django's own.
+LANGUAGE_CODE = I18N_SOURCE_LANGUAGE
+LANGUAGES = list(I18N_LANGUAGES)
+LOCALE_PATHS = [I18N_LOCALE_DIR]
 TIME_ZONE = "UTC"
-USE_I18N = False
+USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 
@@ -204,5 +288,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("QM_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # WeasyPrint logs every step of every document at INFO.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "weasyprint": {"level": "WARNING"}},
 }

@@ -1,17 +1,22 @@
 """The audit chain's snapshot format, pinned: the fields each record's `before`/`after` carry.
 
 The chain hashes these snapshots, so their fields are the chain's format (chain version 1), not
-the API's: renaming a field on the wire must not rename it here. Today each domain's view serves
-as both the wire body and the snapshot; this test makes any change to a view's fields a
-deliberate change of the chain's format (with a new chain version that `audit verify` tells
-apart), never a side effect of an API edit.
+the API's: renaming a field on the wire must not rename it here. A record given a typed view
+(`core.types.View`: items and stock so far) encodes its snapshot apart from its wire body; a
+record still carried as a dict serves as both, so this test makes any change to its fields a
+deliberate change of the chain's format, never a side effect of an API edit.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from quartermaster.core.models import AuditEntry
+import pytest
+
+from quartermaster.core.models import AuditEntry, FeedEntry
+from quartermaster.inventory.selectors import ItemView
+from quartermaster.inventory.services import UpdateItem
 from tests.conftest import Api
 
 PINNED_FIELDS: dict[str, list[str]] = {
@@ -101,3 +106,36 @@ def test_every_audited_record_keeps_its_pinned_snapshot_fields(
                 fields.setdefault(entry.entity_type, set()).update(snapshot)
 
     assert {kind: sorted(names) for kind, names in fields.items()} == PINNED_FIELDS
+
+
+def test_renaming_a_field_on_the_wire_leaves_what_the_chain_sealed(
+    admin: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The API renames "price" (a later API version, played here by patching the view's wire
+    # encoding): responses and the feed follow, the audit snapshot does not.
+    wire = ItemView.to_wire
+
+    def renamed(view: ItemView) -> dict[str, Any]:
+        body = wire(view)
+        body["unit_price"] = body.pop("price")
+        return body
+
+    monkeypatch.setattr(ItemView, "to_wire", renamed)
+    item = _ok(admin.post("/api/v1/items", {"name": "valve", "qty": 1, "price": "12.50"}))
+    _ok(admin.patch(f"/api/v1/items/{item['id']}", {"price": "13.00"}))
+
+    assert item["unit_price"] == "12.50" and "price" not in item
+    sealed = AuditEntry.objects.filter(entity_type="item", entity_id=item["id"]).order_by("seq")
+    assert [(e.before or {}).get("price") for e in sealed] == [None, "12.50"]
+    assert [e.after["price"] for e in sealed] == ["12.50", "13.00"]
+    fed = FeedEntry.objects.filter(entity="item", entity_id=item["id"]).order_by("seq")
+    assert [row.data["unit_price"] for row in fed] == ["12.50", "13.00"]
+
+
+def test_a_versioned_records_editable_fields_have_one_name_in_both_encodings() -> None:
+    # Conflicts read a record's base version back from the chain as wire fields
+    # (core.conflicts._snapshot_at): the names an update may change must agree.
+    view = ItemView(uuid.uuid4(), "ITM-1", "gas", 3, 95000, "pcs", "bulk", 0, 0, 2)
+
+    for name in (*UpdateItem.editable, "id", "version"):
+        assert view.wire[name] == view.snapshot[name]

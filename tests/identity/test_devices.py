@@ -162,3 +162,16 @@ def test_a_revoked_device_cannot_sync_under_a_fresh_login(admin: Api, driver: di
 
     assert (reply.status, reply.body["code"]) == (401, "not_authenticated")
     assert fresh.post("/api/v1/sync/batch", {"device_id": "truck-08", "ops": []}).status == 200
+
+
+def test_devices_are_online_while_heard_from_and_offline_after(admin: Api, driver: dict) -> None:
+    assert admin.get("/api/v1/devices/truck-07").body["online"] is True
+
+    Device.objects.filter(pk="truck-07").update(last_seen_at=timezone.now() - timedelta(minutes=3))
+
+    assert admin.get("/api/v1/devices/truck-07").body["online"] is False
+    listed = {d["device_id"]: d["online"] for d in admin.get("/api/v1/devices").body["results"]}
+    assert listed["truck-07"] is False
+    services._last_touched.clear()
+    Api(Client(), driver["access"]).get("/api/v1/auth/me")  # the device's next sync round
+    assert admin.get("/api/v1/devices/truck-07").body["online"] is True

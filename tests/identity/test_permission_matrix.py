@@ -21,6 +21,7 @@ from quartermaster.core.commands import Command
 from quartermaster.core.errors import NotFound, PermissionDenied
 from quartermaster.core.types import Actor
 from quartermaster.identity import permissions
+from quartermaster.inventory.selectors import get_default_location
 from tests.conftest import Api, audit_count, create_user, login
 
 pytestmark = pytest.mark.django_db
@@ -100,8 +101,30 @@ MATRIX: dict[str, frozenset[str]] = {
     "market.settlement.pay": frozenset({A}),
     "market.settlement.cancel": frozenset({A}),
     "market.report.read": frozenset({A, M, S, U}),
+    # inspections: managers author templates; inspectors (staff) work on their own
+    # inspections only; managers approve, reject and restore
+    "inspection.template.read": frozenset({A, M, S, U}),
+    "inspection.template.create": frozenset({A, M}),
+    "inspection.template.update": frozenset({A, M}),
+    "inspection.template.publish": frozenset({A, M}),
+    "inspection.read": frozenset({A, M, S, U}),
+    "inspection.create": frozenset({A, M, S}),
+    "inspection.update": frozenset({A, M, S}),
+    "inspection.submit": frozenset({A, M, S}),
+    "inspection.approve": frozenset({A, M}),
+    "inspection.reject": frozenset({A, M}),
+    "inspection.delete": frozenset({A, M, S}),
+    "inspection.restore": frozenset({A, M}),
+    # notifications: the back office watches delivery and retries a failed one
+    "notification.read": frozenset({A, M}),
+    "notification.retry": frozenset({A, M}),
     # drivers collecting payment need the balance; parties read their own only
     "statement.read": frozenset({A, M, S, U, P}),
+    # loads: sent and received by those who move stock; a costly shortage is a manager's
+    "load.read": frozenset({A, M, S, U}),
+    "load.dispatch": frozenset({A, M, S}),
+    "load.receive": frozenset({A, M, S}),
+    "load.approve": frozenset({A, M}),
 }
 
 
@@ -200,6 +223,7 @@ class Route:
 
 
 ROUTES = [
+    Route("load.read", "GET", "/api/v1/loads", 200),
     Route("item.read", "GET", "/api/v1/items", 200),
     Route("item.read", "GET", "/api/v1/items/{item}", 200),
     Route("item.read", "GET", "/items/{item}", 200),
@@ -265,6 +289,7 @@ ROUTES = [
         "market.farmer.update", "PATCH", "/api/v1/market/farmers/{farmer}", 200, {"village": "X"}
     ),
     Route("market.rate.read", "GET", "/api/v1/market/rates?date=2026-03-01", 200),
+    Route("notification.read", "GET", "/api/v1/notifications?status=failed", 200),
     Route(
         "market.rate.post",
         "POST",
@@ -346,6 +371,44 @@ ROUTES = [
     Route(
         "journal.reverse", "POST", "/api/v1/journal/entries/{entry}/reverse", 201, {"reason": "x"}
     ),
+    Route("inspection.template.read", "GET", "/api/v1/templates", 200),
+    Route("inspection.template.read", "GET", "/api/v1/templates/{template}", 200),
+    Route(
+        "inspection.template.create",
+        "POST",
+        "/api/v1/templates",
+        201,
+        {
+            "name": "Roof",
+            "sections": [
+                {"id": "s", "title": "S", "questions": [{"id": "q", "type": "text", "label": "Q"}]}
+            ],
+        },
+    ),
+    Route("inspection.read", "GET", "/api/v1/inspections", 200),
+    # The world's inspection is the admin's: an inspector does not see it.
+    Route(
+        "inspection.read",
+        "GET",
+        "/api/v1/inspections/{inspection}",
+        200,
+        not_theirs=frozenset({S}),
+    ),
+    Route(
+        "inspection.update",
+        "PATCH",
+        "/api/v1/inspections/{inspection}",
+        200,
+        {"answers": {"q": "x"}},
+        not_theirs=frozenset({S}),
+    ),
+    Route(
+        "inspection.create",
+        "POST",
+        "/api/v1/inspections",
+        201,
+        {"template": "{template}", "location": "{location}"},
+    ),
     Route(
         "sync.device_status",
         "GET",
@@ -366,6 +429,9 @@ class World:
     market_entry: str
     settlement: str
     today: str
+    template: str
+    inspection: str
+    location: str
 
 
 @pytest.fixture
@@ -405,6 +471,20 @@ def world(admin: Api) -> World:
     settlement = admin.post(
         "/api/v1/market/settlements", {"farmer": other, "period_from": today, "period_to": today}
     ).body["id"]
+    template = admin.post(
+        "/api/v1/templates",
+        {
+            "name": "Roof",
+            "sections": [
+                {"id": "s", "title": "S", "questions": [{"id": "q", "type": "text", "label": "Q"}]}
+            ],
+        },
+    ).body["id"]
+    assert admin.post(f"/api/v1/templates/{template}/publish").status == 200
+    location = get_default_location().id
+    inspection = admin.post(
+        "/api/v1/inspections", {"template": template, "location": str(location)}
+    ).body["id"]
     return World(
         item=item,
         device="truck-07",
@@ -414,6 +494,9 @@ def world(admin: Api) -> World:
         market_entry=market_entry["id"],
         settlement=settlement,
         today=today,
+        template=template,
+        inspection=inspection,
+        location=str(location),
     )
 
 
@@ -437,6 +520,8 @@ def test_http_routes_follow_the_matrix(
         farmer=world.farmer,
         market_entry=world.market_entry,
         settlement=world.settlement,
+        template=world.template,
+        inspection=world.inspection,
     )
     body = route.body
     if isinstance(body, dict):
@@ -445,6 +530,8 @@ def test_http_routes_follow_the_matrix(
             key: refs.get(value, value) if isinstance(value, str) else value
             for key, value in body.items()
         }
+    if isinstance(body, dict) and body.get("template") == "{template}":
+        body = {**body, "template": world.template, "location": world.location}
     audit_before = audit_count()
 
     reply = api.request(route.method, path, body)

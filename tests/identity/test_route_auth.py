@@ -36,6 +36,9 @@ PUBLIC = {
 }
 # Session-authenticated HTML, not the bearer API: see test_back_office_needs_its_own_login.
 OWN_LOGIN_PREFIXES = ("/admin/",)
+# Providers' callbacks (API.md "Notifications"): no bearer token, the provider's signature
+# instead; see test_public_routes_answer_without_a_token and tests/notifications.
+SIGNED_WEBHOOKS = ("/api/v1/notifications/webhooks/",)
 
 SAMPLE_UUID = "3f1f6a8e-5b9e-4c43-9d0e-1f2a3b4c5d6e"
 # A path parameter gets the first of these its converter accepts.
@@ -90,8 +93,14 @@ def openapi_operations() -> list[tuple[str, str]]:
             concrete = path
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "path":
-                    fmt = parameter.get("schema", {}).get("format")
-                    value = SAMPLE_UUID if fmt == "uuid" else "sample"
+                    schema = parameter.get("schema", {})
+                    value = (
+                        SAMPLE_UUID
+                        if schema.get("format") == "uuid"
+                        else "7"
+                        if schema.get("type") == "integer"
+                        else "sample"
+                    )
                     concrete = concrete.replace("{" + parameter["name"] + "}", value)
             assert "{" not in concrete, concrete
             operations.append((method.upper(), concrete))
@@ -178,7 +187,7 @@ def test_every_url_conf_route_rejects_every_bad_token(admin_tokens: tuple[str, s
     variants = bad_tokens(*admin_tokens)
     failures = []
     for path in url_conf_paths():
-        if path.startswith(OWN_LOGIN_PREFIXES) or path in PUBLIC_DOCUMENTS:
+        if path.startswith(OWN_LOGIN_PREFIXES + SIGNED_WEBHOOKS) or path in PUBLIC_DOCUMENTS:
             continue
         guarded_methods = 0
         for method in METHODS:
@@ -204,7 +213,7 @@ def test_every_openapi_operation_rejects_every_bad_token(
     variants = bad_tokens(*admin_tokens)
     failures = []
     for method, path in openapi_operations():
-        if (method, path) in PUBLIC:
+        if (method, path) in PUBLIC or path.startswith(SIGNED_WEBHOOKS):
             continue
         for name, token in variants.items():
             status, body = _send(method, path, token)
@@ -229,6 +238,8 @@ def test_public_routes_answer_without_a_token(db: None) -> None:
     assert Client().get("/api/v1/docs").status_code == 200
     assert anon.post("/api/v1/auth/login", {"username": "x", "password": "y"}).status == 401
     assert anon.post("/api/v1/auth/refresh", {"refresh": "x"}).status == 401
+    unsigned = anon.post("/api/v1/notifications/webhooks/whatsapp", {"object": "x"})
+    assert (unsigned.status, unsigned.body["code"]) == (401, "not_authenticated")
 
 
 def test_back_office_needs_its_own_login(admin_tokens: tuple[str, str, str]) -> None:

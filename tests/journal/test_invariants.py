@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
+from pydantic import ValidationError
 
 from quartermaster.core.errors import Invalid
 from quartermaster.journal import invariants
@@ -15,6 +17,7 @@ from quartermaster.journal.invariants import (
     Unbalanced,
     check_balanced,
 )
+from quartermaster.journal.services import ManualLine
 
 CASH = AccountRef(uuid.uuid4(), "cash", "Cash", AccountKind.ASSET)
 INCOME = AccountRef(uuid.uuid4(), "commission_income", "Commission", AccountKind.INCOME)
@@ -96,17 +99,24 @@ def test_the_chart_knows_accounts_and_families() -> None:
     ("text", "minor"), [(None, 0), ("1250.50", 125050), ("0.01", 1), ("10000000000000", 10**15)]
 )
 def test_a_side_from_the_wire(text: str | None, minor: int) -> None:
-    assert invariants.clean_side(text, "lines[0].debit") == minor
+    parsed = ManualLine.model_validate_json(json.dumps({"account": "cash", "debit": text}))
+
+    assert invariants.clean_side(parsed.debit_minor, "lines[0].debit") == minor
 
 
 @pytest.mark.parametrize(
-    "text", ["0", "0.00", "-1", "1.005", "abc", "NaN", "1e3", " 1", "10000000000000.01"]
+    "text", ["0", "0.00", "-1", "1.005", "abc", "NaN", "1e3", "1 000", "10000000000000.01", 5]
 )
-def test_a_bad_side_from_the_wire_names_its_field(text: str) -> None:
+def test_a_bad_side_from_the_wire_names_its_field(text: str | int) -> None:
+    payload = json.dumps({"account": "cash", "credit": text})
     with pytest.raises(Invalid) as refused:
-        invariants.clean_side(text, "lines[2].credit")
+        try:
+            parsed = ManualLine.model_validate_json(payload)
+        except ValidationError as exc:
+            raise Invalid.from_errors(exc.errors()) from exc
+        invariants.clean_side(parsed.credit_minor, "credit")
 
-    assert list(refused.value.fields or {}) == ["lines[2].credit"]
+    assert list(refused.value.fields or {}) == ["credit"]
 
 
 @pytest.mark.parametrize(

@@ -467,3 +467,25 @@ def test_month_end_settles_every_farmer_with_open_entries_from_the_command_line(
     assert capsys.readouterr().out.strip() == "0 settlements generated, 0 refused"
     assert cli.main(["market", "settle", "--from", "March", "--to", "2026-03-31"]) == 2
     assert journal_verifies(capsys)
+
+
+def test_a_farmers_balance_reply_names_their_last_settlement(admin: Api, month: Month) -> None:
+    from quartermaster.core.commands import execute
+    from quartermaster.core.types import SYSTEM_ACTOR, Context
+    from quartermaster.market.notices import ReplyBalance
+    from quartermaster.notifications.models import Notification
+
+    settlement = generate(admin, month.market.farmer).body
+    admin.post(f"{MARKET}/settlements/{settlement['id']}/approve")
+
+    reply = execute(
+        ReplyBalance(farmer=month.market.farmer, inbound_message_id="wamid.1"),
+        Context(actor=SYSTEM_ACTOR),
+    )
+
+    assert reply.status == 200, reply.body
+    params = Notification.objects.get().params
+    assert (params["payable"], params["advance_outstanding"]) == ("4626.00", "0.00")
+    assert params["last_settlement"] == (
+        "STL-000001, 2026-03-01 to 2026-03-02, approved, net Rs 4626.00"
+    )

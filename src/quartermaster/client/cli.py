@@ -21,7 +21,9 @@ DEFAULT_DB = "./var/agent.sqlite3"
 EPILOG = """\
 environment:
   QM_AGENT_DB        device database (default ./var/agent.sqlite3)
-  QM_AGENT_SERVER    server URL, e.g. http://127.0.0.1:8000
+  QM_AGENT_SERVER    server URL, e.g. http://127.0.0.1:8000; several separated by commas
+                     (a shop with failover): the agent uses the one whose database is
+                     the primary and moves on when it fails
   QM_AGENT_USERNAME  user to log in as
   QM_AGENT_PASSWORD  password (only needed until the device holds a token)
 
@@ -96,6 +98,12 @@ def add_agent_parser(commands: Any) -> None:
     record.add_argument(
         "--base-version", type=int, metavar="N", help="version the edit is based on (conflicts)"
     )
+    record.add_argument(
+        "--urgent",
+        action="store_true",
+        help="a running `agent sync --watch` pushes it at once (a sale or move that the "
+        "replica says takes the last unit is urgent without this)",
+    )
     record.set_defaults(func=cmd_record)
 
     sync = sub.add_parser(
@@ -109,7 +117,8 @@ def add_agent_parser(commands: Any) -> None:
     sync.add_argument(
         "--server",
         metavar="URL",
-        help="server URL (default $QM_AGENT_SERVER, else the last one used)",
+        help="server URL, or several separated by commas (default $QM_AGENT_SERVER, else "
+        "the last one used)",
     )
     sync.add_argument("--username", metavar="NAME", help="default $QM_AGENT_USERNAME")
     sync.add_argument(
@@ -121,7 +130,8 @@ def add_agent_parser(commands: Any) -> None:
     sync.add_argument(
         "--watch",
         action="store_true",
-        help="keep running: sync again on a server poke (WebSocket) or every --interval",
+        help="keep running: sync every --interval, at once on a server poke (WebSocket) "
+        "and on an urgent op recorded meanwhile; follows the primary when it moves",
     )
     sync.add_argument(
         "--interval", type=float, default=30.0, metavar="S", help="--watch period (default 30)"
@@ -193,6 +203,7 @@ def _read_payload(value: str) -> Any:
 
 def cmd_record(args: argparse.Namespace) -> int:
     from quartermaster.client.store import OutboxError, new_temp_id
+    from quartermaster.client.urgency import takes_last_unit
 
     try:
         payload = _read_payload(args.payload)
@@ -208,12 +219,15 @@ def cmd_record(args: argparse.Namespace) -> int:
                 client_temp_id=temp_id,
                 group=args.group,
                 base_version=args.base_version,
+                critical=args.urgent or takes_last_unit(store, args.type, payload),
             )
         except OutboxError as error:
             say(f"error: {error}")
             return 2
         pending = store.counts()["pending"]
     line = f"recorded op #{op.device_seq} {op.type} (op id {op.op_id})"
+    if op.critical:
+        line += " urgent"
     if op.client_temp_id:
         line += f" temp id {op.client_temp_id}"
     say(line)
@@ -288,7 +302,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
             try:
                 code = _sync_rounds(engine, args)
                 while args.watch and code != 2:
-                    _wait_for_news(server, store.get_meta("access"), args.interval)
+                    _wait_for_news(session, store, args.interval)
                     code = _sync_rounds(engine, args)
             except KeyboardInterrupt:
                 say("stopped; pending ops stay in the outbox")
@@ -316,23 +330,55 @@ def _sync_rounds(engine: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_for_news(server: str, access: str | None, interval_s: float) -> None:
-    """Until a poke arrives on WS /ws/changes or `interval_s` passes. A missed poke costs only
-    latency: the next round pulls the feed anyway."""
+# How often a watching sync looks for urgent ops recorded meanwhile (a local SQLite read).
+URGENT_CHECK_S = 0.5
+
+
+def _wait_for_news(session: Any, store: Any, interval_s: float) -> None:
+    """Until the next round is due: a poke or a critical event arrives on WS /ws/changes, an
+    urgent op is recorded, or `interval_s` passes. A missed message costs only latency: the
+    next round pulls the feed anyway. On `primary_changed` the session chooses its server again.
+    """
     deadline = time.monotonic() + interval_s
+
+    def urgent() -> bool:
+        return bool(store.pending_critical())
+
     try:
         from websockets.sync.client import connect
     except ImportError:
-        time.sleep(interval_s)
+        _poll_until(deadline, urgent)
         return
-    url = server.replace("http://", "ws://").replace("https://", "wss://").rstrip("/")
+    url = session.server.replace("http://", "ws://").replace("https://", "wss://")
     try:
-        with connect(f"{url}/ws/changes?token={access}", open_timeout=5) as socket:
-            socket.recv(timeout=interval_s)
-    except TimeoutError:
-        return
-    except Exception:  # no WebSocket (proxy, old server, expired token): poll instead
-        time.sleep(max(0.0, deadline - time.monotonic()))
+        with connect(f"{url}/ws/changes?token={store.get_meta('access')}", open_timeout=5) as ws:
+            while not urgent():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                try:
+                    message = ws.recv(timeout=min(URGENT_CHECK_S, left))
+                except TimeoutError:
+                    continue
+                if _primary_changed(message):
+                    session.servers.failed()
+                return
+    except Exception:  # no WebSocket (proxy, old server, expired token, server gone): poll
+        session.servers.failed()
+        _poll_until(deadline, urgent)
+
+
+def _poll_until(deadline: float, urgent: Any) -> None:
+    while not urgent() and time.monotonic() < deadline:
+        time.sleep(min(URGENT_CHECK_S, max(0.0, deadline - time.monotonic())))
+
+
+def _primary_changed(message: Any) -> bool:
+    try:
+        event = json.loads(message)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(event, dict) and event.get("event") == "primary_changed"
 
 
 def _describe(op: Any) -> str:

@@ -4,11 +4,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
+from quartermaster.client.servers import Servers
 from quartermaster.client.store import DeviceStore
+
+# 503 codes that say "this server cannot do it now, another may": API.md "Cluster".
+SWITCH_CODES = frozenset({"failover", "not_primary"})
 
 
 class SyncError(Exception):
@@ -46,14 +51,25 @@ def error_text(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}"
 
 
+def _code_of(response: httpx.Response) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("code") if isinstance(body, dict) else None
+
+
 class Session:
     """An authenticated HTTP session for one device. Tokens live in the device database, so a
-    restarted agent does not log in again; the password is never stored."""
+    restarted agent does not log in again; the password is never stored.
+
+    `server_url` may name several servers (a list, or URLs separated by commas): the session
+    uses the one whose database is the primary and moves on when it fails (client.servers)."""
 
     def __init__(
         self,
         store: DeviceStore,
-        server_url: str,
+        server_url: str | Sequence[str],
         *,
         username: str | None = None,
         password: str | None = None,
@@ -68,9 +84,13 @@ class Session:
         if username and username != store.get_meta("username"):
             # Someone else's tokens must not be used for this user's ops.
             store.set_meta({"username": username, "access": None, "refresh": None})
-        self.http = httpx.Client(
-            base_url=server_url.rstrip("/"), timeout=timeout_s, transport=transport
-        )
+        self.http = httpx.Client(timeout=timeout_s, transport=transport)
+        self.servers = Servers(server_url, self.http)
+
+    @property
+    def server(self) -> str:
+        """The server in use now."""
+        return self.servers.current
 
     def close(self) -> None:
         self.http.close()
@@ -86,7 +106,29 @@ class Session:
         """Send with the access token; on 401 re-authenticate once and send again.
 
         Raises RetryLater on a transport failure; every HTTP answer is returned to the caller.
+        With several servers, a transport failure or a 503 `failover`/`not_primary` sends the
+        same request to the next server chosen (once round them all): safe for every request
+        this client sends, since ops carry op ids and the rest are reads or token requests.
         """
+        for attempt in range(len(self.servers.urls)):
+            last = attempt == len(self.servers.urls) - 1
+            try:
+                response = self._request_here(method, path, json=json, params=params)
+            except RetryLater:
+                self.servers.failed()
+                if last:
+                    raise
+                continue
+            if response.status_code == 503 and _code_of(response) in SWITCH_CODES:
+                self.servers.failed()
+                if not last:
+                    continue
+            return response
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _request_here(
+        self, method: str, path: str, *, json: Any, params: dict[str, Any] | None
+    ) -> httpx.Response:
         if self.store.get_meta("access") is None:
             self.login()
         response = self._send(method, path, json=json, params=params)
@@ -100,7 +142,9 @@ class Session:
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.store.get_meta('access')}"}
         try:
-            return self.http.request(method, path, json=json, params=params, headers=headers)
+            return self.http.request(
+                method, self.servers.use() + path, json=json, params=params, headers=headers
+            )
         except httpx.TransportError as error:
             raise RetryLater(f"{type(error).__name__}: {error or 'no answer'}") from error
 
@@ -132,7 +176,7 @@ class Session:
 
     def _post_unauthenticated(self, path: str, body: dict[str, Any]) -> httpx.Response:
         try:
-            return self.http.post(path, json=body)
+            return self.http.post(self.servers.use() + path, json=body)
         except httpx.TransportError as error:
             raise RetryLater(f"{type(error).__name__}: {error or 'no answer'}") from error
 

@@ -33,7 +33,7 @@ MAX_GROUP_OPS = 100
 TEMP_ID_PREFIX = "temp_"
 OP_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -70,6 +70,13 @@ CREATE TABLE IF NOT EXISTS replica (
     PRIMARY KEY (entity, id)
 );
 """
+# Each schema version's statements after the first: a device database written by an older
+# client is brought up to date in place, its outbox kept.
+UPGRADES = {
+    # An op to push at once (`agent record --urgent`, or the replica says it takes the last
+    # unit): `agent sync --watch` does not wait for its next round.
+    2: "ALTER TABLE ops ADD COLUMN critical INTEGER NOT NULL DEFAULT 0",
+}
 
 
 def utc_now() -> datetime:
@@ -105,6 +112,7 @@ class Op:
     attempts: int
     last_error: str | None
     finished_at: str | None
+    critical: bool = False
 
     @property
     def is_conflict(self) -> bool:
@@ -167,6 +175,7 @@ def _op_from_row(row: sqlite3.Row) -> Op:
         attempts=row["attempts"],
         last_error=row["last_error"],
         finished_at=row["finished_at"],
+        critical=bool(row["critical"]),
     )
 
 
@@ -196,9 +205,13 @@ class DeviceStore:
         if version < SCHEMA_VERSION:
             with self._transaction() as db:
                 # executescript() would commit on its own; one statement at a time stays atomic.
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                if version == 0:
+                    for statement in SCHEMA.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                    version = 1
+                for upgrade in range(version + 1, SCHEMA_VERSION + 1):
+                    db.execute(UPGRADES[upgrade])
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -283,15 +296,19 @@ class DeviceStore:
         client_temp_id: str | None = None,
         group: str | None = None,
         base_version: int | None = None,
+        critical: bool = False,
     ) -> Op:
-        """Append an op to the outbox; it is on disk when this returns.
+        """Append an op to the outbox; it is on disk when this returns. A `critical` op is
+        pushed at once by a watching sync (`pending_critical`).
 
         Record the ops of a group with `record_group`: recorded one by one, a sync running in
         between could send the first ops of the group without the rest.
         """
         payload_json = _checked(type, payload, client_temp_id, group, base_version)
         with self._transaction() as db:
-            return self._insert(db, type, payload_json, client_temp_id, group, base_version)
+            return self._insert(
+                db, type, payload_json, client_temp_id, group, base_version, critical
+            )
 
     def record_group(self, group: str, ops: Sequence[Mapping[str, Any]]) -> list[Op]:
         """Append all ops of `group` in one transaction, so no sync ever sees half of it.
@@ -327,6 +344,7 @@ class DeviceStore:
         client_temp_id: str | None,
         group: str | None,
         base_version: int | None,
+        critical: bool = False,
     ) -> Op:
         last = db.execute(
             "SELECT device_seq, op_group FROM ops ORDER BY device_seq DESC LIMIT 1"
@@ -345,9 +363,9 @@ class DeviceStore:
         client_ts = iso(self._clock())
         db.execute(
             "INSERT INTO ops (device_seq, op_id, type, payload, client_temp_id, op_group,"
-            " base_version, client_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " base_version, client_ts, critical) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (device_seq, op_id, type, payload_json, client_temp_id, group, base_version,
-             client_ts),
+             client_ts, int(critical)),
         )  # fmt: skip
         return Op(
             device_seq=device_seq,
@@ -364,6 +382,7 @@ class DeviceStore:
             attempts=0,
             last_error=None,
             finished_at=None,
+            critical=critical,
         )
 
     @staticmethod
@@ -462,6 +481,13 @@ class DeviceStore:
                 [(error, op_id) for op_id in op_ids],
             )
 
+    def pending_critical(self) -> int:
+        """How many critical ops wait to be pushed."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM ops WHERE state = 'pending' AND critical = 1"
+        ).fetchone()
+        return int(row[0])
+
     def counts(self) -> dict[str, int]:
         counts = {PENDING: 0, DONE: 0, REJECTED: 0, "conflicts": 0}
         for row in self._db.execute("SELECT state, COUNT(*) FROM ops GROUP BY state"):
@@ -509,6 +535,17 @@ class DeviceStore:
     def replica(self, entity: str) -> dict[str, Any]:
         rows = self._db.execute("SELECT id, data FROM replica WHERE entity = ?", (entity,))
         return {row[0]: json.loads(row[1]) for row in rows}
+
+    def stock_qty(self, item_id: str, location_id: str) -> int | None:
+        """The replica's stock of `item_id` at `location_id`; None when it holds no such row."""
+        row = self._db.execute(
+            "SELECT data FROM replica WHERE entity = 'stock' AND id = ?",
+            (f"{item_id}:{location_id}",),
+        ).fetchone()
+        if row is None:
+            return None
+        qty = json.loads(row[0]).get("qty") if row[0] else None
+        return qty if isinstance(qty, int) and not isinstance(qty, bool) else None
 
     def replica_counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT entity, COUNT(*) FROM replica GROUP BY entity ORDER BY 1")

@@ -29,7 +29,7 @@ from quartermaster.core.errors import DomainError, IdempotencyKeyInFlight
 from quartermaster.core.group_commit import Baton
 from quartermaster.core.models import ChainHead, FeedEntry
 from quartermaster.core.rows import insert_rows, new_row
-from quartermaster.core.types import Change, Context, Outcome, Response
+from quartermaster.core.types import Change, Context, Outcome, Response, snapshot_of, wire_of
 
 logger = logging.getLogger(__name__)
 
@@ -238,7 +238,9 @@ class _Work:
         if isinstance(outcome, DomainError):
             response = error_response(outcome)
         else:
-            response = Response(status=outcome.status, body=outcome.body, refusal=outcome.refusal)
+            response = Response(
+                status=outcome.status, body=wire_of(outcome.body), refusal=outcome.refusal
+            )
             if outcome.changes:
                 self.recorded.append((command.name, ctx, outcome.changes))
         self.responses[index] = response
@@ -473,8 +475,8 @@ def record_changes_many(
                 action=action,
                 entity_type=change.entity_type,
                 entity_id=change.entity_id,
-                before=encode(change.before),
-                after=encode(change.after),
+                before=encode(snapshot_of(change.before)),
+                after=encode(snapshot_of(change.after)),
                 client_ts=ctx.client_ts,
             )
             for action, ctx, changes in commands
@@ -496,7 +498,7 @@ def record_changes_many(
                 entity_id=change.entity_id,
                 op="delete" if change.after is None else "upsert",
                 version=change.version,
-                data=encode(change.after),
+                data=encode(wire_of(change.after)),
                 location_id=change.location_id,
             )
         )

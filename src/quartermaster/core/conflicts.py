@@ -23,7 +23,7 @@ from quartermaster.core.errors import Conflict as ConflictError
 from quartermaster.core.errors import Invalid, NotFound
 from quartermaster.core.models import AuditEntry, Conflict
 from quartermaster.core.pagination import Keyset, Page, PageRequest, time_key, uuid_key
-from quartermaster.core.types import Change, Context, Outcome
+from quartermaster.core.types import Change, Context, Outcome, Record, wire_of
 
 ENTITY = "conflict"
 OPEN = "open"
@@ -46,13 +46,26 @@ class VersionedUpdate(Command):
         """The fields this update sets, by wire name."""
         raise NotImplementedError
 
-    def load(self, ctx: Context) -> tuple[dict[str, Any], int]:
-        """Lock the live record; return (its wire view, its version). NotFound if none."""
+    def load(self, ctx: Context) -> tuple[Record, int]:
+        """Lock the live record; return (its view, its version). NotFound if none."""
         raise NotImplementedError
 
-    def apply(self, ctx: Context, before: dict[str, Any]) -> Outcome:
+    def apply(self, ctx: Context, before: Record) -> Outcome:
         """Write the proposed fields and bump the version (the row is locked)."""
         raise NotImplementedError
+
+    @classmethod
+    def merged_fields(
+        cls,
+        base: dict[str, Any] | None,
+        mine: dict[str, Any],
+        theirs: dict[str, Any],
+        merged: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The fields a `merge` resolution writes. Field by field by default (`merge_fields`);
+        a record whose one field holds many values edited apart (an inspection's answers)
+        merges inside it."""
+        return merge_fields(cls.editable, base, mine, theirs, merged)
 
     def validated(self) -> VersionedUpdate:
         if self.base_version is not None and (
@@ -64,7 +77,7 @@ class VersionedUpdate(Command):
     def handle(self, ctx: Context) -> Outcome:
         current, version = self.load(ctx)
         if self.base_version is not None and self.base_version != version:
-            return _stale(self, ctx, current, version)
+            return stale_outcome(self, ctx, current, version)
         return self.apply(ctx, current)
 
 
@@ -109,10 +122,12 @@ class VersionConflict(ConflictError):
         }
 
 
-def _stale(
-    command: VersionedUpdate, ctx: Context, current: dict[str, Any], version: int
-) -> Outcome:
+def stale_outcome(command: VersionedUpdate, ctx: Context, record: Record, version: int) -> Outcome:
+    """Refuse `command`, written against an older version, with 409 and commit its conflict
+    record. For handlers that decide staleness themselves (an answer-level merge)."""
     assert command.base_version is not None
+    # The conflict shows the client the record as the API does.
+    current = wire_of(record)
     entity_id = str(current["id"])
     refusal = VersionConflict(
         conflict_id=uuid4(),
@@ -162,7 +177,9 @@ def record_conflict_again(action: str, ctx: Context, refusal: VersionConflict) -
 
 
 def _snapshot_at(entity: str, entity_id: str, version: int) -> dict[str, Any] | None:
-    """The record as it was at `version`, from the audit trail, or None."""
+    """The record as it was at `version`, from the audit trail, or None. Read as the record's
+    wire fields: a versioned record's view keeps its editable fields under the same names in
+    both encodings (tests/core/test_audit_snapshot_format.py checks it)."""
     entry = (
         AuditEntry.objects.filter(entity_type=entity, entity_id=entity_id, after__version=version)
         .order_by("-seq")
@@ -259,12 +276,12 @@ class ResolveConflict(Command):
                 raise Invalid(f"{conflict.entity} records cannot be resolved")
             mine = dict(conflict.client_snapshot.get("fields") or {})
             probe = command_class.model_validate({"id": conflict.entity_id})
-            theirs, version = probe.load(ctx)
+            loaded, version = probe.load(ctx)
+            theirs = wire_of(loaded)
             if self.strategy == "keep_mine":
                 fields = mine
             else:
-                fields = merge_fields(
-                    command_class.editable,
+                fields = command_class.merged_fields(
                     conflict.base_snapshot,
                     mine,
                     theirs,
@@ -276,7 +293,7 @@ class ResolveConflict(Command):
             outcome = update.handle(ctx)
             if outcome.status >= 300:  # pragma: no cover - the row is locked since load
                 raise ConflictError("the record changed while resolving")
-            record = outcome.body
+            record = wire_of(outcome.body)
             changes.extend(outcome.changes)
         conflict.status = RESOLVED
         conflict.resolution = self.strategy

@@ -31,6 +31,26 @@ class Invalid(DomainError):
     def field(cls, name: str, message: str) -> Invalid:
         return cls(message, fields={name: message})
 
+    @classmethod
+    def from_errors(cls, errors: list[Any]) -> Invalid:
+        """A payload's validation errors (pydantic's `errors()`) → one refusal naming each field.
+        One bad field reads as `field` does, so a value refused while a command is built answers
+        exactly as one refused by its invariants."""
+        fields: dict[str, str] = {}
+        for error in errors:
+            name = ".".join(_path_part(part) for part in error.get("loc", ())).replace(".[", "[")
+            fields.setdefault(name or "payload", str(error.get("msg", "invalid")))
+        if len(fields) == 1:
+            [(name, message)] = fields.items()
+            return cls.field(name, message)
+        return cls(
+            "invalid payload: " + "; ".join(f"{k}: {v}" for k, v in fields.items()), fields=fields
+        )
+
+
+def _path_part(part: Any) -> str:
+    return f"[{part}]" if isinstance(part, int) else str(part)
+
 
 class NotAuthenticated(DomainError):
     status = 401
@@ -84,4 +104,28 @@ class RateLimited(DomainError):
 
     def __init__(self, retry_after_s: int) -> None:
         super().__init__("too many requests")
+        self.retry_after_s = retry_after_s
+
+
+class Failover(DomainError):
+    """The database went away under the request (a failover, a restart): nothing was applied
+    that the client could not replay with the same key; retry after `retry_after_s`."""
+
+    status = 503
+    code = "failover"
+
+    def __init__(self, retry_after_s: int = 2) -> None:
+        super().__init__("the database is failing over: retry shortly")
+        self.retry_after_s = retry_after_s
+
+
+class NotPrimary(DomainError):
+    """This process reaches only a standby: it serves reads; a write must wait for a primary
+    (or go to another server whose /health says role primary)."""
+
+    status = 503
+    code = "not_primary"
+
+    def __init__(self, retry_after_s: int = 2) -> None:
+        super().__init__("this server reaches only a standby database: writes are refused")
         self.retry_after_s = retry_after_s

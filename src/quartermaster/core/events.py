@@ -86,6 +86,18 @@ def bind_event_loop(loop: asyncio.AbstractEventLoop) -> None:
     _loop = loop
 
 
+CLUSTER_EVENT = "cluster.event"
+
+
+def send_cluster_event(event: str, epoch: int, detail: dict[str, Any]) -> None:
+    """Tell every connected socket of a change of the cluster (`primary_changed`), at once.
+
+    Every server process sends it when it learns of the change, so a socket on any process
+    hears it even when the channel layer is per process; the consumer passes each epoch on
+    once, so with a shared layer (Redis) nobody hears it twice."""
+    _send({"type": CLUSTER_EVENT, "event": event, "epoch": epoch, "detail": detail})
+
+
 def _send(message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
@@ -98,9 +110,15 @@ def _send(message: dict[str, Any]) -> None:
         else:
             async_to_sync(layer.group_send)(FEED_GROUP, message)
     except Exception:  # the commit stands; clients will pull the feed anyway
-        logger.warning("could not publish feed seq %s", message["seq"], exc_info=True)
+        logger.warning("could not publish %s", _label(message), exc_info=True)
 
 
 def _log_failure(done: Future[None], message: dict[str, Any]) -> None:
     if not done.cancelled() and done.exception() is not None:
-        logger.warning("could not publish feed seq %s: %r", message["seq"], done.exception())
+        logger.warning("could not publish %s: %r", _label(message), done.exception())
+
+
+def _label(message: dict[str, Any]) -> str:
+    if "seq" in message:
+        return f"feed seq {message['seq']}"
+    return f"{message.get('event')} epoch {message.get('epoch')}"

@@ -5,24 +5,31 @@ This is the one place where domain errors, validation errors and framework error
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
 from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
+from pydantic import ValidationError as PydanticValidationError
 
 from quartermaster.core import ratelimit
 from quartermaster.core.commands import error_response
 from quartermaster.core.errors import DomainError, Invalid, NotAuthenticated, PermissionDenied
+from quartermaster.core.failover import database_refusal
+from quartermaster.core.i18n import SOURCE_LANGUAGE, say, say_error_body, validation_message
 from quartermaster.core.idempotency import MAX_KEY_LENGTH
 from quartermaster.core.pagination import Page
 from quartermaster.core.schemas import INT63_MAX
@@ -46,6 +53,30 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     return response
 
 
+def entity_tag(body: bytes) -> str:
+    """A strong validator of a JSON body: its SHA-256, quoted (RFC 9110)."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def conditional_json(request: HttpRequest, body: Any) -> HttpResponse:
+    """200 with the body and its `ETag`, or 304 with no body when `If-None-Match` names that
+    tag (or `*`): a device that has the record already downloads nothing again."""
+    content = json.dumps(body, ensure_ascii=False).encode()
+    tag = entity_tag(content)
+    wanted = request.headers.get("If-None-Match", "")
+    # Weak comparison (RFC 9110 13.1.2): W/"x" matches "x" for GET.
+    candidates = {part.strip().removeprefix("W/") for part in wanted.split(",")}
+    if tag in candidates or "*" in candidates:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(content, status=200, content_type=JSON_CONTENT_TYPE)
+    response["ETag"] = tag
+    # Each caller may be shown a different body: caches keep it per token.
+    response["Vary"] = "Authorization"
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
 def page_response(page: Page[T], view: Callable[[T], Any]) -> HttpResponse:
     """One page of a list, as every list answers it: `{"results": [...], "next_cursor"}`."""
     return json_response(
@@ -55,14 +86,23 @@ def page_response(page: Page[T], view: Callable[[T], Any]) -> HttpResponse:
 
 def error_json(error: DomainError) -> HttpResponse:
     rendered = error_response(error)
-    return json_response(rendered.status, rendered.body, rendered.headers)
+    return json_response(rendered.status, say_error_body(rendered.body), rendered.headers)
+
+
+def error_body_json(status: int, message: str, code: str) -> HttpResponse:
+    """An error body made here at the edge, said in the request's language."""
+    return json_response(status, {"error": say(message), "code": code})
 
 
 def to_http(response: Response) -> HttpResponse:
     headers = dict(response.headers)
     if response.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return json_response(response.status, response.body, headers)
+    body = response.body
+    if response.status >= 400 and isinstance(body, dict):
+        # Said in the caller's language, a replayed answer too: what was stored is English.
+        body = say_error_body(body)
+    return json_response(response.status, body, headers)
 
 
 def actor_of(request: HttpRequest) -> Actor:
@@ -162,8 +202,12 @@ def install_error_handlers(api: NinjaAPI) -> None:
     def on_validation_error(request: HttpRequest, exc: Exception) -> HttpResponse:
         assert isinstance(exc, NinjaValidationError)
         fields = validation_fields(list(exc.errors))
-        message = "invalid request: " + "; ".join(f"{k}: {v}" for k, v in fields.items())
-        return error_json(Invalid(message, fields=fields))
+        return error_json(Invalid(validation_message(fields), fields=fields))
+
+    def on_command_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+        # A command refusing a wire value as it is built (its typed fields parse money once).
+        assert isinstance(exc, PydanticValidationError)
+        return error_json(Invalid.from_errors(exc.errors()))
 
     def on_authentication_error(request: HttpRequest, exc: Exception) -> HttpResponse:
         response = error_json(NotAuthenticated("authentication required"))
@@ -180,25 +224,28 @@ def install_error_handlers(api: NinjaAPI) -> None:
         code = {400: "invalid", 404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "error"
         )
-        return json_response(exc.status_code, {"error": str(exc.message), "code": code})
+        return error_body_json(exc.status_code, str(exc.message), code)
 
     def on_too_large(request: HttpRequest, exc: Exception) -> HttpResponse:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return json_response(
+        return error_body_json(
             413,
-            {
-                "error": f"request body larger than {limit} bytes: send fewer ops per batch",
-                "code": "payload_too_large",
-            },
+            f"request body larger than {limit} bytes: send fewer ops per batch",
+            "payload_too_large",
         )
 
     def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+        refusal = database_refusal(exc)
+        if refusal is not None:  # a failover met mid-way: retryable, not a fault of ours
+            logger.warning("%s on %s %s: %s", refusal.code, request.method, request.path, exc)
+            return error_json(refusal)
         logger.exception("unhandled error on %s %s", request.method, request.path)
-        return json_response(500, {"error": "internal server error", "code": "server_error"})
+        return error_body_json(500, "internal server error", "server_error")
 
     handlers: list[tuple[type[Exception], Any]] = [
         (DomainError, on_domain_error),
         (NinjaValidationError, on_validation_error),
+        (PydanticValidationError, on_command_error),
         (AuthenticationError, on_authentication_error),
         (AuthorizationError, on_authorization_error),
         (HttpError, on_http_error),
@@ -241,7 +288,7 @@ class JsonErrorsMiddleware:
         status = response.status_code
         code = _STATUS_CODES.get(status, "error")
         message = "not_found" if status == 404 else code.replace("_", " ")
-        replacement = json_response(status, {"error": message, "code": code})
+        replacement = error_body_json(status, message, code)
         if response.has_header("Allow"):
             replacement["Allow"] = response["Allow"]
         return replacement
@@ -295,11 +342,48 @@ class RateLimitMiddleware:
 
 
 def not_found_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return json_response(404, {"error": "not_found", "code": "not_found"})
+    return error_body_json(404, "not_found", "not_found")
 
 
 def server_error_view(request: HttpRequest) -> HttpResponse:
-    return json_response(500, {"error": "internal server error", "code": "server_error"})
+    # Django calls this while handling the exception, so it is still the current one.
+    refusal = database_refusal(sys.exc_info()[1])
+    if refusal is not None:
+        return error_json(refusal)
+    return error_body_json(500, "internal server error", "server_error")
+
+
+class LanguageMiddleware:
+    """The language of the answer: `Accept-Language` among settings.LANGUAGES (English when it
+    names none of them), active while the request runs and given back in `Content-Language`.
+
+    Django's LocaleMiddleware would do this too, and also read a session and a cookie and
+    redirect by URL prefix, none of which this API has; this one deactivates the language
+    afterwards, so a thread of the pool never carries one request's language into the next,
+    and costs next to nothing for a request in English (most of them: every sync batch)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        asked = request.META.get("HTTP_ACCEPT_LANGUAGE")
+        language = SOURCE_LANGUAGE
+        if asked:
+            language = translation.get_language_from_request(request) or SOURCE_LANGUAGE
+        if language == SOURCE_LANGUAGE:
+            # Nothing to activate: English is what is active when nothing is, and no code here
+            # leaves a language active (override, never activate). get_language() itself costs
+            # ~17 us (asgiref's Local), more than the rest of this middleware.
+            response = self.get_response(request)
+        else:
+            with translation.override(language):
+                response = self.get_response(request)
+        if response.has_header("Vary"):
+            patch_vary_headers(response, ("Accept-Language",))
+        else:
+            response["Vary"] = "Accept-Language"
+        response["Content-Language"] = language
+        return response
 
 
 def base_version_of(request: HttpRequest, body_value: int | None) -> int | None:

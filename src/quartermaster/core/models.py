@@ -135,3 +135,43 @@ class Conflict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity}:{self.entity_id} ({self.status})"
+
+
+class OutboxMessage(models.Model):
+    """A side effect outside the database (a notification, an upstream call), written in the
+    transaction of the command that caused it and delivered after commit by a worker
+    (`core.outbox`): never lost, never sent for a rolled-back change, sent at least once.
+
+    Queue bookkeeping only: what is sent lives in the domain record `ref` names (a
+    notification), whose deliverer (`kind`) sends it. Written only by `core.outbox`.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=50)
+    ref = models.CharField(max_length=100)
+    # One message per key and kind: enqueueing the same key again is a no-op.
+    dedupe_key = models.CharField(max_length=200)
+    state = models.CharField(max_length=10, default="pending")  # pending | done | dead
+    attempts = models.PositiveIntegerField(default=0)
+    # Not before: the back-off after a failed attempt, or a provider's Retry-After.
+    available_at = models.DateTimeField()
+    # A worker's claim: nobody else takes the message until then. A worker killed mid-send
+    # leaves it to expire, and the message is sent again (at least once).
+    leased_until = models.DateTimeField(null=True)
+    lease_token = models.CharField(max_length=32, blank=True, default="")
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "dedupe_key"], name="outbox_unique_key"),
+            models.CheckConstraint(
+                condition=models.Q(state__in=["pending", "done", "dead"]),
+                name="outbox_state",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "available_at"], name="outbox_due")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.ref} ({self.state}, {self.attempts} attempts)"

@@ -11,6 +11,7 @@ import circle, so no module imports them only while type checking.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -42,14 +43,57 @@ class Context:
     client_ts: str = ""
 
 
+class View:
+    """A record as a typed value (subclasses are frozen dataclasses), with its two encodings
+    written apart on purpose:
+
+    - `wire`: the API's body (responses, the change feed, conflict records). It follows the API
+      and may be renamed with it (API.md).
+    - `snapshot`: what the audit chain seals (chain format 1). A domain's own names, pinned by
+      tests/core/test_audit_snapshot_format.py: an API rename never changes what the chain
+      hashed; a change here is deliberate and marks a new chain format.
+
+    Each is built once per value (one command's view is its body, its feed row and its audit
+    entry, and `core.canonical.EncodeOnce` encodes each object once)."""
+
+    def to_wire(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_snapshot(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @cached_property
+    def wire(self) -> dict[str, Any]:
+        return self.to_wire()
+
+    @cached_property
+    def snapshot(self) -> dict[str, Any]:
+        return self.to_snapshot()
+
+
+# What a Change carries of a record: its typed view, or (for a domain not yet given one) the
+# wire body, which is then its snapshot too.
+Record = View | dict[str, Any]
+
+
+def wire_of(value: Any) -> Any:
+    """A handler's body or a changed record as it goes on the wire."""
+    return value.wire if isinstance(value, View) else value
+
+
+def snapshot_of(record: Record | None) -> dict[str, Any] | None:
+    """A changed record as the audit chain seals it."""
+    return record.snapshot if isinstance(record, View) else record
+
+
 @dataclass(frozen=True)
 class Change:
     """One record a handler changed. `after=None` is a deletion (a tombstone in the feed)."""
 
     entity_type: str
     entity_id: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
+    before: Record | None
+    after: Record | None
     version: int | None = None
     location_id: UUID | None = None
     # False for records devices never replicate (sessions, tokens): audited, not in the feed.
@@ -58,8 +102,8 @@ class Change:
 
 @dataclass
 class Outcome:
-    """What a handler returns: its wire body, and the records it changed for the pipeline to
-    audit and publish."""
+    """What a handler returns: its body (a `View`, or what goes on the wire as it is), and the
+    records it changed for the pipeline to audit and publish."""
 
     status: int
     body: Any

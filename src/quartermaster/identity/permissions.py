@@ -86,6 +86,25 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "market.farmer.update": frozenset({ADMIN}),
     "market.rate.read": READERS,
     "market.rate.post": frozenset({ADMIN}),
+    # inspections: managers author templates, everyone with access reads published ones;
+    # inspectors (staff) work on their own inspections only (OWN_RECORDS_ONLY); managers and
+    # admins approve, reject and restore
+    "inspection.template.read": READERS,
+    "inspection.template.create": frozenset({ADMIN, MANAGER}),
+    "inspection.template.update": frozenset({ADMIN, MANAGER}),
+    "inspection.template.publish": frozenset({ADMIN, MANAGER}),
+    "inspection.read": READERS,
+    "inspection.create": frozenset({ADMIN, MANAGER, STAFF}),
+    "inspection.update": frozenset({ADMIN, MANAGER, STAFF}),
+    "inspection.submit": frozenset({ADMIN, MANAGER, STAFF}),
+    "inspection.approve": frozenset({ADMIN, MANAGER}),
+    "inspection.reject": frozenset({ADMIN, MANAGER}),
+    "inspection.delete": frozenset({ADMIN, MANAGER, STAFF}),
+    "inspection.restore": frozenset({ADMIN, MANAGER}),
+    # notifications: the back office watches delivery and sends a failed one again; the
+    # worker's bookkeeping and providers' reports run as the system actor
+    "notification.read": frozenset({ADMIN, MANAGER}),
+    "notification.retry": frozenset({ADMIN, MANAGER}),
     # the market's daily work (seed 004's matrix): clerks record entries and change their own
     # of the same market day (OWN_SAME_DAY_ONLY), admins any; admins generate, pay and cancel
     # settlements; a settlement is approved by an admin, a clerk or its own farmer
@@ -120,6 +139,12 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     # devices: anyone's login registers their device (session.start); listing and revoking
     "device.read": frozenset({ADMIN, MANAGER, AUDITOR}),
     "device.revoke": frozenset({ADMIN}),
+    # loads: the sender dispatches at the source, the receiver counts at the destination; a
+    # shortage above the threshold waits for a manager
+    "load.read": READERS,
+    "load.dispatch": frozenset({ADMIN, MANAGER, STAFF}),
+    "load.receive": frozenset({ADMIN, MANAGER, STAFF}),
+    "load.approve": frozenset({ADMIN, MANAGER}),
 }
 
 # Actions that change nothing; besides their own sessions, the only ones an auditor may be given.
@@ -147,6 +172,10 @@ READ_ACTIONS = frozenset(
         "market.settings.read",
         "market.farmer.read",
         "market.rate.read",
+        "notification.read",
+        "load.read",
+        "inspection.template.read",
+        "inspection.read",
         "market.entry.read",
         "market.advance.read",
         "market.settlement.read",
@@ -160,6 +189,11 @@ OWN_RECORDS_ONLY: dict[str, frozenset[str]] = {
     "sync.device_status": frozenset({STAFF}),
     "statement.read": frozenset({PARTY}),
     "conflict.read": frozenset({STAFF}),
+    # an inspector sees and works on the inspections assigned to them, no one else's
+    "inspection.read": frozenset({STAFF}),
+    "inspection.update": frozenset({STAFF}),
+    "inspection.submit": frozenset({STAFF}),
+    "inspection.delete": frozenset({STAFF}),
     # a farmer reads and approves only their own settlements (the owner is the farmer's user)
     "market.settlement.read": frozenset({PARTY}),
     "market.settlement.approve": frozenset({PARTY}),
@@ -172,6 +206,11 @@ OWN_SAME_DAY_ONLY: dict[str, frozenset[str]] = {
     "market.entry.update": frozenset({STAFF}),
     "market.entry.void": frozenset({STAFF}),
 }
+
+# Feed entities a role in OWN_RECORDS_ONLY[<entity>.read] reads only when the record is theirs:
+# entity → the field of its feed data naming its owner. Their tombstones carry no data, so
+# they reach everyone who sees the location (an id, nothing more).
+OWNED_FEED_ENTITIES: dict[str, str] = {"inspection": "assignee"}
 
 
 def authorize(
@@ -251,6 +290,9 @@ class FeedScope:
     everything: bool
     location_ids: frozenset[UUID] = frozenset()
     unlocated: bool = False
+    # entity → owner field: rows of these entities show only the owner's records (`owner_id`).
+    owned_only: tuple[tuple[str, str], ...] = ()
+    owner_id: UUID | None = None
 
 
 def feed_scope(actor: Actor) -> FeedScope:
@@ -260,7 +302,18 @@ def feed_scope(actor: Actor) -> FeedScope:
     if actor.role in UNSCOPED_ROLES:
         return FeedScope(everything=True)
     if actor.role == STAFF:
-        return FeedScope(everything=False, location_ids=actor.location_ids, unlocated=True)
+        owned = tuple(
+            (entity, field)
+            for entity, field in OWNED_FEED_ENTITIES.items()
+            if STAFF in OWN_RECORDS_ONLY.get(f"{entity}.read", frozenset())
+        )
+        return FeedScope(
+            everything=False,
+            location_ids=actor.location_ids,
+            unlocated=True,
+            owned_only=owned,
+            owner_id=actor.user_id,
+        )
     return FeedScope(everything=False)
 
 

@@ -40,6 +40,8 @@ class DeviceOut(BaseModel):
     first_seen_at: str
     last_seen_at: str
     revoked_at: str | None
+    # Heard from within QM_DEVICE_ONLINE_S (default 120 s): the device's heartbeat.
+    online: bool
 
 
 class DevicePageOut(BaseModel):

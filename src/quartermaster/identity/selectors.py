@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import connection
+from django.utils import timezone
 
 from quartermaster.core.pagination import Keyset, Page, PageRequest, text_key, time_key
 from quartermaster.core.types import Actor
@@ -103,4 +105,13 @@ def device_view(device: Device) -> dict[str, Any]:
         "first_seen_at": device.first_seen_at.isoformat(),
         "last_seen_at": device.last_seen_at.isoformat(),
         "revoked_at": device.revoked_at.isoformat() if device.revoked_at else None,
+        "online": is_online(device),
     }
+
+
+def is_online(device: Device) -> bool:
+    """Heard from within DEVICE_ONLINE_S: a watching agent syncs every 30 s, and each request
+    moves `last_seen_at` (at most once a minute per process: services.touch_device)."""
+    if device.revoked_at is not None:
+        return False
+    return (timezone.now() - device.last_seen_at).total_seconds() <= settings.DEVICE_ONLINE_S

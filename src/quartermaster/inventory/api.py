@@ -101,15 +101,8 @@ def build_router() -> Router:
 
 
 def create_item(request: HttpRequest, payload: ItemIn) -> HttpResponse:
-    command = CreateItem(
-        name=payload.name,
-        qty=payload.qty,
-        price=payload.price,
-        unit=payload.unit,
-        tracking=payload.tracking,
-        tax_rate_bp=payload.tax_rate_bp,
-        deposit=payload.deposit,
-    )
+    # The wire body is the command's: built from it, money is parsed once (core.money.Money).
+    command = CreateItem.model_validate(payload.model_dump())
     return to_http(execute(command, context_for(request)))
 
 
@@ -124,7 +117,7 @@ def list_all_items(request: HttpRequest, params: Query[ListQuery]) -> HttpRespon
     except NotFound:
         return json_response(200, {"results": [], "next_cursor": None})
     page = list_items(page=request_page)
-    return page_response(page, lambda row: item_view(*row))
+    return page_response(page, lambda row: item_view(*row).wire)
 
 
 def retrieve_item(request: HttpRequest, item_id: UUID) -> HttpResponse:
@@ -132,7 +125,7 @@ def retrieve_item(request: HttpRequest, item_id: UUID) -> HttpResponse:
     found = get_item(item_id)
     if found is None:
         raise NotFound()
-    return json_response(200, item_view(*found))
+    return json_response(200, item_view(*found).wire)
 
 
 def delete_item(request: HttpRequest, item_id: UUID) -> HttpResponse:
@@ -141,12 +134,12 @@ def delete_item(request: HttpRequest, item_id: UUID) -> HttpResponse:
 
 def update_item(request: HttpRequest, item_id: UUID, payload: ItemPatchIn) -> HttpResponse:
     """Name, price, unit; `base_version` (or `If-Match`) makes a stale write a 409 conflict."""
-    command = UpdateItem(
-        id=item_id,
-        name=payload.name,
-        price=payload.price,
-        unit=payload.unit,
-        base_version=base_version_of(request, payload.base_version),
+    command = UpdateItem.model_validate(
+        {
+            **payload.model_dump(exclude={"base_version"}),
+            "id": item_id,
+            "base_version": base_version_of(request, payload.base_version),
+        }
     )
     return to_http(execute(command, context_for(request)))
 

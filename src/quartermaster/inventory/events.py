@@ -2,7 +2,7 @@
 
 Core publishes live events but cannot know what a stock row is; inventory installs
 `out_of_stock_events` as core's hook at start-up (InventoryConfig.ready). Pure: changes in,
-events out, no database access.
+events out, no database access (the stock views' type is all it needs of selectors).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from quartermaster.core.events import CriticalEvent
 from quartermaster.core.types import Change
+from quartermaster.inventory.selectors import StockView
 
 OUT_OF_STOCK = "out_of_stock"
 
@@ -19,15 +20,16 @@ def out_of_stock_events(changes: Sequence[Change]) -> list[CriticalEvent]:
     """Stock rows that went from some to none."""
     events = []
     for change in changes:
-        if change.entity_type != "stock" or not change.after or change.location_id is None:
+        after, before = change.after, change.before
+        if change.entity_type != "stock" or not isinstance(after, StockView):
             continue
-        before_qty = (change.before or {}).get("qty", 0)
-        if change.after.get("qty") == 0 and before_qty > 0:
+        if change.location_id is None:
+            continue
+        before_qty = before.qty if isinstance(before, StockView) else 0
+        if after.qty == 0 and before_qty > 0:
             events.append(
                 CriticalEvent(
-                    name=OUT_OF_STOCK,
-                    location_id=change.location_id,
-                    detail={"item": change.after.get("item")},
+                    name=OUT_OF_STOCK, location_id=change.location_id, detail={"item": after.item}
                 )
             )
     return events

@@ -11,7 +11,6 @@ from typing import Any
 from django.db import models
 
 from quartermaster.core.errors import Invalid
-from quartermaster.core.money import parse_money
 
 MAX_NAME_LENGTH = 200
 MAX_UNIT_LENGTH = 20
@@ -34,6 +33,9 @@ class LocationKind(models.TextChoices):
     SUPPLIER = "supplier"
     CONSUMED = "consumed"
     LOSS = "loss"
+    # Stock on its way between two own locations (a dispatched load): bounded, counted, and
+    # seen by no one's location scope.
+    IN_TRANSIT = "in_transit"
 
 
 # Stock sits in own and external locations; virtual ones are unbounded sources and sinks.
@@ -98,17 +100,6 @@ def apply_delta(qty: int, delta: int) -> int:
     return result
 
 
-def clean_price(price: Any) -> int:
-    """`"12.50"` → 1250 minor units."""
-    try:
-        minor = parse_money(price)
-    except ValueError as exc:
-        raise Invalid.field("price", str(exc)) from exc
-    if minor < 0:
-        raise Invalid.field("price", "must be 0 or more")
-    return minor
-
-
 def clean_unit(unit: Any) -> str:
     if not isinstance(unit, str) or not unit.strip() or len(unit.strip()) > MAX_UNIT_LENGTH:
         raise Invalid.field("unit", f"1 to {MAX_UNIT_LENGTH} characters")
@@ -150,16 +141,6 @@ def clean_tax_rate(rate_bp: Any) -> int:
     if not is_integer(rate_bp) or not 0 <= rate_bp <= MAX_TAX_RATE_BP:
         raise Invalid.field("tax_rate_bp", f"an integer from 0 to {MAX_TAX_RATE_BP} (basis points)")
     return int(rate_bp)
-
-
-def clean_deposit(deposit: Any) -> int:
-    try:
-        minor = parse_money(deposit)
-    except ValueError as exc:
-        raise Invalid.field("deposit", str(exc)) from exc
-    if minor < 0:
-        raise Invalid.field("deposit", "must be 0 or more")
-    return minor
 
 
 def clean_line(index: int, qty: Any, serials: tuple[str, ...]) -> tuple[int, tuple[str, ...]]:

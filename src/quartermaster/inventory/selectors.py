@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -13,7 +14,7 @@ from django.db.models.functions import Coalesce
 from quartermaster.core.money import format_money
 from quartermaster.core.pagination import Keyset, Page, PageRequest, text_key, uuid_key
 from quartermaster.core.rows import read_rows, read_rows_with, uuid_param
-from quartermaster.core.types import Actor
+from quartermaster.core.types import Actor, View
 from quartermaster.identity.permissions import sees_every_location
 from quartermaster.inventory.invariants import VIRTUAL_KINDS, LocationKind
 from quartermaster.inventory.models import Asset, Item, Location, Movement, MovementLine, Stock
@@ -34,6 +35,11 @@ VIRTUAL_LOCATION_NAMES = {
 def get_virtual_location(kind: LocationKind) -> Location:
     """The virtual source or sink of `kind`; created by migration 0004."""
     return _reference_location(kind.value, Q(name=VIRTUAL_LOCATION_NAMES[kind]))
+
+
+def get_in_transit_location() -> Location:
+    """Where dispatched loads wait until received; created by migration 0005."""
+    return _reference_location("in_transit", Q(kind=LocationKind.IN_TRANSIT))
 
 
 # Reference rows made by migrations and never changed by any command (no command edits a
@@ -98,20 +104,68 @@ def list_items(*, page: PageRequest) -> Page[tuple[Item, int]]:
     return items.map(lambda item: (item, item.qty))  # type: ignore[attr-defined]
 
 
-def item_view(item: Item, qty: int) -> dict[str, Any]:
-    """The item on the wire, in responses, audit entries and the change feed."""
-    return {
-        "id": str(item.id),
-        "sku": item.sku,
-        "name": item.name,
-        "qty": qty,
-        "price": format_money(item.price_minor),
-        "unit": item.unit,
-        "tracking": item.tracking,
-        "tax_rate_bp": item.tax_rate_bp,
-        "deposit": format_money(item.deposit_minor),
-        "version": item.version,
-    }
+@dataclass(frozen=True)
+class ItemView(View):
+    """An item and its qty at the default location."""
+
+    id: UUID
+    sku: str
+    name: str
+    qty: int
+    price_minor: int
+    unit: str
+    tracking: str
+    tax_rate_bp: int
+    deposit_minor: int
+    version: int
+
+    def with_qty(self, qty: int) -> ItemView:
+        return replace(self, qty=qty)
+
+    def to_wire(self) -> dict[str, Any]:
+        """API.md "Items"."""
+        return {
+            "id": str(self.id),
+            "sku": self.sku,
+            "name": self.name,
+            "qty": self.qty,
+            "price": format_money(self.price_minor),
+            "unit": self.unit,
+            "tracking": self.tracking,
+            "tax_rate_bp": self.tax_rate_bp,
+            "deposit": format_money(self.deposit_minor),
+            "version": self.version,
+        }
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """Chain format 1 (it began as the wire body of the time; now it stays as it is)."""
+        return {
+            "id": str(self.id),
+            "sku": self.sku,
+            "name": self.name,
+            "qty": self.qty,
+            "price": format_money(self.price_minor),
+            "unit": self.unit,
+            "tracking": self.tracking,
+            "tax_rate_bp": self.tax_rate_bp,
+            "deposit": format_money(self.deposit_minor),
+            "version": self.version,
+        }
+
+
+def item_view(item: Item, qty: int) -> ItemView:
+    return ItemView(
+        id=item.id,
+        sku=item.sku,
+        name=item.name,
+        qty=qty,
+        price_minor=item.price_minor,
+        unit=item.unit,
+        tracking=item.tracking,
+        tax_rate_bp=item.tax_rate_bp,
+        deposit_minor=item.deposit_minor,
+        version=item.version,
+    )
 
 
 def _scoped_locations(actor: Actor) -> QuerySet[Location]:
@@ -146,8 +200,24 @@ def get_location(*, actor: Actor, location_id: UUID) -> Location | None:
     return _scoped_locations(actor).filter(pk=location_id).first()
 
 
-def stock_view(item_id: UUID | str, location_id: UUID | str, qty: int) -> dict[str, Any]:
-    return {"item": str(item_id), "location": str(location_id), "qty": qty}
+@dataclass(frozen=True)
+class StockView(View):
+    """The qty of one item at one location (ids as text: a movement's rows share them)."""
+
+    item: str
+    location: str
+    qty: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"item": self.item, "location": self.location, "qty": self.qty}
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """Chain format 1."""
+        return {"item": self.item, "location": self.location, "qty": self.qty}
+
+
+def stock_view(item_id: UUID | str, location_id: UUID | str, qty: int) -> StockView:
+    return StockView(str(item_id), str(location_id), qty)
 
 
 def list_stock(
@@ -161,7 +231,7 @@ def list_stock(
         query = query.filter(item_id=item_id)
     if location_id is not None:
         query = query.filter(location_id=location_id)
-    return [stock_view(r.item_id, r.location_id, r.qty) for r in query[:limit]]
+    return [stock_view(r.item_id, r.location_id, r.qty).wire for r in query[:limit]]
 
 
 def movement_view(movement: Movement, lines: Iterable[MovementLine]) -> dict[str, Any]:

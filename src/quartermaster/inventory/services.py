@@ -17,8 +17,9 @@ from quartermaster.core import policy
 from quartermaster.core.commands import BulkCommand, Command
 from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import DomainError, InsufficientStock, Invalid, NotFound
+from quartermaster.core.money import Money, MoneyEdit, format_money
 from quartermaster.core.numbering import next_number
-from quartermaster.core.types import Change, Context, Outcome
+from quartermaster.core.types import Change, Context, Outcome, Record
 from quartermaster.inventory import invariants
 from quartermaster.inventory.invariants import OWN_KINDS, LocationKind, MovementKind
 from quartermaster.inventory.ledger import (
@@ -57,15 +58,13 @@ class CreateItem(Command):
     name = "item.create"
     item_name: str = Field(alias="name")
     qty: int = 0
-    price: str = "0.00"
+    price_minor: Money = Field(default=0, alias="price")
     unit: str = "pcs"
     tracking: str = "bulk"
     tax_rate_bp: int = 0
-    deposit: str = "0.00"
+    deposit_minor: Money = Field(default=0, alias="deposit")
 
     def validated(self) -> CreateItem:
-        invariants.clean_price(self.price)
-        invariants.clean_deposit(self.deposit)
         invariants.clean_tax_rate(self.tax_rate_bp)
         return self.model_copy(
             update={
@@ -87,10 +86,10 @@ class CreateItem(Command):
                     sku=next_number("ITM"),
                     name=self.item_name,
                     unit=self.unit,
-                    price_minor=invariants.clean_price(self.price),
+                    price_minor=self.price_minor,
                     tracking=self.tracking,
                     tax_rate_bp=self.tax_rate_bp,
-                    deposit_minor=invariants.clean_deposit(self.deposit),
+                    deposit_minor=self.deposit_minor,
                 )
         except IntegrityError as exc:  # a concurrent create won the unique live name
             raise _duplicate_name(self.item_name) from exc
@@ -111,7 +110,7 @@ class CreateItem(Command):
         return Outcome(
             status=201,
             body=view,
-            changes=[Change(ENTITY, view["id"], None, view, item.version, location.id), *changes],
+            changes=[Change(ENTITY, str(item.pk), None, view, item.version, location.id), *changes],
         )
 
 
@@ -135,7 +134,7 @@ class DeleteItem(Command):
         return Outcome(
             status=204,
             body=None,
-            changes=[Change(ENTITY, before["id"], before, None, item.version + 1)],
+            changes=[Change(ENTITY, str(item.pk), before, None, item.version + 1)],
         )
 
 
@@ -216,12 +215,12 @@ def adjust_items(
         item, _ = found[command.item_id]
         qty = planned.before[(item.pk, location.pk)]
         before = item_view(item, qty)
-        after = {**before, "qty": qty + planned.deltas[(item.pk, location.pk)]}
+        after = before.with_qty(qty + planned.deltas[(item.pk, location.pk)])
         answers[index] = Outcome(
             status=200,
             body=after,
             changes=[
-                Change(ENTITY, after["id"], before, after, item.version, location.id),
+                Change(ENTITY, str(item.pk), before, after, item.version, location.id),
                 *moved.changes,
             ],
         )
@@ -434,13 +433,11 @@ class UpdateItem(VersionedUpdate):
     entity: ClassVar[str] = ENTITY
     editable: ClassVar[tuple[str, ...]] = ("name", "price", "unit")
     item_name: str | None = Field(default=None, alias="name")
-    price: str | None = None
+    price_minor: MoneyEdit = Field(default=None, alias="price")
     unit: str | None = None
 
     def validated(self) -> UpdateItem:
         super().validated()
-        if self.price is not None:
-            invariants.clean_price(self.price)
         return self.model_copy(
             update={
                 "item_name": None
@@ -451,10 +448,11 @@ class UpdateItem(VersionedUpdate):
         )
 
     def proposed(self) -> dict[str, Any]:
-        fields = {"name": self.item_name, "price": self.price, "unit": self.unit}
+        price = None if self.price_minor is None else format_money(self.price_minor)
+        fields = {"name": self.item_name, "price": price, "unit": self.unit}
         return {key: value for key, value in fields.items() if value is not None}
 
-    def load(self, ctx: Context) -> tuple[dict[str, Any], int]:
+    def load(self, ctx: Context) -> tuple[Record, int]:
         location = get_default_location()
         policy.authorize(ctx.actor, self.name, location_id=location.id)
         locked = list(
@@ -468,7 +466,7 @@ class UpdateItem(VersionedUpdate):
         item, qty = found
         return item_view(item, qty), item.version
 
-    def apply(self, ctx: Context, before: dict[str, Any]) -> Outcome:
+    def apply(self, ctx: Context, before: Record) -> Outcome:
         values: dict[str, Any] = {"version": F("version") + 1}
         if self.item_name is not None:
             values["name"] = self.item_name
@@ -479,8 +477,8 @@ class UpdateItem(VersionedUpdate):
             )
             if duplicate:
                 raise _duplicate_name(self.item_name)
-        if self.price is not None:
-            values["price_minor"] = invariants.clean_price(self.price)
+        if self.price_minor is not None:
+            values["price_minor"] = self.price_minor
         if self.unit is not None:
             values["unit"] = self.unit
         try:
@@ -496,5 +494,5 @@ class UpdateItem(VersionedUpdate):
         return Outcome(
             status=200,
             body=after,
-            changes=[Change(ENTITY, after["id"], before, after, item.version, location.id)],
+            changes=[Change(ENTITY, str(item.pk), before, after, item.version, location.id)],
         )

@@ -40,15 +40,8 @@ router = Router(tags=["journal"])
 @router.post("/entries", response={201: EntryOut, **ERRORS})
 def post_entry(request: HttpRequest, payload: EntryIn) -> HttpResponse:
     """A manual adjustment (admin): balanced lines on accounts named by code."""
-    command = services.PostManualEntry(
-        memo=payload.memo,
-        lines=tuple(
-            services.ManualLine(
-                account=line.account, debit=line.debit, credit=line.credit, memo=line.memo
-            )
-            for line in payload.lines
-        ),
-    )
+    # The wire body is the command's: built from it whole, a refused amount keeps its path.
+    command = services.PostManualEntry.model_validate(payload.model_dump())
     return to_http(execute(command, context_for(request)))
 
 

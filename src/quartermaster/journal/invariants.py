@@ -17,7 +17,6 @@ from uuid import UUID
 from django.db import models
 
 from quartermaster.core.errors import Invalid
-from quartermaster.core.money import parse_money
 
 MAX_LINES = 100
 MAX_LINE_MINOR = 10**15
@@ -31,7 +30,6 @@ MAX_REASON_LENGTH = 500
 # `:` and the id of what the account is kept for.
 CODE_PATTERN = re.compile(r"[a-z][a-z0-9_]*(:[A-Za-z0-9_.-]+)?")
 # Rupees as people write them: "1250.50", "7". No sign (a side is its direction), no exponent.
-AMOUNT_PATTERN = re.compile(r"[0-9]{1,16}(\.[0-9]{1,2})?")
 
 
 class AccountKind(models.TextChoices):
@@ -123,16 +121,11 @@ def clean_reason(reason: Any) -> str:
     return reason.strip()
 
 
-def clean_side(text: str | None, field: str) -> int:
-    """A line's debit or credit from the wire: absent is 0, present is a positive decimal."""
-    if text is None:
+def clean_side(minor: int | None, field: str) -> int:
+    """A line's debit or credit, parsed from the wire (`core.money`): absent is 0, present is
+    more than 0 and within a line's ceiling."""
+    if minor is None:
         return 0
-    if not isinstance(text, str) or AMOUNT_PATTERN.fullmatch(text) is None:
-        raise Invalid.field(field, 'a positive decimal string such as "1250.50"')
-    try:
-        minor = parse_money(text)
-    except ValueError as exc:
-        raise Invalid.field(field, str(exc)) from exc
     if not 0 < minor <= MAX_LINE_MINOR:
         raise Invalid.field(field, f"must be more than 0 and at most {MAX_LINE_MINOR // 100}")
     return minor

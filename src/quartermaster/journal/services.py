@@ -21,10 +21,11 @@ from uuid import UUID
 
 from django.db import connection
 from django.utils import timezone
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from quartermaster.core.commands import Command
 from quartermaster.core.errors import Conflict, Invalid, NotFound
+from quartermaster.core.money import MoneyEdit
 from quartermaster.core.numbering import next_number
 from quartermaster.core.rows import insert_rows, new_row, uuid_param
 from quartermaster.core.types import Change, Context, Outcome
@@ -260,8 +261,9 @@ def reverse_entry(entry_id: UUID, *, reason: str, ctx: Context, action: str) -> 
 class ManualLine(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     account: str
-    debit: str | None = None
-    credit: str | None = None
+    # Absent is 0; present, a positive decimal string parsed once as it arrives.
+    debit_minor: MoneyEdit = Field(default=None, alias="debit")
+    credit_minor: MoneyEdit = Field(default=None, alias="credit")
     memo: str = ""
 
 
@@ -274,8 +276,8 @@ class _Amounts:
 def _manual_amounts(lines: Sequence[ManualLine]) -> list[_Amounts]:
     return [
         _Amounts(
-            invariants.clean_side(line.debit, f"lines[{index}].debit"),
-            invariants.clean_side(line.credit, f"lines[{index}].credit"),
+            invariants.clean_side(line.debit_minor, f"lines[{index}].debit"),
+            invariants.clean_side(line.credit_minor, f"lines[{index}].credit"),
         )
         for index, line in enumerate(lines)
     ]

@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from django.conf import settings as django_settings
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
@@ -23,8 +24,12 @@ from quartermaster.core.http import (
 )
 from quartermaster.core.money import format_money, parse_money
 from quartermaster.core.schemas import ErrorOut
+from quartermaster.documents.engine import clean_language
+from quartermaster.documents.http import PDF_RESPONSE, DocumentQuery, pdf_response
+from quartermaster.documents.render import render_farmer_balance
 from quartermaster.identity import permissions
 from quartermaster.market import invariants, recording, services
+from quartermaster.market.documents import farmer_balance
 from quartermaster.market.exports import Money, Table, download
 from quartermaster.market.models import SettlementStatus
 from quartermaster.market.schemas import (
@@ -215,6 +220,27 @@ def rates_in_force(request: HttpRequest, params: Query[RatesQuery]) -> HttpRespo
             "next_cursor": page.next_cursor,
         },
     )
+
+
+@router.get(
+    "/farmers/{uuid:farmer_id}/balance/document",
+    response={**ERRORS},
+    openapi_extra=PDF_RESPONSE,
+)
+def farmer_balance_document(
+    request: HttpRequest, farmer_id: UUID, params: Query[DocumentQuery]
+) -> HttpResponse:
+    """The farmer's balance (payable, advance outstanding) as PDF, in `lang` (default: the
+    farmer's language); read like their statement: the farmer's own login reads only theirs."""
+    actor = actor_of(request)
+    policy.authorize(actor, "statement.read")
+    farmer = get_farmer(farmer_id)
+    if farmer is None:
+        raise NotFound()
+    policy.authorize(actor, "statement.read", owner_id=farmer.user_id)
+    language = clean_language(params.lang, default=farmer.language)
+    balance = farmer_balance(farmer, issuer=django_settings.DOCUMENT_ISSUER)
+    return pdf_response(render_farmer_balance(balance, language), filename=f"{farmer.number}.pdf")
 
 
 @router.post("/entries", response={201: EntryOut, **ERRORS})

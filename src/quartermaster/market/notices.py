@@ -1,17 +1,79 @@
-"""The one place market commands hand a farmer's notification to the outbox.
+"""What the market tells its farmers, through the outbox (notifications.services.notify).
 
-Issue 11 deliverable 6 (the transactional outbox, WhatsApp/SMS adapters, templates per
-language) is built apart. Every market command that should tell a farmer something (an entry
-recorded, an advance given, a settlement generated, approved or paid) already calls
-`enqueue_farmer_notification` here, inside its own transaction, with what the message is about.
-When `core.outbox` lands, this function writes the outbox row (same transaction, so a rolled-back
-command never sends); until then it records nothing.
+- `notify_farmer`: for a market command handler (an entry recorded, an advance given, a
+  settlement paid) to queue a message to the farmer in the handler's own transaction, on the
+  farmer's WhatsApp (SMS fallback) in their language.
+- `enqueue_farmer_notification`: the one call every market command that should tell a farmer
+  something already makes (an entry recorded, an advance given, a settlement generated,
+  approved or paid), in its own transaction. It queues nothing yet: each event needs its
+  template (English and Tamil) in `notifications.messages`; then it calls `notify_farmer`.
+- A farmer who sends "balance" or "இருப்பு" from their WhatsApp number is answered with what
+  the market owes them, their outstanding advance and their last settlement
+  (`market.farmer.balance_reply`). Any other sender is left unanswered (a log line).
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import ClassVar
 from uuid import UUID
+
+from django.conf import settings
+
+from quartermaster.core.commands import Command, execute
+from quartermaster.core.errors import Invalid, NotFound
+from quartermaster.core.money import format_money
+from quartermaster.core.types import SYSTEM_ACTOR, Change, Context, Outcome
+from quartermaster.market.models import Farmer, Settlement, SettlementStatus
+from quartermaster.market.selectors import farmer_view, get_farmer
+from quartermaster.notifications.invariants import InboundMessage, normalize_text, provider_phone
+from quartermaster.notifications.messages import NONE_YET
+from quartermaster.notifications.services import Addressee, notify
+
+logger = logging.getLogger(__name__)
+
+BALANCE_WORDS = frozenset({"balance", "bal", "இருப்பு"})
+
+
+def notify_farmer(
+    farmer: Farmer, *, template: str, params: dict[str, str], dedupe_key: str
+) -> list[Change]:
+    """Queue `template` to `farmer` inside the calling handler's transaction; add the returned
+    changes to the handler's Outcome. `dedupe_key` names the event, e.g.
+    f"market.advance:{advance.id}:given": a second call with it queues nothing."""
+    addressee = Addressee(
+        name=farmer.name_ta if farmer.language == "ta" and farmer.name_ta else farmer.name,
+        language=farmer.language,
+        whatsapp=farmer.whatsapp,
+        phone=farmer.phone,
+    )
+    return notify(addressee, template=template, params=params, dedupe_key=dedupe_key)
+
+
+@dataclass(frozen=True)
+class FarmerBalance:
+    payable: str
+    advance_outstanding: str
+    last_settlement: str | None
+
+
+def last_settlement_line(farmer: Farmer) -> str | None:
+    """The farmer's last settlement (a cancelled one aside) as one line for a message
+    ("STL-000012, 2026-03-01 to 2026-03-15, paid, net Rs 12400.00"), or None before the first."""
+    last = (
+        Settlement.objects.filter(farmer=farmer)
+        .exclude(status=SettlementStatus.CANCELLED)
+        .order_by("-created_at", "-number")
+        .first()
+    )
+    if last is None:
+        return None
+    return (
+        f"{last.number}, {last.period_from.isoformat()} to {last.period_to.isoformat()},"
+        f" {last.status}, net Rs {format_money(last.net_minor)}"
+    )
 
 
 class FarmerEvent(StrEnum):
@@ -22,10 +84,89 @@ class FarmerEvent(StrEnum):
     SETTLEMENT_PAID = "market.settlement.paid"
 
 
-def enqueue_farmer_notification(*, event: FarmerEvent, farmer_id: UUID, subject_id: str) -> None:
-    """Enqueue `event` about record `subject_id` for farmer `farmer_id` (their language and
-    WhatsApp number are the farmer's). Must be called inside the command's transaction.
+def enqueue_farmer_notification(
+    *, event: FarmerEvent, farmer_id: UUID, subject_id: str
+) -> list[Change]:
+    """Tell farmer `farmer_id` about `event` on record `subject_id`, inside the calling
+    command's transaction; the caller adds the returned changes to its Outcome.
 
-    TODO(outbox): write the outbox row here, keyed by (event, subject_id) for the receiver's
-    dedupe. Nothing is sent yet."""
+    TODO(notifications): give each FarmerEvent its template (en, ta) in
+    notifications.messages, then return `notify_farmer(farmer, template=..., params=...,
+    dedupe_key=f"{event}:{subject_id}")` here. Until then nothing is queued."""
+    return []
+
+
+def farmer_balance(farmer: Farmer) -> FarmerBalance:
+    """From the farmer's view, so the reply says exactly what the API shows."""
+    view = farmer_view(farmer)
+    return FarmerBalance(
+        payable=str(view["payable"]),
+        advance_outstanding=str(view["advance_outstanding"]),
+        last_settlement=last_settlement_line(farmer),
+    )
+
+
+class ReplyBalance(Command):
+    """Answer a farmer's "balance" message (system actor, from the inbound webhook). One reply
+    per inbound message: WhatsApp redelivers webhooks, and its message id is the key."""
+
+    name = "market.farmer.balance_reply"
+    syncable: ClassVar[bool] = False
+    farmer: UUID
+    inbound_message_id: str
+
+    def validated(self) -> ReplyBalance:
+        if not 0 < len(self.inbound_message_id) <= 150:
+            raise Invalid.field("inbound_message_id", "1 to 150 characters")
+        return self
+
+    def handle(self, ctx: Context) -> Outcome:
+        farmer = get_farmer(self.farmer)
+        if farmer is None:
+            raise NotFound()
+        balance = farmer_balance(farmer)
+        changes = notify_farmer(
+            farmer,
+            template="farmer_balance",
+            params={
+                "name": farmer.name_ta
+                if farmer.language == "ta" and farmer.name_ta
+                else farmer.name,
+                "payable": balance.payable,
+                "advance_outstanding": balance.advance_outstanding,
+                "last_settlement": balance.last_settlement or NONE_YET[farmer.language],
+            },
+            dedupe_key=f"market.balance_reply:{self.inbound_message_id}",
+        )
+        return Outcome(200, {"queued": bool(changes)}, changes)
+
+
+def find_farmer_by_whatsapp(sender: str) -> Farmer | None:
+    """The farmer whose WhatsApp number is `sender` (E.164 digits), however it was typed in."""
+    code = settings.NOTIFY_DEFAULT_COUNTRY_CODE
+    for farmer in Farmer.objects.filter(whatsapp__endswith=sender[-8:]).exclude(whatsapp=""):
+        if provider_phone(farmer.whatsapp, code) == sender:
+            return farmer
     return None
+
+
+def answer_inbound(message: InboundMessage) -> bool:
+    """The market's inbound handler: True when the sender is one of its farmers."""
+    if len(message.sender) < 8:
+        return False
+    farmer = find_farmer_by_whatsapp(message.sender)
+    if farmer is None:
+        return False
+    if normalize_text(message.text) not in BALANCE_WORDS:
+        logger.info(
+            "WhatsApp message %s from farmer %s: no keyword, not answered",
+            message.id,
+            farmer.number,
+        )
+        return True
+    response = execute(
+        ReplyBalance(farmer=farmer.pk, inbound_message_id=message.id), Context(actor=SYSTEM_ACTOR)
+    )
+    if response.status >= 300:
+        logger.warning("balance reply to farmer %s: %s", farmer.number, response.body)
+    return True

@@ -35,7 +35,7 @@ from quartermaster.core.commands import Command
 from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import Conflict, Invalid, NotFound
 from quartermaster.core.numbering import next_number
-from quartermaster.core.types import Change, Context, Outcome
+from quartermaster.core.types import Change, Context, Outcome, Record
 from quartermaster.identity.permissions import authorize_entry_change
 from quartermaster.market import invariants
 from quartermaster.market.invariants import EntryStatus
@@ -210,11 +210,11 @@ class CreateEntry(Command):
             **_priced(posting, qty_base, flower.unit),
         )
         EntryVersion.objects.bulk_create([_keep_version(entry)])
-        enqueue_farmer_notification(
+        notice = enqueue_farmer_notification(
             event=FarmerEvent.ENTRY_RECORDED, farmer_id=farmer.pk, subject_id=str(entry.pk)
         )
         view = entry_view(entry, flower.unit)
-        return Outcome(201, view, [Change(ENTITY, view["id"], None, view, entry.version)])
+        return Outcome(201, view, [Change(ENTITY, view["id"], None, view, entry.version), *notice])
 
 
 def locked_entry(ctx: Context, action: str, entry_id: UUID) -> Entry:
@@ -236,7 +236,7 @@ def locked_entry(ctx: Context, action: str, entry_id: UUID) -> Entry:
     return entry
 
 
-def _save(ctx: Context, entry: Entry, before: dict[str, Any], values: dict[str, Any]) -> Outcome:
+def _save(ctx: Context, entry: Entry, before: Record, values: dict[str, Any]) -> Outcome:
     """Write `values`, bump the version, keep the new version's quantity; the changed entry."""
     Entry.objects.filter(pk=entry.pk).update(version=F("version") + 1, **values)
     entry = Entry.objects.select_related("flower").get(pk=entry.pk)
@@ -321,7 +321,7 @@ class UpdateEntry(VersionedUpdate):
             update["qty"] = invariants.format_qty(qty, unit)
         return self.model_copy(update=update)
 
-    def apply(self, ctx: Context, before: dict[str, Any]) -> Outcome:
+    def apply(self, ctx: Context, before: Record) -> Outcome:
         entry = Entry.objects.select_related("flower").get(pk=self.id)
         flower = entry.flower if self.flower is None else _flower(self.flower)
         values: dict[str, Any] = {}

@@ -21,7 +21,7 @@ from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import Conflict, Invalid, NotFound
 from quartermaster.core.money import format_money
 from quartermaster.core.numbering import next_number
-from quartermaster.core.types import Change, Context, Outcome
+from quartermaster.core.types import Change, Context, Outcome, Record
 from quartermaster.identity.models import Role, User
 from quartermaster.market import invariants, ledger, recording
 from quartermaster.market.invariants import EntryStatus, FeeKind, FlowerUnit, Language
@@ -297,13 +297,13 @@ class UpdateFarmer(VersionedUpdate):
         }
         return {key: value for key, value in fields.items() if value is not None}
 
-    def load(self, ctx: Context) -> tuple[dict[str, Any], int]:
+    def load(self, ctx: Context) -> tuple[Record, int]:
         farmer = Farmer.objects.select_for_update().filter(pk=self.id).first()
         if farmer is None:
             raise NotFound()
         return farmer_view(farmer), farmer.version
 
-    def apply(self, ctx: Context, before: dict[str, Any]) -> Outcome:
+    def apply(self, ctx: Context, before: Record) -> Outcome:
         values: dict[str, Any] = {"version": F("version") + 1}
         for field, column in (
             ("farmer_name", "name"),
@@ -421,14 +421,14 @@ class RecordAdvance(Command):
             created_by=ctx.actor.username,
             client_temp_id=self.client_temp_id,
         )
-        enqueue_farmer_notification(
+        notice = enqueue_farmer_notification(
             event=FarmerEvent.ADVANCE_RECORDED, farmer_id=farmer.pk, subject_id=str(advance.pk)
         )
         view = advance_view(advance)
         outstanding, _ = farmer_balances([farmer.number])[farmer.number]
         body = {**view, "advance_outstanding": format_money(outstanding)}
         return Outcome(
-            201, body, [Change("market.advance", view["id"], None, view), *posted.changes]
+            201, body, [Change("market.advance", view["id"], None, view), *posted.changes, *notice]
         )
 
 
@@ -499,7 +499,7 @@ class GenerateSettlement(Command):
             settlement.posted_entry_id = posted.view.id
             settlement.save(update_fields=["posted_entry_id"])
             changes.extend(posted.changes)
-        enqueue_farmer_notification(
+        changes += enqueue_farmer_notification(
             event=FarmerEvent.SETTLEMENT_GENERATED,
             farmer_id=farmer.pk,
             subject_id=str(settlement.pk),
@@ -615,12 +615,12 @@ class ApproveSettlement(Command):
         settlement.approved_by = ctx.actor.username
         settlement.approved_at = timezone.now()
         change = _saved(settlement, before, ["status", "approved_by", "approved_at"])
-        enqueue_farmer_notification(
+        notice = enqueue_farmer_notification(
             event=FarmerEvent.SETTLEMENT_APPROVED,
             farmer_id=settlement.farmer_id,
             subject_id=str(settlement.pk),
         )
-        return Outcome(200, settlement_view(settlement), [change])
+        return Outcome(200, settlement_view(settlement), [change, *notice])
 
 
 class PaySettlement(Command):
@@ -656,12 +656,12 @@ class PaySettlement(Command):
             before,
             ["status", "payment_method", "payment_entry_id", "paid_by", "paid_at"],
         )
-        enqueue_farmer_notification(
+        notice = enqueue_farmer_notification(
             event=FarmerEvent.SETTLEMENT_PAID,
             farmer_id=settlement.farmer_id,
             subject_id=str(settlement.pk),
         )
-        changes = [change, *(posted.changes if posted else [])]
+        changes = [change, *(posted.changes if posted else []), *notice]
         return Outcome(200, settlement_view(settlement), changes)
 
 

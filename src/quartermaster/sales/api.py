@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
 from ninja import Query, Router
 
 from quartermaster.core import policy
@@ -19,6 +22,9 @@ from quartermaster.core.http import (
     to_http,
 )
 from quartermaster.core.schemas import ErrorOut
+from quartermaster.documents.engine import clean_language
+from quartermaster.documents.http import PDF_RESPONSE, DocumentQuery, pdf_response
+from quartermaster.documents.render import render_invoice
 from quartermaster.sales import services
 from quartermaster.sales.schemas import (
     CreditNoteOut,
@@ -45,6 +51,7 @@ from quartermaster.sales.selectors import (
     get_customer,
     get_invoice,
     get_sale,
+    invoice_document,
     invoice_view,
     list_customers,
     sale_view,
@@ -107,21 +114,8 @@ def statement(request: HttpRequest, customer_id: UUID) -> HttpResponse:
 
 @router.post("/transactions", response={201: SaleOut, **ERRORS})
 def record_sale(request: HttpRequest, payload: SaleIn) -> HttpResponse:
-    command = services.RecordSale(
-        customer=payload.customer,
-        location=payload.location,
-        lines=tuple(
-            services.SaleLineIn(
-                item=line.item,
-                qty=line.qty,
-                unit_price=line.unit_price,
-                serials=tuple(line.serials),
-            )
-            for line in payload.lines
-        ),
-        confirm=payload.confirm,
-        client_temp_id=payload.client_temp_id,
-    )
+    # The wire body is the command's: built from it whole, a refused value keeps its path.
+    command = services.RecordSale.model_validate(payload.model_dump())
     return to_http(execute(command, context_for(request)))
 
 
@@ -157,6 +151,24 @@ def retrieve_invoice(request: HttpRequest, invoice_id: UUID) -> HttpResponse:
     return json_response(200, invoice_view(invoice))
 
 
+@router.get("/invoices/{uuid:invoice_id}/pdf", response={**ERRORS}, openapi_extra=PDF_RESPONSE)
+def invoice_pdf(
+    request: HttpRequest, invoice_id: UUID, params: Query[DocumentQuery]
+) -> HttpResponse:
+    """The invoice as PDF, in `lang` (default: the request's Accept-Language, else English);
+    read as the invoice is (`invoice.read`, the selling location's scope)."""
+    actor = actor_of(request)
+    policy.authorize(actor, "invoice.read")
+    language = clean_language(params.lang, default=translation.get_language() or "en")
+    invoice = get_invoice(actor=actor, invoice_id=invoice_id)
+    if invoice is None:
+        raise NotFound()
+    document = invoice_document(
+        invoice, issuer=settings.DOCUMENT_ISSUER, zone=ZoneInfo(settings.DOCUMENT_TIMEZONE)
+    )
+    return pdf_response(render_invoice(document, language), filename=f"{invoice.number}.pdf")
+
+
 @router.get("/credit-notes/{uuid:credit_note_id}", response={200: CreditNoteOut, **ERRORS})
 def retrieve_credit_note(request: HttpRequest, credit_note_id: UUID) -> HttpResponse:
     actor = actor_of(request)
@@ -183,10 +195,5 @@ def return_assets(request: HttpRequest, payload: ReturnIn) -> HttpResponse:
 
 @router.post("/payments", response={201: PaymentOut, **ERRORS})
 def record_payment(request: HttpRequest, payload: PaymentIn) -> HttpResponse:
-    command = services.RecordPayment(
-        customer=payload.customer,
-        amount=payload.amount,
-        method=payload.method,
-        client_temp_id=payload.client_temp_id,
-    )
+    command = services.RecordPayment.model_validate(payload.model_dump())
     return to_http(execute(command, context_for(request)))

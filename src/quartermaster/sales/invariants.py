@@ -14,7 +14,6 @@ from typing import Any
 from django.db import models
 
 from quartermaster.core.errors import Invalid
-from quartermaster.core.money import parse_money
 
 MAX_NAME_LENGTH = 200
 MAX_PHONE_LENGTH = 30
@@ -57,25 +56,10 @@ def clean_phone(phone: Any) -> str:
     return phone.strip()
 
 
-def clean_amount(amount: Any, field: str = "amount") -> int:
-    """A positive decimal string → minor units."""
-    try:
-        minor = parse_money(amount)
-    except ValueError as exc:
-        raise Invalid.field(field, str(exc)) from exc
-    if not 0 < minor <= MAX_AMOUNT_MINOR:
-        raise Invalid.field(field, "must be more than 0")
-    return minor
-
-
-def clean_unit_price(price: Any, index: int) -> int:
-    field = f"lines[{index}].unit_price"
-    try:
-        minor = parse_money(price)
-    except ValueError as exc:
-        raise Invalid.field(field, str(exc)) from exc
-    if not 0 <= minor <= MAX_AMOUNT_MINOR:
-        raise Invalid.field(field, "must be 0 or more")
+def check_amount_ceiling(minor: int, field: str) -> int:
+    """An amount already parsed from the wire (`core.money.Money`), within what a sale holds."""
+    if minor > MAX_AMOUNT_MINOR:
+        raise Invalid.field(field, f"at most {MAX_AMOUNT_MINOR // 100}")
     return minor
 
 

@@ -65,7 +65,7 @@ class SaleLineRequest(Protocol):
     @property
     def qty(self) -> int: ...
     @property
-    def unit_price(self) -> str | None: ...
+    def unit_price_minor(self) -> int | None: ...
     @property
     def serials(self) -> tuple[str, ...]: ...
 
@@ -187,10 +187,8 @@ def _check(
         if item.tracking == Tracking.BULK and line.serials:
             raise Invalid.field(f"lines[{line_no}].serials", "a bulk item has no serials")
     unit_prices = [
-        invariants.clean_unit_price(line.unit_price, line_no)
-        if line.unit_price is not None
-        else items[line.item].price_minor
-        for line_no, line in enumerate(command.lines)
+        items[line.item].price_minor if line.unit_price_minor is None else line.unit_price_minor
+        for line in command.lines
     ]
     sale = _Sale(index, command, ctx, location, customer, unit_prices)
     if command.confirm:

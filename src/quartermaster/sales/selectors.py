@@ -4,15 +4,19 @@ the selling location, so staff see only those at their locations (others answer 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import tzinfo
 from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
 
+from quartermaster.core.models import AuditEntry
 from quartermaster.core.money import format_money
 from quartermaster.core.pagination import Keyset, Page, PageRequest, text_key, uuid_key
 from quartermaster.core.rows import read_rows, uuid_param
 from quartermaster.core.types import Actor
+from quartermaster.documents.types import InvoiceDocument
+from quartermaster.documents.types import InvoiceLine as InvoiceDocumentLine
 from quartermaster.identity.permissions import sees_every_location
 from quartermaster.sales.models import (
     CreditNote,
@@ -257,3 +261,45 @@ def customer_statement(customer: Customer) -> dict[str, Any]:
         "total_credit": format_money(credits),
         "balance": format_money(balance),
     }
+
+
+def invoice_document(invoice: Invoice, *, issuer: str, zone: tzinfo) -> InvoiceDocument:
+    """The invoice as its PDF shows it, its time in `zone`, with the audit entry that recorded
+    it (its seq and hash go on the page and in its QR code)."""
+    sale = SaleTransaction.objects.only("number").get(pk=invoice.sale_id)
+    customer = Customer.objects.only("number", "name", "phone").get(pk=invoice.customer_id)
+    recorded = (
+        AuditEntry.objects.filter(entity_type="invoice", entity_id=str(invoice.id))
+        .order_by("seq")
+        .only("seq", "hash")
+        .first()
+    )
+    return InvoiceDocument(
+        number=invoice.number,
+        issued_at=invoice.created_at.astimezone(zone),
+        issuer=issuer,
+        customer_number=customer.number,
+        customer_name=customer.name,
+        customer_phone=customer.phone,
+        sale_number=sale.number,
+        lines=tuple(
+            InvoiceDocumentLine(
+                line=line.line_no,
+                kind=line.kind,
+                description=line.description,
+                qty=line.qty,
+                unit_price_minor=line.unit_price_minor,
+                net_minor=line.net_minor,
+                tax_rate_bp=line.tax_rate_bp,
+                tax_minor=line.tax_minor,
+                total_minor=line.total_minor,
+            )
+            for line in invoice.lines.order_by("line_no")
+        ),
+        subtotal_minor=invoice.subtotal_minor,
+        tax_minor=invoice.tax_minor,
+        deposit_minor=invoice.deposit_minor,
+        total_minor=invoice.total_minor,
+        audit_seq=recorded.seq if recorded else None,
+        audit_hash=recorded.hash if recorded else None,
+    )

@@ -21,10 +21,10 @@ from quartermaster.core import policy
 from quartermaster.core.commands import BulkCommand, Command
 from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import Conflict, DomainError, Invalid, NotFound
-from quartermaster.core.money import format_money, parse_money
+from quartermaster.core.money import MoneyEdit, PositiveMoney, format_money, parse_money
 from quartermaster.core.numbering import next_number
 from quartermaster.core.rows import insert_rows
-from quartermaster.core.types import Change, Context, Outcome
+from quartermaster.core.types import Change, Context, Outcome, Record
 from quartermaster.inventory import invariants as inventory_rules
 from quartermaster.inventory.invariants import AssetState, LocationKind, MovementKind
 from quartermaster.inventory.ledger import AssetRule, LineSpec, MoveResult, move_stock
@@ -122,13 +122,13 @@ class UpdateCustomer(VersionedUpdate):
         fields = {"name": self.customer_name, "phone": self.phone}
         return {key: value for key, value in fields.items() if value is not None}
 
-    def load(self, ctx: Context) -> tuple[dict[str, Any], int]:
+    def load(self, ctx: Context) -> tuple[Record, int]:
         customer = Customer.objects.select_for_update().filter(pk=self.id).first()
         if customer is None:
             raise NotFound()
         return customer_view(customer), customer.version
 
-    def apply(self, ctx: Context, before: dict[str, Any]) -> Outcome:
+    def apply(self, ctx: Context, before: Record) -> Outcome:
         values: dict[str, Any] = {"version": F("version") + 1}
         if self.customer_name is not None:
             values["name"] = self.customer_name
@@ -146,7 +146,8 @@ class SaleLineIn(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     item: UUID
     qty: int
-    unit_price: str | None = None
+    # None: the item's own price.
+    unit_price_minor: MoneyEdit = Field(default=None, alias="unit_price")
     serials: tuple[str, ...] = ()
 
 
@@ -165,8 +166,8 @@ class RecordSale(BulkCommand):
         cleaned = []
         for index, line in enumerate(self.lines):
             qty, serials = inventory_rules.clean_line(index, line.qty, line.serials)
-            if line.unit_price is not None:
-                invariants.clean_unit_price(line.unit_price, index)
+            if line.unit_price_minor is not None:
+                invariants.check_amount_ceiling(line.unit_price_minor, f"lines[{index}].unit_price")
             cleaned.append(line.model_copy(update={"qty": qty, "serials": serials}))
         inventory_rules.check_serials_once([(line.item, line.serials) for line in cleaned])
         return self.model_copy(update={"lines": tuple(cleaned)})
@@ -410,12 +411,12 @@ class ReturnAssets(Command):
 class RecordPayment(Command):
     name = "payment.record"
     customer: UUID
-    amount: str
+    amount_minor: PositiveMoney = Field(alias="amount")
     method: str
     client_temp_id: str = ""
 
     def validated(self) -> RecordPayment:
-        invariants.clean_amount(self.amount)
+        invariants.check_amount_ceiling(self.amount_minor, "amount")
         return self.model_copy(update={"method": invariants.clean_method(self.method)})
 
     def handle(self, ctx: Context) -> Outcome:
@@ -423,7 +424,7 @@ class RecordPayment(Command):
         payment = Payment.objects.create(
             number=next_number("PAY"),
             customer=customer,
-            amount_minor=invariants.clean_amount(self.amount),
+            amount_minor=self.amount_minor,
             method=self.method,
             client_temp_id=self.client_temp_id,
             created_by=ctx.actor.username,

@@ -70,13 +70,12 @@ def _command_for(op: Op, temp_ids: TempIds) -> Command:
         if "base_version" not in command_class.model_fields:
             raise Invalid.field("base_version", f"{op.type} ops are not versioned")
         payload = {**payload, "base_version": op.base_version}
+    if "device_seq" in command_class.model_fields:
+        # A command that orders a device's ops by their number (an inspection's offline
+        # updates) receives the op's, never a number the payload claims.
+        payload = {**payload, "device_seq": op.device_seq}
     try:
         # Strict, from JSON: a boolean is not an integer, a UUID arrives as a string.
         return command_class.model_validate_json(json.dumps(payload), strict=True)
     except ValidationError as exc:
-        fields = {
-            ".".join(str(part) for part in error["loc"]) or "payload": error["msg"]
-            for error in exc.errors()
-        }
-        message = "invalid payload: " + "; ".join(f"{k}: {v}" for k, v in fields.items())
-        raise Invalid(message, fields=fields) from exc
+        raise Invalid.from_errors(exc.errors()) from exc

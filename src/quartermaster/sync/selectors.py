@@ -45,6 +45,11 @@ def list_changes(*, scope: FeedScope, since: int, limit: int) -> ChangesPage:
         if not scope.location_ids and not scope.unlocated:
             return ChangesPage(entries=[], cursor=end, has_more=False)
         query = query.filter(visible)
+        for entity, owner_field in scope.owned_only:
+            # Someone else's record of an owned entity: hidden (tombstones carry no owner).
+            query = query.exclude(
+                Q(entity=entity, op="upsert") & ~Q(**{f"data__{owner_field}": str(scope.owner_id)})
+            )
     entries = list(query.order_by("seq")[: limit + 1])
     if len(entries) > limit:
         return ChangesPage(entries=entries[:limit], cursor=entries[limit - 1].seq, has_more=True)

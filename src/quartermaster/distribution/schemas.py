@@ -1,0 +1,77 @@
+"""Wire schemas for loads. Strict: a boolean is not an integer."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from quartermaster.core.schemas import INT63_MAX
+
+
+class LoadLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item: UUID
+    qty: StrictInt
+    serials: list[StrictStr] = []
+
+
+class LoadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    from_location: UUID
+    to_location: UUID
+    lines: list[LoadLineIn]
+    client_temp_id: StrictStr = ""
+
+
+class CountedLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item: UUID
+    qty: StrictInt
+    serials: list[StrictStr] = []
+    reason: StrictStr = ""
+
+
+class ReceiptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lines: list[CountedLineIn]
+
+
+class LoadQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: StrictStr | None = None
+    older_than_hours: int | None = Field(default=None, ge=0, le=100_000)
+    limit: int | None = Field(default=None, ge=0, le=INT63_MAX)
+    cursor: str | None = None
+
+
+class LoadLineOut(BaseModel):
+    item: UUID
+    qty: int
+    serials: list[str]
+    received_qty: int | None
+    received_serials: list[str]
+    reason: str
+
+
+class LoadOut(BaseModel):
+    id: UUID
+    number: str
+    from_location: UUID
+    to_location: UUID
+    status: str
+    approval: str
+    dispatched_at: str
+    dispatched_by: str
+    received_at: str | None
+    received_by: str | None
+    shortage: str
+    approved_by: str | None
+    client_temp_id: str
+    version: int
+    lines: list[LoadLineOut]
+
+
+class LoadPageOut(BaseModel):
+    results: list[LoadOut]
+    next_cursor: str | None

@@ -1,0 +1,279 @@
+"""Reads for inspections: templates (a version's form and its wire view), inspections scoped by
+the caller (staff: their own at their locations; managers, admins, auditors: all), their saved
+versions and the diff between two.
+
+The policy decides who sees what (identity.permissions); the queries here narrow lists the same
+way, so a list never shows a record its detail would answer 404 for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.db.models import QuerySet
+
+from quartermaster.core.pagination import Keyset, Page, PageRequest, int_key, time_key, uuid_key
+from quartermaster.core.types import Actor
+from quartermaster.identity.permissions import allows, own_records_only, visible_location_ids
+from quartermaster.inspections import invariants
+from quartermaster.inspections.invariants import Form, Question, Score, Section
+from quartermaster.inspections.models import (
+    HeldUpdate,
+    Inspection,
+    InspectionVersion,
+    Template,
+    TemplateVersion,
+)
+
+ENTITY = "inspection"
+TEMPLATE_ENTITY = "inspection.template"
+TEMPLATE_ORDER = Keyset(fields=(time_key("created_at"), uuid_key("id")))
+INSPECTION_ORDER = Keyset(fields=(time_key("created_at"), uuid_key("id")))
+VERSION_ORDER = Keyset(fields=(int_key("version"),))
+
+
+# -- templates --
+
+
+def form_of(version: TemplateVersion) -> Form:
+    """A stored version's form (stored as its cleaned wire view)."""
+    return Form(
+        tuple(
+            Section(
+                id=section["id"],
+                title=section["title"],
+                questions=tuple(_question(raw) for raw in section["questions"]),
+            )
+            for section in version.sections
+        )
+    )
+
+
+def _question(raw: dict[str, Any]) -> Question:
+    return Question(
+        id=raw["id"],
+        type=raw["type"],
+        label=raw["label"],
+        required=raw.get("required", False),
+        options=tuple(raw.get("options", ())),
+        min=raw.get("min"),
+        max=raw.get("max"),
+        unit=raw.get("unit", ""),
+        weight=raw.get("weight", 0),
+        option_scores=tuple((raw.get("option_scores") or {}).items()),
+    )
+
+
+def template_view(template: Template, version: TemplateVersion) -> dict[str, Any]:
+    return {
+        "id": str(template.id),
+        "name": version.name,
+        "version": version.version,
+        "status": "published" if version.published_at else "draft",
+        "latest_version": template.latest_version,
+        "published_version": template.published_version,
+        "sections": version.sections,
+        "published_at": version.published_at.isoformat() if version.published_at else None,
+        "published_by": version.published_by or None,
+        "created_by": template.created_by,
+        "created_at": template.created_at.isoformat(),
+    }
+
+
+def authors_templates(actor: Actor) -> bool:
+    """Authors (managers, admins) see drafts; everyone else only published versions."""
+    return allows(actor, "inspection.template.update")
+
+
+def get_template(template_id: UUID) -> Template | None:
+    return Template.objects.filter(pk=template_id).first()
+
+
+def get_template_version(template_id: UUID, version: int) -> TemplateVersion | None:
+    return TemplateVersion.objects.filter(template_id=template_id, version=version).first()
+
+
+def shown_version(template: Template, actor: Actor, version: int | None) -> TemplateVersion | None:
+    """The version `actor` is shown: the one asked for, else the latest (authors) or latest
+    published (everyone else); a reader never sees an unpublished version."""
+    author = authors_templates(actor)
+    if version is None:
+        version = template.latest_version if author else template.published_version
+    if version is None:
+        return None
+    row = get_template_version(template.id, version)
+    if row is None or (row.published_at is None and not author):
+        return None
+    return row
+
+
+def list_templates(*, actor: Actor, page: PageRequest) -> Page[tuple[Template, TemplateVersion]]:
+    query = Template.objects.all()
+    author = authors_templates(actor)
+    if not author:
+        query = query.filter(published_version__isnull=False)
+    templates = TEMPLATE_ORDER.page(query, page)
+
+    def shown(template: Template) -> int:
+        version = template.latest_version if author else template.published_version
+        assert version is not None  # readers' query holds published templates only
+        return version
+
+    wanted = {(t.pk, shown(t)) for t in templates.rows}
+    versions = {
+        (row.template_id, row.version): row
+        for row in TemplateVersion.objects.filter(template__in=[t.pk for t in templates.rows])
+        if (row.template_id, row.version) in wanted
+    }
+    return templates.map(lambda t: (t, versions[(t.pk, shown(t))]))
+
+
+def earlier_forms(template_id: UUID) -> list[Form]:
+    return [
+        form_of(row)
+        for row in TemplateVersion.objects.filter(template_id=template_id).order_by("version")
+    ]
+
+
+# -- inspections --
+
+
+def inspection_view(inspection: Inspection) -> dict[str, Any]:
+    return {
+        "id": str(inspection.id),
+        "template": str(inspection.template_id),
+        "template_version": inspection.template_version,
+        "location": str(inspection.location_id),
+        "assignee": str(inspection.assignee_id),
+        "status": inspection.status,
+        "answers": inspection.answers,
+        "score": Score(inspection.score_earned, inspection.score_possible).view(),
+        "review_comment": inspection.review_comment or None,
+        "reviewed_by": inspection.reviewed_by or None,
+        "version": inspection.version,
+        "deleted": inspection.deleted_at is not None,
+        "created_by": inspection.created_by,
+        "created_at": inspection.created_at.isoformat(),
+        "updated_at": inspection.updated_at.isoformat(),
+    }
+
+
+def _scoped(actor: Actor, action: str) -> QuerySet[Inspection]:
+    query = Inspection.objects.all()
+    locations = visible_location_ids(actor)
+    if locations is not None:
+        query = query.filter(location_id__in=list(locations))
+    if own_records_only(actor, action):
+        query = query.filter(assignee_id=actor.user_id)
+    return query
+
+
+def list_inspections(
+    *,
+    actor: Actor,
+    page: PageRequest,
+    status: str | None = None,
+    deleted: bool = False,
+    location_id: UUID | None = None,
+    assignee_id: UUID | None = None,
+) -> Page[Inspection]:
+    """The inspections `actor` may read; soft-deleted ones only when asked (`deleted`)."""
+    query = _scoped(actor, "inspection.read").filter(deleted_at__isnull=not deleted)
+    if status is not None:
+        query = query.filter(status=status)
+    if location_id is not None:
+        query = query.filter(location_id=location_id)
+    if assignee_id is not None:
+        query = query.filter(assignee_id=assignee_id)
+    return INSPECTION_ORDER.page(query, page)
+
+
+def get_inspection(inspection_id: UUID, *, deleted: bool = False) -> Inspection | None:
+    """Unscoped: callers authorize with the record's location and assignee."""
+    return (
+        Inspection.objects.filter(pk=inspection_id, deleted_at__isnull=not deleted)
+        .select_related(None)
+        .first()
+    )
+
+
+def version_view(row: InspectionVersion) -> dict[str, Any]:
+    return {
+        "version": row.version,
+        "action": row.action,
+        "status": row.status,
+        "answers": row.answers,
+        "changed": row.changed,
+        "deleted": row.deleted,
+        "comment": row.comment or None,
+        "actor": row.actor,
+        "device": row.device or None,
+        "device_seq": row.device_seq,
+        "base_version": row.base_version,
+        "at": row.at.isoformat(),
+    }
+
+
+def list_versions(inspection_id: UUID, *, page: PageRequest) -> Page[InspectionVersion]:
+    return VERSION_ORDER.page(InspectionVersion.objects.filter(inspection_id=inspection_id), page)
+
+
+def get_version(inspection_id: UUID, version: int) -> InspectionVersion | None:
+    return InspectionVersion.objects.filter(inspection_id=inspection_id, version=version).first()
+
+
+def diff_view(before: InspectionVersion, after: InspectionVersion) -> dict[str, Any]:
+    return {
+        "from": before.version,
+        "to": after.version,
+        "status": {"from": before.status, "to": after.status},
+        "deleted": {"from": before.deleted, "to": after.deleted},
+        "answers": invariants.diff_answers(before.answers, after.answers),
+    }
+
+
+def changed_by_others(
+    inspection_id: UUID, *, after_version: int, device: str
+) -> tuple[set[str], int]:
+    """Question ids changed by saves after `after_version` that this device did not make (its
+    own earlier offline edits are not someone else's), and how many such saves there were."""
+    changed: set[str] = set()
+    saves = 0
+    rows = InspectionVersion.objects.filter(
+        inspection_id=inspection_id, version__gt=after_version
+    ).values_list("device", "changed")
+    for row_device, row_changed in rows:
+        if device and row_device == device:
+            continue
+        saves += 1
+        changed.update(row_changed)
+    return changed, saves
+
+
+def applied_from_device(inspection_id: UUID, device: str, device_seq: int) -> bool:
+    return InspectionVersion.objects.filter(
+        inspection_id=inspection_id, device=device, device_seq=device_seq
+    ).exists()
+
+
+def held_after(inspection_id: UUID, device: str, device_seq: int) -> list[HeldUpdate]:
+    """Updates of this device waiting for the one it numbered `device_seq`."""
+    return list(
+        HeldUpdate.objects.filter(
+            inspection_id=inspection_id,
+            device=device,
+            previous_seq=device_seq,
+            status=HeldUpdate.HELD,
+        ).order_by("device_seq")
+    )
+
+
+def held_view(held: HeldUpdate) -> dict[str, Any]:
+    return {
+        "id": str(held.inspection_id),
+        "held": True,
+        "device_seq": held.device_seq,
+        "waiting_for_seq": held.previous_seq,
+        "status": held.status,
+    }

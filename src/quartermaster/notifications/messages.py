@@ -1,0 +1,67 @@
+"""Message templates, per language (English and Tamil): the one catalogue of what we tell
+people. WhatsApp sends the template by name with its parameters in `params` order (the same
+templates are registered with Meta under these names and languages); SMS and the console
+render the text here. Pure: no database access."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quartermaster.core.errors import Invalid
+
+LANGUAGES = ("en", "ta")
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    # The parameters, in the order WhatsApp's template body numbers them ({{1}}, {{2}}, …).
+    params: tuple[str, ...]
+    texts: dict[str, str]
+
+
+TEMPLATES = {
+    template.name: template
+    for template in (
+        Template(
+            "farmer_balance",
+            ("name", "payable", "advance_outstanding", "last_settlement"),
+            {
+                "en": (
+                    "Hello {name}. Payable to you: Rs {payable}. Advance outstanding:"
+                    " Rs {advance_outstanding}. Last settlement: {last_settlement}."
+                ),
+                "ta": (
+                    "வணக்கம் {name}. உங்களுக்குச் செலுத்த வேண்டிய தொகை: ₹{payable}."
+                    " நிலுவையில் உள்ள முன்பணம்: ₹{advance_outstanding}."
+                    " கடைசி கணக்கு முடிப்பு: {last_settlement}."
+                ),
+            },
+        ),
+        # For producers' messages that need no template of their own yet (and for tests).
+        Template("plain", ("text",), {"en": "{text}", "ta": "{text}"}),
+    )
+}
+
+# Words the templates fill in for "none" (a farmer without a settlement yet).
+NONE_YET = {"en": "none yet", "ta": "இதுவரை இல்லை"}
+
+
+def clean_message(template: str, language: str, params: dict[str, str]) -> Template:
+    """The template, if it exists in `language` and `params` name exactly its parameters."""
+    found = TEMPLATES.get(template)
+    if found is None:
+        raise Invalid.field("template", "unknown template")
+    if language not in found.texts:
+        raise Invalid.field("language", f"one of {', '.join(sorted(found.texts))}")
+    if set(params) != set(found.params) or not all(isinstance(v, str) for v in params.values()):
+        raise Invalid.field("params", f"exactly {', '.join(found.params)}, as text")
+    return found
+
+
+def render(template: str, language: str, params: dict[str, str]) -> str:
+    return clean_message(template, language, params).texts[language].format(**params)
+
+
+def ordered_params(template: str, params: dict[str, str]) -> list[str]:
+    return [params[name] for name in TEMPLATES[template].params]
