@@ -1,5 +1,5 @@
 """The `quartermaster` command: serve, migrate, demo, createuser, audit verify, journal verify,
-outbox work, agent.
+market settle, outbox work, agent.
 
 Django is set up only inside the server commands; `agent` (the field client) never imports it.
 """
@@ -238,6 +238,39 @@ def cmd_journal_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_market_settle(args: argparse.Namespace) -> int:
+    """Generate the period's draft settlement of every farmer with open entries in it: one
+    command (one transaction) per farmer, farmers streamed, so memory stays flat in their
+    number. Exit 1 if any farmer's settlement was refused."""
+    _setup_django()
+    from quartermaster.core.commands import execute
+    from quartermaster.core.errors import Invalid
+    from quartermaster.core.types import SYSTEM_ACTOR, Context
+    from quartermaster.market import invariants
+    from quartermaster.market.selectors import farmers_to_settle
+    from quartermaster.market.services import GenerateSettlement
+
+    try:
+        first = invariants.clean_date(args.period_from, "from")
+        last = invariants.clean_date(args.period_to, "to")
+    except Invalid as error:
+        _say(f"error: {error.message} (dates such as 2026-03-31)")
+        return 2
+    made, refused = 0, 0
+    for farmer_id in farmers_to_settle(first, last):
+        command = GenerateSettlement(
+            farmer=farmer_id, period_from=args.period_from, period_to=args.period_to
+        )
+        response = execute(command, Context(actor=SYSTEM_ACTOR))
+        if response.status == 201:
+            made += 1
+        else:
+            refused += 1
+            _say(f"  farmer {farmer_id}: {response.status} {response.body.get('error')}")
+    _say(f"{made} settlements generated, {refused} refused")
+    return 1 if refused else 0
+
+
 def cmd_stock_rebuild(args: argparse.Namespace) -> int:
     """Recompute stock from the movement ledger; --check only reports, otherwise it repairs."""
     _setup_django()
@@ -347,6 +380,15 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="recompute balances and entries from the lines; name any drift (exit 1)"
     )
     journal_verify.set_defaults(func=cmd_journal_verify)
+
+    market = commands.add_parser("market", help="flower market tools")
+    market_commands = market.add_subparsers(dest="market_command", required=True, metavar="COMMAND")
+    settle = market_commands.add_parser(
+        "settle", help="generate a draft settlement for every farmer with open entries"
+    )
+    settle.add_argument("--from", dest="period_from", required=True, metavar="YYYY-MM-DD")
+    settle.add_argument("--to", dest="period_to", required=True, metavar="YYYY-MM-DD")
+    settle.set_defaults(func=cmd_market_settle)
 
     stock = commands.add_parser("stock", help="stock ledger tools")
     stock_commands = stock.add_subparsers(dest="stock_command", required=True, metavar="COMMAND")

@@ -88,6 +88,21 @@ MATRIX: dict[str, frozenset[str]] = {
     "market.farmer.update": frozenset({A}),
     "market.rate.read": frozenset({A, M, S, U}),
     "market.rate.post": frozenset({A}),
+    # the market's daily work (seed 004): clerks record entries and change their own of the
+    # day; admins any; settlements generated, paid and cancelled by admins, approved by an
+    # admin, a clerk or the farmer (own only); farmers read their own settlements only
+    "market.entry.read": frozenset({A, M, S, U}),
+    "market.entry.create": frozenset({A, S}),
+    "market.entry.update": frozenset({A, S}),
+    "market.entry.void": frozenset({A, S}),
+    "market.advance.read": frozenset({A, M, S, U}),
+    "market.advance.record": frozenset({A, S}),
+    "market.settlement.read": frozenset({A, M, S, U, P}),
+    "market.settlement.generate": frozenset({A}),
+    "market.settlement.approve": frozenset({A, S, P}),
+    "market.settlement.pay": frozenset({A}),
+    "market.settlement.cancel": frozenset({A}),
+    "market.report.read": frozenset({A, M, S, U}),
     # inspections: managers author templates; inspectors (staff) work on their own
     # inspections only; managers approve, reject and restore
     "inspection.template.read": frozenset({A, M, S, U}),
@@ -205,6 +220,8 @@ class Route:
     body: dict[str, Any] | None = None
     # Allowed roles that still get 404 here: the record is someone else's (OWN_RECORDS_ONLY).
     not_theirs: frozenset[str] = frozenset()
+    # Allowed roles that still get 403 here: the record is someone else's (OWN_SAME_DAY_ONLY).
+    forbidden: frozenset[str] = frozenset()
 
 
 ROUTES = [
@@ -282,6 +299,77 @@ ROUTES = [
         201,
         {"flower": "{flower}", "date": "2026-03-01", "slot": "s1", "rate": "400.00"},
     ),
+    Route("market.entry.read", "GET", "/api/v1/market/entries", 200),
+    Route("market.entry.read", "GET", "/api/v1/market/entries/{market_entry}", 200),
+    Route(
+        "market.entry.create",
+        "POST",
+        "/api/v1/market/entries",
+        201,
+        {"farmer": "{farmer}", "flower": "{flower}", "qty": "1.500"},
+    ),
+    # The world's entry is the admin's: an admin changes any entry; a clerk not another's.
+    Route(
+        "market.entry.update",
+        "PATCH",
+        "/api/v1/market/entries/{market_entry}",
+        200,
+        {"qty": "2.000"},
+        forbidden=frozenset({S}),
+    ),
+    Route(
+        "market.entry.void",
+        "POST",
+        "/api/v1/market/entries/{market_entry}/void",
+        200,
+        {"reason": "x"},
+        forbidden=frozenset({S}),
+    ),
+    Route(
+        "market.advance.record",
+        "POST",
+        "/api/v1/market/advances",
+        201,
+        {"farmer": "{farmer}", "amount": "5.00", "method": "cash"},
+    ),
+    Route("market.advance.read", "GET", "/api/v1/market/advances", 200),
+    Route("market.report.read", "GET", "/api/v1/market/reports/daily?date=2026-03-01", 200),
+    Route(
+        "statement.read",
+        "GET",
+        "/api/v1/market/farmers/{farmer}/statement",
+        200,
+        not_theirs=frozenset({P}),
+    ),
+    Route(
+        "market.settlement.generate",
+        "POST",
+        "/api/v1/market/settlements",
+        201,
+        {"farmer": "{farmer}", "period_from": "{today}", "period_to": "{today}"},
+    ),
+    Route("market.settlement.read", "GET", "/api/v1/market/settlements", 200),
+    Route(
+        "market.settlement.read",
+        "GET",
+        "/api/v1/market/settlements/{settlement}",
+        200,
+        not_theirs=frozenset({P}),
+    ),
+    Route(
+        "market.settlement.approve",
+        "POST",
+        "/api/v1/market/settlements/{settlement}/approve",
+        200,
+        not_theirs=frozenset({P}),
+    ),
+    Route(
+        "market.settlement.cancel",
+        "POST",
+        "/api/v1/market/settlements/{settlement}/cancel",
+        200,
+        {"reason": "x"},
+    ),
     Route(
         "journal.reverse", "POST", "/api/v1/journal/entries/{entry}/reverse", 201, {"reason": "x"}
     ),
@@ -340,6 +428,9 @@ class World:
     entry: str
     flower: str
     farmer: str
+    market_entry: str
+    settlement: str
+    today: str
     template: str
     inspection: str
     location: str
@@ -368,6 +459,20 @@ def world(admin: Api) -> World:
     farmer = admin.post(
         "/api/v1/market/farmers", {"name": "Valli", "phone": "9876500000", "language": "en"}
     ).body["id"]
+    for slot in ("s1", "s2", "s3"):
+        rate = {"flower": flower, "date": "2026-01-01", "slot": slot, "rate": "10.00"}
+        assert admin.post("/api/v1/market/rates", rate).status == 201
+    market_entry = admin.post(
+        "/api/v1/market/entries", {"farmer": farmer, "flower": flower, "qty": "1.000"}
+    ).body
+    other = admin.post(
+        "/api/v1/market/farmers", {"name": "Kannan", "phone": "9876500001", "language": "ta"}
+    ).body["id"]
+    today = market_entry["market_day"]
+    admin.post("/api/v1/market/entries", {"farmer": other, "flower": flower, "qty": "2.000"})
+    settlement = admin.post(
+        "/api/v1/market/settlements", {"farmer": other, "period_from": today, "period_to": today}
+    ).body["id"]
     template = admin.post(
         "/api/v1/templates",
         {
@@ -388,6 +493,9 @@ def world(admin: Api) -> World:
         entry=entry,
         flower=flower,
         farmer=farmer,
+        market_entry=market_entry["id"],
+        settlement=settlement,
+        today=today,
         template=template,
         inspection=inspection,
         location=str(location),
@@ -412,12 +520,18 @@ def test_http_routes_follow_the_matrix(
         device=world.device,
         entry=world.entry,
         farmer=world.farmer,
+        market_entry=world.market_entry,
+        settlement=world.settlement,
         template=world.template,
         inspection=world.inspection,
     )
     body = route.body
-    if isinstance(body, dict) and body.get("flower") == "{flower}":
-        body = {**body, "flower": world.flower}
+    if isinstance(body, dict):
+        refs = {"{flower}": world.flower, "{farmer}": world.farmer, "{today}": world.today}
+        body = {
+            key: refs.get(value, value) if isinstance(value, str) else value
+            for key, value in body.items()
+        }
     if isinstance(body, dict) and body.get("template") == "{template}":
         body = {**body, "template": world.template, "location": world.location}
     audit_before = audit_count()
@@ -426,6 +540,9 @@ def test_http_routes_follow_the_matrix(
 
     if role in route.not_theirs:
         assert (reply.status, reply.body["code"]) == (404, "not_found")
+    elif role in route.forbidden:
+        assert (reply.status, reply.body["code"]) == (403, "permission_denied")
+        assert audit_count() == audit_before
     elif role in MATRIX[route.action]:
         assert reply.status == route.success, reply.body
     else:

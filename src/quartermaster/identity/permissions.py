@@ -105,6 +105,22 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     # worker's bookkeeping and providers' reports run as the system actor
     "notification.read": frozenset({ADMIN, MANAGER}),
     "notification.retry": frozenset({ADMIN, MANAGER}),
+    # the market's daily work (seed 004's matrix): clerks record entries and change their own
+    # of the same market day (OWN_SAME_DAY_ONLY), admins any; admins generate, pay and cancel
+    # settlements; a settlement is approved by an admin, a clerk or its own farmer
+    "market.entry.read": READERS,
+    "market.entry.create": frozenset({ADMIN, STAFF}),
+    "market.entry.update": frozenset({ADMIN, STAFF}),
+    "market.entry.void": frozenset({ADMIN, STAFF}),
+    # advances are handed out at the counter, online or from a clerk's tablet (a sync op)
+    "market.advance.read": READERS,
+    "market.advance.record": frozenset({ADMIN, STAFF}),
+    "market.settlement.read": READERS | {PARTY},
+    "market.settlement.generate": frozenset({ADMIN}),
+    "market.settlement.approve": frozenset({ADMIN, STAFF, PARTY}),
+    "market.settlement.pay": frozenset({ADMIN}),
+    "market.settlement.cancel": frozenset({ADMIN}),
+    "market.report.read": READERS,
     # a customer's or farmer's statement: parties read their own only (OWN_RECORDS_ONLY)
     "statement.read": READERS | {PARTY},
     # sync: each op is authorized again as its own command
@@ -162,6 +178,10 @@ READ_ACTIONS = frozenset(
         "load.read",
         "inspection.template.read",
         "inspection.read",
+        "market.entry.read",
+        "market.advance.read",
+        "market.settlement.read",
+        "market.report.read",
     }
 )
 
@@ -176,6 +196,17 @@ OWN_RECORDS_ONLY: dict[str, frozenset[str]] = {
     "inspection.update": frozenset({STAFF}),
     "inspection.submit": frozenset({STAFF}),
     "inspection.delete": frozenset({STAFF}),
+    # a farmer reads and approves only their own settlements (the owner is the farmer's user)
+    "market.settlement.read": frozenset({PARTY}),
+    "market.settlement.approve": frozenset({PARTY}),
+}
+
+# (action → roles) that may change only the market entries they recorded, and only on the
+# entry's own market day; anything else is refused with 403 (seed 004: "edit own entry" for
+# clerks, "edit any entry" for admins). `authorize_entry_change` applies it.
+OWN_SAME_DAY_ONLY: dict[str, frozenset[str]] = {
+    "market.entry.update": frozenset({STAFF}),
+    "market.entry.void": frozenset({STAFF}),
 }
 
 # Feed entities a role in OWN_RECORDS_ONLY[<entity>.read] reads only when the record is theirs:
@@ -211,6 +242,18 @@ def authorize(
         and (owner_id is None or owner_id != actor.user_id)
     ):
         raise NotFound()
+
+
+def authorize_entry_change(
+    actor: Actor, action: str, *, recorded_by: UUID | None, same_market_day: bool
+) -> None:
+    """`authorize` for changing a market entry recorded by `recorded_by`; a role limited by
+    OWN_SAME_DAY_ONLY gets 403 for another's entry or an entry of an earlier market day."""
+    authorize(actor, action)
+    if actor.role in OWN_SAME_DAY_ONLY.get(action, frozenset()) and (
+        recorded_by is None or recorded_by != actor.user_id or not same_market_day
+    ):
+        raise PermissionDenied(f"{actor.role} may change only their own entries of the same day")
 
 
 def allows(

@@ -254,3 +254,14 @@ def _drifted_accounts(sums: dict[Any, list[int]]) -> list[Drift]:
         if recorded != (debits, credits):
             drifted.append(Drift(account.code, recorded, (debits, credits)))
     return drifted
+
+
+def balances_of(codes: list[str]) -> dict[str, int]:
+    """Debits less credits of each account named (the projection), by code; an account not
+    open yet is absent (a zero balance). One query, for a page of records that own accounts."""
+    if not codes:
+        return {}
+    rows = AccountBalance.objects.filter(account__code__in=codes).values_list(
+        "account__code", "debit_total_minor", "credit_total_minor"
+    )
+    return {code: debits - credits for code, debits, credits in rows}

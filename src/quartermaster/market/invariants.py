@@ -228,3 +228,138 @@ def effective_posting(postings: list[tuple[date, int, Any]], on: date) -> Any | 
     if not held:
         return None
     return max(held, key=lambda posting: (posting[0], posting[1]))[2]
+
+
+# -- daily entries --
+
+# A delivery's quantity: up to 100 tonnes of a kg flower, ten million pieces or bundles. With a
+# rate of at most MAX_AMOUNT_MINOR per unit, a line's gross stays below 10^16 paise.
+MAX_KG_GRAMS = 100_000_000
+MAX_COUNT = 10_000_000
+GRAMS_PER_KG = 1000
+KG_QTY = re.compile(r"[0-9]{1,9}(\.[0-9]{1,3})?")
+
+
+class EntryStatus(models.TextChoices):
+    OPEN = "open"
+    AWAITING_RATE = "awaiting_rate"
+    SETTLED = "settled"
+    VOID = "void"
+
+
+def check_qty_shape(value: Any, field: str = "qty") -> None:
+    """What can be checked before the flower's unit is known: a positive integer, or a decimal
+    string with at most 3 places (only a kg flower takes the latter; `parse_qty` decides)."""
+    if isinstance(value, bool):
+        raise Invalid.field(field, 'a decimal string such as "12.500" (kg) or a whole number')
+    if isinstance(value, int):
+        if not 0 < value <= MAX_COUNT:
+            raise Invalid.field(field, f"a whole number from 1 to {MAX_COUNT}")
+        return
+    if not isinstance(value, str) or not KG_QTY.fullmatch(value):
+        raise Invalid.field(field, 'a decimal string with up to 3 places such as "12.500"')
+
+
+def parse_qty(value: Any, unit: str, field: str = "qty") -> int:
+    """The wire quantity in base units: grams for a kg flower (a decimal string, ≤ 3 places),
+    a count for a piece or bundle flower (an integer). Always more than 0."""
+    check_qty_shape(value, field)
+    if unit == FlowerUnit.KG:
+        if not isinstance(value, str):
+            raise Invalid.field(field, 'a kg flower\'s qty is a decimal string such as "12.500"')
+        whole, _, fraction = value.partition(".")
+        grams = int(whole) * GRAMS_PER_KG + int((fraction + "000")[:3])
+        if not 0 < grams <= MAX_KG_GRAMS:
+            raise Invalid.field(field, f"more than 0 and at most {MAX_KG_GRAMS // GRAMS_PER_KG} kg")
+        return grams
+    if not isinstance(value, int):
+        raise Invalid.field(field, f"a {unit} flower's qty is a whole number")
+    return value
+
+
+def format_qty(qty_base: int, unit: str) -> str | int:
+    """Base units → the wire: "12.500" for kg, the count for pieces and bundles."""
+    if unit == FlowerUnit.KG:
+        kg, grams = divmod(abs(qty_base), GRAMS_PER_KG)
+        return f"{'-' if qty_base < 0 else ''}{kg}.{grams:03d}"
+    return qty_base
+
+
+def half_up_div(numerator: int, denominator: int) -> int:
+    """numerator / denominator rounded half-up (away from zero on .5), for numerator ≥ 0."""
+    if numerator < 0:
+        return -half_up_div(-numerator, denominator)
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+def gross_minor(qty_base: int, unit: str, rate_minor: int) -> int:
+    """qty x rate, rounded half-up to the paisa once: a kg rate is per kg, qty in grams."""
+    if unit == FlowerUnit.KG:
+        return half_up_div(qty_base * rate_minor, GRAMS_PER_KG)
+    return qty_base * rate_minor
+
+
+def slot_of(local_time: str, slots: tuple[Slot, ...]) -> str:
+    """The slot a local arrival time ("HH:MM") belongs to: the slot that holds it, else the
+    last slot that began before it (a farmer after the last slot, or in a gap, sells with the
+    slot before), else the first slot (before the market opens, the first slot's rate).
+    An entry is never refused for its time: it was recorded offline and cannot be re-sent."""
+    chosen = slots[0]
+    for slot in slots:
+        if slot.starts <= local_time:
+            chosen = slot
+    return chosen.code
+
+
+# -- settlements --
+
+# A settlement's gross and each of its charges fit a journal line (journal.invariants).
+MAX_SETTLEMENT_MINOR = 10**15
+
+
+@dataclass(frozen=True)
+class SettlementTotals:
+    """The settlement arithmetic pinned in API.md, in paise."""
+
+    gross_minor: int
+    commission_minor: int
+    fees_minor: tuple[tuple[str, int], ...]
+    advance_recovered_minor: int
+    net_minor: int
+
+    @property
+    def fees_total_minor(self) -> int:
+        return sum(amount for _, amount in self.fees_minor)
+
+
+def settlement_totals(
+    *,
+    gross: int,
+    commission_bp: int,
+    fees: tuple[Fee, ...],
+    kg_grams: int,
+    counted_units: int,
+    entries: int,
+    advance_outstanding: int,
+) -> SettlementTotals:
+    """gross = sum of entries' gross; commission = gross x bp; a percent_bp fee = gross x value, a
+    per_unit fee = total qty x value (kg in kg, pieces and bundles counted), a per_entry fee =
+    entries x value; each amount rounded half-up once. advance_recovered = min(outstanding,
+    what is left after commission and fees, never below 0); net is the rest."""
+    commission = half_up_div(gross * commission_bp, BASIS_POINTS)
+    amounts: list[tuple[str, int]] = []
+    for fee in fees:
+        if fee.kind == FeeKind.PERCENT_BP:
+            amount = half_up_div(gross * fee.value, BASIS_POINTS)
+        elif fee.kind == FeeKind.PER_UNIT:
+            amount = half_up_div(
+                (kg_grams + counted_units * GRAMS_PER_KG) * fee.value, GRAMS_PER_KG
+            )
+        else:
+            amount = entries * fee.value
+        amounts.append((fee.code, amount))
+    if max([gross, *(amount for _, amount in amounts)]) > MAX_SETTLEMENT_MINOR:
+        raise Invalid.field("period_to", "the period's amounts are too large: settle a shorter one")
+    left = gross - commission - sum(amount for _, amount in amounts)
+    recovered = max(0, min(advance_outstanding, left))
+    return SettlementTotals(gross, commission, tuple(amounts), recovered, left - recovered)

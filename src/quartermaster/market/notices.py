@@ -3,6 +3,10 @@
 - `notify_farmer`: for a market command handler (an entry recorded, an advance given, a
   settlement paid) to queue a message to the farmer in the handler's own transaction, on the
   farmer's WhatsApp (SMS fallback) in their language.
+- `enqueue_farmer_notification`: the one call every market command that should tell a farmer
+  something already makes (an entry recorded, an advance given, a settlement generated,
+  approved or paid), in its own transaction. It queues nothing yet: each event needs its
+  template (English and Tamil) in `notifications.messages`; then it calls `notify_farmer`.
 - A farmer who sends "balance" or "இருப்பு" from their WhatsApp number is answered with what
   the market owes them, their outstanding advance and their last settlement
   (`market.farmer.balance_reply`). Any other sender is left unanswered (a log line).
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import ClassVar
 from uuid import UUID
 
@@ -19,8 +24,9 @@ from django.conf import settings
 
 from quartermaster.core.commands import Command, execute
 from quartermaster.core.errors import Invalid, NotFound
+from quartermaster.core.money import format_money
 from quartermaster.core.types import SYSTEM_ACTOR, Change, Context, Outcome
-from quartermaster.market.models import Farmer
+from quartermaster.market.models import Farmer, Settlement, SettlementStatus
 from quartermaster.market.selectors import farmer_view, get_farmer
 from quartermaster.notifications.invariants import InboundMessage, normalize_text, provider_phone
 from quartermaster.notifications.messages import NONE_YET
@@ -54,10 +60,40 @@ class FarmerBalance:
 
 
 def last_settlement_line(farmer: Farmer) -> str | None:
-    """HOOK for settlements (issue 11, deliverable 5): the farmer's last settlement as one line
-    for a message ("STL-000012, 01-15 Mar, paid Rs 12,400.00"), or None before the first.
-    Settlements do not exist yet, so there is none; fill this in when they do."""
-    return None
+    """The farmer's last settlement (a cancelled one aside) as one line for a message
+    ("STL-000012, 2026-03-01 to 2026-03-15, paid, net Rs 12400.00"), or None before the first."""
+    last = (
+        Settlement.objects.filter(farmer=farmer)
+        .exclude(status=SettlementStatus.CANCELLED)
+        .order_by("-created_at", "-number")
+        .first()
+    )
+    if last is None:
+        return None
+    return (
+        f"{last.number}, {last.period_from.isoformat()} to {last.period_to.isoformat()},"
+        f" {last.status}, net Rs {format_money(last.net_minor)}"
+    )
+
+
+class FarmerEvent(StrEnum):
+    ENTRY_RECORDED = "market.entry.recorded"
+    ADVANCE_RECORDED = "market.advance.recorded"
+    SETTLEMENT_GENERATED = "market.settlement.generated"
+    SETTLEMENT_APPROVED = "market.settlement.approved"
+    SETTLEMENT_PAID = "market.settlement.paid"
+
+
+def enqueue_farmer_notification(
+    *, event: FarmerEvent, farmer_id: UUID, subject_id: str
+) -> list[Change]:
+    """Tell farmer `farmer_id` about `event` on record `subject_id`, inside the calling
+    command's transaction; the caller adds the returned changes to its Outcome.
+
+    TODO(notifications): give each FarmerEvent its template (en, ta) in
+    notifications.messages, then return `notify_farmer(farmer, template=..., params=...,
+    dedupe_key=f"{event}:{subject_id}")` here. Until then nothing is queued."""
+    return []
 
 
 def farmer_balance(farmer: Farmer) -> FarmerBalance:

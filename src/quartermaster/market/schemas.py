@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
@@ -157,6 +158,10 @@ class RatePostingOut(BaseModel):
     posted_at: str
 
 
+class RatePostedOut(RatePostingOut):
+    priced_entries: int = Field(description="entries that were awaiting this rate, priced now")
+
+
 class RateInForceOut(BaseModel):
     flower: UUID
     flower_code: str
@@ -171,3 +176,242 @@ class RatesOut(BaseModel):
     date: str
     results: list[RateInForceOut]
     next_cursor: str | None
+
+
+class EntryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    farmer: UUID
+    flower: UUID
+    qty: StrictInt | StrictStr = Field(
+        description='a kg flower: a decimal string with up to 3 places ("12.500"); a piece or '
+        "bundle flower: an integer"
+    )
+    arrived_at: StrictStr | None = Field(
+        default=None, description="ISO 8601 with offset; default: the time of receipt"
+    )
+    client_temp_id: StrictStr = Field(default="", max_length=100)
+
+
+class EntryPatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    qty: StrictInt | StrictStr | None = None
+    flower: UUID | None = None
+    farmer: UUID | None = None
+    base_version: StrictInt | None = Field(default=None, ge=0)
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: StrictStr
+
+
+class EntryOut(BaseModel):
+    id: UUID
+    number: str
+    farmer: UUID
+    flower: UUID
+    unit: str
+    qty: int | str
+    arrived_at: str
+    market_day: str
+    slot: str
+    rate: str | None
+    gross: str | None
+    status: str = Field(examples=["open", "awaiting_rate", "settled", "void"])
+    settlement: UUID | None
+    void_reason: str | None
+    version: int
+    created_by: str
+    client_temp_id: str | None
+
+
+class EntryPageOut(BaseModel):
+    results: list[EntryOut]
+    next_cursor: str | None
+
+
+class EntriesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    date: str | None = None
+    farmer: UUID | None = None
+    status: str | None = None
+    limit: int | None = None
+    cursor: str | None = None
+
+
+class AdvanceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    farmer: UUID
+    amount: StrictStr
+    method: StrictStr = Field(examples=["cash", "bank", "upi"])
+    note: StrictStr = ""
+    client_temp_id: StrictStr = Field(default="", max_length=100)
+
+
+class AdvanceOut(BaseModel):
+    id: UUID
+    number: str
+    farmer: UUID
+    amount: str
+    method: str
+    note: str | None
+    journal_entry: UUID
+    created_by: str
+    created_at: str
+    client_temp_id: str | None
+    advance_outstanding: str | None = None
+
+
+class AdvancePageOut(BaseModel):
+    results: list[AdvanceOut]
+    next_cursor: str | None
+
+
+class SettlementIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    farmer: UUID
+    period_from: StrictStr
+    period_to: StrictStr
+
+
+class PayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: StrictStr = Field(examples=["cash", "bank", "upi"])
+
+
+class SettlementFeeOut(BaseModel):
+    code: str
+    amount: str
+
+
+class SettlementEntryOut(BaseModel):
+    id: UUID
+    number: str
+    market_day: str
+    slot: str
+    flower: UUID
+    qty: int | str
+    rate: str | None
+    gross: str | None
+
+
+class SettlementOut(BaseModel):
+    id: UUID
+    number: str
+    farmer: UUID
+    period_from: str
+    period_to: str
+    status: str = Field(examples=["draft", "approved", "paid", "cancelled"])
+    entry_count: int
+    gross: str
+    commission_bp: int
+    commission: str
+    fees: list[SettlementFeeOut]
+    advance_recovered: str
+    net: str
+    payment_method: str | None
+    cancel_reason: str | None
+    version: int
+    created_by: str
+    created_at: str
+    approved_by: str | None
+    approved_at: str | None
+    paid_by: str | None
+    paid_at: str | None
+    cancelled_by: str | None
+    cancelled_at: str | None
+    entries: list[SettlementEntryOut] | None = None
+    awaiting_rate_entries: int | None = None
+
+
+class SettlementPageOut(BaseModel):
+    results: list[SettlementOut]
+    next_cursor: str | None
+
+
+class SettlementsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    farmer: UUID | None = None
+    status: str | None = None
+    limit: int | None = None
+    cursor: str | None = None
+
+
+class AdvancesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    farmer: UUID | None = None
+    limit: int | None = None
+    cursor: str | None = None
+
+
+class StatementQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    date_from: str | None = Field(default=None, alias="from")
+    date_to: str | None = Field(default=None, alias="to")
+    format: Literal["json", "csv", "xlsx"] = "json"
+
+
+class StatementLineOut(BaseModel):
+    at: str
+    kind: str = Field(
+        examples=["entry", "advance", "settlement", "settlement_cancelled", "payment"]
+    )
+    reference: str
+    description: str
+    qty: int | str | None
+    gross: str | None
+    amount: str | None
+    balance: str
+
+
+class StatementOut(BaseModel):
+    farmer: UUID
+    number: str
+    name: str
+    period_from: str | None
+    period_to: str | None
+    opening_balance: str
+    lines: list[StatementLineOut]
+    balance: str
+    advance_outstanding: str
+    payable: str
+
+
+class ReportQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    date: str
+    format: Literal["json", "csv", "xlsx"] = "json"
+
+
+class ReportFlowerOut(BaseModel):
+    flower: UUID
+    code: str
+    name: str
+    unit: str
+    entries: int
+    qty: int | str
+    gross: str
+
+
+class ReportSlotOut(BaseModel):
+    slot: str
+    entries: int
+    gross: str
+
+
+class ReportFarmerOut(BaseModel):
+    farmer: UUID
+    number: str
+    name: str
+    entries: int
+    gross: str
+
+
+class DailyReportOut(BaseModel):
+    date: str
+    entries: int
+    gross: str
+    awaiting_rate: int
+    by_flower: list[ReportFlowerOut]
+    by_slot: list[ReportSlotOut]
+    by_farmer: list[ReportFarmerOut]

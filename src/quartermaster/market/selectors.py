@@ -1,17 +1,35 @@
-"""Reads for the market: flowers, farmers, the settings in force and rates in force on a date.
-Market records belong to no location: every role allowed to read them reads them all."""
+"""Reads for the market: flowers, farmers, the settings in force, rates in force on a date,
+entries, advances, settlements, a farmer's statement and the daily report.
+
+Market records belong to no location: every role allowed to read them reads them all, except a
+farmer (a party user), who reads only their own settlements and statement (the api checks it
+through identity.permissions with the farmer's user as owner)."""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, Sum
 
 from quartermaster.core.money import format_money
-from quartermaster.core.pagination import Keyset, Page, PageRequest, text_key, uuid_key
+from quartermaster.core.pagination import Keyset, Page, PageRequest, int_key, text_key, uuid_key
+from quartermaster.journal.selectors import balances_of
 from quartermaster.market import invariants
 from quartermaster.market.invariants import Fee, Slot
-from quartermaster.market.models import Farmer, Flower, MarketSettings, RatePosting
+from quartermaster.market.models import (
+    Advance,
+    Entry,
+    Farmer,
+    Flower,
+    MarketSettings,
+    RatePosting,
+    Settlement,
+)
 
 FLOWER_ORDER = Keyset(fields=(text_key("code"), uuid_key("id")))
 FARMER_ORDER = Keyset(fields=(text_key("number"), uuid_key("id")))
@@ -39,7 +57,32 @@ def list_flowers(*, page: PageRequest, flower_id: UUID | None = None) -> Page[Fl
     return FLOWER_ORDER.page(query, page)
 
 
-def farmer_view(farmer: Farmer) -> dict[str, Any]:
+def advances_account(farmer_number: str) -> str:
+    """The journal account of a farmer's outstanding advances (an asset of the agent)."""
+    return f"advances_receivable:{farmer_number}"
+
+
+def payable_account(farmer_number: str) -> str:
+    """The journal account of what the agent owes a farmer (a liability)."""
+    return f"farmer_payable:{farmer_number}"
+
+
+def farmer_balances(numbers: list[str]) -> dict[str, tuple[int, int]]:
+    """(advance outstanding, payable) in paise per farmer number, from the journal."""
+    codes = [advances_account(n) for n in numbers] + [payable_account(n) for n in numbers]
+    balances = balances_of(codes)
+    return {
+        number: (
+            balances.get(advances_account(number), 0),
+            -balances.get(payable_account(number), 0),
+        )
+        for number in numbers
+    }
+
+
+def farmer_view(farmer: Farmer, balances: tuple[int, int] | None = None) -> dict[str, Any]:
+    """`balances`: (advance outstanding, payable) when the caller read them for a page."""
+    advance, payable = balances or farmer_balances([farmer.number])[farmer.number]
     return {
         "id": str(farmer.id),
         "number": farmer.number,
@@ -51,9 +94,9 @@ def farmer_view(farmer: Farmer) -> dict[str, Any]:
         "village": farmer.village or None,
         "commission_bp": farmer.commission_bp,
         "user": str(farmer.user_id) if farmer.user_id else None,
-        # Advances and market entries come with the next deliverables: nothing owed yet.
-        "advance_outstanding": format_money(0),
-        "payable": format_money(0),
+        # The journal's word: advances not yet recovered, settled nets not yet paid.
+        "advance_outstanding": format_money(advance),
+        "payable": format_money(payable),
         "version": farmer.version,
         "created_at": farmer.created_at.isoformat(),
     }
@@ -63,8 +106,10 @@ def get_farmer(farmer_id: UUID) -> Farmer | None:
     return Farmer.objects.filter(pk=farmer_id).first()
 
 
-def list_farmers(*, page: PageRequest) -> Page[Farmer]:
-    return FARMER_ORDER.page(Farmer.objects.all(), page)
+def list_farmers(*, page: PageRequest) -> Page[dict[str, Any]]:
+    found = FARMER_ORDER.page(Farmer.objects.all(), page)
+    balances = farmer_balances([farmer.number for farmer in found.rows])
+    return found.map(lambda farmer: farmer_view(farmer, balances[farmer.number]))
 
 
 class CurrentSettings:
@@ -156,3 +201,349 @@ def rates_on(flowers: list[Flower], slots: tuple[Slot, ...], on: date) -> list[d
                 }
             )
     return results
+
+
+# -- entries --
+
+ENTRY_ORDER = Keyset(fields=(int_key("seq"),), descending=True)
+
+
+def effective_rate(flower_id: UUID, slot: str, on: date) -> RatePosting | None:
+    """The posting in force for a flower and slot on a market day (`invariants.effective_posting`
+    as one indexed query): the latest date ≤ `on`, on that date the last posted. Rate numbers
+    have a fixed width, so their text sorts in posting order."""
+    return (
+        RatePosting.objects.filter(flower_id=flower_id, slot=slot, date__lte=on)
+        .order_by("-date", "-number")
+        .first()
+    )
+
+
+def next_posting_date(flower_id: UUID, slot: str, after: date) -> date | None:
+    """The first date after `after` with a posting for this flower and slot: where the reign
+    of a posting dated `after` ends."""
+    return (
+        RatePosting.objects.filter(flower_id=flower_id, slot=slot, date__gt=after)
+        .order_by("date")
+        .values_list("date", flat=True)
+        .first()
+    )
+
+
+def entry_view(entry: Entry, unit: str | None = None) -> dict[str, Any]:
+    """The wire body (and audit snapshot) of an entry. `unit`: the flower's, when known."""
+    unit = unit or entry.flower.unit
+    return {
+        "id": str(entry.id),
+        "number": entry.number,
+        "farmer": str(entry.farmer_id),
+        "flower": str(entry.flower_id),
+        "unit": unit,
+        "qty": invariants.format_qty(entry.qty_base, unit),
+        "arrived_at": entry.arrived_at.isoformat(),
+        "market_day": entry.market_day.isoformat(),
+        "slot": entry.slot,
+        "rate": None if entry.rate_minor is None else format_money(entry.rate_minor),
+        "gross": None if entry.gross_minor is None else format_money(entry.gross_minor),
+        "status": entry.status,
+        "settlement": str(entry.settlement_id) if entry.settlement_id else None,
+        "void_reason": entry.void_reason or None,
+        "version": entry.version,
+        "created_by": entry.created_by,
+        "client_temp_id": entry.client_temp_id or None,
+    }
+
+
+def get_entry(entry_id: UUID) -> Entry | None:
+    return Entry.objects.select_related("flower").filter(pk=entry_id).first()
+
+
+def list_entries(
+    *,
+    page: PageRequest,
+    market_day: date | None = None,
+    farmer_id: UUID | None = None,
+    status: str | None = None,
+) -> Page[Entry]:
+    """Entries newest first, narrowed by market day, farmer and status when given."""
+    query = Entry.objects.select_related("flower")
+    if market_day is not None:
+        query = query.filter(market_day=market_day)
+    if farmer_id is not None:
+        query = query.filter(farmer_id=farmer_id)
+    if status is not None:
+        query = query.filter(status=status)
+    return ENTRY_ORDER.page(query, page)
+
+
+# -- advances and settlements --
+
+ADVANCE_ORDER = Keyset(fields=(text_key("number"), uuid_key("id")), descending=True)
+SETTLEMENT_ORDER = Keyset(fields=(text_key("number"), uuid_key("id")), descending=True)
+
+
+def advance_view(advance: Advance) -> dict[str, Any]:
+    return {
+        "id": str(advance.id),
+        "number": advance.number,
+        "farmer": str(advance.farmer_id),
+        "amount": format_money(advance.amount_minor),
+        "method": advance.method,
+        "note": advance.note or None,
+        "journal_entry": str(advance.journal_entry_id),
+        "created_by": advance.created_by,
+        "created_at": advance.created_at.isoformat(),
+        "client_temp_id": advance.client_temp_id or None,
+    }
+
+
+def settlement_view(settlement: Settlement, *, with_entries: bool = True) -> dict[str, Any]:
+    """The wire body; its entries (numbers and figures) only when asked: a settlement's audit
+    snapshot after generation names them once, state changes do not repeat them."""
+    body: dict[str, Any] = {
+        "id": str(settlement.id),
+        "number": settlement.number,
+        "farmer": str(settlement.farmer_id),
+        "period_from": settlement.period_from.isoformat(),
+        "period_to": settlement.period_to.isoformat(),
+        "status": settlement.status,
+        "entry_count": settlement.entry_count,
+        "gross": format_money(settlement.gross_minor),
+        "commission_bp": settlement.commission_bp,
+        "commission": format_money(settlement.commission_minor),
+        "fees": [
+            {"code": fee["code"], "amount": format_money(fee["amount_minor"])}
+            for fee in settlement.fees
+        ],
+        "advance_recovered": format_money(settlement.advance_recovered_minor),
+        "net": format_money(settlement.net_minor),
+        "payment_method": settlement.payment_method or None,
+        "cancel_reason": settlement.cancel_reason or None,
+        "version": settlement.version,
+        "created_by": settlement.created_by,
+        "created_at": settlement.created_at.isoformat(),
+        "approved_by": settlement.approved_by or None,
+        "approved_at": settlement.approved_at.isoformat() if settlement.approved_at else None,
+        "paid_by": settlement.paid_by or None,
+        "paid_at": settlement.paid_at.isoformat() if settlement.paid_at else None,
+        "cancelled_by": settlement.cancelled_by or None,
+        "cancelled_at": settlement.cancelled_at.isoformat() if settlement.cancelled_at else None,
+    }
+    if with_entries:
+        body["entries"] = [
+            {
+                "id": str(entry.id),
+                "number": entry.number,
+                "market_day": entry.market_day.isoformat(),
+                "slot": entry.slot,
+                "flower": str(entry.flower_id),
+                "qty": invariants.format_qty(entry.qty_base, entry.flower.unit),
+                "rate": None if entry.rate_minor is None else format_money(entry.rate_minor),
+                "gross": None if entry.gross_minor is None else format_money(entry.gross_minor),
+            }
+            for entry in settlement.entries.select_related("flower").order_by("seq")
+        ]
+    return body
+
+
+def list_advances(*, page: PageRequest, farmer_id: UUID | None = None) -> Page[Advance]:
+    query = Advance.objects.all()
+    if farmer_id is not None:
+        query = query.filter(farmer_id=farmer_id)
+    return ADVANCE_ORDER.page(query, page)
+
+
+def get_settlement(settlement_id: UUID) -> Settlement | None:
+    return Settlement.objects.select_related("farmer").filter(pk=settlement_id).first()
+
+
+def list_settlements(
+    *, page: PageRequest, farmer_id: UUID | None = None, status: str | None = None
+) -> Page[Settlement]:
+    query = Settlement.objects.all()
+    if farmer_id is not None:
+        query = query.filter(farmer_id=farmer_id)
+    if status is not None:
+        query = query.filter(status=status)
+    return SETTLEMENT_ORDER.page(query, page)
+
+
+def farmer_of_user(user_id: UUID | None) -> Farmer | None:
+    """The farmer a party user signs in as, if any."""
+    if user_id is None:
+        return None
+    return Farmer.objects.filter(user_id=user_id).first()
+
+
+# -- a farmer's statement --
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    """One line of a statement. `amount_minor`: what it does to the balance (None for an
+    entry: a delivery is owed only once a settlement recognises it)."""
+
+    at: datetime
+    kind: str
+    reference: str
+    description: str
+    qty: int | str | None
+    gross_minor: int | None
+    amount_minor: int | None
+    balance_minor: int
+
+
+# Lines of one moment in this order: what was delivered, then what was owed and paid.
+_KIND_ORDER = {"entry": 0, "advance": 1, "settlement": 2, "settlement_cancelled": 3, "payment": 4}
+
+
+def _statement_events(farmer: Farmer) -> list[tuple[datetime, str, str, str, Any, Any, Any]]:
+    """(at, kind, reference, description, qty, gross, amount) of every event of a farmer's."""
+    events: list[tuple[datetime, str, str, str, Any, Any, Any]] = []
+    entries = farmer.entries.exclude(status="void").select_related("flower").order_by("seq")
+    for entry in entries.iterator(chunk_size=2000):
+        events.append(
+            (
+                entry.arrived_at,
+                "entry",
+                entry.number,
+                f"{entry.flower.name} ({entry.slot})",
+                invariants.format_qty(entry.qty_base, entry.flower.unit),
+                entry.gross_minor,
+                None,
+            )
+        )
+    for advance in farmer.advances.order_by("number"):
+        events.append(
+            (
+                advance.created_at,
+                "advance",
+                advance.number,
+                advance.note,
+                None,
+                None,
+                -advance.amount_minor,
+            )
+        )
+    for stl in farmer.settlements.order_by("number"):
+        owed = stl.net_minor + stl.advance_recovered_minor
+        period = f"{stl.period_from.isoformat()} - {stl.period_to.isoformat()}"
+        events.append(
+            (stl.created_at, "settlement", stl.number, period, None, stl.gross_minor, owed)
+        )
+        if stl.cancelled_at is not None:
+            events.append(
+                (
+                    stl.cancelled_at,
+                    "settlement_cancelled",
+                    stl.number,
+                    stl.cancel_reason,
+                    None,
+                    None,
+                    -owed,
+                )
+            )
+        if stl.paid_at is not None:
+            events.append(
+                (stl.paid_at, "payment", stl.number, stl.payment_method, None, None, -stl.net_minor)
+            )
+    return events
+
+
+def farmer_statement(
+    farmer: Farmer, *, since: date | None = None, until: date | None = None
+) -> tuple[int, list[StatementLine], int]:
+    """(opening balance, lines, closing balance) of a farmer between two dates (inclusive, in
+    the market's timezone). The balance is what the agent owes the farmer net of advances:
+    settlements add what they recognise (net and advance recovered), advances and payments
+    take away, a cancelled settlement takes its amount back."""
+    zone = ZoneInfo(current_settings().timezone)
+    events = sorted(_statement_events(farmer), key=lambda e: (e[0], _KIND_ORDER[e[1]], e[2]))
+    opening = 0
+    running = 0
+    lines: list[StatementLine] = []
+    for at, kind, reference, description, qty, gross, amount in events:
+        day = at.astimezone(zone).date()
+        if until is not None and day > until:
+            break
+        running += amount or 0
+        if since is not None and day < since:
+            opening = running
+            continue
+        lines.append(StatementLine(at, kind, reference, description, qty, gross, amount, running))
+    return opening, lines, running
+
+
+def statement_line_view(line: StatementLine) -> dict[str, Any]:
+    return {
+        "at": line.at.isoformat(),
+        "kind": line.kind,
+        "reference": line.reference,
+        "description": line.description,
+        "qty": line.qty,
+        "gross": None if line.gross_minor is None else format_money(line.gross_minor),
+        "amount": None if line.amount_minor is None else format_money(line.amount_minor),
+        "balance": format_money(line.balance_minor),
+    }
+
+
+# -- the daily report --
+
+
+def daily_report(day: date) -> dict[str, Any]:
+    """A market day's entries (void ones left out) totalled by flower, slot and farmer, in
+    the database: one query per table, whatever the number of entries."""
+    entries = Entry.objects.filter(market_day=day).exclude(status="void")
+    totals = {"entries": Count("id"), "gross": Sum("gross_minor"), "qty": Sum("qty_base")}
+    by_flower = entries.values("flower_id", "flower__code", "flower__name", "flower__unit")
+    by_slot = entries.values("slot")
+    by_farmer = entries.values("farmer_id", "farmer__number", "farmer__name")
+    overall = entries.aggregate(entries=Count("id"), gross=Sum("gross_minor"))
+    return {
+        "date": day.isoformat(),
+        "entries": overall["entries"],
+        "gross": format_money(overall["gross"] or 0),
+        "awaiting_rate": entries.filter(status="awaiting_rate").count(),
+        "by_flower": [
+            {
+                "flower": str(row["flower_id"]),
+                "code": row["flower__code"],
+                "name": row["flower__name"],
+                "unit": row["flower__unit"],
+                "entries": row["entries"],
+                "qty": invariants.format_qty(row["qty"], row["flower__unit"]),
+                "gross": format_money(row["gross"] or 0),
+            }
+            for row in by_flower.annotate(**totals).order_by("flower__code")
+        ],
+        "by_slot": [
+            {
+                "slot": row["slot"],
+                "entries": row["entries"],
+                "gross": format_money(row["gross"] or 0),
+            }
+            for row in by_slot.annotate(**totals).order_by("slot")
+        ],
+        "by_farmer": [
+            {
+                "farmer": str(row["farmer_id"]),
+                "number": row["farmer__number"],
+                "name": row["farmer__name"],
+                "entries": row["entries"],
+                "gross": format_money(row["gross"] or 0),
+            }
+            for row in by_farmer.annotate(**totals).order_by("farmer__number")
+        ],
+    }
+
+
+def farmers_to_settle(first: date, last: date) -> Iterator[UUID]:
+    """The farmers with an open entry of a market day in the period, streamed (month-end runs
+    one settlement per farmer; no farmer's entries are read here)."""
+    query = (
+        Entry.objects.filter(status="open", market_day__range=(first, last))
+        .values_list("farmer_id", flat=True)
+        .distinct()
+        .order_by("farmer_id")
+    )
+    yield from query.iterator(chunk_size=500)

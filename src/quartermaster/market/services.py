@@ -1,36 +1,52 @@
-"""Command handlers for the market: flower types, market settings, farmers and rate postings.
-
-None is offered to batch sync yet (`syncable = False`): these are the back office's writes,
-made online by an admin; the field ops (entries, advances, approvals) come with their own
-commands.
+"""Command handlers for the market: flower types, market settings, farmers and rate postings
+(the back office's writes, made online by an admin: `syncable = False`); advances and
+settlements. Daily entries are `market.recording`; the journal postings `market.ledger`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any, ClassVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field
 
+from quartermaster.core import policy
 from quartermaster.core.commands import Command
 from quartermaster.core.conflicts import VersionedUpdate
-from quartermaster.core.errors import Invalid, NotFound
+from quartermaster.core.errors import Conflict, Invalid, NotFound
+from quartermaster.core.money import format_money
 from quartermaster.core.numbering import next_number
 from quartermaster.core.types import Change, Context, Outcome, Record
 from quartermaster.identity.models import Role, User
-from quartermaster.market import invariants
-from quartermaster.market.invariants import FeeKind, FlowerUnit, Language
-from quartermaster.market.models import Farmer, Flower, MarketSettings, RatePosting
+from quartermaster.market import invariants, ledger, recording
+from quartermaster.market.invariants import EntryStatus, FeeKind, FlowerUnit, Language
+from quartermaster.market.models import (
+    Advance,
+    Entry,
+    Farmer,
+    Flower,
+    MarketSettings,
+    RatePosting,
+    Settlement,
+    SettlementStatus,
+)
+from quartermaster.market.notices import FarmerEvent, enqueue_farmer_notification
 from quartermaster.market.selectors import (
     CurrentSettings,
+    advance_view,
     current_settings,
+    entry_view,
+    farmer_balances,
     farmer_view,
     flower_view,
     get_flower,
     rate_posting_view,
+    settlement_view,
 )
 
 # Wire names that collide with `Command.name` (or with a type's name) are aliases.
@@ -344,5 +360,347 @@ class PostRate(Command):
             rate_minor=invariants.clean_money(self.rate, "rate", positive=True),
             posted_by=ctx.actor.username,
         )
-        view = rate_posting_view(posting)
-        return Outcome(201, view, [Change("market.rate", view["id"], None, view)])
+        # The entries of this flower and slot that waited for a rate get it now, audited.
+        priced = recording.price_awaiting(posting, flower.unit)
+        view = {**rate_posting_view(posting), "priced_entries": len(priced)}
+        return Outcome(201, view, [Change("market.rate", view["id"], None, view), *priced])
+
+
+# -- advances --
+
+PAYMENT_METHODS = tuple(ledger.METHOD_ACCOUNTS)
+
+
+def _clean_method(method: Any) -> str:
+    if not isinstance(method, str) or method not in PAYMENT_METHODS:
+        raise Invalid.field("method", f"one of {', '.join(PAYMENT_METHODS)}")
+    return method
+
+
+class RecordAdvance(Command):
+    """Cash (or a transfer) given to a farmer ahead of their flowers, posted to the journal in
+    the same transaction; settlements recover it."""
+
+    name = "market.advance.record"
+    farmer: UUID
+    amount: str
+    method: str
+    note: str = ""
+    client_temp_id: str = Field(default="", max_length=100)
+
+    def validated(self) -> RecordAdvance:
+        invariants.clean_money(self.amount, "amount", positive=True)
+        return self.model_copy(
+            update={
+                "method": _clean_method(self.method),
+                "note": invariants.clean_text(self.note, "note", required=False),
+            }
+        )
+
+    def handle(self, ctx: Context) -> Outcome:
+        farmer = Farmer.objects.filter(pk=self.farmer).first()
+        if farmer is None:
+            raise Invalid.field("farmer", "unknown farmer")
+        amount = invariants.clean_money(self.amount, "amount", positive=True)
+        advance_id = uuid4()
+        posted = ledger.post_advance(
+            advance_id=advance_id,
+            farmer_number=farmer.number,
+            amount_minor=amount,
+            method=self.method,
+            ctx=ctx,
+        )
+        advance = Advance.objects.create(
+            id=advance_id,
+            number=next_number("ADV"),
+            farmer=farmer,
+            amount_minor=amount,
+            method=self.method,
+            note=self.note,
+            journal_entry_id=posted.view.id,
+            created_by=ctx.actor.username,
+            client_temp_id=self.client_temp_id,
+        )
+        notice = enqueue_farmer_notification(
+            event=FarmerEvent.ADVANCE_RECORDED, farmer_id=farmer.pk, subject_id=str(advance.pk)
+        )
+        view = advance_view(advance)
+        outstanding, _ = farmer_balances([farmer.number])[farmer.number]
+        body = {**view, "advance_outstanding": format_money(outstanding)}
+        return Outcome(
+            201, body, [Change("market.advance", view["id"], None, view), *posted.changes, *notice]
+        )
+
+
+# -- settlements --
+
+MAX_PERIOD_DAYS = 366
+SETTLEMENT = "market.settlement"
+
+
+class InvalidState(Conflict):
+    code = "invalid_state"
+
+
+class GenerateSettlement(Command):
+    """A farmer's settlement for a period: their open (priced, unsettled) entries of the
+    period's market days are locked to it; the arithmetic is `invariants.settlement_totals`;
+    the journal recognises it at once (`market.ledger`). Entries still awaiting a rate stay
+    out (counted in `awaiting_rate_entries`) for a later settlement."""
+
+    name = "market.settlement.generate"
+    syncable: ClassVar[bool] = False
+    farmer: UUID
+    period_from: str
+    period_to: str
+
+    def validated(self) -> GenerateSettlement:
+        first, last = self.period()
+        if first > last:
+            raise Invalid.field("period_to", "must not be before period_from")
+        if (last - first).days >= MAX_PERIOD_DAYS:
+            raise Invalid.field("period_to", f"a period is at most {MAX_PERIOD_DAYS} days")
+        return self
+
+    def period(self) -> tuple[date, date]:
+        return (
+            invariants.clean_date(self.period_from, "period_from"),
+            invariants.clean_date(self.period_to, "period_to"),
+        )
+
+    def handle(self, ctx: Context) -> Outcome:
+        # The farmer's row serialises their settlements: each reads the advances outstanding
+        # after the one before it recovered what it could.
+        farmer = Farmer.objects.select_for_update(no_key=True).filter(pk=self.farmer).first()
+        if farmer is None:
+            raise Invalid.field("farmer", "unknown farmer")
+        first, last = self.period()
+        in_period = Entry.objects.filter(farmer=farmer, market_day__range=(first, last))
+        entries = list(
+            in_period.filter(status=EntryStatus.OPEN)
+            .select_related("flower")
+            .select_for_update(of=("self",), no_key=True)
+            .order_by("seq")
+        )
+        if not entries:
+            raise Invalid.field("period_to", "no open entry of this farmer in the period")
+        settings = current_settings()
+        totals = _totals(farmer, entries, settings)
+        settlement = _new_settlement(farmer, first, last, entries, totals, settings, ctx)
+        changes = _lock_entries(settlement, entries)
+        posted = ledger.post_settlement(
+            settlement_id=settlement.pk,
+            settlement_number=settlement.number,
+            farmer_number=farmer.number,
+            totals=totals,
+            ctx=ctx,
+        )
+        if posted is not None:
+            settlement.posted_entry_id = posted.view.id
+            settlement.save(update_fields=["posted_entry_id"])
+            changes.extend(posted.changes)
+        changes += enqueue_farmer_notification(
+            event=FarmerEvent.SETTLEMENT_GENERATED,
+            farmer_id=farmer.pk,
+            subject_id=str(settlement.pk),
+        )
+        view = settlement_view(settlement)
+        waiting = in_period.filter(status=EntryStatus.AWAITING_RATE).count()
+        body = {**view, "awaiting_rate_entries": waiting}
+        return Outcome(201, body, [Change(SETTLEMENT, view["id"], None, view, 1), *changes])
+
+
+def _totals(
+    farmer: Farmer, entries: list[Entry], settings: CurrentSettings
+) -> invariants.SettlementTotals:
+    commission_bp = settings.commission_bp if farmer.commission_bp is None else farmer.commission_bp
+    outstanding, _ = farmer_balances([farmer.number])[farmer.number]
+    return invariants.settlement_totals(
+        gross=sum(entry.gross_minor or 0 for entry in entries),
+        commission_bp=commission_bp,
+        fees=settings.fees,
+        kg_grams=sum(e.qty_base for e in entries if e.flower.unit == FlowerUnit.KG),
+        counted_units=sum(e.qty_base for e in entries if e.flower.unit != FlowerUnit.KG),
+        entries=len(entries),
+        advance_outstanding=max(outstanding, 0),
+    )
+
+
+def _new_settlement(
+    farmer: Farmer,
+    first: date,
+    last: date,
+    entries: list[Entry],
+    totals: invariants.SettlementTotals,
+    settings: CurrentSettings,
+    ctx: Context,
+) -> Settlement:
+    return Settlement.objects.create(
+        number=next_number("STL"),
+        farmer=farmer,
+        period_from=first,
+        period_to=last,
+        status=SettlementStatus.DRAFT,
+        entry_count=len(entries),
+        gross_minor=totals.gross_minor,
+        commission_bp=settings.commission_bp
+        if farmer.commission_bp is None
+        else farmer.commission_bp,
+        commission_minor=totals.commission_minor,
+        fees=[{"code": code, "amount_minor": amount} for code, amount in totals.fees_minor],
+        advance_recovered_minor=totals.advance_recovered_minor,
+        net_minor=totals.net_minor,
+        created_by=ctx.actor.username,
+    )
+
+
+def _move_entries(entries: list[Entry], status: str, settlement: Settlement | None) -> list[Change]:
+    """Set the entries' status and settlement (their rows are held), each an audited change."""
+    changes = []
+    for entry in entries:
+        before = entry_view(entry)
+        entry.status = status
+        entry.settlement = settlement
+        entry.version += 1
+        after = entry_view(entry)
+        changes.append(Change(recording.ENTITY, after["id"], before, after, entry.version))
+    Entry.objects.bulk_update(entries, ["status", "settlement", "version"], batch_size=500)
+    recording.keep_versions(entries)
+    return changes
+
+
+def _lock_entries(settlement: Settlement, entries: list[Entry]) -> list[Change]:
+    return _move_entries(entries, EntryStatus.SETTLED, settlement)
+
+
+def _locked_settlement(ctx: Context, action: str, settlement_id: UUID) -> Settlement:
+    """The settlement, its row held; 404 if none (or, for a farmer, not theirs)."""
+    settlement = (
+        Settlement.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("farmer")
+        .filter(pk=settlement_id)
+        .first()
+    )
+    if settlement is None:
+        raise NotFound()
+    policy.authorize(ctx.actor, action, owner_id=settlement.farmer.user_id)
+    return settlement
+
+
+def _require(settlement: Settlement, *states: str) -> None:
+    if settlement.status not in states:
+        raise InvalidState(
+            f"settlement {settlement.number} is {settlement.status}, not {' or '.join(states)}"
+        )
+
+
+def _saved(settlement: Settlement, before: dict[str, Any], fields: list[str]) -> Change:
+    settlement.version += 1
+    settlement.save(update_fields=[*fields, "version"])
+    after = settlement_view(settlement, with_entries=False)
+    return Change(SETTLEMENT, after["id"], before, after, settlement.version)
+
+
+class ApproveSettlement(Command):
+    """A draft becomes approved: by an admin, a clerk, or the farmer it belongs to."""
+
+    name = "market.settlement.approve"
+    id: UUID
+
+    def handle(self, ctx: Context) -> Outcome:
+        settlement = _locked_settlement(ctx, self.name, self.id)
+        _require(settlement, SettlementStatus.DRAFT)
+        before = settlement_view(settlement, with_entries=False)
+        settlement.status = SettlementStatus.APPROVED
+        settlement.approved_by = ctx.actor.username
+        settlement.approved_at = timezone.now()
+        change = _saved(settlement, before, ["status", "approved_by", "approved_at"])
+        notice = enqueue_farmer_notification(
+            event=FarmerEvent.SETTLEMENT_APPROVED,
+            farmer_id=settlement.farmer_id,
+            subject_id=str(settlement.pk),
+        )
+        return Outcome(200, settlement_view(settlement), [change, *notice])
+
+
+class PaySettlement(Command):
+    """Pay an approved settlement's net to the farmer: the cash movement posts to the journal."""
+
+    name = "market.settlement.pay"
+    syncable: ClassVar[bool] = False
+    id: UUID
+    method: str
+
+    def validated(self) -> PaySettlement:
+        return self.model_copy(update={"method": _clean_method(self.method)})
+
+    def handle(self, ctx: Context) -> Outcome:
+        settlement = _locked_settlement(ctx, self.name, self.id)
+        _require(settlement, SettlementStatus.APPROVED)
+        before = settlement_view(settlement, with_entries=False)
+        posted = ledger.post_payment(
+            settlement_id=settlement.pk,
+            settlement_number=settlement.number,
+            farmer_number=settlement.farmer.number,
+            net_minor=settlement.net_minor,
+            method=self.method,
+            ctx=ctx,
+        )
+        settlement.status = SettlementStatus.PAID
+        settlement.payment_method = self.method
+        settlement.payment_entry_id = posted.view.id if posted else None
+        settlement.paid_by = ctx.actor.username
+        settlement.paid_at = timezone.now()
+        change = _saved(
+            settlement,
+            before,
+            ["status", "payment_method", "payment_entry_id", "paid_by", "paid_at"],
+        )
+        notice = enqueue_farmer_notification(
+            event=FarmerEvent.SETTLEMENT_PAID,
+            farmer_id=settlement.farmer_id,
+            subject_id=str(settlement.pk),
+        )
+        changes = [change, *(posted.changes if posted else []), *notice]
+        return Outcome(200, settlement_view(settlement), changes)
+
+
+class CancelSettlement(Command):
+    """Cancel a draft or approved settlement: its journal entry is reversed and its entries are
+    open again. A paid one is corrected only by a reversing settlement (409 here)."""
+
+    name = "market.settlement.cancel"
+    syncable: ClassVar[bool] = False
+    id: UUID
+    reason: str
+
+    def validated(self) -> CancelSettlement:
+        return self.model_copy(update={"reason": invariants.clean_text(self.reason, "reason")})
+
+    def handle(self, ctx: Context) -> Outcome:
+        settlement = _locked_settlement(ctx, self.name, self.id)
+        _require(settlement, SettlementStatus.DRAFT, SettlementStatus.APPROVED)
+        before = settlement_view(settlement, with_entries=False)
+        changes: list[Change] = []
+        if settlement.posted_entry_id is not None:
+            reversal = ledger.reverse_settlement(
+                entry_id=settlement.posted_entry_id, reason=self.reason, ctx=ctx
+            )
+            settlement.reversal_entry_id = reversal.view.id
+            changes.extend(reversal.changes)
+        entries = list(
+            settlement.entries.select_related("flower")
+            .select_for_update(of=("self",), no_key=True)
+            .order_by("seq")
+        )
+        changes.extend(_move_entries(entries, EntryStatus.OPEN, None))
+        settlement.status = SettlementStatus.CANCELLED
+        settlement.cancel_reason = self.reason
+        settlement.cancelled_by = ctx.actor.username
+        settlement.cancelled_at = timezone.now()
+        change = _saved(
+            settlement,
+            before,
+            ["status", "cancel_reason", "reversal_entry_id", "cancelled_by", "cancelled_at"],
+        )
+        return Outcome(200, settlement_view(settlement), [change, *changes])

@@ -1,0 +1,394 @@
+"""Daily entries: record, edit and void a farmer's delivery, online or from a clerk's tablet
+through batch sync (`market.entry.create`, `.update`, `.void`), and price the entries that
+waited for a rate when it is posted.
+
+An entry takes the rate in force for its flower, slot and market day when it is recorded; with
+none yet it is `awaiting_rate` (rate and gross null) until the admin posts one
+(`price_awaiting`, in the posting's transaction, each entry an audited change).
+
+Money and the journal: an entry posts nothing. Flowers are the farmer's goods sold on
+consignment, and the agent owes the farmer only what a settlement recognises, net of commission,
+fees and advances. An entry's figures also move until then (a rate arrives, a clerk corrects a
+quantity, an entry is voided): posted at entry time, each of those would be a reversing entry in
+the journal, for money nobody owes yet. So the settlement posts the farmer's whole period at once
+(`market.ledger`), and the journal never holds an entry's figures.
+
+Offline edits (seed 004, "merge strategy"): an update carries the `base_version` it was made
+on. When the entry moved on since, the quantity merges as a counter: the server applies the
+device's delta, `current + (sent - qty at base_version)`, the quantity at each version being kept
+in `EntryVersion`; the rate and status are the server's (a device never sends them); flower or
+farmer changed on the device and changed otherwise on the server is a conflict record (409).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, ClassVar
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from django.db.models import F
+from django.utils import timezone
+from pydantic import Field
+
+from quartermaster.core.commands import Command
+from quartermaster.core.conflicts import VersionedUpdate
+from quartermaster.core.errors import Conflict, Invalid, NotFound
+from quartermaster.core.numbering import next_number
+from quartermaster.core.types import Change, Context, Outcome, Record
+from quartermaster.identity.permissions import authorize_entry_change
+from quartermaster.market import invariants
+from quartermaster.market.invariants import EntryStatus
+from quartermaster.market.models import Entry, EntryVersion, Farmer, Flower, RatePosting
+from quartermaster.market.notices import FarmerEvent, enqueue_farmer_notification
+from quartermaster.market.selectors import (
+    CurrentSettings,
+    current_settings,
+    effective_rate,
+    entry_view,
+    next_posting_date,
+)
+
+ENTITY = "market.entry"
+SERIES = "ENT"
+# A tablet's clock may be off, but not by more than this into the future.
+MAX_CLOCK_AHEAD = timedelta(days=1)
+EARLIEST_ARRIVAL = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class EntrySettled(Conflict):
+    code = "entry_settled"
+
+
+class EntryVoid(Conflict):
+    code = "entry_void"
+
+
+def clean_arrival(value: Any, field: str = "arrived_at") -> datetime:
+    """An ISO 8601 time with an offset, not before 2000."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise Invalid.field(field, "an ISO 8601 time with offset, e.g. 2026-03-01T05:12:00+05:30")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise Invalid.field(field, "an ISO 8601 time with offset") from exc
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise Invalid.field(field, "must carry a UTC offset")
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise Invalid.field(field, "out of range") from exc
+    if moment < EARLIEST_ARRIVAL:
+        raise Invalid.field(field, "not before 2000")
+    return moment
+
+
+def _arrival(arrived_at: str | None, ctx: Context) -> datetime:
+    """The entry's arrival: as sent; else, for a sync op, the device's time of capture
+    (`client_ts`: an op synced hours later still arrived when it was recorded); else now."""
+    now = timezone.now()
+    if arrived_at is not None:
+        moment = clean_arrival(arrived_at)
+    else:
+        try:
+            moment = clean_arrival(ctx.client_ts, "client_ts") if ctx.client_ts else now
+        except Invalid:
+            moment = now
+    if moment > now + MAX_CLOCK_AHEAD:
+        raise Invalid.field("arrived_at", "more than a day in the future")
+    return moment
+
+
+def market_day_and_slot(moment: datetime, settings: CurrentSettings) -> tuple[date, str]:
+    local = moment.astimezone(ZoneInfo(settings.timezone))
+    return local.date(), invariants.slot_of(local.strftime("%H:%M"), settings.slots)
+
+
+def today(settings: CurrentSettings | None = None) -> date:
+    """The market day now, in the market's timezone."""
+    settings = settings or current_settings()
+    return timezone.now().astimezone(ZoneInfo(settings.timezone)).date()
+
+
+def rate_for(flower: Flower, slot: str, day: date) -> RatePosting | None:
+    """The rate in force; when there is none, read again holding the flower's row. A rate
+    posting holds that row while it prices the waiting entries (`price_awaiting`), so an entry
+    is either seen by the posting or sees the posting: none is left waiting beside a rate.
+    FOR NO KEY UPDATE, not FOR UPDATE: every entry insert takes a key-share lock on its
+    flower's row (the foreign key), which FOR UPDATE would block, a deadlock measured on
+    PostgreSQL (an entry holding the number series waits for the flower, whose holder waits
+    for the series)."""
+    posting = effective_rate(flower.pk, slot, day)
+    if posting is None:
+        Flower.objects.select_for_update(no_key=True).filter(pk=flower.pk).first()
+        posting = effective_rate(flower.pk, slot, day)
+    return posting
+
+
+def _priced(posting: RatePosting | None, qty_base: int, unit: str) -> dict[str, Any]:
+    if posting is None:
+        return {
+            "rate_minor": None,
+            "gross_minor": None,
+            "rate_posting": None,
+            "status": EntryStatus.AWAITING_RATE,
+        }
+    return {
+        "rate_minor": posting.rate_minor,
+        "gross_minor": invariants.gross_minor(qty_base, unit, posting.rate_minor),
+        "rate_posting": posting,
+        "status": EntryStatus.OPEN,
+    }
+
+
+def _farmer(farmer_id: UUID) -> Farmer:
+    farmer = Farmer.objects.filter(pk=farmer_id).first()
+    if farmer is None:
+        raise Invalid.field("farmer", "unknown farmer")
+    return farmer
+
+
+def _flower(flower_id: UUID) -> Flower:
+    flower = Flower.objects.filter(pk=flower_id).first()
+    if flower is None:
+        raise Invalid.field("flower", "unknown flower")
+    return flower
+
+
+def keep_versions(entries: list[Entry]) -> None:
+    """Keep what each entry holds at its (new) version."""
+    EntryVersion.objects.bulk_create([_keep_version(entry) for entry in entries], batch_size=500)
+
+
+def _keep_version(entry: Entry) -> EntryVersion:
+    return EntryVersion(
+        entry_id=entry.pk,
+        version=entry.version,
+        qty_base=entry.qty_base,
+        flower_id=entry.flower_id,
+        farmer_id=entry.farmer_id,
+    )
+
+
+class CreateEntry(Command):
+    """Record a delivery: its slot and market day from `arrived_at`, its rate if posted."""
+
+    name = "market.entry.create"
+    farmer: UUID
+    flower: UUID
+    qty: int | str
+    arrived_at: str | None = None
+    client_temp_id: str = Field(default="", max_length=100)
+
+    def validated(self) -> CreateEntry:
+        invariants.check_qty_shape(self.qty)
+        if self.arrived_at is not None:
+            clean_arrival(self.arrived_at)
+        return self
+
+    def handle(self, ctx: Context) -> Outcome:
+        farmer = _farmer(self.farmer)
+        flower = _flower(self.flower)
+        qty_base = invariants.parse_qty(self.qty, flower.unit)
+        settings = current_settings()
+        arrived = _arrival(self.arrived_at, ctx)
+        day, slot = market_day_and_slot(arrived, settings)
+        posting = rate_for(flower, slot, day)
+        number = next_number(SERIES)
+        entry = Entry.objects.create(
+            seq=int(number.rsplit("-", 1)[1]),
+            number=number,
+            farmer=farmer,
+            flower=flower,
+            qty_base=qty_base,
+            arrived_at=arrived,
+            market_day=day,
+            slot=slot,
+            created_by=ctx.actor.username,
+            created_by_id=ctx.actor.user_id,
+            client_temp_id=self.client_temp_id,
+            **_priced(posting, qty_base, flower.unit),
+        )
+        EntryVersion.objects.bulk_create([_keep_version(entry)])
+        notice = enqueue_farmer_notification(
+            event=FarmerEvent.ENTRY_RECORDED, farmer_id=farmer.pk, subject_id=str(entry.pk)
+        )
+        view = entry_view(entry, flower.unit)
+        return Outcome(201, view, [Change(ENTITY, view["id"], None, view, entry.version), *notice])
+
+
+def locked_entry(ctx: Context, action: str, entry_id: UUID) -> Entry:
+    """The entry, its row held; 404 if none, 403 if the actor may not change it, 409 if it is
+    settled or void."""
+    entry = Entry.objects.select_for_update(no_key=True).filter(pk=entry_id).first()
+    if entry is None:
+        raise NotFound()
+    authorize_entry_change(
+        ctx.actor,
+        action,
+        recorded_by=entry.created_by_id,
+        same_market_day=entry.market_day == today(),
+    )
+    if entry.status == EntryStatus.SETTLED:
+        raise EntrySettled(f"entry {entry.number} is in a settlement")
+    if entry.status == EntryStatus.VOID:
+        raise EntryVoid(f"entry {entry.number} is void")
+    return entry
+
+
+def _save(ctx: Context, entry: Entry, before: Record, values: dict[str, Any]) -> Outcome:
+    """Write `values`, bump the version, keep the new version's quantity; the changed entry."""
+    Entry.objects.filter(pk=entry.pk).update(version=F("version") + 1, **values)
+    entry = Entry.objects.select_related("flower").get(pk=entry.pk)
+    EntryVersion.objects.bulk_create([_keep_version(entry)])
+    after = entry_view(entry)
+    return Outcome(200, after, [Change(ENTITY, after["id"], before, after, entry.version)])
+
+
+class UpdateEntry(VersionedUpdate):
+    """Change an entry's quantity, flower or farmer. With a stale `base_version` the quantity
+    merges by its delta and the other fields merge when only one side changed them; anything
+    changed on both sides is a 409 `version_conflict` with a conflict record."""
+
+    name = "market.entry.update"
+    entity: ClassVar[str] = ENTITY
+    editable: ClassVar[tuple[str, ...]] = ("qty", "flower", "farmer")
+    qty: int | str | None = None
+    flower: UUID | None = None
+    farmer: UUID | None = None
+
+    def validated(self) -> UpdateEntry:
+        super().validated()
+        if self.qty is not None:
+            invariants.check_qty_shape(self.qty)
+        if self.qty is None and self.flower is None and self.farmer is None:
+            raise Invalid("nothing to change", fields={"qty": "give qty, flower or farmer"})
+        return self
+
+    def proposed(self) -> dict[str, Any]:
+        fields = {
+            "qty": self.qty,
+            "flower": None if self.flower is None else str(self.flower),
+            "farmer": None if self.farmer is None else str(self.farmer),
+        }
+        return {key: value for key, value in fields.items() if value is not None}
+
+    def load(self, ctx: Context) -> tuple[dict[str, Any], int]:
+        entry = locked_entry(ctx, self.name, self.id)
+        return entry_view(entry), entry.version
+
+    def handle(self, ctx: Context) -> Outcome:
+        entry = locked_entry(ctx, self.name, self.id)
+        if self.base_version is None or self.base_version == entry.version:
+            return self.apply(ctx, entry_view(entry))
+        merged = self._merged(entry)
+        if merged is None:
+            return super().handle(ctx)  # changed on both sides: refused, conflict recorded
+        return merged.apply(ctx, entry_view(entry))
+
+    def _merged(self, entry: Entry) -> UpdateEntry | None:
+        """This update rebased on the entry as it is now, or None when it cannot be."""
+        assert self.base_version is not None
+        base = EntryVersion.objects.filter(entry_id=entry.pk, version=self.base_version).first()
+        if base is None:
+            return None
+        if self.flower is not None:
+            _flower(self.flower)  # an unknown flower is refused, merged or not
+        update: dict[str, Any] = {"base_version": entry.version, "qty": None}
+        for name, was, now in (
+            ("flower", base.flower_id, entry.flower_id),
+            ("farmer", base.farmer_id, entry.farmer_id),
+        ):
+            mine = getattr(self, name)
+            if mine is None or mine == was:
+                update[name] = None  # not changed on the device: the server's stands
+            elif now not in (was, mine):
+                return None  # changed to different values on both sides
+        if self.qty is not None:
+            device_flower = self.flower or base.flower_id
+            final_flower = update.get("flower", self.flower) or entry.flower_id
+            units = dict(
+                Flower.objects.filter(
+                    pk__in={base.flower_id, device_flower, final_flower}
+                ).values_list("pk", "unit")
+            )
+            if len(set(units.values())) != 1:
+                return None  # a quantity in another unit than the base's: no delta to take
+            unit = units[final_flower]
+            qty = entry.qty_base + invariants.parse_qty(self.qty, unit) - base.qty_base
+            if qty <= 0:
+                return None
+            update["qty"] = invariants.format_qty(qty, unit)
+        return self.model_copy(update=update)
+
+    def apply(self, ctx: Context, before: Record) -> Outcome:
+        entry = Entry.objects.select_related("flower").get(pk=self.id)
+        flower = entry.flower if self.flower is None else _flower(self.flower)
+        values: dict[str, Any] = {}
+        if self.farmer is not None and self.farmer != entry.farmer_id:
+            values["farmer"] = _farmer(self.farmer)
+        if self.qty is not None:
+            qty_base = invariants.parse_qty(self.qty, flower.unit)
+        elif flower.unit != entry.flower.unit:
+            raise Invalid.field("qty", "give the quantity when the flower's unit changes")
+        else:
+            qty_base = entry.qty_base
+        posting = entry.rate_posting if flower.pk == entry.flower_id else None
+        if flower.pk != entry.flower_id:
+            values["flower"] = flower
+            posting = rate_for(flower, entry.slot, entry.market_day)
+        values["qty_base"] = qty_base
+        values.update(_priced(posting, qty_base, flower.unit))
+        return _save(ctx, entry, before, values)
+
+
+class VoidEntry(Command):
+    """Void an entry (a delivery recorded by mistake); it stays, with its reason."""
+
+    name = "market.entry.void"
+    id: UUID
+    reason: str
+
+    def validated(self) -> VoidEntry:
+        return self.model_copy(update={"reason": _clean_reason(self.reason)})
+
+    def handle(self, ctx: Context) -> Outcome:
+        entry = locked_entry(ctx, self.name, self.id)
+        entry = Entry.objects.select_related("flower").get(pk=entry.pk)
+        before = entry_view(entry)
+        return _save(ctx, entry, before, {"status": EntryStatus.VOID, "void_reason": self.reason})
+
+
+def _clean_reason(reason: Any) -> str:
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+        raise Invalid.field("reason", "a non-blank string of at most 500 characters")
+    return reason.strip()
+
+
+def price_awaiting(posting: RatePosting, unit: str) -> list[Change]:
+    """Give the posting's rate to the entries waiting for it: its flower and slot, market days
+    from its date up to the next posting's. The flower's row is held first (`rate_for`)."""
+    Flower.objects.select_for_update(no_key=True).filter(pk=posting.flower_id).first()
+    query = Entry.objects.select_for_update(no_key=True).filter(
+        status=EntryStatus.AWAITING_RATE,
+        flower_id=posting.flower_id,
+        slot=posting.slot,
+        market_day__gte=posting.date,
+    )
+    until = next_posting_date(posting.flower_id, posting.slot, posting.date)
+    if until is not None:
+        query = query.filter(market_day__lt=until)
+    changes: list[Change] = []
+    waiting = list(query.order_by("seq"))
+    for entry in waiting:
+        before = entry_view(entry, unit)
+        for field, value in _priced(posting, entry.qty_base, unit).items():
+            setattr(entry, field, value)
+        entry.version += 1
+        after = entry_view(entry, unit)
+        changes.append(Change(ENTITY, after["id"], before, after, entry.version))
+    Entry.objects.bulk_update(
+        waiting, ["rate_minor", "gross_minor", "rate_posting", "status", "version"], batch_size=500
+    )
+    keep_versions(waiting)
+    return changes
