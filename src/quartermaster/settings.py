@@ -23,10 +23,16 @@ ACCESS_TOKEN_TTL_S = env_int("QM_ACCESS_TOKEN_TTL_S", 15 * 60)
 REFRESH_TOKEN_TTL_S = env_int("QM_REFRESH_TOKEN_TTL_S", 7 * 24 * 3600)
 IDEMPOTENCY_KEY_TTL_DAYS = env_int("QM_IDEMPOTENCY_KEY_TTL_DAYS", 30)
 
-# Rate limits (core/ratelimit.py), counted in the cache below; 0 switches one off.
-# Login: failed attempts per username and per client address; a window full of failures
-# answers 429 with Retry-After, even for the right password, until the window closes.
-LOGIN_FAILURES_PER_USERNAME = env_int("QM_LOGIN_FAILURES_PER_USERNAME", 5)
+# Rate limits (core/ratelimit.py), counted where the cache below lives (Redis: shared by every
+# process; otherwise this process only); 0 switches one off.
+# Login (identity/ratelimits.py): after LOGIN_LOCKOUT_FAILURES failures for one username from one
+# address, that pair is refused for LOGIN_LOCKOUT_BASE_S seconds, doubling with every further
+# failure up to LOGIN_LOCKOUT_MAX_S (a locked pair answers 429 with Retry-After, even for the
+# right password); nobody else is locked out. One address failing LOGIN_FAILURES_PER_IP times a
+# window, whatever the usernames, is refused until the window closes.
+LOGIN_LOCKOUT_FAILURES = env_int("QM_LOGIN_LOCKOUT_FAILURES", 5)
+LOGIN_LOCKOUT_BASE_S = env_int("QM_LOGIN_LOCKOUT_BASE_S", 60)
+LOGIN_LOCKOUT_MAX_S = env_int("QM_LOGIN_LOCKOUT_MAX_S", 3600)
 LOGIN_FAILURES_PER_IP = env_int("QM_LOGIN_FAILURES_PER_IP", 20)
 LOGIN_FAILURE_WINDOW_S = env_int("QM_LOGIN_FAILURE_WINDOW_S", 60)
 # API: requests per authenticated user and per client address (a shop's tills share one).
