@@ -64,6 +64,8 @@ MATRIX: dict[str, frozenset[str]] = {
     "customer.read": frozenset({A, M, S, U}),
     "customer.create": frozenset({A, M, S}),
     "customer.update": frozenset({A, M, S}),
+    # who signs in as a customer reads its statement: admins say who
+    "customer.link_party": frozenset({A}),
     "sale.read": frozenset({A, M, S, U}),
     "sale.record": frozenset({A, M, S}),
     "sale.confirm": frozenset({A, M, S}),

@@ -86,8 +86,10 @@ def test_staff_see_their_locations_and_the_shared_catalogue_only(
     seen_away = feed(away)
 
     assert [c["op"] for c in seen_here["changes"]] == ["upsert", "delete"]
-    # Stock at the default location is not theirs; the catalogue tombstone is everyone's.
-    assert [c["op"] for c in seen_away["changes"]] == ["delete"]
+    # The catalogue is everyone's; stock at the default location (an item's qty) is not theirs.
+    assert [c["op"] for c in seen_away["changes"]] == ["upsert", "delete"]
+    assert seen_here["changes"][0]["data"]["qty"] == 0
+    assert seen_away["changes"][0]["data"]["qty"] is None
     assert seen_away["cursor"] == seen_here["cursor"] == "2"
 
 
@@ -96,15 +98,17 @@ def test_the_cursor_moves_past_rows_the_caller_may_not_see(
 ) -> None:
     elsewhere = Location.objects.create(name="depot 2", kind="depot")
     away = make_api("staff", "away", locations=(str(elsewhere.pk),))
-    for n in range(3):
-        create_item(admin, f"item {n}")
+    for n in range(3):  # each new location's row belongs to that location
+        assert (
+            admin.post("/api/v1/locations", {"name": f"van {n}", "kind": "vehicle"}).status == 201
+        )
 
     page = feed(away, "?limit=1")
 
     assert (page["changes"], page["cursor"], page["has_more"]) == ([], "3", False)
 
 
-def test_party_users_see_no_changes_yet(admin: Api, make_api: Any) -> None:
+def test_party_users_see_no_catalogue_or_stock(admin: Api, make_api: Any) -> None:
     party = make_api("party")
     create_item(admin, "apple")
 

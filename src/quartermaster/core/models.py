@@ -67,6 +67,8 @@ class FeedEntry(models.Model):
     data = models.JSONField(null=True)
     # The location a record belongs to, so the feed can be scoped like every other read.
     location_id = models.UUIDField(null=True)
+    # The party user whose record this is (identity.permissions.FeedScope.owner_id).
+    owner_id = models.UUIDField(null=True)
 
     class Meta:
         verbose_name_plural = "feed entries"

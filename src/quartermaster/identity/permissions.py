@@ -65,6 +65,8 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "customer.read": READERS,
     "customer.create": frozenset({ADMIN, MANAGER, STAFF}),
     "customer.update": frozenset({ADMIN, MANAGER, STAFF}),
+    # which party user signs in as a customer: who reads its statement, so admins only
+    "customer.link_party": frozenset({ADMIN}),
     "sale.read": READERS,
     "sale.record": frozenset({ADMIN, MANAGER, STAFF}),
     "sale.confirm": frozenset({ADMIN, MANAGER, STAFF}),
@@ -197,28 +199,59 @@ def visible_location_ids(actor: Actor) -> frozenset[UUID] | None:
     return None if actor.role in UNSCOPED_ROLES else actor.location_ids
 
 
+# Records every reader of the feed may see wherever they belong: the item catalogue (names,
+# prices) is shared by all staff. Stock stays scoped: an item row's `qty` (stock at the default
+# location) is hidden from a reader who cannot see that location (`sees_item_qty`).
+CATALOGUE_ENTITIES = frozenset({"item"})
+
+
 @dataclass(frozen=True)
 class FeedScope:
     """Which change-feed rows an actor may read.
 
-    `everything`: all rows. Otherwise rows at `location_ids`, plus rows that belong to no
-    location when `unlocated` is set (the item catalogue, deletions of catalogue records).
+    `everything`: all rows. Otherwise rows at `location_ids`, rows of `catalogue` entities,
+    rows that belong to no location when `unlocated` is set (customers, deletions of catalogue
+    records), and rows owned by `owner_id` (a party user's own customer record, sales,
+    invoices, credit notes and payments).
     """
 
     everything: bool
     location_ids: frozenset[UUID] = frozenset()
     unlocated: bool = False
+    catalogue: frozenset[str] = frozenset()
+    owner_id: UUID | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.everything
+            or self.location_ids
+            or self.unlocated
+            or self.catalogue
+            or self.owner_id
+        )
 
 
 def feed_scope(actor: Actor) -> FeedScope:
-    """Staff read their locations and the shared catalogue. Party users (customers, farmers) read
-    nothing yet: feed rows carry no owning party, and a party may see only its own statements,
-    so until records name their party the safe answer is none."""
+    """Staff read their locations and the shared catalogue; party users (customers, farmers)
+    read the rows of their own records only."""
     if actor.role in UNSCOPED_ROLES:
         return FeedScope(everything=True)
     if actor.role == STAFF:
-        return FeedScope(everything=False, location_ids=actor.location_ids, unlocated=True)
+        return FeedScope(
+            everything=False,
+            location_ids=actor.location_ids,
+            unlocated=True,
+            catalogue=CATALOGUE_ENTITIES,
+        )
+    if actor.role == PARTY and actor.user_id is not None:
+        return FeedScope(everything=False, owner_id=actor.user_id)
     return FeedScope(everything=False)
+
+
+def sees_item_qty(actor: Actor, default_location_id: UUID) -> bool:
+    """An item's `qty` is its stock at the default location: shown to those who see it."""
+    return can_see_location(actor, default_location_id)
 
 
 def can_read_device_status(actor: Actor, device_owner_id: UUID | None) -> bool:

@@ -39,7 +39,8 @@ class ItemOut(BaseModel):
     id: UUID
     sku: str
     name: str
-    qty: int
+    # Stock at the default location; null for a reader who cannot see that location.
+    qty: int | None
     price: str = Field(examples=["12.50"])
     unit: str
     tracking: str

@@ -362,14 +362,21 @@ def _write(passed: list[_Sale], book: StockBook, items: dict[Any, Item]) -> list
     outcomes = []
     for sale in passed:
         row = by_sale[id(sale)]
+        owner = sale.customer.user_id
         changes: list[Change] = []
         invoice: dict[str, Any] | None = None
         if id(sale) in invoices:
             moved = moves[id(sale)]
             invoice = invoice_view(*invoices[id(sale)])
             changes = moved.changes + [asset_change(*asset) for asset in sale.assets]
-            changes.append(Change("invoice", invoice["id"], None, invoice, None, row.location_id))
+            changes.append(
+                Change(
+                    "invoice", invoice["id"], None, invoice, None, row.location_id, owner_id=owner
+                )
+            )
         view = sale_view_of(row, lines[id(sale)], invoice, None)
-        sale_change = Change("sale", view["id"], None, view, view["version"], row.location_id)
+        sale_change = Change(
+            "sale", view["id"], None, view, view["version"], row.location_id, owner_id=owner
+        )
         outcomes.append(Outcome(201, view, [sale_change, *changes]))
     return outcomes

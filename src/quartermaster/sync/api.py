@@ -25,8 +25,10 @@ from quartermaster.identity.permissions import (
     can_read_device_status,
     feed_scope,
     own_records_only,
+    sees_item_qty,
 )
 from quartermaster.identity.selectors import is_device_revoked
+from quartermaster.inventory.selectors import get_default_location
 from quartermaster.sync.ops import Op
 from quartermaster.sync.schemas import (
     BatchIn,
@@ -94,10 +96,11 @@ def sync_changes(request: HttpRequest, params: Query[ChangesQuery]) -> HttpRespo
     policy.authorize(actor, "sync.changes")
     since = _clean_since(params.since)
     page = list_changes(scope=feed_scope(actor), since=since, limit=clean_limit(params.limit))
+    item_qty = sees_item_qty(actor, get_default_location().id)
     return json_response(
         200,
         {
-            "changes": [change_view(entry) for entry in page.entries],
+            "changes": [change_view(entry, item_qty=item_qty) for entry in page.entries],
             "cursor": str(page.cursor),
             "has_more": page.has_more,
         },
