@@ -42,6 +42,10 @@ API_REQUEST_WINDOW_S = env_int("QM_API_REQUEST_WINDOW_S", 60)
 # Proxies in front of the server that append to X-Forwarded-For; 0 trusts none of it.
 TRUSTED_PROXY_HOPS = env_int("QM_TRUSTED_PROXY_HOPS", 0)
 
+# How far (basis points, either way) staff may sell from an item's list price; further needs a
+# manager (identity.permissions.authorize_unit_price). 1000 = 10 %.
+MAX_STAFF_DISCOUNT_BP = env_int("QM_MAX_STAFF_DISCOUNT_BP", 1000)
+
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("QM_ALLOWED_HOSTS", "*").split(",") if h.strip()]
 
 INSTALLED_APPS = [

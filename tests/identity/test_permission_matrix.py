@@ -41,6 +41,10 @@ MATRIX: dict[str, frozenset[str]] = {
     "item.delete": frozenset({A, M}),
     "item.adjust": frozenset({A, M, S}),
     "item.update": frozenset({A, M, S}),
+    # beyond what staff may do within an action: a manager's
+    "item.price": frozenset({A, M}),
+    "sale.price_override": frozenset({A, M}),
+    "stock.receive_anywhere": frozenset({A, M}),
     "audit.read": frozenset({A, M, U}),
     "audit.verify": frozenset({A, M, U}),
     "sync.batch": frozenset({A, M, S}),
@@ -182,6 +186,9 @@ class Route:
     body: dict[str, Any] | None = None
     # Allowed roles that still get 404 here: the record is someone else's (OWN_RECORDS_ONLY).
     not_theirs: frozenset[str] = frozenset()
+    # For an action within a wider one (a price change within an item edit): roles allowed the
+    # wider action but not this one are refused 403 `needs_manager`, not `permission_denied`.
+    within: str | None = None
 
 
 ROUTES = [
@@ -191,6 +198,30 @@ ROUTES = [
     Route("item.create", "POST", "/api/v1/items", 201, {"name": "new item", "qty": 1}),
     Route("item.adjust", "PATCH", "/api/v1/items/{item}/qty", 200, {"delta": 1}),
     Route("item.update", "PATCH", "/api/v1/items/{item}", 200, {"unit": "box"}),
+    Route(
+        "item.price", "PATCH", "/api/v1/items/{item}", 200, {"price": "99.00"}, within="item.update"
+    ),
+    Route(
+        "sale.price_override",
+        "POST",
+        "/api/v1/transactions",
+        201,
+        {
+            "customer": "{customer}",
+            "location": "{location}",
+            "lines": [{"item": "{item}", "qty": 1, "unit_price": "0.00"}],
+            "confirm": False,
+        },
+        within="sale.record",
+    ),
+    Route(
+        "stock.receive_anywhere",
+        "POST",
+        "/api/v1/receipts",
+        201,
+        {"to_location": "{location}", "lines": [{"item": "{item}", "qty": 1}]},
+        within="stock.receive",
+    ),
     Route("conflict.read", "GET", "/api/v1/conflicts", 200),
     Route("item.delete", "DELETE", "/api/v1/items/{item}", 204),
     Route("audit.read", "GET", "/api/v1/audit", 200),
@@ -277,11 +308,23 @@ class World:
     entry: str
     flower: str
     farmer: str
+    customer: str
+    location: str
+
+    def fill(self, value: Any) -> Any:
+        """`value` with every "{name}" string replaced by this world's record of that name."""
+        if isinstance(value, dict):
+            return {key: self.fill(inner) for key, inner in value.items()}
+        if isinstance(value, list):
+            return [self.fill(inner) for inner in value]
+        if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+            return getattr(self, value[1:-1])
+        return value
 
 
 @pytest.fixture
-def world(admin: Api) -> World:
-    item = admin.post("/api/v1/items", {"name": "cylinder", "qty": 10}).body["id"]
+def world(admin: Api, default_location_id: str) -> World:
+    item = admin.post("/api/v1/items", {"name": "cylinder", "qty": 10, "price": "10.00"}).body["id"]
     create_user("driver", "staff")
     truck = Api(Client(), login("driver", device_id="truck-07")["access"])
     assert truck.post("/api/v1/sync/batch", {"device_id": "truck-07", "ops": []}).status == 200
@@ -302,7 +345,16 @@ def world(admin: Api) -> World:
     farmer = admin.post(
         "/api/v1/market/farmers", {"name": "Valli", "phone": "9876500000", "language": "en"}
     ).body["id"]
-    return World(item=item, device="truck-07", entry=entry, flower=flower, farmer=farmer)
+    customer = admin.post("/api/v1/customers", {"name": "Lakshmi Stores"}).body["id"]
+    return World(
+        item=item,
+        device="truck-07",
+        entry=entry,
+        flower=flower,
+        farmer=farmer,
+        customer=customer,
+        location=default_location_id,
+    )
 
 
 @pytest.fixture
@@ -321,9 +373,7 @@ def test_http_routes_follow_the_matrix(
     path = route.path.format(
         item=world.item, device=world.device, entry=world.entry, farmer=world.farmer
     )
-    body = route.body
-    if isinstance(body, dict) and body.get("flower") == "{flower}":
-        body = {**body, "flower": world.flower}
+    body = world.fill(route.body)
     audit_before = audit_count()
 
     reply = api.request(route.method, path, body)
@@ -334,7 +384,8 @@ def test_http_routes_follow_the_matrix(
         assert reply.status == route.success, reply.body
     else:
         assert reply.status == 403, reply.body
-        assert reply.body["code"] == "permission_denied"
+        beyond = route.within is not None and role in MATRIX[route.within]
+        assert reply.body["code"] == ("needs_manager" if beyond else "permission_denied")
         assert audit_count() == audit_before
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
+from django.conf import settings
+
 from quartermaster.core.errors import NotFound, PermissionDenied
 from quartermaster.core.policy import NO_RECORD, Owner
 from quartermaster.core.types import Actor
@@ -50,6 +52,12 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "item.delete": frozenset({ADMIN, MANAGER}),
     "item.adjust": frozenset({ADMIN, MANAGER, STAFF}),
     "item.update": frozenset({ADMIN, MANAGER, STAFF}),
+    # Within an action a role may take, what only some may do (`authorize_beyond`): set an
+    # item's price; sell further from the list price than QM_MAX_STAFF_DISCOUNT_BP; receive
+    # from a supplier at a location not configured to receive (`receives`).
+    "item.price": frozenset({ADMIN, MANAGER}),
+    "sale.price_override": frozenset({ADMIN, MANAGER}),
+    "stock.receive_anywhere": frozenset({ADMIN, MANAGER}),
     # locations, stock, movements, assets
     "location.read": READERS,
     "location.create": frozenset({ADMIN, MANAGER}),
@@ -172,6 +180,60 @@ def authorize(
         and (owner_id is None or owner_id != actor.user_id)
     ):
         raise NotFound()
+
+
+class NeedsManager(PermissionDenied):
+    """403 for what the actor's role may do only within limits, asked beyond them; a manager
+    (or an admin) may do it. `fields` names the value that went beyond."""
+
+    code = "needs_manager"
+
+
+def authorize_beyond(actor: Actor, action: str, *, field: str, message: str) -> None:
+    """Raise NeedsManager unless `actor` may take `action`, the part of a wider action that
+    only ALLOWED_ROLES[action] may do (a price change within an item edit, say)."""
+    if actor.role == SYSTEM_ROLE or actor.role in ALLOWED_ROLES.get(action, frozenset()):
+        return
+    raise NeedsManager(message, fields={field: message})
+
+
+def authorize_price_change(actor: Actor) -> None:
+    authorize_beyond(actor, "item.price", field="price", message="a price change needs a manager")
+
+
+def within_discount(*, list_minor: int, unit_minor: int, max_discount_bp: int) -> bool:
+    """True when `unit_minor` is at most `max_discount_bp` basis points from the list price,
+    either way (a price far above the list is as much a manager's call as one far below)."""
+    return abs(unit_minor - list_minor) * 10_000 <= list_minor * max(0, max_discount_bp)
+
+
+def authorize_unit_price(actor: Actor, *, list_minor: int, unit_minor: int, field: str) -> None:
+    """A sale line's own unit price: staff may stray from the list price by at most
+    QM_MAX_STAFF_DISCOUNT_BP; further needs a manager."""
+    if within_discount(
+        list_minor=list_minor,
+        unit_minor=unit_minor,
+        max_discount_bp=settings.MAX_STAFF_DISCOUNT_BP,
+    ):
+        return
+    authorize_beyond(
+        actor,
+        "sale.price_override",
+        field=field,
+        message="a price this far from the list price needs a manager",
+    )
+
+
+def authorize_receipt(actor: Actor, *, location_receives: bool) -> None:
+    """Receiving from a supplier: staff only at a location configured to receive."""
+    if location_receives:
+        return
+    authorize_beyond(
+        actor,
+        "stock.receive_anywhere",
+        field="to_location",
+        message="this location does not receive from suppliers; a receipt needs a manager",
+    )
 
 
 def allows(

@@ -189,7 +189,7 @@ def build_stock_router() -> Router:
 
 
 def create_location(request: HttpRequest, payload: LocationIn) -> HttpResponse:
-    command = CreateLocation(name=payload.name, kind=payload.kind)
+    command = CreateLocation(name=payload.name, kind=payload.kind, receives=payload.receives)
     return to_http(execute(command, context_for(request)))
 
 
