@@ -53,11 +53,11 @@ BAD_CREDENTIALS = NotAuthenticated("invalid username or password")
 def login(request: HttpRequest, payload: LoginIn) -> HttpResponse:
     device_id = invariants.clean_device_id(payload.device_id or "")
     guard = LoginGuard.of(payload.username, client_ip(request))
-    guard.refuse_if_locked()
+    guard.refuse_if_locked(device=device_id)
     user = check_credentials(payload.username, payload.password)
     actor = None if user is None else load_actor(user.id, device_id=device_id)
     if actor is None:
-        guard.failed()
+        guard.failed(device=device_id)
         return error_json(BAD_CREDENTIALS)
     guard.succeeded()
     # Never keyed: a stored response would keep live tokens in the database.

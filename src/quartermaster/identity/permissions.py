@@ -108,6 +108,8 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     # audit
     "audit.read": frozenset({ADMIN, MANAGER, AUDITOR}),
     "audit.verify": frozenset({ADMIN, MANAGER, AUDITOR}),
+    # failed logins, permission denials, refused sync ops: for those who watch over access
+    "security.read": frozenset({ADMIN, AUDITOR}),
     # users beyond creation: managers see them in the back office; only admins change them, so
     # nobody can raise their own role
     "user.update": frozenset({ADMIN}),
@@ -126,6 +128,7 @@ READ_ACTIONS = frozenset(
         "conflict.read",
         "audit.read",
         "audit.verify",
+        "security.read",
         "device.read",
         "location.read",
         "statement.read",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from quartermaster.core import ratelimit
+from quartermaster.core import ratelimit, security
 from quartermaster.core.errors import RateLimited
 
 FAILURE_MEMORY_S = 24 * 3600
@@ -60,20 +60,40 @@ class LoginGuard:
         ).hexdigest()
         return f"{ratelimit.NAMESPACE}:login-{kind}:{digest}"
 
-    def refuse_if_locked(self) -> None:
+    def refuse_if_locked(self, *, device: str = "") -> None:
         """Raise `RateLimited` while the pair is locked out or the address over its limit.
 
         Asked before the password is checked: a locked-out guesser learns nothing, even when
         the guess is right, and pays no hashing time of ours.
         """
-        unlocks_at = ratelimit.storage().get(self._pair_key("lock"))
-        now = time.time()
-        if unlocks_at > now:
-            raise RateLimited(max(1, math.ceil(unlocks_at - now)))
-        ratelimit.refuse_if_exhausted(_ip_limit(), self.address)
+        try:
+            unlocks_at = ratelimit.storage().get(self._pair_key("lock"))
+            now = time.time()
+            if unlocks_at > now:
+                raise RateLimited(max(1, math.ceil(unlocks_at - now)))
+            ratelimit.refuse_if_exhausted(_ip_limit(), self.address)
+        except RateLimited as refusal:
+            self._record(security.LOGIN_LOCKED, f"locked out for {refusal.retry_after_s} s", device)
+            raise
 
-    def failed(self) -> int:
-        """Count a failure; lock the pair when it reaches the threshold. Returns the lockout (s)."""
+    def _record(self, kind: str, reason: str, device: str) -> None:
+        security.record(
+            [
+                security.Event(
+                    kind=kind,
+                    reason=reason,
+                    actor=self.username,
+                    device=device,
+                    address=self.address,
+                    subject="login",
+                )
+            ]
+        )
+
+    def failed(self, *, device: str = "") -> int:
+        """Count a failure (a security event); lock the pair when it reaches the threshold.
+        Returns the lockout (s)."""
+        self._record(security.LOGIN_FAILED, "invalid username or password", device)
         ratelimit.hit(_ip_limit(), self.address)
         threshold = settings.LOGIN_LOCKOUT_FAILURES
         if threshold <= 0:

@@ -22,7 +22,7 @@ from quartermaster.core.numbering import next_number
 from quartermaster.core.types import Change, Context, Outcome, Record
 from quartermaster.identity import permissions
 from quartermaster.inventory import invariants
-from quartermaster.inventory.invariants import OWN_KINDS, LocationKind, MovementKind
+from quartermaster.inventory.invariants import OWN_KINDS, ItemHasStock, LocationKind, MovementKind
 from quartermaster.inventory.ledger import (
     LineSpec,
     MovementSpec,
@@ -126,6 +126,15 @@ class DeleteItem(Command):
         if found is None:
             return Outcome(status=204, body=None)
         item, qty = found
+        # Its stock rows locked, so no move of this item commits between the count and the delete.
+        held = list(
+            Stock.objects.select_for_update()
+            .filter(item_id=item.pk, location__kind__in=sorted(OWN_KINDS), qty__gt=0)
+            .order_by("pk")
+            .values_list("qty", flat=True)
+        )
+        if held:
+            raise ItemHasStock(sum(held))
         before = item_view(item, qty)
         deleted = Item.objects.filter(pk=item.pk, deleted_at__isnull=True).update(
             deleted_at=timezone.now(), version=F("version") + 1

@@ -8,7 +8,7 @@ from uuid import UUID
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
-from quartermaster.core import policy
+from quartermaster.core import policy, security
 from quartermaster.core.commands import execute
 from quartermaster.core.conflicts import (
     CONFLICT_ORDER,
@@ -17,10 +17,18 @@ from quartermaster.core.conflicts import (
     get_conflict,
     list_conflicts,
 )
-from quartermaster.core.errors import Invalid, NotAuthenticated, NotFound
-from quartermaster.core.http import actor_of, context_for, json_response, page_response, to_http
+from quartermaster.core.errors import Conflict, Invalid, NotAuthenticated, NotFound
+from quartermaster.core.http import (
+    actor_of,
+    client_ip,
+    context_for,
+    json_response,
+    page_response,
+    to_http,
+)
 from quartermaster.core.pagination import clean_limit
 from quartermaster.core.schemas import ErrorOut
+from quartermaster.core.types import Actor
 from quartermaster.identity.permissions import (
     can_read_device_status,
     feed_scope,
@@ -29,7 +37,7 @@ from quartermaster.identity.permissions import (
 )
 from quartermaster.identity.selectors import is_device_revoked
 from quartermaster.inventory.selectors import get_default_location
-from quartermaster.sync.ops import Op
+from quartermaster.sync.ops import Op, OpResult
 from quartermaster.sync.schemas import (
     BatchIn,
     BatchOut,
@@ -70,9 +78,10 @@ def sync_batch(request: HttpRequest, batch: BatchIn, params: Query[BatchQuery]) 
         )
         for op in batch.ops
     ]
-    result = apply_batch(
-        actor=actor_of(request), device_id=batch.device_id, ops=ops, dry_run=params.dry_run
-    )
+    actor = actor_of(request)
+    result = apply_batch(actor=actor, device_id=batch.device_id, ops=ops, dry_run=params.dry_run)
+    if not result.dry_run:
+        _record_refusals(request, actor, batch.device_id, ops, result.results)
     body = {
         "results": [
             {
@@ -88,6 +97,33 @@ def sync_batch(request: HttpRequest, batch: BatchIn, params: Query[BatchQuery]) 
         "dry_run": result.dry_run,
     }
     return json_response(200 if result.all_succeeded else 207, body)
+
+
+def _record_refusals(
+    request: HttpRequest,
+    actor: Actor,
+    device_id: str,
+    ops: list[Op],
+    results: list[OpResult],
+) -> None:
+    """Ops refused just now are security events (a conflict over stock or a stale version is
+    business as usual, not one), written after the batch, outside its transactions."""
+    types = {op.op_id: op.type for op in ops}
+    security.record(
+        [
+            security.Event(
+                kind=security.SYNC_OP_REJECTED,
+                reason=f"{r.status} {r.refusal.code}: {r.refusal.message}",
+                actor=actor.username,
+                actor_id=actor.user_id,
+                device=device_id,
+                address=client_ip(request),
+                subject=f"{types.get(r.op_id, '?')} {r.op_id}",
+            )
+            for r in results
+            if r.refusal is not None and not isinstance(r.refusal, Conflict)
+        ]
+    )
 
 
 @router.get("/changes", response={200: ChangesOut, **ERRORS})
