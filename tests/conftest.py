@@ -164,10 +164,13 @@ def is_postgres() -> bool:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    """Rate-limit counters live in the cache: each test starts clean."""
+    """Rate-limit counters and lockouts, and the cache: each test starts clean."""
     from django.core.cache import cache
 
+    from quartermaster.core import ratelimit
+
     cache.clear()
+    ratelimit.clear_all()
 
 
 def redis_base_url() -> str:

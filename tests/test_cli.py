@@ -107,3 +107,11 @@ def test_purge_keys_reports_what_it_forgot(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "forgot 0 HTTP idempotency keys" in result.stdout
+
+
+def test_serve_refuses_several_workers_without_a_shared_cache(tmp_path: Path) -> None:
+    result = run(["serve", "--workers", "2", "--port", "8998"], tmp_path)
+
+    assert result.returncode == 2
+    assert "QM_CACHE_URL" in result.stdout
+    assert "serving" not in result.stdout

@@ -10,6 +10,7 @@ from ninja import NinjaAPI
 from quartermaster import __version__
 from quartermaster import health as health_check
 from quartermaster.core.api import router as audit_router
+from quartermaster.core.api import security_router
 from quartermaster.core.http import JsonParser, install_error_handlers, json_response
 from quartermaster.distribution.api import router as loads_router
 from quartermaster.identity.api import devices_router as identity_devices_router
@@ -42,6 +43,7 @@ install_error_handlers(api)
 api.add_router("/auth", auth_router)
 api.add_router("/items", build_items_router())
 api.add_router("/audit", audit_router)
+api.add_router("/security-events", security_router)
 api.add_router("", build_stock_router())
 api.add_router("", sales_router)
 api.add_router("/journal", journal_router)

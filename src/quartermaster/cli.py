@@ -48,6 +48,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from quartermaster.access_log import uvicorn_log_config
+    from quartermaster.core import ratelimit
+
+    if args.workers > 1 and not ratelimit.is_shared():
+        # Each worker would count rate limits and login lockouts in its own memory: every
+        # limit multiplied by the number of workers, without a word.
+        _say(
+            f"error: --workers {args.workers} needs a shared cache for rate limits and lockouts:"
+            " set QM_CACHE_URL=redis://… or serve with --workers 1"
+        )
+        return 2
 
     _say(f"serving Quartermaster on http://{args.host}:{args.port} (Ctrl+C to stop)")
     uvicorn.run(

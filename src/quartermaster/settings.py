@@ -30,10 +30,16 @@ IDEMPOTENCY_KEY_TTL_DAYS = env_int("QM_IDEMPOTENCY_KEY_TTL_DAYS", 30)
 # A load received short by more than this (at list price) waits for a manager's approval.
 LOAD_SHORTAGE_APPROVAL_MINOR = env_money("QM_LOAD_SHORTAGE_APPROVAL", "1000.00")
 
-# Rate limits (core/ratelimit.py), counted in the cache below; 0 switches one off.
-# Login: failed attempts per username and per client address; a window full of failures
-# answers 429 with Retry-After, even for the right password, until the window closes.
-LOGIN_FAILURES_PER_USERNAME = env_int("QM_LOGIN_FAILURES_PER_USERNAME", 5)
+# Rate limits (core/ratelimit.py), counted where the cache below lives (Redis: shared by every
+# process; otherwise this process only); 0 switches one off.
+# Login (identity/ratelimits.py): after LOGIN_LOCKOUT_FAILURES failures for one username from one
+# address, that pair is refused for LOGIN_LOCKOUT_BASE_S seconds, doubling with every further
+# failure up to LOGIN_LOCKOUT_MAX_S (a locked pair answers 429 with Retry-After, even for the
+# right password); nobody else is locked out. One address failing LOGIN_FAILURES_PER_IP times a
+# window, whatever the usernames, is refused until the window closes.
+LOGIN_LOCKOUT_FAILURES = env_int("QM_LOGIN_LOCKOUT_FAILURES", 5)
+LOGIN_LOCKOUT_BASE_S = env_int("QM_LOGIN_LOCKOUT_BASE_S", 60)
+LOGIN_LOCKOUT_MAX_S = env_int("QM_LOGIN_LOCKOUT_MAX_S", 3600)
 LOGIN_FAILURES_PER_IP = env_int("QM_LOGIN_FAILURES_PER_IP", 20)
 LOGIN_FAILURE_WINDOW_S = env_int("QM_LOGIN_FAILURE_WINDOW_S", 60)
 # API: requests per authenticated user and per client address (a shop's tills share one).
@@ -50,6 +56,9 @@ TRUSTED_PROXY_HOPS = env_int("QM_TRUSTED_PROXY_HOPS", 0)
 DOCUMENT_ISSUER = os.environ.get("QM_DOCUMENT_ISSUER", "Quartermaster")
 # The time zone documents print times in (the market's documents use the market's own).
 DOCUMENT_TIMEZONE = os.environ.get("QM_DOCUMENT_TIMEZONE", "Asia/Kolkata")
+# How far (basis points, either way) staff may sell from an item's list price; further needs a
+# manager (identity.permissions.authorize_unit_price). 1000 = 10 %.
+MAX_STAFF_DISCOUNT_BP = env_int("QM_MAX_STAFF_DISCOUNT_BP", 1000)
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("QM_ALLOWED_HOSTS", "*").split(",") if h.strip()]
 
@@ -81,6 +90,7 @@ MIDDLEWARE = [
     "quartermaster.core.http.LanguageMiddleware",
     "quartermaster.core.http.JsonErrorsMiddleware",
     "quartermaster.core.http.MalformedHeadersMiddleware",
+    "quartermaster.core.http.SecurityEventsMiddleware",
     "quartermaster.core.http.RateLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -119,3 +119,37 @@ def test_errors_are_json_over_the_wire(server: str) -> None:
     assert not_found.json() == {"error": "not_found", "code": "not_found"}
     assert unauthenticated.status_code == 401
     assert unauthenticated.json()["code"] == "not_authenticated"
+
+
+def test_a_made_up_forwarded_header_does_not_dodge_the_per_address_limit(
+    tmp_path: Path,
+) -> None:
+    # Served by uvicorn from loopback, as `serve` runs it: X-Forwarded-For is the client's
+    # own claim unless QM_TRUSTED_PROXY_HOPS says a proxy wrote it.
+    subprocess.run(
+        [sys.executable, "-m", "quartermaster", "migrate"],
+        env={
+            **os.environ,
+            "QM_DATA_DIR": str(tmp_path),
+            "QM_DATABASE_URL": "",
+            "PYTHONPATH": str(Path(__file__).parents[2] / "src"),
+        },
+        check=True,
+        capture_output=True,
+    )
+    process, base = start_quartermaster(
+        tmp_path, ["serve"], extra_env={"QM_LOGIN_FAILURES_PER_IP": "3"}
+    )
+    try:
+        statuses = [
+            httpx.post(
+                f"{base}/api/v1/auth/login",
+                json={"username": f"guess{n}", "password": "wrong password"},
+                headers={"X-Forwarded-For": f"198.51.100.{n}"},
+            ).status_code
+            for n in range(4)
+        ]
+    finally:
+        stop(process)
+
+    assert statuses == [401, 401, 401, 429]

@@ -25,7 +25,9 @@ PINNED_FIELDS: dict[str, list[str]] = {
         *("reason", "total"),
     ],
     "customer": [
-        *("client_temp_id", "created_at", "id", "name", "number", "phone", "site", "version"),
+        *("client_temp_id", "created_at", "id", "name", "number", "phone", "site", "user"),
+        # `user`: the party user linked to the customer (issue 10 item 5), audited on purpose
+        "version",
     ],
     "invoice": [
         *("created_at", "customer", "deposit", "id", "lines", "number", "subtotal", "tax"),

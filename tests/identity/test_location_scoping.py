@@ -31,9 +31,9 @@ class Hidden:
     body: dict[str, Any] | None = None
 
 
+# Reading an item is not here: the catalogue is every staff member's (its `qty` is null for
+# those who cannot see the default location: tests/identity/test_scoping_holes.py).
 HIDDEN = [
-    Hidden("item", "GET", "/api/v1/items/{record}"),
-    Hidden("item", "GET", "/items/{record}"),
     Hidden("item", "PATCH", "/api/v1/items/{record}/qty", {"delta": 1}),
     Hidden("item", "PATCH", "/items/{record}/qty", {"delta": -1}),
 ]
@@ -81,8 +81,8 @@ def test_scoped_staff_list_no_stock_from_other_locations(
 ) -> None:
     _make_item(admin)
 
-    assert van_staff.get("/api/v1/items").body == {"results": [], "next_cursor": None}
-    assert len(staff.get("/api/v1/items").body["results"]) == 1
+    assert [item["qty"] for item in van_staff.get("/api/v1/items").body["results"]] == [None]
+    assert [item["qty"] for item in staff.get("/api/v1/items").body["results"]] == [5]
 
 
 def test_item_stock_is_unchanged_after_a_hidden_adjustment(admin: Api, van_staff: Api) -> None:

@@ -28,7 +28,7 @@ def feed(api: Api, query: str = "") -> dict[str, Any]:
 
 def test_changes_come_in_commit_order_with_tombstones(admin: Api) -> None:
     apple = create_item(admin, "apple", 5)
-    admin.patch(f"/api/v1/items/{apple}/qty", {"delta": -2})
+    admin.patch(f"/api/v1/items/{apple}/qty", {"delta": -5})  # written off, so it may go
     pear = create_item(admin, "pear")
     admin.delete(f"/api/v1/items/{apple}")
 
@@ -44,7 +44,7 @@ def test_changes_come_in_commit_order_with_tombstones(admin: Api) -> None:
     ]
     every_seq = [c["seq"] for c in page["changes"]]
     assert every_seq == list(range(1, len(every_seq) + 1))
-    assert changes[1]["data"]["qty"] == 3
+    assert changes[1]["data"]["qty"] == 0
     assert (changes[3]["data"], changes[3]["version"]) == (None, 2)
     assert (page["cursor"], page["has_more"]) == (str(every_seq[-1]), False)
 
@@ -86,8 +86,10 @@ def test_staff_see_their_locations_and_the_shared_catalogue_only(
     seen_away = feed(away)
 
     assert [c["op"] for c in seen_here["changes"]] == ["upsert", "delete"]
-    # Stock at the default location is not theirs; the catalogue tombstone is everyone's.
-    assert [c["op"] for c in seen_away["changes"]] == ["delete"]
+    # The catalogue is everyone's; stock at the default location (an item's qty) is not theirs.
+    assert [c["op"] for c in seen_away["changes"]] == ["upsert", "delete"]
+    assert seen_here["changes"][0]["data"]["qty"] == 0
+    assert seen_away["changes"][0]["data"]["qty"] is None
     assert seen_away["cursor"] == seen_here["cursor"] == "2"
 
 
@@ -96,15 +98,17 @@ def test_the_cursor_moves_past_rows_the_caller_may_not_see(
 ) -> None:
     elsewhere = Location.objects.create(name="depot 2", kind="depot")
     away = make_api("staff", "away", locations=(str(elsewhere.pk),))
-    for n in range(3):
-        create_item(admin, f"item {n}")
+    for n in range(3):  # each new location's row belongs to that location
+        assert (
+            admin.post("/api/v1/locations", {"name": f"van {n}", "kind": "vehicle"}).status == 201
+        )
 
     page = feed(away, "?limit=1")
 
     assert (page["changes"], page["cursor"], page["has_more"]) == ([], "3", False)
 
 
-def test_party_users_see_no_changes_yet(admin: Api, make_api: Any) -> None:
+def test_party_users_see_no_catalogue_or_stock(admin: Api, make_api: Any) -> None:
     party = make_api("party")
     create_item(admin, "apple")
 

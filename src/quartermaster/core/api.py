@@ -1,4 +1,4 @@
-"""HTTP adapters for the audit chain: list with filters, verify."""
+"""HTTP adapters for the audit chain (list with filters, verify) and security events."""
 
 from __future__ import annotations
 
@@ -9,10 +9,23 @@ from pydantic import BaseModel, ConfigDict
 from quartermaster.core import policy
 from quartermaster.core.audit import verify_chain
 from quartermaster.core.http import actor_of, json_response, page_response
-from quartermaster.core.schemas import AuditPageOut, AuditVerifyOut, ErrorOut
-from quartermaster.core.selectors import AUDIT_ORDER, audit_entry_view, list_audit_entries
+from quartermaster.core.schemas import (
+    AuditPageOut,
+    AuditVerifyOut,
+    ErrorOut,
+    SecurityEventPageOut,
+)
+from quartermaster.core.selectors import (
+    AUDIT_ORDER,
+    SECURITY_EVENT_ORDER,
+    audit_entry_view,
+    list_audit_entries,
+    list_security_events,
+    security_event_view,
+)
 
 router = Router(tags=["audit"])
+security_router = Router(tags=["audit"])
 
 
 class AuditFilters(BaseModel):
@@ -40,3 +53,25 @@ def list_audit(request: HttpRequest, filters: Query[AuditFilters]) -> HttpRespon
 def verify(request: HttpRequest) -> HttpResponse:
     policy.authorize(actor_of(request), "audit.verify")
     return json_response(200, verify_chain().as_dict())
+
+
+class SecurityEventFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str | None = None
+    actor: str | None = None
+    limit: int | None = None
+    cursor: str | None = None
+
+
+@security_router.get(
+    "", response={200: SecurityEventPageOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut}
+)
+def list_security(request: HttpRequest, filters: Query[SecurityEventFilters]) -> HttpResponse:
+    """Failed and locked-out logins, permission denials, refused sync ops; newest first."""
+    policy.authorize(actor_of(request), "security.read")
+    page = list_security_events(
+        page=SECURITY_EVENT_ORDER.request(cursor=filters.cursor, limit=filters.limit),
+        kind=filters.kind,
+        actor=filters.actor,
+    )
+    return page_response(page, security_event_view)

@@ -500,6 +500,7 @@ def record_changes_many(
                 version=change.version,
                 data=encode(wire_of(change.after)),
                 location_id=change.location_id,
+                owner_id=change.owner_id,
             )
         )
     insert_rows(FeedEntry, feed_rows)

@@ -25,7 +25,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 from pydantic import ValidationError as PydanticValidationError
 
-from quartermaster.core import ratelimit
+from quartermaster.core import ratelimit, security
 from quartermaster.core.commands import error_response
 from quartermaster.core.errors import (
     DomainError,
@@ -337,6 +337,42 @@ class JsonErrorsMiddleware:
         if response.has_header("Allow"):
             replacement["Allow"] = response["Allow"]
         return replacement
+
+
+class SecurityEventsMiddleware:
+    """Every API answer 403 is a security event (core.security): who, on which device, from
+    where, asked what, and why it was refused. Written after the view answered, outside any
+    command's transaction, and only for refusals, so a request that succeeds pays nothing."""
+
+    API_PREFIXES = ("/api/", "/items")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code == 403 and request.path.startswith(self.API_PREFIXES):
+            security.record([self._event(request, response)])
+        return response
+
+    @staticmethod
+    def _event(request: HttpRequest, response: HttpResponse) -> security.Event:
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        actor = getattr(request, "auth", None)
+        return security.Event(
+            kind=security.PERMISSION_DENIED,
+            reason=f"{body.get('code', 'permission_denied')}: {body.get('error', '')}",
+            actor=actor.username if isinstance(actor, Actor) else "",
+            actor_id=actor.user_id if isinstance(actor, Actor) else None,
+            device=actor.device_id if isinstance(actor, Actor) else "",
+            address=client_ip(request),
+            subject=f"{request.method} {request.path}",
+        )
 
 
 def client_ip(request: HttpRequest) -> str:

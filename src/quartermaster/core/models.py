@@ -67,6 +67,8 @@ class FeedEntry(models.Model):
     data = models.JSONField(null=True)
     # The location a record belongs to, so the feed can be scoped like every other read.
     location_id = models.UUIDField(null=True)
+    # The party user whose record this is (identity.permissions.FeedScope.owner_id).
+    owner_id = models.UUIDField(null=True)
 
     class Meta:
         verbose_name_plural = "feed entries"
@@ -175,3 +177,25 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.ref} ({self.state}, {self.attempts} attempts)"
+
+
+class SecurityEvent(models.Model):
+    """A refusal worth a security officer's look: a failed or locked-out login, a permission
+    denial, a sync op refused. Kept off the audit chain: nothing changed, and writing them must
+    never hold the chain's lock (a guesser would slow every sale). Append-only by convention;
+    listed for admins and auditors (GET /api/v1/security-events)."""
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=40)
+    actor_id = models.UUIDField(null=True)
+    # The username acted as, or the one a failed login tried.
+    actor = models.CharField(max_length=150, blank=True, default="")
+    device = models.CharField(max_length=200, blank=True, default="")
+    address = models.CharField(max_length=100, blank=True, default="")
+    # What was asked: "POST /api/v1/receipts", an op type and id.
+    subject = models.CharField(max_length=300, blank=True, default="")
+    reason = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "id"])]

@@ -42,3 +42,20 @@ class AuditVerifyOut(BaseModel):
     ok: bool
     entries: int
     first_bad_seq: int | None
+
+
+class SecurityEventOut(BaseModel):
+    id: int
+    at: str
+    kind: str
+    actor: str
+    actor_id: str | None
+    device: str
+    address: str
+    subject: str
+    reason: str
+
+
+class SecurityEventPageOut(BaseModel):
+    results: list[SecurityEventOut]
+    next_cursor: str | None

@@ -98,6 +98,9 @@ class Change:
     location_id: UUID | None = None
     # False for records devices never replicate (sessions, tokens): audited, not in the feed.
     publish: bool = True
+    # The party user the record belongs to (a customer's sales, invoices, payments), who reads
+    # its feed rows; None for records of no party.
+    owner_id: UUID | None = None
 
 
 @dataclass

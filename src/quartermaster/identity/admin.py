@@ -13,39 +13,38 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from quartermaster.core import ratelimit
 from quartermaster.core.admin import PolicyAdmin, ReadOnlyAdmin, allowed, back_office_actor
 from quartermaster.core.commands import Command, execute
 from quartermaster.core.errors import DomainError, RateLimited
 from quartermaster.core.http import client_ip
 from quartermaster.core.types import Context
 from quartermaster.identity.models import Device, User
-from quartermaster.identity.ratelimits import login_limits
+from quartermaster.identity.ratelimits import LoginGuard
 from quartermaster.identity.services import CreateUser, RevokeDevice, UpdateUser
 
 admin.site.unregister(Group)  # roles, not groups, decide what a user may do
 
 
 class RateLimitedLoginForm(AdminAuthenticationForm):
-    """The admin login counts failures against the same per-username and per-address limits."""
+    """The admin login is guarded like the API's: lockout per (username, address) with
+    back-off, and failures per address."""
 
     def clean(self) -> dict[str, Any]:
-        username = str(self.data.get("username") or "").strip().lower()
         address = client_ip(self.request) if self.request is not None else "unknown"
-        by_username, by_ip = login_limits()
+        guard = LoginGuard.of(str(self.data.get("username") or ""), address)
         try:
-            ratelimit.refuse_if_exhausted(by_username, username)
-            ratelimit.refuse_if_exhausted(by_ip, address)
+            guard.refuse_if_locked()
         except RateLimited as error:
             raise ValidationError(
                 f"Too many failed logins. Try again in {error.retry_after_s} seconds."
             ) from error
         try:
-            return super().clean()
+            cleaned = super().clean()
         except ValidationError:
-            ratelimit.hit(by_username, username)
-            ratelimit.hit(by_ip, address)
+            guard.failed()
             raise
+        guard.succeeded()
+        return cleaned
 
 
 admin.site.login_form = RateLimitedLoginForm

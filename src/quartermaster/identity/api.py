@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
-from quartermaster.core import policy, ratelimit
+from quartermaster.core import policy
 from quartermaster.core.commands import execute
 from quartermaster.core.errors import NotAuthenticated, NotFound
 from quartermaster.core.http import (
@@ -21,7 +21,7 @@ from quartermaster.core.schemas import ErrorOut
 from quartermaster.core.types import Context
 from quartermaster.identity import invariants, tokens
 from quartermaster.identity.auth import BearerAuth
-from quartermaster.identity.ratelimits import login_limits
+from quartermaster.identity.ratelimits import LoginGuard
 from quartermaster.identity.schemas import (
     DeviceListQuery,
     DeviceOut,
@@ -55,19 +55,14 @@ BAD_CREDENTIALS = NotAuthenticated("invalid username or password")
 )
 def login(request: HttpRequest, payload: LoginIn) -> HttpResponse:
     device_id = invariants.clean_device_id(payload.device_id or "")
-    by_username, by_ip = login_limits()
-    username_key, ip_key = payload.username.strip().lower(), client_ip(request)
-    # Refused before the password is checked: a locked-out guesser learns nothing, even when
-    # the guess is right, and pays no hashing time of ours.
-    ratelimit.refuse_if_exhausted(by_username, username_key)
-    ratelimit.refuse_if_exhausted(by_ip, ip_key)
+    guard = LoginGuard.of(payload.username, client_ip(request))
+    guard.refuse_if_locked(device=device_id)
     user = check_credentials(payload.username, payload.password)
     actor = None if user is None else load_actor(user.id, device_id=device_id)
     if actor is None:
-        ratelimit.hit(by_username, username_key)
-        ratelimit.hit(by_ip, ip_key)
+        guard.failed(device=device_id)
         return error_json(BAD_CREDENTIALS)
-    ratelimit.reset(by_username, username_key)
+    guard.succeeded()
     # Never keyed: a stored response would keep live tokens in the database.
     return to_http(execute(StartSession(device_id=device_id), Context(actor=actor)))
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
+from django.conf import settings
+
 from quartermaster.core.errors import NotFound, PermissionDenied
 from quartermaster.core.policy import NO_RECORD, Owner
 from quartermaster.core.types import Actor
@@ -50,6 +52,12 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "item.delete": frozenset({ADMIN, MANAGER}),
     "item.adjust": frozenset({ADMIN, MANAGER, STAFF}),
     "item.update": frozenset({ADMIN, MANAGER, STAFF}),
+    # Within an action a role may take, what only some may do (`authorize_beyond`): set an
+    # item's price; sell further from the list price than QM_MAX_STAFF_DISCOUNT_BP; receive
+    # from a supplier at a location not configured to receive (`receives`).
+    "item.price": frozenset({ADMIN, MANAGER}),
+    "sale.price_override": frozenset({ADMIN, MANAGER}),
+    "stock.receive_anywhere": frozenset({ADMIN, MANAGER}),
     # locations, stock, movements, assets
     "location.read": READERS,
     "location.create": frozenset({ADMIN, MANAGER}),
@@ -65,6 +73,8 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "customer.read": READERS,
     "customer.create": frozenset({ADMIN, MANAGER, STAFF}),
     "customer.update": frozenset({ADMIN, MANAGER, STAFF}),
+    # which party user signs in as a customer: who reads its statement, so admins only
+    "customer.link_party": frozenset({ADMIN}),
     "sale.read": READERS,
     "sale.record": frozenset({ADMIN, MANAGER, STAFF}),
     "sale.confirm": frozenset({ADMIN, MANAGER, STAFF}),
@@ -133,6 +143,8 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     # audit
     "audit.read": frozenset({ADMIN, MANAGER, AUDITOR}),
     "audit.verify": frozenset({ADMIN, MANAGER, AUDITOR}),
+    # failed logins, permission denials, refused sync ops: for those who watch over access
+    "security.read": frozenset({ADMIN, AUDITOR}),
     # users beyond creation: managers see them in the back office; only admins change them, so
     # nobody can raise their own role
     "user.update": frozenset({ADMIN}),
@@ -159,6 +171,7 @@ READ_ACTIONS = frozenset(
         "conflict.read",
         "audit.read",
         "audit.verify",
+        "security.read",
         "device.read",
         "location.read",
         "statement.read",
@@ -256,6 +269,60 @@ def authorize_entry_change(
         raise PermissionDenied(f"{actor.role} may change only their own entries of the same day")
 
 
+class NeedsManager(PermissionDenied):
+    """403 for what the actor's role may do only within limits, asked beyond them; a manager
+    (or an admin) may do it. `fields` names the value that went beyond."""
+
+    code = "needs_manager"
+
+
+def authorize_beyond(actor: Actor, action: str, *, field: str, message: str) -> None:
+    """Raise NeedsManager unless `actor` may take `action`, the part of a wider action that
+    only ALLOWED_ROLES[action] may do (a price change within an item edit, say)."""
+    if actor.role == SYSTEM_ROLE or actor.role in ALLOWED_ROLES.get(action, frozenset()):
+        return
+    raise NeedsManager(message, fields={field: message})
+
+
+def authorize_price_change(actor: Actor) -> None:
+    authorize_beyond(actor, "item.price", field="price", message="a price change needs a manager")
+
+
+def within_discount(*, list_minor: int, unit_minor: int, max_discount_bp: int) -> bool:
+    """True when `unit_minor` is at most `max_discount_bp` basis points from the list price,
+    either way (a price far above the list is as much a manager's call as one far below)."""
+    return abs(unit_minor - list_minor) * 10_000 <= list_minor * max(0, max_discount_bp)
+
+
+def authorize_unit_price(actor: Actor, *, list_minor: int, unit_minor: int, field: str) -> None:
+    """A sale line's own unit price: staff may stray from the list price by at most
+    QM_MAX_STAFF_DISCOUNT_BP; further needs a manager."""
+    if within_discount(
+        list_minor=list_minor,
+        unit_minor=unit_minor,
+        max_discount_bp=settings.MAX_STAFF_DISCOUNT_BP,
+    ):
+        return
+    authorize_beyond(
+        actor,
+        "sale.price_override",
+        field=field,
+        message="a price this far from the list price needs a manager",
+    )
+
+
+def authorize_receipt(actor: Actor, *, location_receives: bool) -> None:
+    """Receiving from a supplier: staff only at a location configured to receive."""
+    if location_receives:
+        return
+    authorize_beyond(
+        actor,
+        "stock.receive_anywhere",
+        field="to_location",
+        message="this location does not receive from suppliers; a receipt needs a manager",
+    )
+
+
 def allows(
     actor: Actor, action: str, *, location_id: UUID | None = None, owner_id: Owner = NO_RECORD
 ) -> bool:
@@ -281,26 +348,45 @@ def visible_location_ids(actor: Actor) -> frozenset[UUID] | None:
     return None if actor.role in UNSCOPED_ROLES else actor.location_ids
 
 
+# Records every reader of the feed may see wherever they belong: the item catalogue (names,
+# prices) is shared by all staff. Stock stays scoped: an item row's `qty` (stock at the default
+# location) is hidden from a reader who cannot see that location (`sees_item_qty`).
+CATALOGUE_ENTITIES = frozenset({"item"})
+
+
 @dataclass(frozen=True)
 class FeedScope:
     """Which change-feed rows an actor may read.
 
-    `everything`: all rows. Otherwise rows at `location_ids`, plus rows that belong to no
-    location when `unlocated` is set (the item catalogue, deletions of catalogue records).
+    `everything`: all rows. Otherwise rows at `location_ids`, rows of `catalogue` entities,
+    rows that belong to no location when `unlocated` is set (customers, deletions of catalogue
+    records), and rows owned by `owner_id` (a party user's own customer record, sales,
+    invoices, credit notes and payments).
     """
 
     everything: bool
     location_ids: frozenset[UUID] = frozenset()
     unlocated: bool = False
-    # entity → owner field: rows of these entities show only the owner's records (`owner_id`).
-    owned_only: tuple[tuple[str, str], ...] = ()
+    catalogue: frozenset[str] = frozenset()
+    # The records' owner: a party user's own rows (FeedEntry.owner_id); for the entities of
+    # `owned_only` (entity → owner field of its data), the only records of theirs shown.
     owner_id: UUID | None = None
+    owned_only: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.everything
+            or self.location_ids
+            or self.unlocated
+            or self.catalogue
+            or self.owner_id
+        )
 
 
 def feed_scope(actor: Actor) -> FeedScope:
-    """Staff read their locations and the shared catalogue. Party users (customers, farmers) read
-    nothing yet: feed rows carry no owning party, and a party may see only its own statements,
-    so until records name their party the safe answer is none."""
+    """Staff read their locations and the shared catalogue; party users (customers, farmers)
+    read the rows of their own records only."""
     if actor.role in UNSCOPED_ROLES:
         return FeedScope(everything=True)
     if actor.role == STAFF:
@@ -313,10 +399,18 @@ def feed_scope(actor: Actor) -> FeedScope:
             everything=False,
             location_ids=actor.location_ids,
             unlocated=True,
+            catalogue=CATALOGUE_ENTITIES,
             owned_only=owned,
             owner_id=actor.user_id,
         )
+    if actor.role == PARTY and actor.user_id is not None:
+        return FeedScope(everything=False, owner_id=actor.user_id)
     return FeedScope(everything=False)
+
+
+def sees_item_qty(actor: Actor, default_location_id: UUID) -> bool:
+    """An item's `qty` is its stock at the default location: shown to those who see it."""
+    return can_see_location(actor, default_location_id)
 
 
 def can_read_device_status(actor: Actor, device_owner_id: UUID | None) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from django.http import HttpRequest, HttpResponse
@@ -20,6 +21,7 @@ from quartermaster.core.http import (
 )
 from quartermaster.core.pagination import clean_limit
 from quartermaster.core.schemas import ErrorOut
+from quartermaster.identity.permissions import sees_item_qty
 from quartermaster.inventory.schemas import (
     AdjustmentIn,
     AssetOut,
@@ -111,21 +113,25 @@ def list_all_items(request: HttpRequest, params: Query[ListQuery]) -> HttpRespon
     policy.authorize(actor, "item.read")
     # Refused before any work, as every list does: a bad cursor is a 400 whoever sends it.
     request_page = ITEM_ORDER.request(cursor=params.cursor, limit=params.limit)
-    try:
-        # `qty` is stock at the default location: scoped staff elsewhere see none of it.
-        policy.authorize(actor, "item.read", location_id=get_default_location().id)
-    except NotFound:
-        return json_response(200, {"results": [], "next_cursor": None})
     page = list_items(page=request_page)
-    return page_response(page, lambda row: item_view(*row).wire)
+    qty_shown = sees_item_qty(actor, get_default_location().id)
+    return page_response(page, lambda row: _catalogue_wire(item_view(*row).wire, qty_shown))
 
 
 def retrieve_item(request: HttpRequest, item_id: UUID) -> HttpResponse:
-    policy.authorize(actor_of(request), "item.read", location_id=get_default_location().id)
+    actor = actor_of(request)
+    policy.authorize(actor, "item.read")
     found = get_item(item_id)
     if found is None:
         raise NotFound()
-    return json_response(200, item_view(*found).wire)
+    qty_shown = sees_item_qty(actor, get_default_location().id)
+    return json_response(200, _catalogue_wire(item_view(*found).wire, qty_shown))
+
+
+def _catalogue_wire(wire: dict[str, Any], qty_shown: bool) -> dict[str, Any]:
+    """The catalogue is every reader's; `qty` (stock at the default location) is null for a
+    reader who cannot see that location's stock."""
+    return wire if qty_shown else {**wire, "qty": None}
 
 
 def delete_item(request: HttpRequest, item_id: UUID) -> HttpResponse:
@@ -183,7 +189,7 @@ def build_stock_router() -> Router:
 
 
 def create_location(request: HttpRequest, payload: LocationIn) -> HttpResponse:
-    command = CreateLocation(name=payload.name, kind=payload.kind)
+    command = CreateLocation(name=payload.name, kind=payload.kind, receives=payload.receives)
     return to_http(execute(command, context_for(request)))
 
 

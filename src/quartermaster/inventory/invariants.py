@@ -11,7 +11,7 @@ from typing import Any
 from django.db import models
 
 from quartermaster.core import names
-from quartermaster.core.errors import Invalid
+from quartermaster.core.errors import Conflict, Invalid
 
 MAX_NAME_LENGTH = 200
 MAX_UNIT_LENGTH = 20
@@ -42,6 +42,20 @@ class LocationKind(models.TextChoices):
 # Stock sits in own and external locations; virtual ones are unbounded sources and sinks.
 VIRTUAL_KINDS = frozenset({LocationKind.SUPPLIER, LocationKind.CONSUMED, LocationKind.LOSS})
 OWN_KINDS = frozenset({LocationKind.DEPOT, LocationKind.VEHICLE, LocationKind.STORE})
+
+
+class ItemHasStock(Conflict):
+    """An item still held at our own locations cannot be deleted: its units would leave every
+    list with no movement to explain them. Write them off (an adjustment) first."""
+
+    code = "item_has_stock"
+
+    def __init__(self, qty: int) -> None:
+        super().__init__(
+            f"the item still has {qty} units in stock; write them off with an adjustment first"
+        )
+
+
 # Kinds a person may create through the API; customer sites come with customers, virtual
 # locations come with the database.
 CREATABLE_KINDS = OWN_KINDS

@@ -17,6 +17,8 @@ class Location(models.Model):
     kind = models.CharField(max_length=20, choices=LocationKind.choices)
     # The location whose stock the simple items API reads and adjusts (`item.qty`).
     is_default = models.BooleanField(default=False)
+    # Staff may receive stock from suppliers here; elsewhere a receipt is a manager's action.
+    receives = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

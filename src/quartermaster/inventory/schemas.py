@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from quartermaster.core.schemas import INT63_MAX
 
@@ -39,7 +39,8 @@ class ItemOut(BaseModel):
     id: UUID
     sku: str
     name: str
-    qty: int
+    # Stock at the default location; null for a reader who cannot see that location.
+    qty: int | None
     price: str = Field(examples=["12.50"])
     unit: str
     tracking: str
@@ -63,6 +64,8 @@ class LocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr
     kind: StrictStr
+    # Staff may receive from suppliers here (elsewhere a receipt is a manager's).
+    receives: StrictBool = False
 
 
 class LocationOut(BaseModel):
@@ -70,6 +73,7 @@ class LocationOut(BaseModel):
     name: str
     kind: str
     is_default: bool
+    receives: bool
     created_at: str
 
 

@@ -182,6 +182,7 @@ def location_view(location: Location) -> dict[str, Any]:
         "name": location.name,
         "kind": location.kind,
         "is_default": location.is_default,
+        "receives": location.receives,
         "created_at": location.created_at.isoformat(),
     }
 

@@ -21,8 +21,9 @@ from quartermaster.core.money import Money, MoneyEdit, format_money
 from quartermaster.core.names import name_key
 from quartermaster.core.numbering import next_number
 from quartermaster.core.types import Change, Context, Outcome, Record
+from quartermaster.identity import permissions
 from quartermaster.inventory import invariants
-from quartermaster.inventory.invariants import OWN_KINDS, LocationKind, MovementKind
+from quartermaster.inventory.invariants import OWN_KINDS, ItemHasStock, LocationKind, MovementKind
 from quartermaster.inventory.ledger import (
     LineSpec,
     MovementSpec,
@@ -128,6 +129,15 @@ class DeleteItem(Command):
         if found is None:
             return Outcome(status=204, body=None)
         item, qty = found
+        # Its stock rows locked, so no move of this item commits between the count and the delete.
+        held = list(
+            Stock.objects.select_for_update()
+            .filter(item_id=item.pk, location__kind__in=sorted(OWN_KINDS), qty__gt=0)
+            .order_by("pk")
+            .values_list("qty", flat=True)
+        )
+        if held:
+            raise ItemHasStock(sum(held))
         before = item_view(item, qty)
         deleted = Item.objects.filter(pk=item.pk, deleted_at__isnull=True).update(
             deleted_at=timezone.now(), version=F("version") + 1
@@ -240,6 +250,8 @@ class CreateLocation(Command):
     model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
     location_name: str = Field(alias="name")
     kind: str
+    # Staff may receive from suppliers here (elsewhere a receipt is a manager's).
+    receives: bool = False
 
     def validated(self) -> CreateLocation:
         return self.model_copy(
@@ -254,7 +266,9 @@ class CreateLocation(Command):
             raise Invalid.field("name", "already exists")
         try:
             with transaction.atomic():
-                location = Location.objects.create(name=self.location_name, kind=self.kind)
+                location = Location.objects.create(
+                    name=self.location_name, kind=self.kind, receives=self.receives
+                )
         except IntegrityError as exc:
             raise Invalid.field("name", "already exists") from exc
         view = location_view(location)
@@ -315,6 +329,7 @@ class ReceiveStock(Command):
 
     def handle(self, ctx: Context) -> Outcome:
         target = own_location(ctx, self.name, self.to_location, "to_location")
+        permissions.authorize_receipt(ctx.actor, location_receives=target.receives)
         supplier = get_virtual_location(LocationKind.SUPPLIER)
         moved = move_stock(
             kind=MovementKind.RECEIPT,
@@ -467,6 +482,8 @@ class UpdateItem(VersionedUpdate):
         if found is None:
             raise NotFound()
         item, qty = found
+        if self.price_minor is not None and self.price_minor != item.price_minor:
+            permissions.authorize_price_change(ctx.actor)
         return item_view(item, qty), item.version
 
     def apply(self, ctx: Context, before: Record) -> Outcome:

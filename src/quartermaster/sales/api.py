@@ -65,7 +65,10 @@ router = Router(tags=["sales"])
 @router.post("/customers", response={201: CustomerOut, **ERRORS})
 def create_customer(request: HttpRequest, payload: CustomerIn) -> HttpResponse:
     command = services.CreateCustomer(
-        name=payload.name, phone=payload.phone, client_temp_id=payload.client_temp_id
+        name=payload.name,
+        phone=payload.phone,
+        client_temp_id=payload.client_temp_id,
+        user=payload.user,
     )
     return to_http(execute(command, context_for(request)))
 
@@ -79,6 +82,7 @@ def update_customer(
         id=customer_id,
         name=payload.name,
         phone=payload.phone,
+        user=payload.user,
         base_version=base_version_of(request, payload.base_version),
     )
     return to_http(execute(command, context_for(request)))
@@ -107,9 +111,9 @@ def statement(request: HttpRequest, customer_id: UUID) -> HttpResponse:
     customer = get_customer(customer_id)
     if customer is None:
         raise NotFound()
-    # No user is linked to a customer yet, so every statement is "not theirs" for a party user.
-    policy.authorize(actor, "statement.read", owner_id=None)
-    return json_response(200, customer_statement(customer))
+    # A party user reads the statement of the customer it is linked to, and no other (404).
+    policy.authorize(actor, "statement.read", owner_id=customer.user_id)
+    return json_response(200, customer_statement(customer, actor=actor))
 
 
 @router.post("/transactions", response={201: SaleOut, **ERRORS})

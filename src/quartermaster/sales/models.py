@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -26,6 +27,14 @@ class Customer(models.Model):
     client_temp_id = models.CharField(max_length=100, blank=True, default="")
     version = models.BigIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The party user who signs in as this customer: reads its statement and its feed rows.
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="customer",
+    )
 
 
 class SaleTransaction(models.Model):

@@ -34,6 +34,7 @@ from quartermaster.core.errors import DomainError, Invalid, NotFound
 from quartermaster.core.numbering import next_numbers
 from quartermaster.core.rows import insert_rows, new_row
 from quartermaster.core.types import Change, Context, Outcome
+from quartermaster.identity import permissions
 from quartermaster.inventory.invariants import (
     OWN_KINDS,
     AssetState,
@@ -190,6 +191,13 @@ def _check(
         items[line.item].price_minor if line.unit_price_minor is None else line.unit_price_minor
         for line in command.lines
     ]
+    for line_no, (line, unit_price) in enumerate(zip(command.lines, unit_prices, strict=True)):
+        permissions.authorize_unit_price(
+            ctx.actor,
+            list_minor=items[line.item].price_minor,
+            unit_minor=unit_price,
+            field=f"lines[{line_no}].unit_price",
+        )
     sale = _Sale(index, command, ctx, location, customer, unit_prices)
     if command.confirm:
         sale.spec = MovementSpec(
@@ -362,14 +370,21 @@ def _write(passed: list[_Sale], book: StockBook, items: dict[Any, Item]) -> list
     outcomes = []
     for sale in passed:
         row = by_sale[id(sale)]
+        owner = sale.customer.user_id
         changes: list[Change] = []
         invoice: dict[str, Any] | None = None
         if id(sale) in invoices:
             moved = moves[id(sale)]
             invoice = invoice_view(*invoices[id(sale)])
             changes = moved.changes + [asset_change(*asset) for asset in sale.assets]
-            changes.append(Change("invoice", invoice["id"], None, invoice, None, row.location_id))
+            changes.append(
+                Change(
+                    "invoice", invoice["id"], None, invoice, None, row.location_id, owner_id=owner
+                )
+            )
         view = sale_view_of(row, lines[id(sale)], invoice, None)
-        sale_change = Change("sale", view["id"], None, view, view["version"], row.location_id)
+        sale_change = Change(
+            "sale", view["id"], None, view, view["version"], row.location_id, owner_id=owner
+        )
         outcomes.append(Outcome(201, view, [sale_change, *changes]))
     return outcomes

@@ -15,6 +15,8 @@ class CustomerIn(BaseModel):
     name: StrictStr
     phone: StrictStr = ""
     client_temp_id: StrictStr = ""
+    # A party user who signs in as this customer (admins only).
+    user: UUID | None = None
 
 
 class CustomerOut(BaseModel):
@@ -26,6 +28,7 @@ class CustomerOut(BaseModel):
     client_temp_id: str | None
     created_at: str
     version: int
+    user: UUID | None
 
 
 class CustomerPageOut(BaseModel):
@@ -37,6 +40,8 @@ class CustomerPatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr | None = None
     phone: StrictStr | None = None
+    # Link the party user who signs in as this customer (admins only).
+    user: UUID | None = None
     base_version: StrictInt | None = Field(default=None, ge=0, le=INT63_MAX)
 
 

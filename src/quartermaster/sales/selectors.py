@@ -8,7 +8,7 @@ from datetime import tzinfo
 from typing import Any
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from quartermaster.core.models import AuditEntry
 from quartermaster.core.money import format_money
@@ -17,7 +17,7 @@ from quartermaster.core.rows import read_rows, uuid_param
 from quartermaster.core.types import Actor
 from quartermaster.documents.types import InvoiceDocument
 from quartermaster.documents.types import InvoiceLine as InvoiceDocumentLine
-from quartermaster.identity.permissions import sees_every_location
+from quartermaster.identity.permissions import own_records_only, sees_every_location
 from quartermaster.sales.models import (
     CreditNote,
     Customer,
@@ -49,6 +49,7 @@ def customer_view(customer: Customer) -> dict[str, Any]:
         "client_temp_id": customer.client_temp_id or None,
         "created_at": customer.created_at.isoformat(),
         "version": customer.version,
+        "user": str(customer.user_id) if customer.user_id else None,
     }
 
 
@@ -199,11 +200,33 @@ def payment_view(payment: Payment) -> dict[str, Any]:
     }
 
 
-def customer_statement(customer: Customer) -> dict[str, Any]:
+def _statement_documents(
+    customer: Customer, actor: Actor
+) -> tuple[QuerySet[Invoice], QuerySet[CreditNote]]:
+    """The customer's invoices and credit notes the actor may see: all of them for unscoped
+    roles and for the customer's own party user; for staff, those of their locations (the same
+    rule as reading one invoice or credit note: `get_invoice`, `get_credit_note`)."""
+    invoices = Invoice.objects.filter(customer=customer)
+    notes = CreditNote.objects.filter(customer=customer)
+    if sees_every_location(actor) or own_records_only(actor, "statement.read"):
+        return invoices, notes
+    locations = list(actor.location_ids)
+    visible_notes = Q(invoice__sale__location_id__in=locations) | Q(
+        invoice__isnull=True, movement__lines__to_location_id__in=locations
+    )
+    return (
+        invoices.filter(sale__location_id__in=locations),
+        notes.filter(pk__in=CreditNote.objects.filter(visible_notes).values("pk")),
+    )
+
+
+def customer_statement(customer: Customer, *, actor: Actor) -> dict[str, Any]:
     """Invoices (debits), credit notes and payments (credits) in time order, with the running
-    balance the customer owes after each (negative: we owe them)."""
+    balance the customer owes after each (negative: we owe them). Invoices and credit notes
+    are those `actor` may see; payments belong to the customer, not to a location."""
     entries: list[tuple[Any, int, str, dict[str, Any], int, int]] = []
-    for invoice in Invoice.objects.filter(customer=customer):
+    invoices, notes = _statement_documents(customer, actor)
+    for invoice in invoices:
         entries.append(
             (
                 invoice.created_at,
@@ -214,7 +237,7 @@ def customer_statement(customer: Customer) -> dict[str, Any]:
                 0,
             )
         )
-    for note in CreditNote.objects.filter(customer=customer):
+    for note in notes:
         entries.append(
             (
                 note.created_at,

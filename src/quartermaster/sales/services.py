@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 from uuid import UUID
 
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +26,7 @@ from quartermaster.core.money import MoneyEdit, PositiveMoney, format_money, par
 from quartermaster.core.numbering import next_number
 from quartermaster.core.rows import insert_rows
 from quartermaster.core.types import Change, Context, Outcome, Record
+from quartermaster.identity.models import Role, User
 from quartermaster.inventory import invariants as inventory_rules
 from quartermaster.inventory.invariants import AssetState, LocationKind, MovementKind
 from quartermaster.inventory.ledger import AssetRule, LineSpec, MoveResult, move_stock
@@ -66,12 +68,30 @@ def _customer_or_invalid(customer_id: UUID, field: str = "customer") -> Customer
 WIRE_NAMES = ConfigDict(validate_by_name=True, validate_by_alias=True)
 
 
+def _party_user(ctx: Context, user_id: UUID, customer_id: UUID | None = None) -> UUID:
+    """The party user a customer signs in as: linked by admins only (whoever is linked reads
+    the customer's statement); must exist, be of role party and be no other customer's."""
+    policy.authorize(ctx.actor, "customer.link_party")
+    role = User.objects.filter(pk=user_id).values_list("role", flat=True).first()
+    if role is None:
+        raise Invalid.field("user", "unknown user")
+    if role != Role.PARTY:
+        raise Invalid.field("user", "must be a user of role party")
+    taken = Customer.objects.filter(user_id=user_id)
+    if customer_id is not None:
+        taken = taken.exclude(pk=customer_id)
+    if taken.exists():
+        raise Invalid.field("user", "already linked to another customer")
+    return user_id
+
+
 class CreateCustomer(Command):
     name = "customer.create"
     model_config = WIRE_NAMES
     customer_name: str = Field(alias="name")
     phone: str = ""
     client_temp_id: str = ""
+    user: UUID | None = None
 
     def validated(self) -> CreateCustomer:
         return self.model_copy(
@@ -82,30 +102,38 @@ class CreateCustomer(Command):
         )
 
     def handle(self, ctx: Context) -> Outcome:
+        user_id = None if self.user is None else _party_user(ctx, self.user)
         number = next_number("CUS")
         site = Location.objects.create(
             name=f"{number} {self.customer_name}"[:200], kind=LocationKind.CUSTOMER_SITE
         )
-        customer = Customer.objects.create(
-            number=number,
-            name=self.customer_name,
-            phone=self.phone,
-            site=site,
-            client_temp_id=self.client_temp_id,
-        )
+        try:
+            with transaction.atomic():
+                customer = Customer.objects.create(
+                    number=number,
+                    name=self.customer_name,
+                    phone=self.phone,
+                    site=site,
+                    client_temp_id=self.client_temp_id,
+                    user_id=user_id,
+                )
+        except IntegrityError as exc:  # a concurrent write linked the same user
+            raise Invalid.field("user", "already linked to another customer") from exc
         view = customer_view(customer)
-        return Outcome(201, view, [Change("customer", view["id"], None, view, customer.version)])
+        change = Change("customer", view["id"], None, view, customer.version, owner_id=user_id)
+        return Outcome(201, view, [change])
 
 
 class UpdateCustomer(VersionedUpdate):
-    """Edit a customer's name or phone."""
+    """Edit a customer's name or phone, or (admins) link the party user who signs in as it."""
 
     name = "customer.update"
     model_config = WIRE_NAMES
     entity: ClassVar[str] = "customer"
-    editable: ClassVar[tuple[str, ...]] = ("name", "phone")
+    editable: ClassVar[tuple[str, ...]] = ("name", "phone", "user")
     customer_name: str | None = Field(default=None, alias="name")
     phone: str | None = None
+    user: UUID | None = None
 
     def validated(self) -> UpdateCustomer:
         super().validated()
@@ -119,7 +147,11 @@ class UpdateCustomer(VersionedUpdate):
         )
 
     def proposed(self) -> dict[str, Any]:
-        fields = {"name": self.customer_name, "phone": self.phone}
+        fields = {
+            "name": self.customer_name,
+            "phone": self.phone,
+            "user": None if self.user is None else str(self.user),
+        }
         return {key: value for key, value in fields.items() if value is not None}
 
     def load(self, ctx: Context) -> tuple[Record, int]:
@@ -134,12 +166,19 @@ class UpdateCustomer(VersionedUpdate):
             values["name"] = self.customer_name
         if self.phone is not None:
             values["phone"] = self.phone
-        Customer.objects.filter(pk=self.id).update(**values)
+        if self.user is not None:
+            values["user_id"] = _party_user(ctx, self.user, self.id)
+        try:
+            with transaction.atomic():
+                Customer.objects.filter(pk=self.id).update(**values)
+        except IntegrityError as exc:  # a concurrent write linked the same user
+            raise Invalid.field("user", "already linked to another customer") from exc
         customer = Customer.objects.get(pk=self.id)
         after = customer_view(customer)
-        return Outcome(
-            200, after, [Change("customer", after["id"], before, after, customer.version)]
+        change = Change(
+            "customer", after["id"], before, after, customer.version, owner_id=customer.user_id
         )
+        return Outcome(200, after, [change])
 
 
 class SaleLineIn(BaseModel):
@@ -237,7 +276,11 @@ def confirm_sale(sale: SaleTransaction, ctx: Context) -> tuple[dict[str, Any], l
     )
     sale.version += 1
     view = invoice_view(invoice, invoice_lines)
-    changes = [*moved.changes, Change("invoice", view["id"], None, view, None, sale.location_id)]
+    owner = customer.user_id
+    changes = [
+        *moved.changes,
+        Change("invoice", view["id"], None, view, None, sale.location_id, owner_id=owner),
+    ]
     return view, changes
 
 
@@ -253,11 +296,20 @@ class ConfirmSale(Command):
         before = sale_view(sale)
         _, changes = confirm_sale(sale, ctx)
         after = sale_view(SaleTransaction.objects.get(pk=sale.pk))
+        owner = sale.customer.user_id
         return Outcome(
             200,
             after,
             [
-                Change("sale", after["id"], before, after, after["version"], sale.location_id),
+                Change(
+                    "sale",
+                    after["id"],
+                    before,
+                    after,
+                    after["version"],
+                    sale.location_id,
+                    owner_id=owner,
+                ),
                 *changes,
             ],
         )
@@ -295,11 +347,20 @@ class VoidSale(Command):
             version=F("version") + 1,
         )
         after = sale_view(SaleTransaction.objects.get(pk=sale.pk))
+        owner = sale.customer.user_id
         return Outcome(
             200,
             after,
             [
-                Change("sale", after["id"], before, after, after["version"], sale.location_id),
+                Change(
+                    "sale",
+                    after["id"],
+                    before,
+                    after,
+                    after["version"],
+                    sale.location_id,
+                    owner_id=owner,
+                ),
                 *changes,
             ],
         )
@@ -336,7 +397,15 @@ class VoidSale(Command):
         view = credit_note_view(note)
         return reversal, [
             *reversal.changes,
-            Change("credit_note", view["id"], None, view, None, sale.location_id),
+            Change(
+                "credit_note",
+                view["id"],
+                None,
+                view,
+                None,
+                sale.location_id,
+                owner_id=customer.user_id,
+            ),
         ]
 
 
@@ -403,7 +472,17 @@ class ReturnAssets(Command):
             )
             view = credit_note_view(note)
             body["credit_note"] = view
-            changes.append(Change("credit_note", view["id"], None, view, None, target.pk))
+            changes.append(
+                Change(
+                    "credit_note",
+                    view["id"],
+                    None,
+                    view,
+                    None,
+                    target.pk,
+                    owner_id=customer.user_id,
+                )
+            )
         body["refund"] = format_money(refund_minor)
         return Outcome(201, body, changes)
 
@@ -430,4 +509,5 @@ class RecordPayment(Command):
             created_by=ctx.actor.username,
         )
         view = payment_view(payment)
-        return Outcome(201, view, [Change("payment", view["id"], None, view)])
+        change = Change("payment", view["id"], None, view, owner_id=customer.user_id)
+        return Outcome(201, view, [change])

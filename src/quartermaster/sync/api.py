@@ -9,7 +9,7 @@ from uuid import UUID
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
-from quartermaster.core import policy
+from quartermaster.core import policy, security
 from quartermaster.core.commands import execute
 from quartermaster.core.conflicts import (
     CONFLICT_ORDER,
@@ -18,8 +18,15 @@ from quartermaster.core.conflicts import (
     get_conflict,
     list_conflicts,
 )
-from quartermaster.core.errors import Invalid, NotAuthenticated, NotFound
-from quartermaster.core.http import actor_of, context_for, json_response, page_response, to_http
+from quartermaster.core.errors import Conflict, Invalid, NotAuthenticated, NotFound
+from quartermaster.core.http import (
+    actor_of,
+    client_ip,
+    context_for,
+    json_response,
+    page_response,
+    to_http,
+)
 from quartermaster.core.pagination import clean_limit
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.core.types import Actor, Context
@@ -29,10 +36,12 @@ from quartermaster.identity.permissions import (
     can_read_device_status,
     feed_scope,
     own_records_only,
+    sees_item_qty,
 )
 from quartermaster.identity.selectors import get_device as get_identity_device
 from quartermaster.identity.services import ClaimDevice
-from quartermaster.sync.ops import Op
+from quartermaster.inventory.selectors import get_default_location
+from quartermaster.sync.ops import Op, OpResult
 from quartermaster.sync.schemas import (
     BatchIn,
     BatchOut,
@@ -74,6 +83,8 @@ def sync_batch(request: HttpRequest, batch: BatchIn, params: Query[BatchQuery]) 
         for op in batch.ops
     ]
     result = apply_batch(actor=actor, device_id=device_id, ops=ops, dry_run=params.dry_run)
+    if not result.dry_run:
+        _record_refusals(request, actor, device_id, ops, result.results)
     body = {
         "results": [
             {
@@ -117,16 +128,44 @@ def _device_to_sync_as(actor: Actor, requested: str, *, dry_run: bool) -> str:
     return device.device_id
 
 
+def _record_refusals(
+    request: HttpRequest,
+    actor: Actor,
+    device_id: str,
+    ops: list[Op],
+    results: list[OpResult],
+) -> None:
+    """Ops refused just now are security events (a conflict over stock or a stale version is
+    business as usual, not one), written after the batch, outside its transactions."""
+    types = {op.op_id: op.type for op in ops}
+    security.record(
+        [
+            security.Event(
+                kind=security.SYNC_OP_REJECTED,
+                reason=f"{r.status} {r.refusal.code}: {r.refusal.message}",
+                actor=actor.username,
+                actor_id=actor.user_id,
+                device=device_id,
+                address=client_ip(request),
+                subject=f"{types.get(r.op_id, '?')} {r.op_id}",
+            )
+            for r in results
+            if r.refusal is not None and not isinstance(r.refusal, Conflict)
+        ]
+    )
+
+
 @router.get("/changes", response={200: ChangesOut, **ERRORS})
 def sync_changes(request: HttpRequest, params: Query[ChangesQuery]) -> HttpResponse:
     actor = actor_of(request)
     policy.authorize(actor, "sync.changes")
     since = _clean_since(params.since)
     page = list_changes(scope=feed_scope(actor), since=since, limit=clean_limit(params.limit))
+    item_qty = sees_item_qty(actor, get_default_location().id)
     return json_response(
         200,
         {
-            "changes": [change_view(entry) for entry in page.entries],
+            "changes": [change_view(entry, item_qty=item_qty) for entry in page.entries],
             "cursor": str(page.cursor),
             "has_more": page.has_more,
         },

@@ -38,13 +38,10 @@ def list_changes(*, scope: FeedScope, since: int, limit: int) -> ChangesPage:
     head = current_feed_seq()
     end = max(head, since)
     query = FeedEntry.objects.filter(seq__gt=since, seq__lte=head)
+    if scope.empty:
+        return ChangesPage(entries=[], cursor=end, has_more=False)
     if not scope.everything:
-        visible = Q(location_id__in=list(scope.location_ids))
-        if scope.unlocated:
-            visible |= Q(location_id__isnull=True)
-        if not scope.location_ids and not scope.unlocated:
-            return ChangesPage(entries=[], cursor=end, has_more=False)
-        query = query.filter(visible)
+        query = query.filter(_visible(scope))
         for entity, owner_field in scope.owned_only:
             # Someone else's record of an owned entity: hidden (tombstones carry no owner).
             query = query.exclude(
@@ -56,14 +53,32 @@ def list_changes(*, scope: FeedScope, since: int, limit: int) -> ChangesPage:
     return ChangesPage(entries=entries, cursor=end, has_more=False)
 
 
-def change_view(entry: FeedEntry) -> dict[str, Any]:
+def _visible(scope: FeedScope) -> Q:
+    visible = Q(pk__in=[])
+    if scope.location_ids:
+        visible |= Q(location_id__in=list(scope.location_ids))
+    if scope.unlocated:
+        visible |= Q(location_id__isnull=True)
+    if scope.catalogue:
+        visible |= Q(entity__in=sorted(scope.catalogue))
+    if scope.owner_id is not None:
+        visible |= Q(owner_id=scope.owner_id)
+    return visible
+
+
+def change_view(entry: FeedEntry, *, item_qty: bool = True) -> dict[str, Any]:
+    """`item_qty=False`: an item row's `qty` (stock at the default location) is shown as null,
+    for a reader who sees the catalogue but not that location's stock."""
+    data = entry.data
+    if not item_qty and entry.entity == "item" and isinstance(data, dict) and "qty" in data:
+        data = {**data, "qty": None}
     return {
         "seq": entry.seq,
         "entity": entry.entity,
         "id": entry.entity_id,
         "op": entry.op,
         "version": entry.version,
-        "data": entry.data,
+        "data": data,
     }
 
 
