@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Redoc, Swagger
 
 from quartermaster import __version__
 from quartermaster.core.api import router as audit_router
@@ -30,6 +30,9 @@ api = NinjaAPI(
     "except login, refresh, /health and this documentation.",
     urls_namespace="api-v1",
     docs_url="/docs",
+    # Swagger UI's script and CSS come from this server's static files (ninja's own copy, as
+    # "ninja" is an installed app), not a CDN: the docs work on a LAN without internet.
+    docs=Swagger(),
     openapi_url="/openapi.json",
     auth=BearerAuth(),
     parser=JsonParser(),
@@ -71,3 +74,10 @@ def health(request: HttpRequest) -> HttpResponse:
     return json_response(
         status, {"status": "ok" if status == 200 else "degraded", "database": database}
     )
+
+
+@csrf_exempt
+@require_GET
+def redoc(request: HttpRequest) -> HttpResponse:
+    """The same OpenAPI document as /api/v1/docs, read as ReDoc lays it out (local assets)."""
+    return Redoc().render_page(request, api)

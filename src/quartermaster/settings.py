@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from corsheaders.defaults import default_headers as cors_default_headers
+
 from quartermaster.config import (
     data_dir,
     env_bool,
@@ -46,6 +48,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "corsheaders",
+    # For its templates and static files: the API docs page loads Swagger UI from here, not a CDN.
+    "ninja",
     "quartermaster.core",
     "quartermaster.identity",
     "quartermaster.inventory",
@@ -56,9 +61,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so a 429, a 401 or a rewritten error body carries the CORS headers too (a
+    # browser app cannot read an answer without them).
+    "corsheaders.middleware.CorsMiddleware",
     "quartermaster.core.http.JsonErrorsMiddleware",
     "quartermaster.core.http.RateLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -196,6 +205,18 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
+# The back office's CSS and the docs page's Swagger UI, served by the app itself (WhiteNoise):
+# straight from the installed packages, so a fresh install needs no collectstatic; an operator
+# who runs `quartermaster collectstatic` names the directory in QM_STATIC_ROOT.
+STATIC_ROOT = os.environ.get("QM_STATIC_ROOT") or None
+WHITENOISE_USE_FINDERS = True
+
+# Browser apps on these origins may call the API ("https://app.example.com,http://localhost:3000").
+CORS_ALLOWED_ORIGINS = [
+    origin.strip() for origin in os.environ.get("QM_CORS_ORIGINS", "").split(",") if origin.strip()
+]
+CORS_ALLOW_HEADERS = (*cors_default_headers, "idempotency-key", "if-match", "x-request-id")
+CORS_EXPOSE_HEADERS = ["Idempotent-Replayed", "Retry-After", "X-Request-ID"]
 
 # Logs never carry secrets: no request bodies, no Authorization headers.
 LOGGING = {
