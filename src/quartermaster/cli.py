@@ -42,10 +42,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as error:
         _say(f"error: {error}")
         return 2
+    # Our middleware writes the access log (with the request id and route); uvicorn's is off.
+    os.environ["QM_ACCESS_LOG"] = "1" if args.access_log else "0"
     _setup_django()
     import uvicorn
+    from django.conf import settings
 
-    from quartermaster.access_log import uvicorn_log_config
+    from quartermaster.logs import uvicorn_log_config
 
     _say(f"serving Quartermaster on http://{args.host}:{args.port} (Ctrl+C to stop)")
     uvicorn.run(
@@ -54,8 +57,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
-        access_log=args.access_log,
-        log_config=uvicorn_log_config(),
+        access_log=False,
+        log_config=uvicorn_log_config(settings.LOG_FORMAT),
         # X-Forwarded-For is read by core.http.client_ip, per QM_TRUSTED_PROXY_HOPS only: uvicorn
         # would otherwise trust it from loopback and let a made-up header dodge per-IP limits.
         proxy_headers=False,

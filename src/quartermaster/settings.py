@@ -14,6 +14,8 @@ from quartermaster.config import (
     parse_database_url,
     persistent_secret,
 )
+from quartermaster.logs import configure_structlog
+from quartermaster.logs import formatter as log_formatter
 
 DEBUG = env_bool("QM_DEBUG")
 SECRET_KEY = persistent_secret("QM_SECRET_KEY", "secret_key")
@@ -61,7 +63,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Outermost, so a 429, a 401 or a rewritten error body carries the CORS headers too (a
+    # Outermost of all: a request id, metrics and the access-log line for every answer.
+    "quartermaster.observability.ObservabilityMiddleware",
+    # Next, so a 429, a 401 or a rewritten error body carries the CORS headers too (a
     # browser app cannot read an answer without them).
     "corsheaders.middleware.CorsMiddleware",
     "quartermaster.core.http.JsonErrorsMiddleware",
@@ -218,12 +222,21 @@ CORS_ALLOWED_ORIGINS = [
 CORS_ALLOW_HEADERS = (*cors_default_headers, "idempotency-key", "if-match", "x-request-id")
 CORS_EXPOSE_HEADERS = ["Idempotent-Replayed", "Retry-After", "X-Request-ID"]
 
-# Logs never carry secrets: no request bodies, no Authorization headers.
+# Logs never carry secrets: no request bodies, no Authorization headers, no query strings
+# (quartermaster.logs). One JSON object per line; QM_LOG_FORMAT=console for a terminal.
+LOG_FORMAT = os.environ.get("QM_LOG_FORMAT", "json")
+# One line per HTTP request (`serve --no-access-log` turns it off).
+ACCESS_LOG = env_bool("QM_ACCESS_LOG", True)
+configure_structlog()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"structured": log_formatter(LOG_FORMAT)},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": os.environ.get("QM_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# /metrics (Prometheus): with a token, for `Authorization: Bearer <token>` only; without one,
+# for callers on this machine only.
+METRICS_TOKEN = os.environ.get("QM_METRICS_TOKEN", "")

@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, path
 
 from quartermaster.api import api, health, redoc, root_api
+from quartermaster.observability import metrics_view
 
 handler404 = "quartermaster.core.http.not_found_view"
 handler500 = "quartermaster.core.http.server_error_view"
@@ -36,6 +37,7 @@ def _twins(patterns: list[URLPattern | URLResolver]) -> list[URLPattern]:
 urlpatterns = [
     path("health", health, name="health"),
     path("health/", health),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/redoc", redoc, name="redoc"),
     path("api/v1/redoc/", redoc),

@@ -8,8 +8,8 @@ from uuid import UUID
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
-from quartermaster.core import policy
-from quartermaster.core.commands import execute
+from quartermaster.core import metrics, policy
+from quartermaster.core.commands import Command, execute
 from quartermaster.core.conflicts import (
     CONFLICT_ORDER,
     ResolveConflict,
@@ -71,6 +71,10 @@ def sync_batch(request: HttpRequest, batch: BatchIn, params: Query[BatchQuery]) 
     result = apply_batch(
         actor=actor_of(request), device_id=batch.device_id, ops=ops, dry_run=params.dry_run
     )
+    if not result.dry_run:
+        for op, answer in zip(ops, result.results, strict=False):
+            outcome = metrics.sync_outcome(answer.status, replayed=answer.replayed)
+            metrics.count_sync_op(op.type, outcome, known=op.type in Command.registry)
     body = {
         "results": [
             {
