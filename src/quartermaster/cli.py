@@ -119,15 +119,79 @@ def cmd_createuser(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """The hash chain, then the chain against the latest signed checkpoint (a cut tail shows
+    there), then with --state the tables against the chain."""
     _setup_django()
+    from quartermaster.core import checkpoints
     from quartermaster.core.audit import verify_chain
 
     report = verify_chain(progress=lambda n: _say(f"  checked {n} entries…"))
-    if report.ok:
-        _say(f"audit chain OK: {report.entries} entries")
-        return 0
-    _say(f"audit chain BROKEN at seq {report.first_bad_seq} ({report.entries} entries read)")
-    return 1
+    if not report.ok:
+        _say(f"audit chain BROKEN at seq {report.first_bad_seq} ({report.entries} entries read)")
+        return 1
+    _say(f"audit chain OK: {report.entries} {_plural(report.entries, 'entry', 'entries')}")
+    problems = []
+    checkpoint = checkpoints.sink().latest()
+    if checkpoint is None:
+        _say("no signed checkpoint yet: run `quartermaster audit checkpoint` (and regularly)")
+    else:
+        problems = checkpoints.problems_against(checkpoint)
+        if not problems:
+            _say(f"agrees with the checkpoint of {checkpoint.at} (entries 1..{checkpoint.seq})")
+    if args.state:
+        problems += _state_differences()
+    for problem in problems:
+        _say(f"  {problem}")
+    if problems:
+        _say(f"audit BROKEN: {len(problems)} {_plural(len(problems), 'problem', 'problems')}")
+        return 1
+    return 0
+
+
+def _state_differences() -> list[str]:
+    from quartermaster.core.audit_state import differences
+    from quartermaster.state_readers import READERS
+
+    found = differences(READERS)
+    if not found:
+        names = ", ".join(reader.entity_type for reader in READERS)
+        _say(f"tables agree with the chain ({names})")
+    return found
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return one if count == 1 else many
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    """Verify the chain, then sign its head and publish the checkpoint outside the database;
+    with --every, again and again (run it beside the server, e.g. as a service)."""
+    _setup_django()
+    import time
+
+    from quartermaster.core import checkpoints
+    from quartermaster.core.audit import verify_chain
+
+    while True:
+        report = verify_chain()
+        if not report.ok:
+            _say(f"not signed: audit chain BROKEN at seq {report.first_bad_seq}")
+            return 1
+        checkpoint = checkpoints.sign_head()
+        where = checkpoints.sink().publish(checkpoint)
+        _say(f"checkpoint of entries 1..{checkpoint.seq} root {checkpoint.root} -> {where}")
+        if not args.every:
+            return 0
+        time.sleep(args.every)
+
+
+def cmd_audit_public_key(args: argparse.Namespace) -> int:
+    """The Ed25519 public key checkpoints are signed with: publish it where customers find it."""
+    _setup_django()
+    from quartermaster.core import checkpoints
+
+    _say(checkpoints.public_key_hex())
+    return 0
 
 
 def cmd_journal_verify(args: argparse.Namespace) -> int:
@@ -261,9 +325,26 @@ def build_parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="audit chain tools")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
     verify = audit_commands.add_parser(
-        "verify", help="check the whole hash chain and name the first bad entry"
+        "verify",
+        help="check the hash chain (naming the first bad entry) and the latest signed checkpoint",
+    )
+    verify.add_argument(
+        "--state",
+        action="store_true",
+        help="also replay the chain and compare it with the current rows of the audited tables",
     )
     verify.set_defaults(func=cmd_audit_verify)
+    checkpoint = audit_commands.add_parser(
+        "checkpoint", help="sign the chain's head and publish it outside the database"
+    )
+    checkpoint.add_argument(
+        "--every", type=int, metavar="SECONDS", help="keep publishing one every SECONDS"
+    )
+    checkpoint.set_defaults(func=cmd_audit_checkpoint)
+    public_key = audit_commands.add_parser(
+        "public-key", help="print the key that verifies checkpoints (publish it)"
+    )
+    public_key.set_defaults(func=cmd_audit_public_key)
 
     journal = commands.add_parser("journal", help="double-entry journal tools")
     journal_commands = journal.add_subparsers(

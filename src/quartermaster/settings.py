@@ -23,6 +23,12 @@ SECRET_KEY = persistent_secret("QM_SECRET_KEY", "secret_key")
 # must not be able to recompute the chain.
 AUDIT_KEY = persistent_secret("QM_AUDIT_KEY", "audit_key")
 JWT_KEY = os.environ.get("QM_JWT_KEY") or SECRET_KEY
+# Signs audit checkpoints (core.checkpoints): never in the database, so whoever rewrites the
+# database cannot sign a checkpoint for the rewritten chain. Checkpoints go to a directory
+# outside the database (or QM_CHECKPOINT_SINK, "module:factory", for another append-only store).
+CHECKPOINT_KEY = persistent_secret("QM_CHECKPOINT_KEY", "checkpoint_key")
+CHECKPOINT_DIR = os.environ.get("QM_CHECKPOINT_DIR") or str(data_dir() / "checkpoints")
+CHECKPOINT_SINK = os.environ.get("QM_CHECKPOINT_SINK", "")
 ACCESS_TOKEN_TTL_S = env_int("QM_ACCESS_TOKEN_TTL_S", 15 * 60)
 REFRESH_TOKEN_TTL_S = env_int("QM_REFRESH_TOKEN_TTL_S", 7 * 24 * 3600)
 IDEMPOTENCY_KEY_TTL_DAYS = env_int("QM_IDEMPOTENCY_KEY_TTL_DAYS", 30)
