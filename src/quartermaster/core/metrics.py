@@ -46,10 +46,24 @@ SYNC_OPS = Counter(
 )
 
 
+# The labelled children of a (method, route, status), found once: `labels()` costs a lock and
+# a tuple build per call, and this runs on every request.
+_request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    method = method if method in METHODS else "OTHER"
-    REQUESTS.labels(method, route, str(status)).inc()
-    REQUEST_SECONDS.labels(method, route).observe(seconds)
+    key = (method, route, status)
+    children = _request_children.get(key)
+    if children is None:
+        label = method if method in METHODS else "OTHER"
+        children = (
+            REQUESTS.labels(label, route, str(status)),
+            REQUEST_SECONDS.labels(label, route),
+        )
+        if label == method:  # a made-up method is not remembered under its own name
+            _request_children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def sync_outcome(status: int, *, replayed: bool) -> str:
