@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
@@ -22,8 +24,20 @@ from quartermaster.sales.api import router as sales_router
 from quartermaster.sync.api import conflicts_router
 from quartermaster.sync.api import devices_router as sync_devices_router
 from quartermaster.sync.api import router as sync_router
+from quartermaster.sync.catalogue import op_catalogue
 
-api = NinjaAPI(
+
+class QuartermasterApi(NinjaAPI):
+    """The API, whose OpenAPI document also publishes the sync op catalogue (every op type and
+    its payload's JSON Schema, from the command registry) under `x-op-catalogue`."""
+
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(**kwargs)
+        schema["x-op-catalogue"] = op_catalogue()
+        return schema
+
+
+api = QuartermasterApi(
     title="Quartermaster",
     version=__version__,
     description="Offline-first inventory and ledger server. Every endpoint needs a bearer token "

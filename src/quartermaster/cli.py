@@ -11,6 +11,8 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
 
 from quartermaster.client.cli import add_agent_parser
 from quartermaster.config import ConfigError, check_bind_is_safe, env_bool
@@ -44,6 +46,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     # Our middleware writes the access log (with the request id and route); uvicorn's is off.
     os.environ["QM_ACCESS_LOG"] = "1" if args.access_log else "0"
+    busy = _cannot_listen(args.host, args.port)
+    if busy is not None:
+        _say(
+            f"error: cannot listen on {args.host}:{args.port}: {busy} (another server? try --port)"
+        )
+        return 2
     _setup_django()
     import uvicorn
     from django.conf import settings
@@ -65,6 +73,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lifespan="off",
     )
     return 0
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why binding host:port would fail now (checked before saying "serving"), or None."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -95,26 +118,63 @@ def cmd_createuser(args: argparse.Namespace) -> int:
     from quartermaster.core.types import SYSTEM_ACTOR, Context
     from quartermaster.identity.services import CreateUser
 
+    locations = _known_locations(args.location or ())
+    if isinstance(locations, str):
+        _say(f"error: {locations}; `quartermaster locations` lists them")
+        return 2
     try:
         password = _read_password(sys.stdin.isatty())
     except ValueError as error:
         _say(f"error: {error}")
         return 2
+    if not password:
+        _say(
+            "error: the password is empty: it is read from standard input, e.g."
+            f" `echo 'a long password' | quartermaster createuser {args.username} --role {args.role}`"
+        )
+        return 2
     response = execute(
         CreateUser(
-            username=args.username,
-            password=password,
-            role=args.role,
-            location_ids=tuple(args.location or ()),
+            username=args.username, password=password, role=args.role, location_ids=locations
         ),
         Context(actor=SYSTEM_ACTOR),
     )
     if response.status != 201:
-        _say(f"error: {response.body.get('error')} {response.body.get('fields') or ''}".rstrip())
+        fields = response.body.get("fields") or {}
+        detail = "; ".join(f"{name}: {why}" for name, why in fields.items())
+        _say(f"error: {detail or response.body.get('error')}")
         return 1
     _say(
         f"created user {response.body['username']} ({response.body['role']}) id {response.body['id']}"
     )
+    return 0
+
+
+def _known_locations(given: Sequence[str]) -> tuple[UUID, ...] | str:
+    """The --location values as ids of existing locations, or why not."""
+    from quartermaster.inventory.models import Location
+
+    ids = []
+    for text in given:
+        try:
+            ids.append(UUID(text))
+        except ValueError:
+            return f"--location {text!r} is not a location id (a UUID)"
+    known = set(Location.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    unknown = [str(i) for i in ids if i not in known]
+    if unknown:
+        return f"no location has the id {', '.join(unknown)}"
+    return tuple(ids)
+
+
+def cmd_locations(args: argparse.Namespace) -> int:
+    """Every location with its id (for `createuser --location`), kind and name."""
+    _setup_django()
+    from quartermaster.inventory.models import Location
+
+    for location in Location.objects.order_by("kind", "name"):
+        default = "  (default)" if location.is_default else ""
+        _say(f"{location.id}  {location.kind:<13} {location.name}{default}")
     return 0
 
 
@@ -234,13 +294,18 @@ def cmd_stock_rebuild(args: argparse.Namespace) -> int:
     from quartermaster.inventory.selectors import stock_differences
 
     differences = stock_differences()
+    names = _stock_names(differences)
     for d in differences:
-        _say(f"  item {d['item']} at {d['location']}: ledger {d['ledger']}, stock {d['stock']}")
+        _say(
+            f"  {names[d['item']]} at {names[d['location']]}:"
+            f" ledger {d['ledger']}, stock {d['stock']}"
+        )
     if not differences:
         _say("stock agrees with the movement ledger")
         return 0
     if args.check:
-        _say(f"{len(differences)} stock rows differ from the movement ledger")
+        rows = _plural(len(differences), "stock row differs", "stock rows differ")
+        _say(f"{len(differences)} {rows} from the movement ledger")
         return 1
     from quartermaster.core.commands import execute
     from quartermaster.core.types import SYSTEM_ACTOR, Context
@@ -252,6 +317,18 @@ def cmd_stock_rebuild(args: argparse.Namespace) -> int:
         return 1
     _say(f"rebuilt {len(response.body['differences'])} stock rows from the ledger (audited)")
     return 0
+
+
+def _stock_names(differences: list[dict[str, Any]]) -> dict[str, str]:
+    """People's names for the ids in `differences`: "ITM-000004 Hose pipe 1.5 m (<id>)"."""
+    from quartermaster.inventory.models import Item, Location
+
+    items = Item.objects.filter(pk__in={d["item"] for d in differences})
+    locations = Location.objects.filter(pk__in={d["location"] for d in differences})
+    return {
+        **{str(i.pk): f"item {i.sku} {i.name!r} ({i.pk})" for i in items},
+        **{str(loc.pk): f"{loc.kind} {loc.name!r} ({loc.pk})" for loc in locations},
+    }
 
 
 def cmd_purge_keys(args: argparse.Namespace) -> int:
@@ -269,6 +346,21 @@ def cmd_purge_keys(args: argparse.Namespace) -> int:
     _say(
         f"forgot {response.body['deleted']} HTTP idempotency keys older than {response.body['cutoff']}"
     )
+    return 0
+
+
+def cmd_op_catalogue(args: argparse.Namespace) -> int:
+    """Every sync op type with its payload schema, from the command registry."""
+    _setup_django()
+    import json
+
+    import quartermaster.api  # noqa: F401  (imports every domain, so every command is registered)
+    from quartermaster.sync.catalogue import catalogue_markdown, op_catalogue
+
+    if args.markdown:
+        print(catalogue_markdown(), end="")
+    else:
+        print(json.dumps(op_catalogue(), indent=2, sort_keys=True))
     return 0
 
 
@@ -318,9 +410,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--role", required=True, choices=["admin", "manager", "staff", "auditor", "party"]
     )
     createuser.add_argument(
-        "--location", action="append", metavar="LOCATION_ID", help="assign a location (repeat)"
+        "--location",
+        action="append",
+        metavar="LOCATION_ID",
+        help="assign a location (repeat; `quartermaster locations` lists their ids)",
     )
     createuser.set_defaults(func=cmd_createuser)
+
+    locations = commands.add_parser(
+        "locations", help="list locations with their ids (for createuser --location)"
+    )
+    locations.set_defaults(func=cmd_locations)
 
     audit = commands.add_parser("audit", help="audit chain tools")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
@@ -373,6 +473,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--days", type=int, help="retention in days (never below QM_IDEMPOTENCY_KEY_TTL_DAYS, 30)"
     )
     purge.set_defaults(func=cmd_purge_keys)
+
+    catalogue = commands.add_parser(
+        "op-catalogue", help="every sync op type with its payload schema (JSON, or --markdown)"
+    )
+    catalogue.add_argument("--markdown", action="store_true", help="as docs/op-catalogue.md")
+    catalogue.set_defaults(func=cmd_op_catalogue)
 
     add_agent_parser(commands)
 
