@@ -35,7 +35,8 @@ PUBLIC = {
     ("GET", "/api/v1/docs"),
 }
 # Session-authenticated HTML, not the bearer API: see test_back_office_needs_its_own_login.
-OWN_LOGIN_PREFIXES = ("/admin/",)
+# /metrics has its own rule (loopback only, or QM_METRICS_TOKEN): tests/web/test_observability.py.
+OWN_LOGIN_PREFIXES = ("/admin/", "/metrics")
 
 SAMPLE_UUID = "3f1f6a8e-5b9e-4c43-9d0e-1f2a3b4c5d6e"
 # A path parameter gets the first of these its converter accepts.
@@ -58,7 +59,13 @@ def _route_to_path(route: str) -> str:
 # django-ninja's per-API root, a reverse() anchor that answers 404 to everything.
 NON_ENDPOINT_NAMES = {"api-root"}
 # The documentation views answer any method with the same public, read-only document.
-PUBLIC_DOCUMENTS = {"/api/v1/openapi.json", "/api/v1/docs"}
+PUBLIC_DOCUMENTS = {
+    *(
+        f"{path}{slash}"
+        for path in ("/api/v1/openapi.json", "/api/v1/docs", "/api/v1/redoc")
+        for slash in ("", "/")
+    )
+}
 
 
 def _walk(patterns: list[URLPattern | URLResolver], prefix: str) -> Iterator[str]:
@@ -182,7 +189,8 @@ def test_every_url_conf_route_rejects_every_bad_token(admin_tokens: tuple[str, s
             continue
         guarded_methods = 0
         for method in METHODS:
-            if (method, path) in PUBLIC:
+            # A route answers with and without a trailing slash alike (urls.either_slash).
+            if (method, path.rstrip("/")) in PUBLIC:
                 continue
             for name, token in variants.items():
                 status, body = _send(method, path, token)
@@ -192,7 +200,7 @@ def test_every_url_conf_route_rejects_every_bad_token(admin_tokens: tuple[str, s
                     failures.append((method, path, name, status, body))
             else:
                 guarded_methods += 1
-        is_public = any(p == path for _, p in PUBLIC)
+        is_public = any(p == path.rstrip("/") for _, p in PUBLIC)
         if guarded_methods == 0 and not is_public:
             failures.append(("*", path, "no method answered 401", None, None))
     assert failures == []
