@@ -55,7 +55,7 @@ def test_createuser_reads_the_password_from_stdin_and_audit_verifies(tmp_path: P
     assert duplicate.returncode == 1 and "already exists" in duplicate.stdout
     assert too_short.returncode == 1 and "password" in too_short.stdout
     assert verified.returncode == 0
-    assert "audit chain OK: 1 entries" in verified.stdout
+    assert "audit chain OK: 1 entry" in verified.stdout
 
 
 def test_audit_verify_fails_and_names_the_entry_after_tampering(tmp_path: Path) -> None:

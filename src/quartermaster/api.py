@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Redoc, Swagger
 
 from quartermaster import __version__
 from quartermaster import health as health_check
@@ -27,14 +29,29 @@ from quartermaster.sales.api import router as sales_router
 from quartermaster.sync.api import conflicts_router
 from quartermaster.sync.api import devices_router as sync_devices_router
 from quartermaster.sync.api import router as sync_router
+from quartermaster.sync.catalogue import op_catalogue
 
-api = NinjaAPI(
+
+class QuartermasterApi(NinjaAPI):
+    """The API, whose OpenAPI document also publishes the sync op catalogue (every op type and
+    its payload's JSON Schema, from the command registry) under `x-op-catalogue`."""
+
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(**kwargs)
+        schema["x-op-catalogue"] = op_catalogue()
+        return schema
+
+
+api = QuartermasterApi(
     title="Quartermaster",
     version=__version__,
     description="Offline-first inventory and ledger server. Every endpoint needs a bearer token "
     "except login, refresh, /health, providers' (signed) webhooks and this documentation.",
     urls_namespace="api-v1",
     docs_url="/docs",
+    # Swagger UI's script and CSS come from this server's static files (ninja's own copy, as
+    # "ninja" is an installed app), not a CDN: the docs work on a LAN without internet.
+    docs=Swagger(),
     openapi_url="/openapi.json",
     auth=BearerAuth(),
     parser=JsonParser(),
@@ -80,3 +97,10 @@ def health(request: HttpRequest) -> HttpResponse:
     # choose the server whose `role` is "primary" for their writes.
     found = health_check.check()
     return json_response(200 if found.database == "ok" else 503, found.body())
+
+
+@csrf_exempt
+@require_GET
+def redoc(request: HttpRequest) -> HttpResponse:
+    """The same OpenAPI document as /api/v1/docs, read as ReDoc lays it out (local assets)."""
+    return Redoc().render_page(request, api)

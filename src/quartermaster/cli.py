@@ -11,6 +11,8 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
 
 from quartermaster.client.cli import add_agent_parser
 from quartermaster.config import ConfigError, check_bind_is_safe, env_bool
@@ -44,11 +46,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as error:
         _say(f"error: {error}")
         return 2
+    # Our middleware writes the access log (with the request id and route); uvicorn's is off.
+    os.environ["QM_ACCESS_LOG"] = "1" if args.access_log else "0"
+    busy = _cannot_listen(args.host, args.port)
+    if busy is not None:
+        _say(
+            f"error: cannot listen on {args.host}:{args.port}: {busy} (another server? try --port)"
+        )
+        return 2
     _setup_django()
     import uvicorn
+    from django.conf import settings
 
-    from quartermaster.access_log import uvicorn_log_config
     from quartermaster.core import ratelimit
+    from quartermaster.logs import uvicorn_log_config
 
     if args.workers > 1 and not ratelimit.is_shared():
         # Each worker would count rate limits and login lockouts in its own memory: every
@@ -66,14 +77,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
-        access_log=args.access_log,
-        log_config=uvicorn_log_config(),
+        access_log=False,
+        log_config=uvicorn_log_config(settings.LOG_FORMAT),
         # X-Forwarded-For is read by core.http.client_ip, per QM_TRUSTED_PROXY_HOPS only: uvicorn
         # would otherwise trust it from loopback and let a made-up header dodge per-IP limits.
         proxy_headers=False,
         lifespan="off",
     )
     return 0
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why binding host:port would fail now (checked before saying "serving"), or None."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -179,22 +205,31 @@ def cmd_createuser(args: argparse.Namespace) -> int:
     from quartermaster.core.types import SYSTEM_ACTOR, Context
     from quartermaster.identity.services import CreateUser
 
+    locations = _known_locations(args.location or ())
+    if isinstance(locations, str):
+        _say(f"error: {locations}; `quartermaster locations` lists them")
+        return 2
     try:
         password = _read_password(sys.stdin.isatty())
     except ValueError as error:
         _say(f"error: {error}")
         return 2
+    if not password:
+        _say(
+            "error: the password is empty: it is read from standard input, e.g."
+            f" `echo 'a long password' | quartermaster createuser {args.username} --role {args.role}`"
+        )
+        return 2
     response = execute(
         CreateUser(
-            username=args.username,
-            password=password,
-            role=args.role,
-            location_ids=tuple(args.location or ()),
+            username=args.username, password=password, role=args.role, location_ids=locations
         ),
         Context(actor=SYSTEM_ACTOR),
     )
     if response.status != 201:
-        _say(f"error: {response.body.get('error')} {response.body.get('fields') or ''}".rstrip())
+        fields = response.body.get("fields") or {}
+        detail = "; ".join(f"{name}: {why}" for name, why in fields.items())
+        _say(f"error: {detail or response.body.get('error')}")
         return 1
     _say(
         f"created user {response.body['username']} ({response.body['role']}) id {response.body['id']}"
@@ -202,16 +237,108 @@ def cmd_createuser(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_verify(args: argparse.Namespace) -> int:
+def _known_locations(given: Sequence[str]) -> tuple[UUID, ...] | str:
+    """The --location values as ids of existing locations, or why not."""
+    from quartermaster.inventory.models import Location
+
+    ids = []
+    for text in given:
+        try:
+            ids.append(UUID(text))
+        except ValueError:
+            return f"--location {text!r} is not a location id (a UUID)"
+    known = set(Location.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    unknown = [str(i) for i in ids if i not in known]
+    if unknown:
+        return f"no location has the id {', '.join(unknown)}"
+    return tuple(ids)
+
+
+def cmd_locations(args: argparse.Namespace) -> int:
+    """Every location with its id (for `createuser --location`), kind and name."""
     _setup_django()
+    from quartermaster.inventory.models import Location
+
+    for location in Location.objects.order_by("kind", "name"):
+        default = "  (default)" if location.is_default else ""
+        _say(f"{location.id}  {location.kind:<13} {location.name}{default}")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """The hash chain, then the chain against the latest signed checkpoint (a cut tail shows
+    there), then with --state the tables against the chain."""
+    _setup_django()
+    from quartermaster.core import checkpoints
     from quartermaster.core.audit import verify_chain
 
     report = verify_chain(progress=lambda n: _say(f"  checked {n} entries…"))
-    if report.ok:
-        _say(f"audit chain OK: {report.entries} entries")
-        return 0
-    _say(f"audit chain BROKEN at seq {report.first_bad_seq} ({report.entries} entries read)")
-    return 1
+    if not report.ok:
+        _say(f"audit chain BROKEN at seq {report.first_bad_seq} ({report.entries} entries read)")
+        return 1
+    _say(f"audit chain OK: {report.entries} {_plural(report.entries, 'entry', 'entries')}")
+    problems = []
+    checkpoint = checkpoints.sink().latest()
+    if checkpoint is None:
+        _say("no signed checkpoint yet: run `quartermaster audit checkpoint` (and regularly)")
+    else:
+        problems = checkpoints.problems_against(checkpoint)
+        if not problems:
+            _say(f"agrees with the checkpoint of {checkpoint.at} (entries 1..{checkpoint.seq})")
+    if args.state:
+        problems += _state_differences()
+    for problem in problems:
+        _say(f"  {problem}")
+    if problems:
+        _say(f"audit BROKEN: {len(problems)} {_plural(len(problems), 'problem', 'problems')}")
+        return 1
+    return 0
+
+
+def _state_differences() -> list[str]:
+    from quartermaster.core.audit_state import differences
+    from quartermaster.state_readers import READERS
+
+    found = differences(READERS)
+    if not found:
+        names = ", ".join(reader.entity_type for reader in READERS)
+        _say(f"tables agree with the chain ({names})")
+    return found
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return one if count == 1 else many
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    """Verify the chain, then sign its head and publish the checkpoint outside the database;
+    with --every, again and again (run it beside the server, e.g. as a service)."""
+    _setup_django()
+    import time
+
+    from quartermaster.core import checkpoints
+    from quartermaster.core.audit import verify_chain
+
+    while True:
+        report = verify_chain()
+        if not report.ok:
+            _say(f"not signed: audit chain BROKEN at seq {report.first_bad_seq}")
+            return 1
+        checkpoint = checkpoints.sign_head()
+        where = checkpoints.sink().publish(checkpoint)
+        _say(f"checkpoint of entries 1..{checkpoint.seq} root {checkpoint.root} -> {where}")
+        if not args.every:
+            return 0
+        time.sleep(args.every)
+
+
+def cmd_audit_public_key(args: argparse.Namespace) -> int:
+    """The Ed25519 public key checkpoints are signed with: publish it where customers find it."""
+    _setup_django()
+    from quartermaster.core import checkpoints
+
+    _say(checkpoints.public_key_hex())
+    return 0
 
 
 def cmd_journal_verify(args: argparse.Namespace) -> int:
@@ -287,13 +414,18 @@ def cmd_stock_rebuild(args: argparse.Namespace) -> int:
     from quartermaster.inventory.selectors import stock_differences
 
     differences = stock_differences()
+    names = _stock_names(differences)
     for d in differences:
-        _say(f"  item {d['item']} at {d['location']}: ledger {d['ledger']}, stock {d['stock']}")
+        _say(
+            f"  {names[d['item']]} at {names[d['location']]}:"
+            f" ledger {d['ledger']}, stock {d['stock']}"
+        )
     if not differences:
         _say("stock agrees with the movement ledger")
         return 0
     if args.check:
-        _say(f"{len(differences)} stock rows differ from the movement ledger")
+        rows = _plural(len(differences), "stock row differs", "stock rows differ")
+        _say(f"{len(differences)} {rows} from the movement ledger")
         return 1
     from quartermaster.core.commands import execute
     from quartermaster.core.types import SYSTEM_ACTOR, Context
@@ -305,6 +437,18 @@ def cmd_stock_rebuild(args: argparse.Namespace) -> int:
         return 1
     _say(f"rebuilt {len(response.body['differences'])} stock rows from the ledger (audited)")
     return 0
+
+
+def _stock_names(differences: list[dict[str, Any]]) -> dict[str, str]:
+    """People's names for the ids in `differences`: "ITM-000004 Hose pipe 1.5 m (<id>)"."""
+    from quartermaster.inventory.models import Item, Location
+
+    items = Item.objects.filter(pk__in={d["item"] for d in differences})
+    locations = Location.objects.filter(pk__in={d["location"] for d in differences})
+    return {
+        **{str(i.pk): f"item {i.sku} {i.name!r} ({i.pk})" for i in items},
+        **{str(loc.pk): f"{loc.kind} {loc.name!r} ({loc.pk})" for loc in locations},
+    }
 
 
 def cmd_purge_keys(args: argparse.Namespace) -> int:
@@ -322,6 +466,21 @@ def cmd_purge_keys(args: argparse.Namespace) -> int:
     _say(
         f"forgot {response.body['deleted']} HTTP idempotency keys older than {response.body['cutoff']}"
     )
+    return 0
+
+
+def cmd_op_catalogue(args: argparse.Namespace) -> int:
+    """Every sync op type with its payload schema, from the command registry."""
+    _setup_django()
+    import json
+
+    import quartermaster.api  # noqa: F401  (imports every domain, so every command is registered)
+    from quartermaster.sync.catalogue import catalogue_markdown, op_catalogue
+
+    if args.markdown:
+        print(catalogue_markdown(), end="")
+    else:
+        print(json.dumps(op_catalogue(), indent=2, sort_keys=True))
     return 0
 
 
@@ -371,16 +530,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--role", required=True, choices=["admin", "manager", "staff", "auditor", "party"]
     )
     createuser.add_argument(
-        "--location", action="append", metavar="LOCATION_ID", help="assign a location (repeat)"
+        "--location",
+        action="append",
+        metavar="LOCATION_ID",
+        help="assign a location (repeat; `quartermaster locations` lists their ids)",
     )
     createuser.set_defaults(func=cmd_createuser)
+
+    locations = commands.add_parser(
+        "locations", help="list locations with their ids (for createuser --location)"
+    )
+    locations.set_defaults(func=cmd_locations)
 
     audit = commands.add_parser("audit", help="audit chain tools")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
     verify = audit_commands.add_parser(
-        "verify", help="check the whole hash chain and name the first bad entry"
+        "verify",
+        help="check the hash chain (naming the first bad entry) and the latest signed checkpoint",
+    )
+    verify.add_argument(
+        "--state",
+        action="store_true",
+        help="also replay the chain and compare it with the current rows of the audited tables",
     )
     verify.set_defaults(func=cmd_audit_verify)
+    checkpoint = audit_commands.add_parser(
+        "checkpoint", help="sign the chain's head and publish it outside the database"
+    )
+    checkpoint.add_argument(
+        "--every", type=int, metavar="SECONDS", help="keep publishing one every SECONDS"
+    )
+    checkpoint.set_defaults(func=cmd_audit_checkpoint)
+    public_key = audit_commands.add_parser(
+        "public-key", help="print the key that verifies checkpoints (publish it)"
+    )
+    public_key.set_defaults(func=cmd_audit_public_key)
 
     journal = commands.add_parser("journal", help="double-entry journal tools")
     journal_commands = journal.add_subparsers(
@@ -439,6 +623,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit when nothing is pending (waits out back-offs and leases)",
     )
     work.set_defaults(func=cmd_outbox_work)
+
+    catalogue = commands.add_parser(
+        "op-catalogue", help="every sync op type with its payload schema (JSON, or --markdown)"
+    )
+    catalogue.add_argument("--markdown", action="store_true", help="as docs/op-catalogue.md")
+    catalogue.set_defaults(func=cmd_op_catalogue)
 
     add_agent_parser(commands)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from corsheaders.defaults import default_headers as cors_default_headers
+
 from quartermaster.config import (
     data_dir,
     env_bool,
@@ -17,6 +19,8 @@ from quartermaster.config import (
 from quartermaster.core.i18n import LANGUAGES as I18N_LANGUAGES
 from quartermaster.core.i18n import LOCALE_DIR as I18N_LOCALE_DIR
 from quartermaster.core.i18n import SOURCE_LANGUAGE as I18N_SOURCE_LANGUAGE
+from quartermaster.logs import configure_structlog
+from quartermaster.logs import formatter as log_formatter
 
 DEBUG = env_bool("QM_DEBUG")
 SECRET_KEY = persistent_secret("QM_SECRET_KEY", "secret_key")
@@ -24,6 +28,12 @@ SECRET_KEY = persistent_secret("QM_SECRET_KEY", "secret_key")
 # must not be able to recompute the chain.
 AUDIT_KEY = persistent_secret("QM_AUDIT_KEY", "audit_key")
 JWT_KEY = os.environ.get("QM_JWT_KEY") or SECRET_KEY
+# Signs audit checkpoints (core.checkpoints): never in the database, so whoever rewrites the
+# database cannot sign a checkpoint for the rewritten chain. Checkpoints go to a directory
+# outside the database (or QM_CHECKPOINT_SINK, "module:factory", for another append-only store).
+CHECKPOINT_KEY = persistent_secret("QM_CHECKPOINT_KEY", "checkpoint_key")
+CHECKPOINT_DIR = os.environ.get("QM_CHECKPOINT_DIR") or str(data_dir() / "checkpoints")
+CHECKPOINT_SINK = os.environ.get("QM_CHECKPOINT_SINK", "")
 ACCESS_TOKEN_TTL_S = env_int("QM_ACCESS_TOKEN_TTL_S", 15 * 60)
 REFRESH_TOKEN_TTL_S = env_int("QM_REFRESH_TOKEN_TTL_S", 7 * 24 * 3600)
 IDEMPOTENCY_KEY_TTL_DAYS = env_int("QM_IDEMPOTENCY_KEY_TTL_DAYS", 30)
@@ -70,6 +80,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "corsheaders",
+    # For its templates and static files: the API docs page loads Swagger UI from here, not a CDN.
+    "ninja",
     "quartermaster.core",
     "quartermaster.identity",
     "quartermaster.inventory",
@@ -85,14 +98,20 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Outermost, so every error body below it (404s and 429s included) is said in the language
-    # the request asked for.
+    # Outermost of all: a request id, metrics and the access-log line for every answer.
+    "quartermaster.observability.ObservabilityMiddleware",
+    # Next, so a 429, a 401 or a rewritten error body carries the CORS headers too (a
+    # browser app cannot read an answer without them).
+    "corsheaders.middleware.CorsMiddleware",
+    # Outside every error body (404s and 429s included), so each is said in the language the
+    # request asked for.
     "quartermaster.core.http.LanguageMiddleware",
     "quartermaster.core.http.JsonErrorsMiddleware",
     "quartermaster.core.http.MalformedHeadersMiddleware",
     "quartermaster.core.http.SecurityEventsMiddleware",
     "quartermaster.core.http.RateLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -295,14 +314,35 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
+# The back office's CSS and the docs page's Swagger UI, served by the app itself (WhiteNoise):
+# straight from the installed packages, so a fresh install needs no collectstatic; an operator
+# who runs `quartermaster collectstatic` names the directory in QM_STATIC_ROOT.
+STATIC_ROOT = os.environ.get("QM_STATIC_ROOT") or None
+WHITENOISE_USE_FINDERS = True
 
-# Logs never carry secrets: no request bodies, no Authorization headers.
+# Browser apps on these origins may call the API ("https://app.example.com,http://localhost:3000").
+CORS_ALLOWED_ORIGINS = [
+    origin.strip() for origin in os.environ.get("QM_CORS_ORIGINS", "").split(",") if origin.strip()
+]
+CORS_ALLOW_HEADERS = (*cors_default_headers, "idempotency-key", "if-match", "x-request-id")
+CORS_EXPOSE_HEADERS = ["Idempotent-Replayed", "Retry-After", "X-Request-ID"]
+
+# Logs never carry secrets: no request bodies, no Authorization headers, no query strings
+# (quartermaster.logs). One JSON object per line; QM_LOG_FORMAT=console for a terminal.
+LOG_FORMAT = os.environ.get("QM_LOG_FORMAT", "json")
+# One line per HTTP request (`serve --no-access-log` turns it off).
+ACCESS_LOG = env_bool("QM_ACCESS_LOG", True)
+configure_structlog()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"structured": log_formatter(LOG_FORMAT)},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
     "root": {"handlers": ["console"], "level": os.environ.get("QM_LOG_LEVEL", "INFO")},
     # WeasyPrint logs every step of every document at INFO.
     "loggers": {"django.db.backends": {"level": "WARNING"}, "weasyprint": {"level": "WARNING"}},
 }
+
+# /metrics (Prometheus): with a token, for `Authorization: Bearer <token>` only; without one,
+# for callers on this machine only.
+METRICS_TOKEN = os.environ.get("QM_METRICS_TOKEN", "")

@@ -1,7 +1,10 @@
 """A real browser signs in to the back office and opens the audit list: Debian's Chromium,
 headless, driven over the Chrome DevTools Protocol (a websocket; no browser download, no
 WebDriver), against a live server on 127.0.0.1. The screenshot is kept for people to look at:
-in $QM_SCREENSHOT_DIR when set, else in the test's temporary directory."""
+in $QM_SCREENSHOT_DIR when set, else in the test's temporary directory.
+
+The browser has no network beyond 127.0.0.1 (every other host name fails to resolve), as on a
+shop's LAN without internet: a page that needs a CDN shows up unstyled or blank here."""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from quartermaster.core.commands import execute
 from quartermaster.core.types import Context
 from quartermaster.identity.selectors import load_actor
 from quartermaster.inventory.services import CreateItem
+from tests.acceptance.test_served_api import start_quartermaster, stop
 from tests.conftest import PASSWORD, create_user
 
 pytestmark = [
@@ -48,6 +52,8 @@ CHROMIUM_FLAGS = [
     "--window-size=1280,900",
     "--remote-debugging-address=127.0.0.1",
     "--remote-debugging-port=0",
+    # The network is off: only the server under test on 127.0.0.1 can be reached.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
 ]
 TIMEOUT_S = 30.0
 
@@ -181,9 +187,51 @@ def test_an_admin_signs_in_and_sees_the_audit_list(
     assert browser.evaluate("document.querySelector('#content .object-tools a.addlink') === null")
     assert browser.evaluate("document.querySelector('select[name=action]') === null")
 
+    keep_screenshot(browser, tmp_path, "back-office-audit-list.png")
+
+
+# Every stylesheet the page links arrived (a 404 or a CDN out of reach leaves it without rules)
+# and Django's admin header is painted, not the browser's default transparent.
+STYLED = """[...document.styleSheets].length > 0
+    && [...document.styleSheets].every(sheet => sheet.cssRules.length > 0)
+    && getComputedStyle(document.querySelector('#header')).backgroundColor !== 'rgba(0, 0, 0, 0)'"""
+
+
+def keep_screenshot(browser: Page, tmp_path: Path, name: str) -> None:
     shot = base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"])
     assert shot.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(shot) > 10_000
     directory = Path(os.environ.get("QM_SCREENSHOT_DIR") or tmp_path)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "back-office-audit-list.png").write_bytes(shot)
+    (directory / name).write_bytes(shot)
+
+
+def test_the_served_back_office_is_styled_and_the_docs_render_without_internet(
+    browser: Page, tmp_path: Path
+) -> None:
+    """Against `quartermaster demo --serve` itself (uvicorn, as deployed), not the test live
+    server, which serves static files on its own and would hide a server that does not."""
+    data_dir = tmp_path / "served"
+    data_dir.mkdir()
+    process, base = start_quartermaster(data_dir, ["demo", "--serve"])
+    try:
+        browser.goto(f"{base}/admin/login/?next=/admin/")
+        browser.evaluate(
+            """document.querySelector('#id_username').value = 'admin';
+            document.querySelector('#id_password').value = 'admin-demo-pass';
+            document.querySelector('#login-form').submit();"""
+        )
+        browser.wait_for("location.pathname === '/admin/' && document.readyState === 'complete'")
+        browser.wait_for(STYLED)
+        keep_screenshot(browser, tmp_path, "back-office-home.png")
+
+        browser.goto(f"{base}/api/v1/docs")
+        # Swagger UI drew the operations of the OpenAPI document it fetched from this server.
+        browser.wait_for("document.querySelectorAll('.swagger-ui .opblock').length > 20")
+        assert "Quartermaster" in browser.evaluate("document.body.innerText")
+        keep_screenshot(browser, tmp_path, "api-docs.png")
+
+        browser.goto(f"{base}/api/v1/redoc")
+        browser.wait_for("document.querySelectorAll('[data-section-id]').length > 20")
+    finally:
+        stop(process)

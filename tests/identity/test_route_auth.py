@@ -35,7 +35,8 @@ PUBLIC = {
     ("GET", "/api/v1/docs"),
 }
 # Session-authenticated HTML, not the bearer API: see test_back_office_needs_its_own_login.
-OWN_LOGIN_PREFIXES = ("/admin/",)
+# /metrics has its own rule (loopback only, or QM_METRICS_TOKEN): tests/web/test_observability.py.
+OWN_LOGIN_PREFIXES = ("/admin/", "/metrics")
 # Providers' callbacks (API.md "Notifications"): no bearer token, the provider's signature
 # instead; see test_public_routes_answer_without_a_token and tests/notifications.
 SIGNED_WEBHOOKS = ("/api/v1/notifications/webhooks/",)
@@ -61,7 +62,13 @@ def _route_to_path(route: str) -> str:
 # django-ninja's per-API root, a reverse() anchor that answers 404 to everything.
 NON_ENDPOINT_NAMES = {"api-root"}
 # The documentation views answer any method with the same public, read-only document.
-PUBLIC_DOCUMENTS = {"/api/v1/openapi.json", "/api/v1/docs"}
+PUBLIC_DOCUMENTS = {
+    *(
+        f"{path}{slash}"
+        for path in ("/api/v1/openapi.json", "/api/v1/docs", "/api/v1/redoc")
+        for slash in ("", "/")
+    )
+}
 
 
 def _walk(patterns: list[URLPattern | URLResolver], prefix: str) -> Iterator[str]:
@@ -191,7 +198,8 @@ def test_every_url_conf_route_rejects_every_bad_token(admin_tokens: tuple[str, s
             continue
         guarded_methods = 0
         for method in METHODS:
-            if (method, path) in PUBLIC:
+            # A route answers with and without a trailing slash alike (urls.either_slash).
+            if (method, path.rstrip("/")) in PUBLIC:
                 continue
             for name, token in variants.items():
                 status, body = _send(method, path, token)
@@ -201,7 +209,7 @@ def test_every_url_conf_route_rejects_every_bad_token(admin_tokens: tuple[str, s
                     failures.append((method, path, name, status, body))
             else:
                 guarded_methods += 1
-        is_public = any(p == path for _, p in PUBLIC)
+        is_public = any(p == path.rstrip("/") for _, p in PUBLIC)
         if guarded_methods == 0 and not is_public:
             failures.append(("*", path, "no method answered 401", None, None))
     assert failures == []

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_DB = "./var/agent.sqlite3"
+# `agent sync` exit codes: 0 in sync; 1 not finished (retry later); 2 needs a person (bad
+# credentials, usage); 3 in sync, but the server rejected ops (`agent conflicts` shows them).
+REJECTED = 3
 
 EPILOG = """\
 environment:
@@ -90,7 +93,9 @@ def add_agent_parser(commands: Any) -> None:
     temp = record.add_mutually_exclusive_group()
     temp.add_argument("--temp-id", metavar="T", help="client temp id for what this op creates")
     temp.add_argument(
-        "--new-temp-id", action="store_true", help="mint a temp id (temp_…) and print it"
+        "--new-temp-id",
+        action="store_true",
+        help="mint a temp id (temp_…) and print only it (T=$(quartermaster agent record …))",
     )
     record.add_argument(
         "--group", metavar="G", help="ops sharing a group are applied all-or-nothing"
@@ -113,6 +118,8 @@ def add_agent_parser(commands: Any) -> None:
         description="Push pending ops (batches of up to 100, in order), then pull the change "
         "feed into the local replica. Retries with exponential backoff and jitter until "
         "everything is pushed, unless --once.",
+        epilog="exit status: 0 in sync; 1 not finished (ops pending, run it again); 2 needs "
+        "you (login, usage); 3 in sync but the server rejected ops (see `agent conflicts`)",
     )
     sync.add_argument(
         "--server",
@@ -225,13 +232,17 @@ def cmd_record(args: argparse.Namespace) -> int:
             say(f"error: {error}")
             return 2
         pending = store.counts()["pending"]
+    if args.new_temp_id:
+        # Only the id on standard output, so a script can keep it: T=$(… --new-temp-id).
+        print(op.client_temp_id, flush=True)
+        return 0
     line = f"recorded op #{op.device_seq} {op.type} (op id {op.op_id})"
     if op.critical:
         line += " urgent"
     if op.client_temp_id:
         line += f" temp id {op.client_temp_id}"
     say(line)
-    say(f"{pending} ops waiting to sync")
+    say(f"{pending} {'op' if pending == 1 else 'ops'} waiting to sync")
     return 0
 
 
@@ -327,6 +338,9 @@ def _sync_rounds(engine: Any, args: argparse.Namespace) -> int:
         say(f"not finished: {report.error or 'ops pending'}; run `agent sync` again")
         return 1
     say(f"in sync (cursor {report.cursor})")
+    if report.rejected_ops:
+        # Final answers, yet someone must look at them: a script sees it in the exit code.
+        return REJECTED
     return 0
 
 

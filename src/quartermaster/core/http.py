@@ -319,7 +319,7 @@ class JsonErrorsMiddleware:
     The admin and the docs page keep their HTML.
     """
 
-    HTML_PREFIXES = ("/admin/", "/api/v1/docs", "/static/")
+    HTML_PREFIXES = ("/admin/", "/api/v1/docs", "/api/v1/redoc", "/static/")
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

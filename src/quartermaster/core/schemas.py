@@ -59,3 +59,31 @@ class SecurityEventOut(BaseModel):
 class SecurityEventPageOut(BaseModel):
     results: list[SecurityEventOut]
     next_cursor: str | None
+
+
+class CheckpointOut(BaseModel):
+    format: int
+    seq: int
+    tree_size: int
+    hash: str
+    root: str
+    at: str
+    key_id: str
+    signature: str
+
+
+class ProofEntryOut(BaseModel):
+    seq: int
+    leaf_index: int
+    leaf_input: str
+    audit_path: list[str]
+
+
+class AuditProofOut(BaseModel):
+    """docs/audit-proofs.md: how to check it offline against a published checkpoint."""
+
+    checkpoint: CheckpointOut
+    public_key: str
+    entity_type: str
+    entity_id: str
+    entries: list[ProofEntryOut]

@@ -9,8 +9,8 @@ from uuid import UUID
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
-from quartermaster.core import policy, security
-from quartermaster.core.commands import execute
+from quartermaster.core import metrics, policy, security
+from quartermaster.core.commands import Command, execute
 from quartermaster.core.conflicts import (
     CONFLICT_ORDER,
     ResolveConflict,
@@ -85,6 +85,9 @@ def sync_batch(request: HttpRequest, batch: BatchIn, params: Query[BatchQuery]) 
     result = apply_batch(actor=actor, device_id=device_id, ops=ops, dry_run=params.dry_run)
     if not result.dry_run:
         _record_refusals(request, actor, device_id, ops, result.results)
+        for op, answer in zip(ops, result.results, strict=False):
+            outcome = metrics.sync_outcome(answer.status, replayed=answer.replayed)
+            metrics.count_sync_op(op.type, outcome, known=op.type in Command.registry)
     body = {
         "results": [
             {
