@@ -5,6 +5,7 @@ own, and the journal (balanced, verified) behind every money event."""
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from quartermaster import cli
 from quartermaster.journal.models import Entry as JournalEntry
 from quartermaster.market.models import Entry, Settlement
 from tests.conftest import Api, audit_count, create_user, login
+from tests.documents.pdf_tools import first_page, get_pdf, ink, pdf_info, pdf_text
 from tests.market.helpers import MARKET, S1_TIME, S2_TIME, Market, post_rate, record, set_up
 from tests.sync.helpers import op, send, statuses
 
@@ -489,3 +491,26 @@ def test_a_farmers_balance_reply_names_their_last_settlement(admin: Api, month: 
     assert params["last_settlement"] == (
         "STL-000001, 2026-03-01 to 2026-03-02, approved, net Rs 4626.00"
     )
+
+
+def test_the_settlement_slip_is_a_pdf_in_the_farmers_language(admin: Api, month: Month) -> None:
+    settlement = generate(admin, month.market.farmer).body
+    murugan = party_login(admin, month.market.farmer, "murugan")
+    valli = party_login(admin, month.market.other_farmer, "valli")
+    path = f"{MARKET}/settlements/{settlement['id']}/document"
+
+    slip = get_pdf(murugan, path)
+    english = get_pdf(admin, f"{path}?lang=en")
+
+    assert slip.status_code == english.status_code == 200
+    assert slip["Content-Type"] == "application/pdf"
+    tamil_text, english_text = pdf_text(slip.content), pdf_text(english.content)
+    # Words that survive text extraction (conjuncts may not); the whole names are in metadata.
+    for words in ("STL-000001", "விவசாயி", "Murugan", "FMR-000001", "₹4,626.00"):
+        assert words in tamil_text, (words, tamil_text)
+    for words in ("STL-000001", "Jasmine", "Rose", "Porter", "4,626.00", "2026"):
+        assert words in english_text, (words, english_text)
+    assert "மல்லிகை" in pdf_info(slip.content)["Keywords"] + pdf_info(slip.content)["Subject"]
+    assert ink(first_page(slip.content)) > 0.005
+    assert valli.get(path).status == 404
+    assert admin.get(f"{MARKET}/settlements/{uuid.uuid4()}/document").status == 404

@@ -26,10 +26,10 @@ from quartermaster.core.money import format_money, parse_money
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.documents.engine import clean_language
 from quartermaster.documents.http import PDF_RESPONSE, DocumentQuery, pdf_response
-from quartermaster.documents.render import render_farmer_balance
+from quartermaster.documents.render import render_farmer_balance, render_settlement_slip
 from quartermaster.identity import permissions
 from quartermaster.market import invariants, recording, services
-from quartermaster.market.documents import farmer_balance
+from quartermaster.market.documents import farmer_balance, settlement_slip
 from quartermaster.market.exports import Money, Table, download
 from quartermaster.market.models import SettlementStatus
 from quartermaster.market.schemas import (
@@ -359,6 +359,27 @@ def list_all_settlements(request: HttpRequest, params: Query[SettlementsQuery]) 
         status=status,
     )
     return page_response(page, lambda settlement: settlement_view(settlement, with_entries=False))
+
+
+@router.get(
+    "/settlements/{uuid:settlement_id}/document",
+    response={**ERRORS},
+    openapi_extra=PDF_RESPONSE,
+)
+def settlement_document(
+    request: HttpRequest, settlement_id: UUID, params: Query[DocumentQuery]
+) -> HttpResponse:
+    """The settlement slip as PDF, in `lang` (default: the farmer's language); read like the
+    settlement: the farmer's own login reads only theirs."""
+    actor = actor_of(request)
+    policy.authorize(actor, "market.settlement.read")
+    settlement = get_settlement(settlement_id)
+    if settlement is None:
+        raise NotFound()
+    policy.authorize(actor, "market.settlement.read", owner_id=settlement.farmer.user_id)
+    language = clean_language(params.lang, default=settlement.farmer.language)
+    slip = settlement_slip(settlement, issuer=django_settings.DOCUMENT_ISSUER)
+    return pdf_response(render_settlement_slip(slip, language), filename=f"{slip.number}.pdf")
 
 
 @router.get("/settlements/{uuid:settlement_id}", response={200: SettlementOut, **ERRORS})
