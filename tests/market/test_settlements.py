@@ -486,7 +486,7 @@ def test_a_farmers_balance_reply_names_their_last_settlement(admin: Api, month: 
     )
 
     assert reply.status == 200, reply.body
-    params = Notification.objects.get().params
+    params = Notification.objects.get(template="farmer_balance").params
     assert (params["payable"], params["advance_outstanding"]) == ("4626.00", "0.00")
     assert params["last_settlement"] == (
         "STL-000001, 2026-03-01 to 2026-03-02, approved, net Rs 4626.00"
@@ -514,3 +514,36 @@ def test_the_settlement_slip_is_a_pdf_in_the_farmers_language(admin: Api, month:
     assert ink(first_page(slip.content)) > 0.005
     assert valli.get(path).status == 404
     assert admin.get(f"{MARKET}/settlements/{uuid.uuid4()}/document").status == 404
+
+
+def test_a_farmer_hears_of_each_entry_advance_and_settlement_in_their_language(
+    admin: Api, month: Month
+) -> None:
+    from quartermaster.notifications.models import Notification
+
+    settlement = generate(admin, month.market.farmer).body
+    admin.post(f"{MARKET}/settlements/{settlement['id']}/approve")
+    admin.post(f"{MARKET}/settlements/{settlement['id']}/pay", {"method": "cash"})
+
+    murugan = Notification.objects.filter(params__name="Murugan").order_by("created_at")
+    templates = [n.template for n in murugan]
+    assert templates.count("market_entry_recorded") == 6  # the void and the late one too
+    assert templates[-4:] == [
+        "market_advance_recorded",
+        "market_settlement_generated",
+        "market_settlement_approved",
+        "market_settlement_paid",
+    ]
+    assert {n.language for n in murugan} == {"ta"}
+    paid = murugan.last()
+    assert paid is not None
+    assert paid.params == {
+        "name": "Murugan",
+        "number": "STL-000001",
+        "period": "2026-03-01 to 2026-03-02",
+        "net": "4626.00",
+    }
+    awaiting = Notification.objects.get(params__number=month.awaiting["number"])
+    assert awaiting.params["amount"] == "விலை இன்னும் வரவில்லை"
+    valli = Notification.objects.filter(params__name="Valli")
+    assert [(n.template, n.language) for n in valli] == [("market_entry_recorded", "en")]

@@ -57,7 +57,7 @@ def settlement_slip(settlement: Settlement, *, issuer: str) -> SettlementSlip:
                 slot=entry.slot,
                 flower=Name(en=entry.flower.name, ta=entry.flower.name_ta),
                 qty=Quantity(
-                    invariants.format_qty(entry.qty_base, entry.flower.unit), entry.flower.unit
+                    str(invariants.format_qty(entry.qty_base, entry.flower.unit)), entry.flower.unit
                 ),
                 rate_minor=entry.rate_minor or 0,
                 gross_minor=entry.gross_minor or 0,

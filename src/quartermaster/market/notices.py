@@ -3,10 +3,10 @@
 - `notify_farmer`: for a market command handler (an entry recorded, an advance given, a
   settlement paid) to queue a message to the farmer in the handler's own transaction, on the
   farmer's WhatsApp (SMS fallback) in their language.
-- `enqueue_farmer_notification`: the one call every market command that should tell a farmer
-  something already makes (an entry recorded, an advance given, a settlement generated,
-  approved or paid), in its own transaction. It queues nothing yet: each event needs its
-  template (English and Tamil) in `notifications.messages`; then it calls `notify_farmer`.
+- `enqueue_farmer_notification`: the one call every market command that tells a farmer
+  something makes (an entry recorded, an advance given, a settlement generated, approved or
+  paid), in its own transaction: the event's template (`notifications.messages`, English and
+  Tamil) with the record's figures, through `notify_farmer`.
 - A farmer who sends "balance" or "இருப்பு" from their WhatsApp number is answered with what
   the market owes them, their outstanding advance and their last settlement
   (`market.farmer.balance_reply`). Any other sender is left unanswered (a log line).
@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
@@ -26,10 +27,11 @@ from quartermaster.core.commands import Command, execute
 from quartermaster.core.errors import Invalid, NotFound
 from quartermaster.core.money import format_money
 from quartermaster.core.types import SYSTEM_ACTOR, Change, Context, Outcome
-from quartermaster.market.models import Farmer, Settlement, SettlementStatus
+from quartermaster.market.invariants import format_qty
+from quartermaster.market.models import Advance, Entry, Farmer, Settlement, SettlementStatus
 from quartermaster.market.selectors import farmer_view, get_farmer
 from quartermaster.notifications.invariants import InboundMessage, normalize_text, provider_phone
-from quartermaster.notifications.messages import NONE_YET
+from quartermaster.notifications.messages import AWAITING_RATE, NONE_YET
 from quartermaster.notifications.services import Addressee, notify
 
 logger = logging.getLogger(__name__)
@@ -87,13 +89,68 @@ class FarmerEvent(StrEnum):
 def enqueue_farmer_notification(
     *, event: FarmerEvent, farmer_id: UUID, subject_id: str
 ) -> list[Change]:
-    """Tell farmer `farmer_id` about `event` on record `subject_id`, inside the calling
-    command's transaction; the caller adds the returned changes to its Outcome.
+    """Tell farmer `farmer_id` about `event` on record `subject_id` (an entry, an advance, a
+    settlement), inside the calling command's transaction, in the farmer's language; the
+    caller adds the returned changes to its Outcome. Once per event and record."""
+    farmer = Farmer.objects.get(pk=farmer_id)
+    template, params = _EVENT_MESSAGES[event](subject_id, farmer.language)
+    return notify_farmer(
+        farmer,
+        template=template,
+        params={"name": _name_in(farmer.name, farmer.name_ta, farmer.language), **params},
+        dedupe_key=f"{event}:{subject_id}",
+    )
 
-    TODO(notifications): give each FarmerEvent its template (en, ta) in
-    notifications.messages, then return `notify_farmer(farmer, template=..., params=...,
-    dedupe_key=f"{event}:{subject_id}")` here. Until then nothing is queued."""
-    return []
+
+def _name_in(name: str, name_ta: str, language: str) -> str:
+    return name_ta if language == "ta" and name_ta else name
+
+
+def _entry_message(entry_id: str, language: str) -> tuple[str, dict[str, str]]:
+    entry = Entry.objects.select_related("flower").get(pk=entry_id)
+    flower = entry.flower
+    amount = (
+        AWAITING_RATE[language]
+        if entry.gross_minor is None
+        else f"Rs {format_money(entry.gross_minor)}"
+    )
+    return "market_entry_recorded", {
+        "number": entry.number,
+        "flower": _name_in(flower.name, flower.name_ta, language),
+        "qty": f"{format_qty(entry.qty_base, flower.unit)} {flower.unit}",
+        "amount": amount,
+    }
+
+
+def _advance_message(advance_id: str, language: str) -> tuple[str, dict[str, str]]:
+    advance = Advance.objects.select_related("farmer").get(pk=advance_id)
+    return "market_advance_recorded", {
+        "number": advance.number,
+        "amount": format_money(advance.amount_minor),
+        "advance_outstanding": str(farmer_view(advance.farmer)["advance_outstanding"]),
+    }
+
+
+def _settlement_message(state: str) -> Callable[[str, str], tuple[str, dict[str, str]]]:
+    def message(settlement_id: str, language: str) -> tuple[str, dict[str, str]]:
+        settlement = Settlement.objects.get(pk=settlement_id)
+        period = f"{settlement.period_from.isoformat()} to {settlement.period_to.isoformat()}"
+        return f"market_settlement_{state}", {
+            "number": settlement.number,
+            "period": period,
+            "net": format_money(settlement.net_minor),
+        }
+
+    return message
+
+
+_EVENT_MESSAGES: dict[FarmerEvent, Callable[[str, str], tuple[str, dict[str, str]]]] = {
+    FarmerEvent.ENTRY_RECORDED: _entry_message,
+    FarmerEvent.ADVANCE_RECORDED: _advance_message,
+    FarmerEvent.SETTLEMENT_GENERATED: _settlement_message("generated"),
+    FarmerEvent.SETTLEMENT_APPROVED: _settlement_message("approved"),
+    FarmerEvent.SETTLEMENT_PAID: _settlement_message("paid"),
+}
 
 
 def farmer_balance(farmer: Farmer) -> FarmerBalance:

@@ -38,6 +38,45 @@ TEMPLATES = {
                 ),
             },
         ),
+        Template(
+            "market_entry_recorded",
+            ("name", "number", "flower", "qty", "amount"),
+            {
+                "en": "Hello {name}. Entry {number}: {qty} {flower}. Amount: {amount}.",
+                "ta": "வணக்கம் {name}. பதிவு {number}: {qty} {flower}. தொகை: {amount}.",
+            },
+        ),
+        Template(
+            "market_advance_recorded",
+            ("name", "number", "amount", "advance_outstanding"),
+            {
+                "en": (
+                    "Hello {name}. Advance {number} of Rs {amount} given."
+                    " Advance outstanding: Rs {advance_outstanding}."
+                ),
+                "ta": (
+                    "வணக்கம் {name}. முன்பணம் {number}: ₹{amount} வழங்கப்பட்டது."
+                    " நிலுவையில் உள்ள முன்பணம்: ₹{advance_outstanding}."
+                ),
+            },
+        ),
+        *(
+            Template(
+                f"market_settlement_{state}",
+                ("name", "number", "period", "net"),
+                {
+                    "en": f"Hello {{name}}. Settlement {{number}} for {{period}} {en}."
+                    " Net payable: Rs {net}.",
+                    "ta": f"வணக்கம் {{name}}. {{period}} கணக்கு முடிப்பு {{number}} {ta}."
+                    " நிகரத் தொகை: ₹{net}.",
+                },
+            )
+            for state, en, ta in (
+                ("generated", "is ready", "தயாராக உள்ளது"),
+                ("approved", "is approved", "ஒப்புதல் பெற்றது"),
+                ("paid", "is paid", "செலுத்தப்பட்டது"),
+            )
+        ),
         # For producers' messages that need no template of their own yet (and for tests).
         Template("plain", ("text",), {"en": "{text}", "ta": "{text}"}),
     )
@@ -45,6 +84,8 @@ TEMPLATES = {
 
 # Words the templates fill in for "none" (a farmer without a settlement yet).
 NONE_YET = {"en": "none yet", "ta": "இதுவரை இல்லை"}
+# An entry's amount before its slot has a rate.
+AWAITING_RATE = {"en": "awaiting the rate", "ta": "விலை இன்னும் வரவில்லை"}
 
 
 def clean_message(template: str, language: str, params: dict[str, str]) -> Template:
