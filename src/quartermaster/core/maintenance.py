@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import ClassVar
 
 from django.conf import settings
 from django.utils import timezone
@@ -19,6 +20,8 @@ class PurgeIdempotencyKeys(Command):
     """
 
     name = "idempotency.purge"
+    # Upkeep run from the CLI on the server, never an op a device sends (nor listed as one).
+    syncable: ClassVar[bool] = False
     older_than_days: int = settings.IDEMPOTENCY_KEY_TTL_DAYS
 
     def handle(self, ctx: Context) -> Outcome:

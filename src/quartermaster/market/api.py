@@ -192,9 +192,8 @@ def update_farmer(request: HttpRequest, farmer_id: UUID, payload: FarmerPatchIn)
 
 @router.post("/rates", response={201: RatePostedOut, **ERRORS})
 def post_rate(request: HttpRequest, payload: RateIn) -> HttpResponse:
-    command = services.PostRate(
-        flower=payload.flower, date=payload.date, slot=payload.slot, rate=payload.rate
-    )
+    # The wire body is the command's: built from it, the rate is parsed once (core.money).
+    command = services.PostRate.model_validate(payload.model_dump())
     return to_http(execute(command, context_for(request)))
 
 
@@ -308,13 +307,7 @@ def void_entry(request: HttpRequest, entry_id: UUID, payload: ReasonIn) -> HttpR
 def record_advance(request: HttpRequest, payload: AdvanceIn) -> HttpResponse:
     """Money given to a farmer (`method`: cash, bank or upi), posted to the journal at once;
     the answer carries the farmer's `advance_outstanding` after it."""
-    command = services.RecordAdvance(
-        farmer=payload.farmer,
-        amount=payload.amount,
-        method=payload.method,
-        note=payload.note,
-        client_temp_id=payload.client_temp_id,
-    )
+    command = services.RecordAdvance.model_validate(payload.model_dump())
     return to_http(execute(command, context_for(request)))
 
 

@@ -119,6 +119,13 @@ def clean_money(value: Any, field: str, *, positive: bool) -> int:
     return minor
 
 
+def check_ceiling(minor: int, field: str) -> int:
+    """An amount already parsed from the wire (`core.money`), within what the market holds."""
+    if minor > MAX_AMOUNT_MINOR:
+        raise Invalid.field(field, f"at most {format_money(MAX_AMOUNT_MINOR)}")
+    return minor
+
+
 def clean_date(value: Any, field: str = "date") -> date:
     if not isinstance(value, str) or len(value) != 10:
         raise Invalid.field(field, "a date such as 2026-01-31")

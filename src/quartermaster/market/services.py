@@ -19,7 +19,7 @@ from quartermaster.core import policy
 from quartermaster.core.commands import Command
 from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import Conflict, Invalid, NotFound
-from quartermaster.core.money import format_money
+from quartermaster.core.money import PositiveMoney, format_money
 from quartermaster.core.numbering import next_number
 from quartermaster.core.types import Change, Context, Outcome, Record
 from quartermaster.identity.models import Role, User
@@ -339,11 +339,11 @@ class PostRate(Command):
     flower: UUID
     rate_date: str = Field(alias="date")
     slot: str
-    rate: str
+    rate_minor: PositiveMoney = Field(alias="rate")
 
     def validated(self) -> PostRate:
         invariants.clean_date(self.rate_date)
-        invariants.clean_money(self.rate, "rate", positive=True)
+        invariants.check_ceiling(self.rate_minor, "rate")
         return self.model_copy(update={"slot": invariants.clean_code(self.slot, "slot")})
 
     def handle(self, ctx: Context) -> Outcome:
@@ -357,7 +357,7 @@ class PostRate(Command):
             flower=flower,
             date=invariants.clean_date(self.rate_date),
             slot=self.slot,
-            rate_minor=invariants.clean_money(self.rate, "rate", positive=True),
+            rate_minor=self.rate_minor,
             posted_by=ctx.actor.username,
         )
         # The entries of this flower and slot that waited for a rate get it now, audited.
@@ -383,13 +383,13 @@ class RecordAdvance(Command):
 
     name = "market.advance.record"
     farmer: UUID
-    amount: str
+    amount_minor: PositiveMoney = Field(alias="amount")
     method: str
     note: str = ""
     client_temp_id: str = Field(default="", max_length=100)
 
     def validated(self) -> RecordAdvance:
-        invariants.clean_money(self.amount, "amount", positive=True)
+        invariants.check_ceiling(self.amount_minor, "amount")
         return self.model_copy(
             update={
                 "method": _clean_method(self.method),
@@ -401,7 +401,7 @@ class RecordAdvance(Command):
         farmer = Farmer.objects.filter(pk=self.farmer).first()
         if farmer is None:
             raise Invalid.field("farmer", "unknown farmer")
-        amount = invariants.clean_money(self.amount, "amount", positive=True)
+        amount = self.amount_minor
         advance_id = uuid4()
         posted = ledger.post_advance(
             advance_id=advance_id,
