@@ -30,6 +30,7 @@ class SettleForTest(Command):
     """A stand-in for the market's settlement: the farmer is paid in cash, less commission."""
 
     name: ClassVar[str] = "test.journal.settle"
+    syncable: ClassVar[bool] = False  # a stand-in run by this test, never an op type
     farmer: str
     gross_minor: int
     commission_minor: int
