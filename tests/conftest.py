@@ -183,3 +183,13 @@ def redis_base_url() -> str:
         os.environ.get("QM_TEST_REDIS_URL")
         or subprocess.run([str(script)], check=True, capture_output=True, text=True).stdout.strip()
     )
+
+
+@pytest.fixture(scope="session")
+def live_server(django_db_setup: None, live_server: Any) -> Any:
+    """pytest-django's live server, started only once the test database exists. Started before
+    (its session fixture comes first otherwise), its thread makes the PostgreSQL connection
+    pool while the settings still name the main database: the pool is shared by every thread
+    and kept, so the test database's migrations, the test and its flush all ran against the
+    database of QM_DATABASE_URL itself."""
+    return live_server

@@ -488,8 +488,9 @@ def test_a_farmers_balance_reply_names_their_last_settlement(admin: Api, month: 
     assert reply.status == 200, reply.body
     params = Notification.objects.get(template="farmer_balance").params
     assert (params["payable"], params["advance_outstanding"]) == ("4626.00", "0.00")
+    # Murugan reads Tamil: the line is in Tamil too, not English inside a Tamil message.
     assert params["last_settlement"] == (
-        "STL-000001, 2026-03-01 to 2026-03-02, approved, net Rs 4626.00"
+        "STL-000001, 2026-03-01 முதல் 2026-03-02 வரை, ஒப்புதல் பெற்றது, நிகரம் ₹4626.00"
     )
 
 
@@ -540,7 +541,7 @@ def test_a_farmer_hears_of_each_entry_advance_and_settlement_in_their_language(
     assert paid.params == {
         "name": "Murugan",
         "number": "STL-000001",
-        "period": "2026-03-01 to 2026-03-02",
+        "period": "2026-03-01 முதல் 2026-03-02 வரை",  # in his language, as the message
         "net": "4626.00",
     }
     awaiting = Notification.objects.get(params__number=month.awaiting["number"])

@@ -134,3 +134,26 @@ def test_templates_render_in_both_languages_and_check_their_parameters() -> None
         messages.render("farmer_balance", "fr", full)
     with pytest.raises(Invalid):
         messages.render("no_such_template", "en", full)
+
+
+def test_a_settlement_period_and_summary_are_written_in_the_messages_language() -> None:
+    """Regression: a Tamil farmer's settlement message said "2026-03-01 to 2026-03-02"."""
+    period_ta = messages.period_words("2026-03-01", "2026-03-15", "ta")
+    period_en = messages.period_words("2026-03-01", "2026-03-15", "en")
+
+    assert period_en == "2026-03-01 to 2026-03-15"
+    assert period_ta == "2026-03-01 முதல் 2026-03-15 வரை"
+    assert messages.settlement_line("STL-000012", period_en, "paid", "12400.00", "en") == (
+        "STL-000012, 2026-03-01 to 2026-03-15, paid, net Rs 12400.00"
+    )
+    assert messages.settlement_line("STL-000012", period_ta, "paid", "12400.00", "ta") == (
+        "STL-000012, 2026-03-01 முதல் 2026-03-15 வரை, செலுத்தப்பட்டது, நிகரம் ₹12400.00"
+    )
+    assert messages.render(
+        "market_settlement_paid",
+        "ta",
+        {"name": "முருகன்", "number": "STL-000012", "period": period_ta, "net": "12400.00"},
+    ) == (
+        "வணக்கம் முருகன். 2026-03-01 முதல் 2026-03-15 வரை கணக்கு முடிப்பு STL-000012"
+        " செலுத்தப்பட்டது. நிகரத் தொகை: ₹12400.00."
+    )

@@ -31,7 +31,12 @@ from quartermaster.market.invariants import format_qty
 from quartermaster.market.models import Advance, Entry, Farmer, Settlement, SettlementStatus
 from quartermaster.market.selectors import farmer_view, get_farmer
 from quartermaster.notifications.invariants import InboundMessage, normalize_text, provider_phone
-from quartermaster.notifications.messages import AWAITING_RATE, NONE_YET
+from quartermaster.notifications.messages import (
+    AWAITING_RATE,
+    NONE_YET,
+    period_words,
+    settlement_line,
+)
 from quartermaster.notifications.services import Addressee, notify
 
 logger = logging.getLogger(__name__)
@@ -62,8 +67,9 @@ class FarmerBalance:
 
 
 def last_settlement_line(farmer: Farmer) -> str | None:
-    """The farmer's last settlement (a cancelled one aside) as one line for a message
-    ("STL-000012, 2026-03-01 to 2026-03-15, paid, net Rs 12400.00"), or None before the first."""
+    """The farmer's last settlement (a cancelled one aside) as one line for a message in their
+    language ("STL-000012, 2026-03-01 to 2026-03-15, paid, net Rs 12400.00"), or None before
+    the first."""
     last = (
         Settlement.objects.filter(farmer=farmer)
         .exclude(status=SettlementStatus.CANCELLED)
@@ -72,10 +78,15 @@ def last_settlement_line(farmer: Farmer) -> str | None:
     )
     if last is None:
         return None
-    return (
-        f"{last.number}, {last.period_from.isoformat()} to {last.period_to.isoformat()},"
-        f" {last.status}, net Rs {format_money(last.net_minor)}"
+    period = _period(last, farmer.language)
+    return settlement_line(
+        last.number, period, last.status, format_money(last.net_minor), farmer.language
     )
+
+
+def _period(settlement: Settlement, language: str) -> str:
+    start, end = settlement.period_from.isoformat(), settlement.period_to.isoformat()
+    return period_words(start, end, language)
 
 
 class FarmerEvent(StrEnum):
@@ -134,10 +145,9 @@ def _advance_message(advance_id: str, language: str) -> tuple[str, dict[str, str
 def _settlement_message(state: str) -> Callable[[str, str], tuple[str, dict[str, str]]]:
     def message(settlement_id: str, language: str) -> tuple[str, dict[str, str]]:
         settlement = Settlement.objects.get(pk=settlement_id)
-        period = f"{settlement.period_from.isoformat()} to {settlement.period_to.isoformat()}"
         return f"market_settlement_{state}", {
             "number": settlement.number,
-            "period": period,
+            "period": _period(settlement, language),
             "net": format_money(settlement.net_minor),
         }
 

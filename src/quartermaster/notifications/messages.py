@@ -86,6 +86,30 @@ TEMPLATES = {
 NONE_YET = {"en": "none yet", "ta": "இதுவரை இல்லை"}
 # An entry's amount before its slot has a rate.
 AWAITING_RATE = {"en": "awaiting the rate", "ta": "விலை இன்னும் வரவில்லை"}
+# A settlement's period and its one-line summary go into messages as parameters: they are
+# written in the message's language too (an English "to" inside a Tamil message is not Tamil).
+PERIOD = {"en": "{start} to {end}", "ta": "{start} முதல் {end} வரை"}
+SETTLEMENT_STATES = {
+    "en": {"draft": "draft", "approved": "approved", "paid": "paid"},
+    "ta": {"draft": "வரைவு", "approved": "ஒப்புதல் பெற்றது", "paid": "செலுத்தப்பட்டது"},
+}
+SETTLEMENT_LINE = {
+    "en": "{number}, {period}, {state}, net Rs {net}",
+    "ta": "{number}, {period}, {state}, நிகரம் ₹{net}",
+}
+
+
+def period_words(start: str, end: str, language: str) -> str:
+    return PERIOD[language].format(start=start, end=end)
+
+
+def settlement_line(number: str, period: str, state: str, net: str, language: str) -> str:
+    """A settlement in one line, e.g. "STL-000012, 2026-03-01 to 2026-03-15, paid, net Rs
+    12400.00"; `period` as `period_words` gives it."""
+    state_words = SETTLEMENT_STATES[language].get(state, state)
+    return SETTLEMENT_LINE[language].format(
+        number=number, period=period, state=state_words, net=net
+    )
 
 
 def clean_message(template: str, language: str, params: dict[str, str]) -> Template:
