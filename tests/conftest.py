@@ -193,3 +193,17 @@ def live_server(django_db_setup: None, live_server: Any) -> Any:
     and kept, so the test database's migrations, the test and its flush all ran against the
     database of QM_DATABASE_URL itself."""
     return live_server
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """No PostgreSQL connection pool may outlive the switch to the test database. The pool is
+    made once per process and shared by every thread; made before (a module that reads the
+    database as it is imported, a server thread), it stays on the database QM_DATABASE_URL
+    names, and migrations, tests and flushes would all run there instead of test_<name>."""
+    from django.db import connections
+
+    for each in connections.all():
+        close_pool = getattr(each, "close_pool", None)
+        if close_pool is not None:
+            close_pool()

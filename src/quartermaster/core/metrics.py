@@ -125,6 +125,13 @@ class _DatabasePool(Collector):
         ("requests_waiting", "qm_db_pool_waiting_requests", "Requests waiting for a connection."),
     )
 
+    def describe(self) -> Iterator[Metric]:
+        # Registering asks a collector for its names; without this it would collect, and
+        # reading the pool makes one: at import, before the test database (or a worker's
+        # settings) exist, bound to whatever database the settings named then.
+        for _, name, documentation in self.STATS:
+            yield GaugeMetricFamily(name, documentation)
+
     def collect(self) -> Iterator[Metric]:
         stats = _pool_stats()
         if stats is None:
