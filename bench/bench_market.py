@@ -1,12 +1,13 @@
 """Benchmark: the flower market's morning rush and month-end, beside set-based SQL, in one run.
 
-Morning rush (issue 11, deliverable 9). For SQLite and PostgreSQL, 20 devices (client threads in
-this process, each its own staff login and device id) post POST /api/v1/sync/batch of 50
-`market.entry.create` ops each ({"farmer", "flower", "qty", "arrived_at", "client_temp_id"},
-farmers and flowers spread over the market, every slot priced so entries are `open`) against one
-`quartermaster serve` (2 uvicorn workers, bench_sales.server). Beside it, interleaved in rounds
-(odd rounds in reverse order), the same 50 entries per batch as set-based SQL, one transaction
-per batch, one connection per client thread, against a second database of the same schema:
+Morning rush (issue 11, deliverable 9). For SQLite and PostgreSQL, 20 devices (and 1: the
+batch time without queueing), client threads in this process, each its own staff login and
+device id, post POST /api/v1/sync/batch of 50 `market.entry.create` ops ({"farmer", "flower",
+"qty", "arrived_at", "client_temp_id"}, farmers and flowers spread over the market, every slot
+priced so entries are `open`) against one `quartermaster serve` (2 uvicorn workers,
+bench_sales.server). Beside it, interleaved in rounds (odd rounds in reverse order), the same 50
+entries per batch as set-based SQL, one transaction per batch, one connection per client
+thread, against a second database of the same schema (seeded by a server the same way):
 
   raw-domain  the ENT number block in one statement, 50 entries + 50 entry versions + 50
               notifications + 50 outbox rows (the farmer's "entry recorded" message), each table
@@ -28,7 +29,7 @@ time and peak RSS (os.wait4's ru_maxrss of exactly that child) are reported. Mem
 in the number of farmers (the command streams farmers, one transaction each). Afterwards
 `quartermaster journal verify` and `audit verify` run on each database.
 
-    .venv/bin/python bench/bench_market.py                 # 3 rounds x 5 s, ~10 minutes
+    .venv/bin/python bench/bench_market.py                 # 3 rounds x 5 s, ~15 minutes
     .venv/bin/python bench/bench_market.py --quick         # 1 round x 3 s, ~5 minutes
     .venv/bin/python bench/bench_market.py --only postgres --skip-month-end
 
@@ -955,7 +956,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3)")
     parser.add_argument("--quick", action="store_true", help="1 round of 3 s per cell and path")
     parser.add_argument(
-        "--devices", default=str(DEVICES), help=f"comma-separated device counts (default {DEVICES})"
+        "--devices",
+        default=f"1,{DEVICES}",
+        help=f"comma-separated device counts (default 1,{DEVICES}; at most {DEVICES})",
     )
     parser.add_argument("--pg-url", help="PostgreSQL server URL (default: the durable bench one)")
     parser.add_argument("--only", choices=["sqlite", "postgres"], help="run one database only")
