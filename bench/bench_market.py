@@ -25,7 +25,7 @@ Month-end: per database, 100, 250 and 500 farmers x 30 market days x 3 entries (
 month is 45,000 entries) are written by set-based SQL (farmers, priced open entries and their
 versions; each farmer-count its own month, one database), then one process
 `quartermaster market settle --from --to` generates every farmer's draft settlement; its wall
-time and peak RSS (os.wait4's ru_maxrss of exactly that child) are reported. Memory should be flat
+time and peak RSS (GNU time's %M, /usr/bin/time) are reported. Memory should be flat
 in the number of farmers (the command streams farmers, one transaction each). Afterwards
 `quartermaster journal verify` and `audit verify` run on each database.
 
@@ -102,6 +102,7 @@ RUSH_FARMERS = 200
 MONTH_END_FARMERS = (100, 250, 500)
 DAYS, PER_DAY = 30, 3
 SERVER_ENV = {"QM_API_REQUESTS_PER_USER": "0", "QM_API_REQUESTS_PER_IP": "0"}
+TIME = "/usr/bin/time"  # GNU time (Debian package `time`): a child's own peak RSS
 OP_FINGERPRINT = hashlib.sha256(b'["op","market.entry.create"]').hexdigest()
 
 # The columns the raw paths write (the models' db columns), beside bench_sync's bookkeeping ones.
@@ -795,25 +796,23 @@ def seed_month(raw: RawEntries, farmers: int, first: date) -> float:
 
 
 def settle(db: sy.Db, first: date, last: date) -> dict[str, Any]:
-    """One `quartermaster market settle` process: its wall time, its own peak RSS (os.wait4
-    reports exactly that child's rusage) and what it printed."""
+    """One `quartermaster market settle` process under GNU time: its wall time, CPU and own
+    peak RSS. (Not os.wait4's ru_maxrss: Linux counts the memory the child inherited at fork,
+    i.e. this bench process's RSS, into it; time(1) forks from a process of a few MiB.)"""
     command = [sys.executable, "-m", "quartermaster", "market", "settle"]
     command += ["--from", first.isoformat(), "--to", last.isoformat()]
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, env=db.env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    assert process.stdout is not None
-    output = process.stdout.read().decode(errors="replace")
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    lines = output.strip().splitlines()
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as measured:
+        timed = [TIME, "-f", "%M %e %U %S", "-o", measured.name, *command]
+        done = subprocess.run(
+            timed, env=db.env(), cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        max_rss_kib, wall, user, system = measured.read().split()[-4:]
+    lines = (done.stdout + done.stderr).strip().splitlines()
     return {
-        "rc": process.returncode,
-        "wall_s": round(wall, 2),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-        "max_rss_mib": round(usage.ru_maxrss / 1024, 1),  # Linux: KiB
+        "rc": done.returncode,
+        "wall_s": float(wall),
+        "cpu_s": round(float(user) + float(system), 2),
+        "max_rss_mib": round(int(max_rss_kib) / 1024, 1),
         "output": lines[-1] if lines else "",
     }
 
@@ -975,6 +974,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.devices = [int(x) for x in args.devices.split(",")]
     args.farmers = [int(x) for x in args.farmers.split(",")]
+    if not args.skip_month_end and not Path(TIME).exists():
+        parser.error(f"month-end needs GNU time at {TIME} (apt-get install time)")
     if max(args.devices) > DEVICES:
         parser.error(f"at most {DEVICES} devices (one clerk login each)")
     return args
