@@ -53,6 +53,10 @@ bench-sync: install ## sync throughput: bulk vs per-op vs set-based SQL, both da
 clean: ## remove the virtualenv, caches and the embedded database
 	rm -rf .venv var .mypy_cache .ruff_cache .hypothesis
 
+.PHONY: bench-market
+bench-market: install ## flower market: morning rush (20 devices) vs set-based SQL, month-end settle time and memory, both databases (~15 min)
+	$(BIN)/python bench/bench_market.py
+
 .PHONY: bench-peers
 bench-peers: install ## PATCH qty and GET item beside the seed-001/seed-003 peers (black boxes), both databases (~8 min)
 	$(BIN)/python bench/bench_peers.py

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -80,22 +81,37 @@ def server_env(
         "QM_API_REQUESTS_PER_IP": "0",
     }
     env.pop("QM_DATABASE_URL", None)
+    if "QM_CACHE_URL" not in env:
+        env["QM_CACHE_URL"] = bench_cache_url()
     if db_url:
         env["QM_DATABASE_URL"] = db_url
     env.update(extra_env or {})
     return env
 
 
+@functools.cache
+def bench_cache_url() -> str:
+    """`serve --workers 2` refuses to start without a shared cache (rate limits, lockouts):
+    the private Redis of scripts/ensure-redis.sh, database 11 (the tests use database 0)."""
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "ensure-redis.sh")], check=True, capture_output=True, text=True
+    )
+    return out.stdout.strip().splitlines()[-1].rstrip("/") + "/11"
+
+
 @contextlib.contextmanager
 def server(
-    db_url: str | None, data_dir: str, extra_env: dict[str, str] | None = None
+    db_url: str | None,
+    data_dir: str,
+    extra_env: dict[str, str] | None = None,
+    role: str = "manager",
 ) -> Iterator[str]:
-    """Migrate, create the bench user and serve (2 workers); yields the base URL."""
+    """Migrate, create the bench user (`role`) and serve (2 workers); yields the base URL."""
     env = server_env(db_url, data_dir, extra_env)
     python = sys.executable
     subprocess.run([python, "-m", "quartermaster", "migrate"], env=env, check=True)
     subprocess.run(
-        [python, "-m", "quartermaster", "createuser", "bench", "--role", "manager"],
+        [python, "-m", "quartermaster", "createuser", "bench", "--role", role],
         env=env,
         input=PASSWORD + "\n",
         text=True,
