@@ -328,3 +328,24 @@ def test_a_new_template_version_leaves_existing_inspections_on_theirs(
     refused = staff.patch(f"{INSPECTIONS}/{old['id']}", {"answers": {"temp": 20}})
     assert refused.body["fields"] == {"answers.temp": "not a question of this template version"}
     assert staff.patch(f"{INSPECTIONS}/{new['id']}", {"answers": {"temp": 20}}).status == 200
+
+
+def test_the_report_is_a_pdf_of_each_question_and_its_answer(
+    staff: Api, manager: Api, template: str, default_location_id: str
+) -> None:
+    from tests.documents.pdf_tools import first_page, get_pdf, ink, pdf_info, pdf_text
+
+    created = new_inspection(staff, template, default_location_id, answers=COMPLETE)
+    path = f"{INSPECTIONS}/{created['id']}/report"
+
+    mine = get_pdf(staff, path)
+    managers = get_pdf(manager, path)
+
+    assert mine.status_code == managers.status_code == 200
+    assert mine["Content-Type"] == "application/pdf"
+    text = pdf_text(mine.content)
+    for words in ("Inspection report", "Boiler room", "draft", "staff", "4.5", "yes", "—"):
+        assert words in text, (words, text)
+    assert "Boiler room" in pdf_info(mine.content)["Title"]
+    assert ink(first_page(mine.content)) > 0.005
+    assert staff.get(f"{INSPECTIONS}/{uuid.uuid4()}/report").status == 404

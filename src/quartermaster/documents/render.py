@@ -14,6 +14,7 @@ from quartermaster.core.money import format_money
 from quartermaster.documents.engine import Metadata, render_pdf
 from quartermaster.documents.types import (
     FarmerBalance,
+    InspectionReport,
     InvoiceDocument,
     Name,
     Quantity,
@@ -236,3 +237,28 @@ def farmer_balance_metadata(balance: FarmerBalance, language: str) -> Metadata:
         keywords=(balance.farmer_number, *both(balance.farmer).split(" / ")),
         author=balance.issuer,
     )
+
+
+def render_inspection_report(report: InspectionReport) -> bytes:
+    """An inspection as PDF. In English: checklists are written in one language, their own."""
+    context = {
+        "issuer": report.issuer,
+        "inspection_id": report.inspection_id,
+        "template_name": report.template_name,
+        "template_version": report.template_version,
+        "location": report.location,
+        "inspector": report.inspector,
+        "status": report.status,
+        "score": report.score,
+        "version": report.version,
+        "review_comment": report.review_comment,
+        "sections": report.sections,
+        "issued_at": moment(report.issued_at),
+    }
+    meta = Metadata(
+        title=f"Inspection report · {report.template_name}",
+        subject=f"{report.template_name} · {report.location} · {report.status} · {report.score}",
+        keywords=(report.inspection_id, report.template_name),
+        author=report.issuer,
+    )
+    return render_pdf("inspection_report", "en", context, meta)

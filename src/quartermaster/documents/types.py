@@ -126,3 +126,35 @@ class FarmerBalance:
     advance_outstanding_minor: int
     as_of: datetime
     issuer: str
+
+
+@dataclass(frozen=True)
+class ReportAnswer:
+    """One question of a checklist and what was answered, as text a reader can print."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    title: str
+    answers: tuple[ReportAnswer, ...]
+
+
+@dataclass(frozen=True)
+class InspectionReport:
+    """An inspection as its template version asked it, with the server's score."""
+
+    inspection_id: str
+    template_name: str
+    template_version: int
+    location: str
+    inspector: str
+    status: str
+    score: str  # "18 / 20 (90 %)", or "" for a checklist without scored questions
+    version: int
+    review_comment: str
+    sections: tuple[ReportSection, ...]
+    issued_at: datetime
+    issuer: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from django.conf import settings as django_settings
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
@@ -21,7 +22,10 @@ from quartermaster.core.http import (
     to_http,
 )
 from quartermaster.core.schemas import INT63_MAX, ErrorOut
+from quartermaster.documents.http import PDF_RESPONSE, pdf_response
+from quartermaster.documents.render import render_inspection_report
 from quartermaster.inspections import services
+from quartermaster.inspections.documents import inspection_report
 from quartermaster.inspections.models import Inspection
 from quartermaster.inspections.schemas import (
     ApproveIn,
@@ -225,6 +229,17 @@ def reject_inspection(request: HttpRequest, inspection_id: UUID, payload: Reject
 @router.post("/{uuid:inspection_id}/restore", response={200: InspectionOut, **ERRORS})
 def restore_inspection(request: HttpRequest, inspection_id: UUID) -> HttpResponse:
     return to_http(execute(services.RestoreInspection(id=inspection_id), context_for(request)))
+
+
+@router.get("/{uuid:inspection_id}/report", response={**ERRORS}, openapi_extra=PDF_RESPONSE)
+def inspection_report_pdf(request: HttpRequest, inspection_id: UUID) -> HttpResponse:
+    """The inspection as a printable PDF: each question of its template version with its
+    answer, the score, the status and the reviewer's comment; read like the inspection."""
+    inspection = _readable(request, inspection_id)
+    report = inspection_report(inspection, issuer=django_settings.DOCUMENT_ISSUER)
+    return pdf_response(
+        render_inspection_report(report), filename=f"inspection-{inspection.id}.pdf"
+    )
 
 
 @router.get("/{uuid:inspection_id}/versions", response={200: VersionPageOut, **ERRORS})
