@@ -24,6 +24,7 @@ from quartermaster.core.http import (
 )
 from quartermaster.core.money import format_money, parse_money
 from quartermaster.core.schemas import ErrorOut
+from quartermaster.core.types import Actor
 from quartermaster.documents.engine import clean_language
 from quartermaster.documents.http import PDF_RESPONSE, DocumentQuery, pdf_response
 from quartermaster.documents.render import render_farmer_balance, render_settlement_slip
@@ -31,7 +32,7 @@ from quartermaster.identity import permissions
 from quartermaster.market import invariants, recording, services
 from quartermaster.market.documents import farmer_balance, settlement_slip
 from quartermaster.market.exports import Money, Table, download
-from quartermaster.market.models import SettlementStatus
+from quartermaster.market.models import Settlement, SettlementStatus
 from quartermaster.market.schemas import (
     AdvanceIn,
     AdvanceOut,
@@ -366,10 +367,7 @@ def settlement_document(
     settlement: the farmer's own login reads only theirs."""
     actor = actor_of(request)
     policy.authorize(actor, "market.settlement.read")
-    settlement = get_settlement(settlement_id)
-    if settlement is None:
-        raise NotFound()
-    policy.authorize(actor, "market.settlement.read", owner_id=settlement.farmer.user_id)
+    settlement = _readable_settlement(actor, settlement_id)
     language = clean_language(params.lang, default=settlement.farmer.language)
     slip = settlement_slip(settlement, issuer=django_settings.DOCUMENT_ISSUER)
     return pdf_response(render_settlement_slip(slip, language), filename=f"{slip.number}.pdf")
@@ -377,12 +375,17 @@ def settlement_document(
 
 @router.get("/settlements/{uuid:settlement_id}", response={200: SettlementOut, **ERRORS})
 def retrieve_settlement(request: HttpRequest, settlement_id: UUID) -> HttpResponse:
-    actor = actor_of(request)
+    settlement = _readable_settlement(actor_of(request), settlement_id)
+    return json_response(200, settlement_view(settlement))
+
+
+def _readable_settlement(actor: Actor, settlement_id: UUID) -> Settlement:
+    """The settlement, if `actor` may read it: a farmer's own login reads only theirs (404)."""
     settlement = get_settlement(settlement_id)
     if settlement is None:
         raise NotFound()
     policy.authorize(actor, "market.settlement.read", owner_id=settlement.farmer.user_id)
-    return json_response(200, settlement_view(settlement))
+    return settlement
 
 
 @router.post("/settlements/{uuid:settlement_id}/approve", response={200: SettlementOut, **ERRORS})
