@@ -372,6 +372,11 @@ def base_env(db_url: str, data_dir: Path) -> dict[str, str]:
             "QM_LOG_LEVEL": "WARNING",
             # Tokens outlive the whole run (one login per server).
             "QM_ACCESS_TOKEN_TTL_S": "7200",
+            # The request limits would refuse the load itself (the pipeline is what is measured).
+            "QM_API_REQUESTS_PER_USER": "0",
+            "QM_API_REQUESTS_PER_IP": "0",
+            # `serve --workers 2` needs a shared cache for rate limits and lockouts.
+            "QM_CACHE_URL": os.environ.get("QM_CACHE_URL") or "redis://127.0.0.1:63799/11",
         }
     )
     return env
