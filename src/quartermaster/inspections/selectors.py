@@ -251,10 +251,16 @@ def changed_by_others(
     return changed, saves
 
 
-def applied_from_device(inspection_id: UUID, device: str, device_seq: int) -> bool:
-    return InspectionVersion.objects.filter(
+def arrived_from_device(inspection_id: UUID, device: str, device_seq: int) -> bool:
+    """Whether the device's update numbered `device_seq` has had its answer: applied (a version
+    made by it), or refused or conflicting (kept as a `HeldUpdate` that is no longer held)."""
+    applied = InspectionVersion.objects.filter(
         inspection_id=inspection_id, device=device, device_seq=device_seq
-    ).exists()
+    )
+    answered = HeldUpdate.objects.filter(
+        inspection_id=inspection_id, device=device, device_seq=device_seq
+    ).exclude(status=HeldUpdate.HELD)
+    return applied.exists() or answered.exists()
 
 
 def held_after(inspection_id: UUID, device: str, device_seq: int) -> list[HeldUpdate]:
