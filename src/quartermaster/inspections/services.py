@@ -50,6 +50,7 @@ from quartermaster.inspections.selectors import (
     held_after,
     held_view,
     inspection_view,
+    published_form,
     template_view,
 )
 from quartermaster.inventory.models import Location
@@ -239,9 +240,10 @@ def _authorized(
 
 
 def _form_of(inspection: Inspection) -> Form:
-    row = get_template_version(inspection.template_id, inspection.template_version)
-    assert row is not None  # PROTECTed, never deleted
-    return form_of(row)
+    # An inspection is made against a published version (never a draft), PROTECTed from deletion.
+    form = published_form(inspection.template_id, inspection.template_version)
+    assert form is not None
+    return form
 
 
 def _save(
