@@ -164,7 +164,7 @@ def record_sales(
             continue
         passed.append(sale)
     outcomes = _write(passed, book, items)
-    _settle(passed, outcomes)
+    _settle(passed, outcomes, alone=alone)
     for sale, outcome in zip(passed, outcomes, strict=True):
         answers[sale.index] = outcome
     assert all(answer is not None for answer in answers)
@@ -224,7 +224,7 @@ def _check(
     return sale
 
 
-def _settle(passed: list[_Sale], outcomes: list[Outcome]) -> None:
+def _settle(passed: list[_Sale], outcomes: list[Outcome], *, alone: bool) -> None:
     """Each confirmed sale's invoice settled with its customer's money (sales.credit): its
     changes join the sale's, and a payment taken with it shows in its body."""
     raised = [
@@ -242,7 +242,7 @@ def _settle(passed: list[_Sale], outcomes: list[Outcome]) -> None:
         for sale, outcome in zip(passed, outcomes, strict=True)
         if sale.planned is not None
     ]
-    settled = iter(credit.settle_invoices(raised))
+    settled = iter(credit.settle_invoices(raised, alone=alone))
     for sale, outcome in zip(passed, outcomes, strict=True):
         if sale.planned is not None:
             changes, extra = next(settled)
