@@ -240,8 +240,45 @@ def customer_statement(customer: Customer, *, actor: Actor) -> dict[str, Any]:
     the running balance the customer owes after each (negative: we owe them); then the open
     invoices and their ageing, and the customer's unapplied credit. Invoices and credit notes
     are those `actor` may see; payments and refunds belong to the customer, not a location."""
-    entries: list[tuple[Any, int, str, dict[str, Any], int, int]] = []
     invoices, notes = _statement_documents(customer, actor)
+    balance = 0
+    debits = credits = 0
+    rows = []
+    for at, _, number, extra, debit, credit in _statement_entries(customer, invoices, notes):
+        balance += debit - credit
+        debits += debit
+        credits += credit
+        rows.append(
+            {
+                **extra,
+                "number": number,
+                "date": at.isoformat(),
+                "debit": format_money(debit),
+                "credit": format_money(credit),
+                "balance": format_money(balance),
+            }
+        )
+    visible = set(invoices.values_list("id", flat=True))
+    items = [item for item in open_items(customer.pk) if item.invoice_id in visible]
+    return {
+        "customer": customer_view(customer),
+        "entries": rows,
+        "total_debit": format_money(debits),
+        "total_credit": format_money(credits),
+        "balance": format_money(balance),
+        **open_items_and_aging(items, now=timezone.now()),
+        "credit": format_money(customer_credit(customer.pk)),
+    }
+
+
+_StatementEntry = tuple[Any, int, str, dict[str, Any], int, int]
+
+
+def _statement_entries(
+    customer: Customer, invoices: QuerySet[Invoice], notes: QuerySet[CreditNote]
+) -> list[_StatementEntry]:
+    """(time, kind order, number, fields, debit, credit) of each document, in time order."""
+    entries: list[_StatementEntry] = []
     for invoice in invoices:
         entries.append(
             (
@@ -287,34 +324,7 @@ def customer_statement(customer: Customer, *, actor: Actor) -> dict[str, Any]:
             )
         )
     entries.sort(key=lambda e: (e[0], e[1], e[2]))
-    balance = 0
-    debits = credits = 0
-    rows = []
-    for at, _, number, extra, debit, credit in entries:
-        balance += debit - credit
-        debits += debit
-        credits += credit
-        rows.append(
-            {
-                **extra,
-                "number": number,
-                "date": at.isoformat(),
-                "debit": format_money(debit),
-                "credit": format_money(credit),
-                "balance": format_money(balance),
-            }
-        )
-    visible = set(invoices.values_list("id", flat=True))
-    items = [item for item in open_items(customer.pk) if item.invoice_id in visible]
-    return {
-        "customer": customer_view(customer),
-        "entries": rows,
-        "total_debit": format_money(debits),
-        "total_credit": format_money(credits),
-        "balance": format_money(balance),
-        **open_items_and_aging(items, now=timezone.now()),
-        "credit": format_money(customer_credit(customer.pk)),
-    }
+    return entries
 
 
 @dataclass(frozen=True)
