@@ -434,3 +434,39 @@ def test_a_batch_of_sales_settles_each_customer_as_alone(
     assert statement(manager, limited)["balance"] == "200.00"
     books_agree(manager, plain, capsys)
     books_agree(manager, limited, capsys)
+
+
+def test_migration_0004_opens_each_existing_customers_account_from_its_history(
+    manager: Api, default_location_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    from quartermaster.sales.models import Allocation, CustomerAccount, Payment
+
+    migration = importlib.import_module("quartermaster.sales.migrations.0004_credit")
+    gas = make_item(manager, "gas", 10, price="100.00")
+    customer = make_customer(manager)["id"]
+    first, _, third = (
+        ok(sell(manager, customer, default_location_id, [{"item": gas, "qty": 1}]))
+        for _ in range(3)
+    )
+    ok(manager.post(f"/api/v1/transactions/{third['id']}/void", {"reason": "wrong"}), 200)
+    # As before 0004: payments recorded with no allocation and no account.
+    Allocation.objects.all().delete()
+    CustomerAccount.objects.all().delete()
+    Payment.objects.create(
+        number="PAY-900001",
+        customer_id=customer,
+        amount_minor=15_000,
+        method="cash",
+        created_by="x",
+    )
+
+    migration.open_accounts(apps, None)
+
+    assert invoice_state(manager, first["invoice"]["id"]) == ("100.00", "paid")
+    shown = statement(manager, customer)
+    assert [item["open"] for item in shown["open_items"]] == ["50.00"]
+    assert (shown["balance"], shown["credit"]) == ("50.00", "0.00")
