@@ -182,9 +182,11 @@ def test_a_credit_sale_over_the_limit_needs_a_manager(
     by_staff = staff.patch(f"/api/v1/customers/{customer}", {"credit_limit": "5000.00"})
     changed = terms(manager, customer, payment_terms="credit", credit_limit="1000.00")
     first = sell(staff, customer, default_location_id, [{"item": gas, "qty": 2}])
+    draft = ok(sell(staff, customer, default_location_id, [{"item": gas, "qty": 1}], False))
     before = counts()
 
     over = sell(staff, customer, default_location_id, [{"item": gas, "qty": 1}])
+    confirm_over = staff.post(f"/api/v1/transactions/{draft['id']}/confirm")
     after_refusal = counts()
     by_manager = sell(manager, customer, default_location_id, [{"item": gas, "qty": 1}])
     ok(pay(staff, customer, "1200.00"))
@@ -194,6 +196,7 @@ def test_a_credit_sale_over_the_limit_needs_a_manager(
     assert (changed["payment_terms"], changed["credit_limit"]) == ("credit", "1000.00")
     assert first.status == 201
     assert (over.status, over.body["code"]) == (409, "credit_limit_exceeded")
+    assert (confirm_over.status, confirm_over.body["code"]) == (409, "credit_limit_exceeded")
     assert after_refusal == before
     assert by_manager.status == 201
     assert after_payment.status == 201

@@ -581,6 +581,7 @@ def _settle_invoice(entry: RaisedInvoice) -> tuple[list[Change], dict[str, Any]]
     )
     extra: dict[str, Any] = {}
     if entry.payment is not None:
+        policy.authorize(ctx.actor, "payment.record")  # as if recorded on its own
         amount = due if entry.payment.amount_minor is None else entry.payment.amount_minor
         if amount > 0:
             named = [(entry.invoice_id, min(amount, due))] if due > 0 else []
