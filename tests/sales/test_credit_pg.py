@@ -67,3 +67,42 @@ def test_two_refunds_of_the_same_credit_pay_it_back_once(
     account = CustomerAccount.objects.get(pk=customer)
     assert (account.balance_minor, account.credit_minor) == (-10_000, 10_000)
     assert cli.main(["journal", "verify"]) == 0
+
+
+def test_sales_payments_and_refunds_of_one_customer_at_once_queue_and_agree(
+    boss: Api,  # noqa: F811
+    fresh_locations: str,  # noqa: F811
+) -> None:
+    from quartermaster.core.money import parse_money
+    from quartermaster.sales.models import CustomerAccount
+
+    depot = fresh_locations
+    gas = make_item(boss, "gas", 20, price="100.00")
+    customer = make_customer(boss)["id"]
+    ok(boss.post("/api/v1/payments", {"customer": customer, "amount": "300.00", "method": "cash"}))
+    token = boss.token
+
+    def buy() -> Any:
+        return sell(Api(Client(), token), customer, depot, [{"item": gas, "qty": 1}])
+
+    def pay() -> Any:
+        return Api(Client(), token).post(
+            "/api/v1/payments", {"customer": customer, "amount": "150.00", "method": "upi"}
+        )
+
+    def refund() -> Any:
+        return Api(Client(), token).post(
+            "/api/v1/refunds", {"customer": customer, "amount": "10.00", "method": "cash"}
+        )
+
+    replies = run_together([buy, pay, buy, refund, buy, pay])
+
+    assert [getattr(r, "status", repr(r)) for r in replies] == [201] * 6
+    account = CustomerAccount.objects.get(pk=customer)
+    # 3 x 100 owed, 300 + 2 x 150 paid, 10 refunded
+    assert account.balance_minor == 30_000 - 60_000 + 1_000
+    shown = ok(boss.get(f"/api/v1/customers/{customer}/statement"), 200)
+    assert parse_money(shown["balance"]) == account.balance_minor
+    assert parse_money(shown["credit"]) == account.credit_minor == 29_000
+    assert shown["open_items"] == []
+    assert cli.main(["journal", "verify"]) == 0
