@@ -60,6 +60,8 @@ class LoadLine(models.Model):
     item = models.ForeignKey("inventory.Item", on_delete=models.PROTECT, related_name="+")
     qty = models.BigIntegerField()
     serials = models.JSONField(default=list)
+    # A returnable item's condition as loaded (full unless said otherwise); "" for others.
+    condition = models.CharField(max_length=10, blank=True, default="")
     received_qty = models.BigIntegerField(null=True, blank=True)
     received_serials = models.JSONField(default=list)
     reason = models.CharField(max_length=500, blank=True, default="")

@@ -14,6 +14,8 @@ class LoadLineIn(BaseModel):
     item: UUID
     qty: StrictInt
     serials: list[StrictStr] = []
+    # Returnable items only: "full" (default) or "empty".
+    condition: StrictStr = ""
 
 
 class LoadIn(BaseModel):
@@ -49,6 +51,7 @@ class LoadLineOut(BaseModel):
     item: UUID
     qty: int
     serials: list[str]
+    condition: str | None = None
     received_qty: int | None
     received_serials: list[str]
     reason: str
