@@ -71,6 +71,8 @@ class MovementKind(models.TextChoices):
     SALE = "sale"
     SALE_REVERSAL = "sale_reversal"
     RETURN = "return"
+    # Empties to the filling plant, and fulls back from it.
+    REFILL = "refill"
 
 
 class AssetState(models.TextChoices):

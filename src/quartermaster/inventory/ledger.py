@@ -424,6 +424,24 @@ def _select_stock_for_update(keys: list[StockKey]) -> list[Stock]:
     return read_rows(Stock, match, params, f" ORDER BY id{lock}")
 
 
+def reversing_lines(movement: Movement) -> list[LineSpec]:
+    """The lines that undo `movement`: each line back the way it came, in the condition it
+    arrived in, to the condition it left in; the last first (an exchange's empty goes back to
+    the customer before the full it stood for leaves them)."""
+    return [
+        LineSpec(
+            line.item_id,
+            line.to_location_id,
+            line.from_location_id,
+            line.qty,
+            tuple(line.serials),
+            condition=line.to_condition,
+            to_condition=line.condition,
+        )
+        for line in movement.lines.order_by("-line_no")
+    ]
+
+
 def asset_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Change:
     """The change a moved unit declares."""
     return Change("asset", after["id"], before, after, after["version"], UUID(after["location"]))

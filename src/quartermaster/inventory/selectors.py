@@ -42,6 +42,11 @@ def get_in_transit_location() -> Location:
     return _reference_location("in_transit", Q(kind=LocationKind.IN_TRANSIT))
 
 
+def get_filling_plant() -> Location:
+    """Where empties wait to be refilled; created by migration 0008."""
+    return _reference_location("filling_plant", Q(kind=LocationKind.FILLING_PLANT))
+
+
 # Reference rows made by migrations and never changed by any command (no command edits a
 # location's kind, name or default flag): each process reads each once, per database.
 _reference_locations: dict[tuple[str, str], Location] = {}

@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import Q
 
 from quartermaster.inventory.models import Item, Location, Movement
-from quartermaster.sales.invariants import CreditNoteKind, InvoiceLineKind, SaleStatus
+from quartermaster.sales.invariants import CreditNoteKind, InvoiceLineKind, SaleMode, SaleStatus
 
 
 class Customer(models.Model):
@@ -66,6 +66,11 @@ class SaleLine(models.Model):
     qty = models.BigIntegerField()
     unit_price_minor = models.BigIntegerField()
     serials = models.JSONField(default=list)
+    # How a returnable item is sold: outright (sale), for the customer's empty (exchange), or
+    # with a deposit charged (new connection).
+    mode = models.CharField(max_length=10, choices=SaleMode.choices, default=SaleMode.SALE)
+    # An exchange's empties taken back, by serial (serialized items).
+    returned_serials = models.JSONField(default=list)
 
     class Meta:
         constraints = [
@@ -159,4 +164,26 @@ class Payment(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(amount_minor__gt=0), name="payment_positive"),
+        ]
+
+
+class DepositMovement(models.Model):
+    """The deposits a customer holds with us, per item: append-only. A deposit charged on an
+    invoice adds (qty, amount); a refund on return, or a voided invoice, takes away. The sum
+    per customer is the balance of its `customer_deposits:<customer>` journal account."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="deposits")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+")
+    qty = models.BigIntegerField()
+    amount_minor = models.BigIntegerField()
+    # What caused it: "invoice:<id>", "void:<invoice id>", "return:<movement id>".
+    source = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "item"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(qty=0) | ~Q(amount_minor=0), name="deposit_movement_moves_something"
+            ),
         ]

@@ -8,7 +8,7 @@ from datetime import tzinfo
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Sum
 
 from quartermaster.core.models import AuditEntry
 from quartermaster.core.money import format_money
@@ -21,6 +21,7 @@ from quartermaster.identity.permissions import own_records_only, sees_every_loca
 from quartermaster.sales.models import (
     CreditNote,
     Customer,
+    DepositMovement,
     Invoice,
     InvoiceLine,
     Payment,
@@ -149,6 +150,7 @@ def sale_view_of(
                 "qty": line.qty,
                 "unit_price": format_money(line.unit_price_minor),
                 "serials": list(line.serials),
+                **_line_mode(line),
             }
             for line in lines
         ],
@@ -163,6 +165,35 @@ def sale_view_of(
         "confirmed_at": sale.confirmed_at.isoformat() if sale.confirmed_at else None,
         "voided_at": sale.voided_at.isoformat() if sale.voided_at else None,
         "version": sale.version,
+    }
+
+
+def _line_mode(line: SaleLine) -> dict[str, Any]:
+    """An exchange's or a new connection's line says so; an outright sale's line reads as it
+    always has (its audit snapshots unchanged)."""
+    if line.mode == "sale":
+        return {}
+    return {"mode": line.mode, "returned_serials": list(line.returned_serials)}
+
+
+def customer_deposits(customer: Customer) -> dict[str, Any]:
+    """The deposits `customer` holds, per item still held, and their sum: the balance of its
+    customer_deposits journal account."""
+    rows = (
+        DepositMovement.objects.filter(customer=customer)
+        .values("item_id")
+        .annotate(qty=Sum("qty"), amount=Sum("amount_minor"))
+        .order_by("item_id")
+    )
+    lines = [
+        {"item": str(row["item_id"]), "qty": int(row["qty"]), "amount": int(row["amount"])}
+        for row in rows
+        if row["qty"] or row["amount"]
+    ]
+    return {
+        "customer": str(customer.id),
+        "balance": format_money(sum(line["amount"] for line in lines)),
+        "lines": [{**line, "amount": format_money(line["amount"])} for line in lines],
     }
 
 
