@@ -185,15 +185,17 @@ def customer_deposits(customer: Customer) -> dict[str, Any]:
         .annotate(qty=Sum("qty"), amount=Sum("amount_minor"))
         .order_by("item_id")
     )
-    lines = [
-        {"item": str(row["item_id"]), "qty": int(row["qty"]), "amount": int(row["amount"])}
+    held = [
+        (str(row["item_id"]), int(row["qty"]), int(row["amount"]))
         for row in rows
         if row["qty"] or row["amount"]
     ]
     return {
         "customer": str(customer.id),
-        "balance": format_money(sum(line["amount"] for line in lines)),
-        "lines": [{**line, "amount": format_money(line["amount"])} for line in lines],
+        "balance": format_money(sum(amount for _, _, amount in held)),
+        "lines": [
+            {"item": item, "qty": qty, "amount": format_money(amount)} for item, qty, amount in held
+        ],
     }
 
 
