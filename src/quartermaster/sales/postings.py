@@ -27,7 +27,12 @@ from quartermaster.core.types import Change, Context
 from quartermaster.journal import invariants as journal_rules
 from quartermaster.journal.invariants import AccountSpec, PostingLine
 from quartermaster.journal.selectors import find_posting
-from quartermaster.journal.services import open_accounts, post_entry, reverse_entry
+from quartermaster.journal.services import (
+    EntryRequest,
+    open_accounts,
+    post_entries,
+    reverse_entry,
+)
 from quartermaster.sales.invariants import InvoiceLineKind, RefundMethod, deposit_refund
 from quartermaster.sales.models import DepositMovement, Invoice, InvoiceLine, Payment
 
@@ -62,58 +67,101 @@ class _Side:
     memo: str = ""
 
 
+@dataclass(frozen=True)
+class _Posting:
+    sides: Sequence[_Side]
+    memo: str
+    source: tuple[str, str]
+    ctx: Context
+    action: str
+
+
 def _post(
     sides: Sequence[_Side], *, memo: str, source: tuple[str, str], ctx: Context, action: str
 ) -> list[Change]:
-    """Post the sides that move money (a zero tax or deposit is no line); nothing at all when
-    nothing moves (a free sale)."""
-    moving = [side for side in sides if side.debit_minor or side.credit_minor]
-    if not moving:
-        return []
+    [changes] = _post_many([_Posting(sides, memo, source, ctx, action)])
+    return changes
+
+
+def _post_many(postings: Sequence[_Posting]) -> list[list[Change]]:
+    """Post each posting's sides that move money (a zero tax or deposit is no line; a posting
+    where nothing moves, a free sale, is no entry), all in a handful of statements: the
+    accounts opened together, the entries written together."""
+    moving = [
+        [side for side in posting.sides if side.debit_minor or side.credit_minor]
+        for posting in postings
+    ]
     specs = []
-    for code in dict.fromkeys(side.code for side in moving):
+    for code in dict.fromkeys(side.code for sides in moving for side in sides):
         known = journal_rules.chart_entry(code)
         assert known is not None, code  # every code here is in the chart
         specs.append(AccountSpec(code, known.kind, known.name))
     accounts = open_accounts(specs)
-    posted = post_entry(
-        lines=[
-            PostingLine(accounts[side.code], side.debit_minor, side.credit_minor, side.memo)
-            for side in moving
-        ],
-        memo=memo,
-        source_type=source[0],
-        source_id=source[1],
-        ctx=ctx,
-        action=action,
-    )
-    return posted.changes
+    requests = [
+        EntryRequest(
+            lines=[
+                PostingLine(accounts[side.code], side.debit_minor, side.credit_minor, side.memo)
+                for side in sides
+            ],
+            memo=posting.memo,
+            source_type=posting.source[0],
+            source_id=posting.source[1],
+            ctx=posting.ctx,
+            action=posting.action,
+        )
+        for posting, sides in zip(postings, moving, strict=True)
+        if sides
+    ]
+    posted = iter(post_entries(requests))
+    return [next(posted).changes if sides else [] for sides in moving]
 
 
 def sale_confirmed(invoice: Invoice, lines: Sequence[InvoiceLine], ctx: Context) -> list[Change]:
     """The invoice raised by confirming a sale: its entry, and the deposits it charged."""
-    customer_id = invoice.customer_id
-    changes = _post(
+    [changes] = sales_confirmed([(invoice, lines, ctx)])
+    return changes
+
+
+def sales_confirmed(
+    invoices: Sequence[tuple[Invoice, Sequence[InvoiceLine], Context]],
+) -> list[list[Change]]:
+    """`sale_confirmed` for a run of sales (a bulk sync run) in a handful of statements; the
+    changes of each, in order."""
+    entries = _post_many(
         [
-            _Side(receivable(customer_id), debit_minor=invoice.total_minor),
-            _Side("sales_revenue", credit_minor=invoice.subtotal_minor),
-            _Side("tax_payable", credit_minor=invoice.tax_minor),
-            _Side(deposits(customer_id), credit_minor=invoice.deposit_minor),
-        ],
-        memo=f"invoice {invoice.number}",
-        source=(INVOICE_SOURCE, str(invoice.id)),
-        ctx=ctx,
-        action="sale.confirm",
+            _Posting(
+                [
+                    _Side(receivable(invoice.customer_id), debit_minor=invoice.total_minor),
+                    _Side("sales_revenue", credit_minor=invoice.subtotal_minor),
+                    _Side("tax_payable", credit_minor=invoice.tax_minor),
+                    _Side(deposits(invoice.customer_id), credit_minor=invoice.deposit_minor),
+                ],
+                memo=f"invoice {invoice.number}",
+                source=(INVOICE_SOURCE, str(invoice.id)),
+                ctx=ctx,
+                action="sale.confirm",
+            )
+            for invoice, _, ctx in invoices
+        ]
     )
+    held = [_deposits_charged(invoice, lines) for invoice, lines, _ in invoices]
+    written = iter(_deposit_changes([row for rows in held for row in rows]))
+    return [
+        changes + [next(written) for _ in rows] for changes, rows in zip(entries, held, strict=True)
+    ]
+
+
+def _deposits_charged(invoice: Invoice, lines: Sequence[InvoiceLine]) -> list[DepositMovement]:
+    """The invoice's deposit lines, one movement per item."""
     held: dict[UUID, list[int]] = {}
     for line in lines:
         if line.kind == InvoiceLineKind.DEPOSIT:
             total = held.setdefault(line.item_id, [0, 0])
             total[0] += line.qty
             total[1] += line.total_minor
-    moved = [
+    return [
         DepositMovement(
-            customer_id=customer_id,
+            customer_id=invoice.customer_id,
             item_id=item_id,
             qty=qty,
             amount_minor=amount,
@@ -121,7 +169,6 @@ def sale_confirmed(invoice: Invoice, lines: Sequence[InvoiceLine], ctx: Context)
         )
         for item_id, (qty, amount) in held.items()
     ]
-    return changes + _deposit_changes(moved)
 
 
 def sale_voided(invoice: Invoice, *, reason: str, ctx: Context) -> list[Change]:

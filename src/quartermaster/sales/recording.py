@@ -451,6 +451,14 @@ def _write(passed: list[_Sale], book: StockBook, items: dict[Any, Item]) -> list
     insert_rows(SaleLine, [line for per_sale in lines.values() for line in per_sale])
     insert_rows(Invoice, [invoice for invoice, _ in invoices.values()])
     insert_rows(InvoiceLine, [line for _, per_invoice in invoices.values() for line in per_invoice])
+    # The run's money in the journal, every invoice in one go (each sale keeps its own changes).
+    posted = dict(
+        zip(
+            invoices,
+            postings.sales_confirmed([(*invoices[id(sale)], sale.ctx) for sale in confirmed]),
+            strict=True,
+        )
+    )
     outcomes = []
     for sale in passed:
         row = by_sale[id(sale)]
@@ -466,7 +474,7 @@ def _write(passed: list[_Sale], book: StockBook, items: dict[Any, Item]) -> list
                     "invoice", invoice["id"], None, invoice, None, row.location_id, owner_id=owner
                 )
             )
-            changes += postings.sale_confirmed(*invoices[id(sale)], sale.ctx)
+            changes += posted[id(sale)]
         view = sale_view_of(row, lines[id(sale)], invoice, None)
         sale_change = Change(
             "sale", view["id"], None, view, view["version"], row.location_id, owner_id=owner
