@@ -4,6 +4,12 @@
 projection and the serialized assets it moves. Every command that moves stock (receipts,
 distributions, adjustments, the items API, sales, voids, returns) calls it from its handler.
 
+Condition: a returnable item's stock (a cylinder) is held per condition, full or empty, so a
+stock row is (item, location, condition). Each line takes from its source in its `condition`
+and gives to its target in its `to_condition` (an empty taken back from a customer leaves as
+the full it was issued as); `check_movement` resolves both against the item (full unless said
+otherwise; "" for an item that is not returnable), and a serialized unit's state follows them.
+
 Locking: every stock row the movement touches, sources and destinations alike, is locked with
 `select_for_update()` in primary-key order before anything is checked or written, so two
 movements over the same rows queue instead of deadlocking, whatever their line order. Assets are
@@ -73,13 +79,16 @@ StockKey = tuple[UUID, UUID, str]
 class AssetRule:
     """What a movement requires of, and does to, the serialized units it moves."""
 
-    # The state each unit must be in to leave (a sale issues full cylinders only).
+    # The state each unit must be in to leave (a sale issues full cylinders only); a
+    # returnable item's line requires its own condition instead.
     require_state: str | None = None
-    # The state it arrives in (a return brings back empties); None keeps it.
+    # The state it arrives in (a return brings back empties); None keeps it. A returnable
+    # item's unit arrives in its line's target condition instead.
     set_state: str | None = None
-    # The customer holding it afterwards (None: nobody, it is back in our hands).
+    # The customer holding the units that arrive at a customer's site (units arriving anywhere
+    # else are back in our hands: nobody holds them).
     customer_id: UUID | None = None
-    # Deposit held per unit afterwards, by item id (absent: 0).
+    # Deposit held per unit that arrives at the customer's site, by item id (absent: 0).
     deposit_by_item: dict[UUID, int] = field(default_factory=dict)
 
 
