@@ -458,3 +458,23 @@ def test_the_same_work_arrives_as_sync_ops(manager: Api, gas: str, depot: str) -
     assert rows(manager, gas, depot) == {"full": 4, "empty": 0}
     assert DepositMovement.objects.filter(customer_id=customer).count() == 2
     books_agree()
+
+
+def test_running_out_of_empties_is_no_out_of_stock_event() -> None:
+    from uuid import uuid4
+
+    from quartermaster.core.types import Change
+    from quartermaster.inventory.events import out_of_stock_events
+    from quartermaster.inventory.selectors import stock_view
+
+    item, location = uuid4(), uuid4()
+
+    def change(condition: str) -> Change:
+        before, after = (stock_view(item, location, qty, condition) for qty in (3, 0))
+        return Change("stock", before.key, before, after, None, location)
+
+    events = out_of_stock_events([change("empty"), change("full")])
+
+    assert [(event.name, event.detail) for event in events] == [
+        ("out_of_stock", {"item": str(item)})
+    ]
