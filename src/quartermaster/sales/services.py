@@ -503,12 +503,19 @@ class ReturnAssets(Command):
             asset_rule=AssetRule(set_state=AssetState.EMPTY, customer_id=None),
             known_items=items,
         )
+        body, changes = self._refund(customer, target, moved, ctx)
+        return Outcome(201, body, [*moved.changes, *changes])
+
+    def _refund(
+        self, customer: Customer, target: Location, moved: MoveResult, ctx: Context
+    ) -> tuple[dict[str, Any], list[Change]]:
+        """The deposits held on what came back, paid back the way the return says."""
         returned: dict[UUID, int] = {}
         for line in self.lines:
             returned[line.item] = returned.get(line.item, 0) + (line.qty or 0)
         refunds = postings.refunds_for(customer.pk, returned)
         refund_minor = sum(refund.amount_minor for refund in refunds)
-        changes = list(moved.changes)
+        changes: list[Change] = []
         body: dict[str, Any] = {
             **moved.view,
             "customer": str(customer.id),
@@ -542,7 +549,7 @@ class ReturnAssets(Command):
                 )
             )
         body["refund"] = format_money(refund_minor)
-        return Outcome(201, body, changes)
+        return body, changes
 
     @staticmethod
     def _credit_note(
