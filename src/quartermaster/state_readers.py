@@ -31,12 +31,11 @@ def _items() -> dict[str, Snapshot]:
 
 
 def _stock() -> dict[str, Snapshot]:
-    return {
-        f"{row.item_id}:{row.location_id}": stock_view(
-            row.item_id, row.location_id, row.qty
-        ).snapshot
+    views = (
+        stock_view(row.item_id, row.location_id, row.qty, row.condition)
         for row in Stock.objects.all()
-    }
+    )
+    return {view.key: view.snapshot for view in views}
 
 
 def _customers() -> dict[str, Snapshot]:

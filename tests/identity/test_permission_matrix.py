@@ -139,6 +139,12 @@ MATRIX: dict[str, frozenset[str]] = {
     "load.dispatch": frozenset({A, M, S}),
     "load.receive": frozenset({A, M, S}),
     "load.approve": frozenset({A, M}),
+    # refills: a depot's empties to the filling plant and the fulls back
+    "refill.read": frozenset({A, M, S, U}),
+    "refill.send": frozenset({A, M, S}),
+    "refill.receive": frozenset({A, M, S}),
+    # the deposits a customer holds, read like the customer
+    "deposit.read": frozenset({A, M, S, U}),
 }
 
 
@@ -241,6 +247,22 @@ class Route:
 
 ROUTES = [
     Route("load.read", "GET", "/api/v1/loads", 200),
+    Route("deposit.read", "GET", "/api/v1/customers/{customer}/deposits", 200),
+    Route(
+        "refill.send",
+        "POST",
+        "/api/v1/refills",
+        201,
+        {"from_location": "{location}", "lines": [{"item": "{returnable}", "qty": 1}]},
+    ),
+    Route("refill.read", "GET", "/api/v1/refills/{refill}", 200),
+    Route(
+        "refill.receive",
+        "POST",
+        "/api/v1/refills/{refill}/receive",
+        200,
+        {"lines": [{"item": "{returnable}", "qty": 1}]},
+    ),
     Route("item.read", "GET", "/api/v1/items", 200),
     Route("item.read", "GET", "/api/v1/items/{item}", 200),
     Route("item.read", "GET", "/items/{item}", 200),
@@ -484,6 +506,8 @@ class World:
     customer: str
     location: str
     empty_item: str  # one with no stock: deleting one with stock is 409 item_has_stock
+    returnable: str  # a cylinder with empties at the default location
+    refill: str  # a refill of one empty, sent
 
     def fill(self, value: Any) -> Any:
         """`value` with every "{name}" string replaced by this world's record of that name."""
@@ -548,6 +572,16 @@ def world(admin: Api, default_location_id: str) -> World:
         "/api/v1/inspections", {"template": template, "location": str(location)}
     ).body["id"]
     customer = admin.post("/api/v1/customers", {"name": "Lakshmi Stores"}).body["id"]
+    returnable = admin.post(
+        "/api/v1/items", {"name": "LPG", "qty": 0, "returnable": True, "deposit": "1500.00"}
+    ).body["id"]
+    empties = {"item": returnable, "qty": 10, "condition": "empty"}
+    receipt = {"to_location": str(location), "lines": [empties]}
+    assert admin.post("/api/v1/receipts", receipt).status == 201
+    refill = admin.post(
+        "/api/v1/refills",
+        {"from_location": str(location), "lines": [{"item": returnable, "qty": 1}]},
+    ).body["id"]
     return World(
         item=item,
         device="truck-07",
@@ -562,6 +596,8 @@ def world(admin: Api, default_location_id: str) -> World:
         location=str(location),
         customer=customer,
         empty_item=admin.post("/api/v1/items", {"name": "empty", "qty": 0}).body["id"],
+        returnable=returnable,
+        refill=refill,
     )
 
 
@@ -589,6 +625,7 @@ def test_http_routes_follow_the_matrix(
         inspection=world.inspection,
         empty_item=world.empty_item,
         customer=world.customer,
+        refill=world.refill,
     )
     body = world.fill(route.body)
     audit_before = audit_count()

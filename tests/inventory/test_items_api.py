@@ -32,9 +32,20 @@ def test_create_returns_the_item_with_defaults(admin: Api) -> None:
 
 
 def test_create_accepts_price_unit_and_tracking(admin: Api) -> None:
-    body = create(admin, "gas", 3, price="905.50", unit="cyl", tracking="serial")
+    body = create(admin, "gas", 0, price="905.50", unit="cyl", tracking="serial")
 
     assert (body["price"], body["unit"], body["tracking"]) == ("905.50", "cyl", "serial")
+
+
+def test_a_serialized_item_is_not_created_with_a_quantity_and_no_serials(admin: Api) -> None:
+    reply = admin.post("/api/v1/items", {"name": "gas", "qty": 3, "tracking": "serial"})
+
+    assert (reply.status, reply.body["code"], list(reply.body["fields"])) == (
+        400,
+        "invalid",
+        ["qty"],
+    )
+    assert admin.get("/api/v1/items").body["results"] == []
 
 
 @pytest.mark.parametrize(

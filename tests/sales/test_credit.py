@@ -39,12 +39,17 @@ def invoice_state(api: Api, invoice: str) -> tuple[str, str]:
     return body["amount_paid"], body["payment_status"]
 
 
+MONEY_SOURCES = ("sales.payment", "sales.refund")
+
+
 def journal_lines(api: Api, account: str) -> list[tuple[str, str, str]]:
-    """(account, debit, credit) of every line of the entries touching `account`, oldest first."""
+    """(account, debit, credit) of every line of the payments' and refunds' entries touching
+    `account`, oldest first (the invoices' own entries are sales.postings')."""
     entries = ok(api.get(f"/api/v1/journal/entries?account={account}&limit=500"), 200)["results"]
     return [
         (line["account"], line["debit"], line["credit"])
         for entry in sorted(entries, key=lambda e: e["number"])
+        if (entry["source"] or {}).get("type") in MONEY_SOURCES
         for line in entry["lines"]
     ]
 

@@ -12,9 +12,18 @@ from quartermaster.core.commands import execute
 from quartermaster.core.errors import Invalid, NotFound
 from quartermaster.core.http import actor_of, context_for, json_response, page_response, to_http
 from quartermaster.core.schemas import ErrorOut
-from quartermaster.distribution import services
+from quartermaster.distribution import refills, services
 from quartermaster.distribution.invariants import LoadStatus
-from quartermaster.distribution.schemas import LoadIn, LoadOut, LoadPageOut, LoadQuery, ReceiptIn
+from quartermaster.distribution.schemas import (
+    LoadIn,
+    LoadOut,
+    LoadPageOut,
+    LoadQuery,
+    ReceiptIn,
+    RefillIn,
+    RefillOut,
+    RefillReceiptIn,
+)
 from quartermaster.distribution.selectors import (
     LOAD_ORDER,
     get_load,
@@ -26,6 +35,7 @@ from quartermaster.distribution.selectors import (
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 
 router = Router(tags=["loads"])
+refills_router = Router(tags=["refills"])
 
 
 @router.post("", response={201: LoadOut, **ERRORS})
@@ -71,3 +81,27 @@ def loads(request: HttpRequest, params: Query[LoadQuery]) -> HttpResponse:
         actor=actor, status=params.status, older_than_hours=params.older_than_hours, page=page
     )
     return page_response(found, lambda load: load_view(load, list(load.lines.all())).wire)
+
+
+@refills_router.post("", response={201: RefillOut, **ERRORS})
+def send_refill(request: HttpRequest, payload: RefillIn) -> HttpResponse:
+    """Empties leave `from_location` at once for the filling plant; short → 409."""
+    command = refills.SendRefill.model_validate(payload.model_dump())
+    return to_http(execute(command, context_for(request)))
+
+
+@refills_router.post("/{uuid:refill_id}/receive", response={200: RefillOut, **ERRORS})
+def receive_refill(request: HttpRequest, refill_id: UUID, payload: RefillReceiptIn) -> HttpResponse:
+    """Count every line's fulls back (0 when none); fewer than sent needs its reason."""
+    command = refills.ReceiveRefill.model_validate({**payload.model_dump(), "refill": refill_id})
+    return to_http(execute(command, context_for(request)))
+
+
+@refills_router.get("/{uuid:refill_id}", response={200: RefillOut, **ERRORS})
+def read_refill(request: HttpRequest, refill_id: UUID) -> HttpResponse:
+    actor = actor_of(request)
+    policy.authorize(actor, "refill.read")
+    refill = refills.get_refill(actor=actor, refill_id=refill_id)
+    if refill is None:
+        raise NotFound()
+    return json_response(200, refills.refill_view(refill).wire)

@@ -20,6 +20,16 @@ class LoadStatus(models.TextChoices):
     RECEIVED_SHORT = "received_short"
 
 
+class RefillStatus(models.TextChoices):
+    SENT = "sent"
+    RECEIVED = "received"
+    RECEIVED_SHORT = "received_short"
+
+
+class RefillAlreadyReceived(Conflict):
+    code = "refill_already_received"
+
+
 class Approval(models.TextChoices):
     """A short receipt worth more than the threshold waits for a manager's approval."""
 

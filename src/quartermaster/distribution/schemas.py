@@ -14,6 +14,8 @@ class LoadLineIn(BaseModel):
     item: UUID
     qty: StrictInt
     serials: list[StrictStr] = []
+    # Returnable items only: "full" (default) or "empty".
+    condition: StrictStr = ""
 
 
 class LoadIn(BaseModel):
@@ -49,6 +51,7 @@ class LoadLineOut(BaseModel):
     item: UUID
     qty: int
     serials: list[str]
+    condition: str | None = None
     received_qty: int | None
     received_serials: list[str]
     reason: str
@@ -75,3 +78,46 @@ class LoadOut(BaseModel):
 class LoadPageOut(BaseModel):
     results: list[LoadOut]
     next_cursor: str | None
+
+
+class RefillLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item: UUID
+    qty: StrictInt
+    # A serialized item's empties by serial (one per unit).
+    serials: list[StrictStr] = []
+
+
+class RefillIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    from_location: UUID
+    lines: list[RefillLineIn]
+    client_temp_id: StrictStr = ""
+
+
+class RefillReceiptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lines: list[CountedLineIn]
+
+
+class RefillLineOut(BaseModel):
+    item: UUID
+    qty: int
+    serials: list[str]
+    received_qty: int | None
+    received_serials: list[str]
+    reason: str
+
+
+class RefillOut(BaseModel):
+    id: UUID
+    number: str
+    from_location: UUID
+    status: str
+    sent_at: str
+    sent_by: str
+    received_at: str | None
+    received_by: str | None
+    client_temp_id: str
+    version: int
+    lines: list[RefillLineOut]

@@ -26,12 +26,15 @@ class LoadLineView:
     received_qty: int | None
     received_serials: tuple[str, ...]
     reason: str
+    condition: str = ""
 
     def body(self) -> dict[str, Any]:
         return {
             "item": str(self.item),
             "qty": self.qty,
             "serials": list(self.serials),
+            # A returnable item's line only (so every other line reads as it always has).
+            **({"condition": self.condition} if self.condition else {}),
             "received_qty": self.received_qty,
             "received_serials": list(self.received_serials),
             "reason": self.reason,
@@ -118,6 +121,7 @@ def load_view(load: Load, lines: list[LoadLine] | None = None) -> LoadView:
                 received_qty=row.received_qty,
                 received_serials=tuple(row.received_serials),
                 reason=row.reason,
+                condition=row.condition,
             )
             for row in rows
         ),

@@ -66,6 +66,7 @@ class DispatchLoad(Command):
             raise Invalid.field("to_location", "must differ from from_location")
         lines = clean_move_lines(self.lines)
         items = [line.item for line in lines]
+        # (Fulls and empties of one item travel on separate loads: a receipt counts by item.)
         if len(set(items)) != len(items):
             raise Invalid.field("lines", "each item once per load (add up its quantities)")
         return self.model_copy(update={"lines": lines})
@@ -80,7 +81,7 @@ class DispatchLoad(Command):
         moved = move_stock(
             kind=MovementKind.DISTRIBUTION,
             lines=[
-                LineSpec(line.item, source.pk, transit.pk, line.qty, line.serials)
+                LineSpec(line.item, source.pk, transit.pk, line.qty, line.serials, line.condition)
                 for line in self.lines
             ],
             actor=ctx.actor.username,
@@ -104,8 +105,10 @@ class DispatchLoad(Command):
                 item_id=line.item,
                 qty=line.qty,
                 serials=list(line.serials),
+                # As the ledger resolved it (a returnable item's default is full).
+                condition=moved_line.condition,
             )
-            for index, line in enumerate(self.lines)
+            for index, (line, moved_line) in enumerate(zip(self.lines, moved.lines, strict=True))
         )
         view = load_view(load, lines)
         changes = [Change(ENTITY, str(load.pk), None, view, load.version, source.pk)]
@@ -194,9 +197,15 @@ def _move_counted(
     load: Load, outcomes: list[LineOutcome], ctx: Context
 ) -> tuple[Movement | None, Movement | None, list[Change]]:
     transit = get_in_transit_location()
+    conditions = dict(load.lines.values_list("line_no", "condition"))
     arrived = [
         LineSpec(
-            o.line.item_id, transit.pk, load.to_location_id, o.received_qty, o.received_serials
+            o.line.item_id,
+            transit.pk,
+            load.to_location_id,
+            o.received_qty,
+            o.received_serials,
+            conditions[o.line.line_no],
         )
         for o in outcomes
         if o.received_qty
@@ -208,6 +217,7 @@ def _move_counted(
             get_virtual_location(LocationKind.LOSS).pk,
             o.short_qty,
             o.short_serials,
+            conditions[o.line.line_no],
         )
         for o in outcomes
         if o.short_qty

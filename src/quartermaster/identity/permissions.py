@@ -165,6 +165,12 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "load.dispatch": frozenset({ADMIN, MANAGER, STAFF}),
     "load.receive": frozenset({ADMIN, MANAGER, STAFF}),
     "load.approve": frozenset({ADMIN, MANAGER}),
+    # refills: the depot sends its empties to the filling plant and receives the fulls back
+    "refill.read": READERS,
+    "refill.send": frozenset({ADMIN, MANAGER, STAFF}),
+    "refill.receive": frozenset({ADMIN, MANAGER, STAFF}),
+    # the deposits a customer holds with us (a liability), read like the customer
+    "deposit.read": READERS,
     # a first batch from a new device id makes it the caller's: whoever may sync
     "device.claim": frozenset({ADMIN, MANAGER, STAFF}),
 }
@@ -197,6 +203,8 @@ READ_ACTIONS = frozenset(
         "market.rate.read",
         "notification.read",
         "load.read",
+        "refill.read",
+        "deposit.read",
         "inspection.template.read",
         "inspection.read",
         "market.entry.read",

@@ -214,7 +214,10 @@ def list_all_stock(request: HttpRequest, params: Query[StockQuery]) -> HttpRespo
 
 
 def _move_lines(lines: list[MoveLineIn]) -> tuple[MoveLine, ...]:
-    return tuple(MoveLine(item=li.item, qty=li.qty, serials=tuple(li.serials)) for li in lines)
+    return tuple(
+        MoveLine(item=li.item, qty=li.qty, serials=tuple(li.serials), condition=li.condition)
+        for li in lines
+    )
 
 
 def receive(request: HttpRequest, payload: ReceiptIn) -> HttpResponse:
@@ -241,7 +244,9 @@ def adjust_stock(request: HttpRequest, payload: AdjustmentIn) -> HttpResponse:
     command = AdjustStock(
         location=payload.location,
         lines=tuple(
-            AdjustLine(item=li.item, delta=li.delta, serials=tuple(li.serials))
+            AdjustLine(
+                item=li.item, delta=li.delta, serials=tuple(li.serials), condition=li.condition
+            )
             for li in payload.lines
         ),
         reason=payload.reason,

@@ -25,6 +25,9 @@ def out_of_stock_events(changes: Sequence[Change]) -> list[CriticalEvent]:
             continue
         if change.location_id is None:
             continue
+        # Running out of empties (all sent to be refilled) is no shortage of anything to sell.
+        if after.condition == "empty":
+            continue
         before_qty = before.qty if isinstance(before, StockView) else 0
         if after.qty == 0 and before_qty > 0:
             events.append(

@@ -37,6 +37,9 @@ class LocationKind(models.TextChoices):
     # Stock on its way between two own locations (a dispatched load): bounded, counted, and
     # seen by no one's location scope.
     IN_TRANSIT = "in_transit"
+    # Empties sent to be refilled, until fulls come back against them: bounded and counted like
+    # in-transit stock (the plant gives back what it was given, or the difference is a loss).
+    FILLING_PLANT = "filling_plant"
 
 
 # Stock sits in own and external locations; virtual ones are unbounded sources and sinks.
@@ -68,11 +71,49 @@ class MovementKind(models.TextChoices):
     SALE = "sale"
     SALE_REVERSAL = "sale_reversal"
     RETURN = "return"
+    # Empties to the filling plant, and fulls back from it.
+    REFILL = "refill"
 
 
 class AssetState(models.TextChoices):
     FULL = "full"
     EMPTY = "empty"
+
+
+class Condition(models.TextChoices):
+    """The condition a returnable item's stock is held in (a cylinder is full or empty). The
+    stock of an item that is not returnable has no condition (stored as "")."""
+
+    NONE = "", "none"
+    FULL = "full"
+    EMPTY = "empty"
+
+
+CONDITIONS = (Condition.FULL.value, Condition.EMPTY.value)
+
+
+def clean_condition(value: Any, field: str) -> str:
+    """A line's condition on the wire: absent ("") or one of full, empty."""
+    if value == "" or value in CONDITIONS:
+        return str(value)
+    raise Invalid.field(field, f"one of {', '.join(CONDITIONS)}")
+
+
+def resolve_condition(
+    *, returnable: bool, condition: str, to_condition: str | None, where: str
+) -> tuple[str, str]:
+    """The (source, target) conditions of a movement line: a returnable item's stock moves in a
+    condition (full unless said otherwise; it may change on the way, as an empty that comes
+    back); any other item's has none, and naming one is refused."""
+    if not returnable:
+        if condition or to_condition:
+            raise Invalid.field(f"{where}.condition", "only a returnable item has a condition")
+        return "", ""
+    source = condition or Condition.FULL.value
+    target = to_condition or source
+    if source not in CONDITIONS or target not in CONDITIONS:
+        raise Invalid.field(f"{where}.condition", f"one of {', '.join(CONDITIONS)}")
+    return source, target
 
 
 def is_integer(value: Any) -> bool:

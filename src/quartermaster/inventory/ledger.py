@@ -4,6 +4,12 @@
 projection and the serialized assets it moves. Every command that moves stock (receipts,
 distributions, adjustments, the items API, sales, voids, returns) calls it from its handler.
 
+Condition: a returnable item's stock (a cylinder) is held per condition, full or empty, so a
+stock row is (item, location, condition). Each line takes from its source in its `condition`
+and gives to its target in its `to_condition` (an empty taken back from a customer leaves as
+the full it was issued as); `check_movement` resolves both against the item (full unless said
+otherwise; "" for an item that is not returnable), and a serialized unit's state follows them.
+
 Locking: every stock row the movement touches, sources and destinations alike, is locked with
 `select_for_update()` in primary-key order before anything is checked or written, so two
 movements over the same rows queue instead of deadlocking, whatever their line order. Assets are
@@ -14,7 +20,7 @@ locked the same way. Each quantity change is then still a guarded `UPDATE … WH
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import reduce
 from operator import or_
 from typing import Any
@@ -33,6 +39,7 @@ from quartermaster.inventory.invariants import (
     LocationKind,
     MovementKind,
     Tracking,
+    resolve_condition,
 )
 from quartermaster.inventory.models import Asset, Item, Location, Movement, MovementLine, Stock
 from quartermaster.inventory.selectors import (
@@ -49,19 +56,39 @@ class LineSpec:
     to_location_id: UUID
     qty: int
     serials: tuple[str, ...] = ()
+    # A returnable item's condition as it leaves ("" until resolved: full) and as it arrives
+    # (None: the same). Resolved against the item by `check_movement`.
+    condition: str = ""
+    to_condition: str | None = None
+
+    @property
+    def source_key(self) -> StockKey:
+        return (self.item_id, self.from_location_id, self.condition)
+
+    @property
+    def target_key(self) -> StockKey:
+        condition = self.condition if self.to_condition is None else self.to_condition
+        return (self.item_id, self.to_location_id, condition)
+
+
+# A stock row: (item, location, condition); the condition is "" for an item not returnable.
+StockKey = tuple[UUID, UUID, str]
 
 
 @dataclass(frozen=True)
 class AssetRule:
     """What a movement requires of, and does to, the serialized units it moves."""
 
-    # The state each unit must be in to leave (a sale issues full cylinders only).
+    # The state each unit must be in to leave (a sale issues full cylinders only); a
+    # returnable item's line requires its own condition instead.
     require_state: str | None = None
-    # The state it arrives in (a return brings back empties); None keeps it.
+    # The state it arrives in (a return brings back empties); None keeps it. A returnable
+    # item's unit arrives in its line's target condition instead.
     set_state: str | None = None
-    # The customer holding it afterwards (None: nobody, it is back in our hands).
+    # The customer holding the units that arrive at a customer's site (units arriving anywhere
+    # else are back in our hands: nobody holds them).
     customer_id: UUID | None = None
-    # Deposit held per unit afterwards, by item id (absent: 0).
+    # Deposit held per unit that arrives at the customer's site, by item id (absent: 0).
     deposit_by_item: dict[UUID, int] = field(default_factory=dict)
 
 
@@ -72,6 +99,8 @@ class MoveResult:
     changes: list[Change]
     # (before, after) views of each asset moved, in line order.
     assets: list[tuple[dict[str, Any] | None, dict[str, Any]]]
+    # The lines as moved, their conditions resolved.
+    lines: tuple[LineSpec, ...] = ()
 
 
 def move_stock(
@@ -103,7 +132,7 @@ def move_stock(
     )
     # Callers that already read the items and locations pass them in (one query less each).
     items, locations = _load_parties(spec, known_items, known_locations)
-    check_movement(spec, items, locations, allow_unserialized=allow_unserialized)
+    spec = check_movement(spec, items, locations, allow_unserialized=allow_unserialized)
     book = StockBook.lock(spec.stock_keys(locations))
     planned = book.plan(spec, items, locations)
     asset_results = move_assets(kind, spec.lines, items, locations, asset_rule or AssetRule())
@@ -126,13 +155,14 @@ class MovementSpec:
     reverses_id: UUID | None = None
     client_temp_id: str = ""
 
-    def stock_keys(self, locations: dict[Any, Location]) -> list[tuple[UUID, UUID]]:
-        """The (item, location) stock rows it touches: its own locations, not virtual ones."""
-        keys: dict[tuple[UUID, UUID], None] = {}
+    def stock_keys(self, locations: dict[Any, Location]) -> list[StockKey]:
+        """The (item, location, condition) stock rows it touches: its own locations, not
+        virtual ones. (Of a spec `check_movement` returned: its conditions are resolved.)"""
+        keys: dict[StockKey, None] = {}
         for line in self.lines:
-            for location_id in (line.from_location_id, line.to_location_id):
-                if locations[location_id].kind not in VIRTUAL_KINDS:
-                    keys[(line.item_id, location_id)] = None
+            for key in (line.source_key, line.target_key):
+                if locations[key[1]].kind not in VIRTUAL_KINDS:
+                    keys[key] = None
         return list(keys)
 
 
@@ -163,8 +193,9 @@ def check_movement(
     locations: dict[Any, Location],
     *,
     allow_unserialized: bool = False,
-) -> None:
-    """Raise Invalid for a line naming an unknown item or location or breaking its tracking."""
+) -> MovementSpec:
+    """Raise Invalid for a line naming an unknown item or location or breaking its tracking;
+    return `spec` with each line's condition resolved against its item (`resolve_condition`)."""
     # A deleted item leaves the catalogue, not the ledger: what is already out (sold, issued)
     # can still be voided or come back.
     deleted_ok = spec.kind in (MovementKind.SALE_REVERSAL, MovementKind.RETURN)
@@ -184,6 +215,22 @@ def check_movement(
             raise Invalid.field(f"lines[{index}].serials", "a serialized item moves by serial")
         if item.tracking == Tracking.BULK and line.serials:
             raise Invalid.field(f"lines[{index}].serials", "a bulk item has no serials")
+    return replace(
+        spec,
+        lines=tuple(
+            _resolved(line, items[line.item_id], index) for index, line in enumerate(spec.lines)
+        ),
+    )
+
+
+def _resolved(line: LineSpec, item: Item, index: int) -> LineSpec:
+    condition, to_condition = resolve_condition(
+        returnable=item.returnable,
+        condition=line.condition,
+        to_condition=line.to_condition,
+        where=f"lines[{index}]",
+    )
+    return replace(line, condition=condition, to_condition=to_condition)
 
 
 @dataclass
@@ -191,8 +238,8 @@ class PlannedMovement:
     """A checked movement: the stock rows it moves, by how much, from which quantities."""
 
     spec: MovementSpec
-    deltas: dict[tuple[UUID, UUID], int]  # each row it changes (delta != 0), in row pk order
-    before: dict[tuple[UUID, UUID], int]  # each such row's qty just before it
+    deltas: dict[StockKey, int]  # each row it changes (delta != 0), in row pk order
+    before: dict[StockKey, int]  # each such row's qty just before it
     first_source: UUID | None  # the first line's own (not virtual) source location, if any
 
 
@@ -204,12 +251,12 @@ class StockBook:
     every row locked once, in primary-key order, up front.
     """
 
-    def __init__(self, rows: dict[tuple[UUID, UUID], Stock]) -> None:
+    def __init__(self, rows: dict[StockKey, Stock]) -> None:
         self.rows = rows
         self.qty = {key: row.qty for key, row in rows.items()}
 
     @classmethod
-    def lock(cls, keys: Sequence[tuple[UUID, UUID]]) -> StockBook:
+    def lock(cls, keys: Sequence[StockKey]) -> StockBook:
         return cls(_lock_stock_rows(list(dict.fromkeys(keys))))
 
     def plan(
@@ -219,10 +266,10 @@ class StockBook:
         nothing: `take` applies the plan to the running quantities."""
         # The movement's own running change per row (a run's book holds many rows; copying
         # all of them for each movement would cost the run a quadratic walk).
-        deltas: dict[tuple[UUID, UUID], int] = {}
+        deltas: dict[StockKey, int] = {}
         first_source = None
         for index, line in enumerate(spec.lines):
-            source = (line.item_id, line.from_location_id)
+            source = line.source_key
             if source in self.qty:  # a virtual source is unbounded
                 first_source = first_source or line.from_location_id
                 deltas[source] = deltas.get(source, 0) - line.qty
@@ -234,7 +281,7 @@ class StockBook:
                         f"{have + line.qty}, {line.qty} needed",
                         line=index,
                     )
-            target = (line.item_id, line.to_location_id)
+            target = line.target_key
             if target in self.qty:
                 deltas[target] = deltas.get(target, 0) + line.qty
         moved = sorted(
@@ -252,7 +299,7 @@ class StockBook:
 def write_movements(planned: Sequence[PlannedMovement], book: StockBook) -> list[MoveResult]:
     """Write planned movements, taken from `book` in this order: one guarded UPDATE for every
     stock row they move, one INSERT of the movements, one of their lines."""
-    net: dict[tuple[UUID, UUID], int] = {}
+    net: dict[StockKey, int] = {}
     for plan in planned:
         for key, delta in plan.deltas.items():
             net[key] = net.get(key, 0) + delta
@@ -284,6 +331,8 @@ def write_movements(planned: Sequence[PlannedMovement], book: StockBook) -> list
                 to_location_id=line.to_location_id,
                 qty=line.qty,
                 serials=list(line.serials),
+                condition=line.condition,
+                to_condition=line.target_key[2],
             )
             for index, line in enumerate(plan.spec.lines)
         ]
@@ -293,7 +342,7 @@ def write_movements(planned: Sequence[PlannedMovement], book: StockBook) -> list
     insert_rows(MovementLine, [line for per_movement in lines for line in per_movement])
     results = []
     # Each stock row's ids as text, once per call: a batch's movements touch the same few rows.
-    row_texts: dict[tuple[UUID, UUID], tuple[str, str]] = {}
+    row_texts: dict[StockKey, tuple[str, str, str]] = {}
     for plan, movement, line_rows in zip(planned, movements, lines, strict=True):
         view = movement_view(movement, line_rows)
         changes = [
@@ -309,20 +358,25 @@ def write_movements(planned: Sequence[PlannedMovement], book: StockBook) -> list
         for key, delta in plan.deltas.items():
             texts = row_texts.get(key)
             if texts is None:
-                texts = row_texts[key] = (str(key[0]), str(key[1]))
-            item_text, location_text = texts
+                texts = row_texts[key] = (str(key[0]), str(key[1]), key[2])
+            item_text, location_text, condition = texts
             qty = plan.before[key]
+            before = stock_view(item_text, location_text, qty, condition)
             changes.append(
                 Change(
                     "stock",
-                    f"{item_text}:{location_text}",
-                    stock_view(item_text, location_text, qty),
-                    stock_view(item_text, location_text, qty + delta),
+                    before.key,
+                    before,
+                    stock_view(item_text, location_text, qty + delta, condition),
                     None,
                     key[1],
                 )
             )
-        results.append(MoveResult(movement=movement, view=view, changes=changes, assets=[]))
+        results.append(
+            MoveResult(
+                movement=movement, view=view, changes=changes, assets=[], lines=plan.spec.lines
+            )
+        )
     return results
 
 
@@ -344,31 +398,57 @@ def _update_stock(moves: list[tuple[Stock, int]]) -> None:
         raise InsufficientStock()
 
 
-def _lock_stock_rows(keys: list[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], Stock]:
+def _lock_stock_rows(keys: list[StockKey]) -> dict[StockKey, Stock]:
     """Open missing rows at qty 0, then lock every row in primary-key order."""
     if not keys:
         return {}
-    rows = {(row.item_id, row.location_id): row for row in _select_stock_for_update(keys)}
+    rows = {_key_of(row): row for row in _select_stock_for_update(keys)}
     missing = [key for key in keys if key not in rows]
     if missing:
         # First stock of an item at a location: open the row (a concurrent opener wins
         # harmlessly), then lock the full set again, still in primary-key order.
         Stock.objects.bulk_create(
             [
-                Stock(item_id=item_id, location_id=location_id, qty=0)
-                for item_id, location_id in missing
+                Stock(item_id=item_id, location_id=location_id, condition=condition, qty=0)
+                for item_id, location_id, condition in missing
             ],
             ignore_conflicts=True,
         )
-        rows = {(row.item_id, row.location_id): row for row in _select_stock_for_update(keys)}
+        rows = {_key_of(row): row for row in _select_stock_for_update(keys)}
     return rows
 
 
-def _select_stock_for_update(keys: list[tuple[UUID, UUID]]) -> list[Stock]:
-    match = " OR ".join(["(item_id = %s AND location_id = %s)"] * len(keys))
-    params = [uuid_param(value) for key in keys for value in key]
+def _key_of(row: Stock) -> StockKey:
+    return (row.item_id, row.location_id, row.condition)
+
+
+def _select_stock_for_update(keys: list[StockKey]) -> list[Stock]:
+    match = " OR ".join(["(item_id = %s AND location_id = %s AND condition = %s)"] * len(keys))
+    params = [
+        value
+        for item_id, location_id, condition in keys
+        for value in (uuid_param(item_id), uuid_param(location_id), condition)
+    ]
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     return read_rows(Stock, match, params, f" ORDER BY id{lock}")
+
+
+def reversing_lines(movement: Movement) -> list[LineSpec]:
+    """The lines that undo `movement`: each line back the way it came, in the condition it
+    arrived in, to the condition it left in; the last first (an exchange's empty goes back to
+    the customer before the full it stood for leaves them)."""
+    return [
+        LineSpec(
+            line.item_id,
+            line.to_location_id,
+            line.from_location_id,
+            line.qty,
+            tuple(line.serials),
+            condition=line.to_condition,
+            to_condition=line.condition,
+        )
+        for line in movement.lines.order_by("-line_no")
+    ]
 
 
 def asset_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Change:
@@ -396,7 +476,11 @@ def move_assets(
         where = f"lines[{index}].serials"
         asset = assets.get((line.item_id, serial))
         source = locations[line.from_location_id]
-        deposit = rule.deposit_by_item.get(line.item_id, 0)
+        # Units at a customer's site are that customer's; anywhere else they are in our hands
+        # (an exchange's empties come back in the movement that issues its fulls).
+        at_customer = locations[line.to_location_id].kind == LocationKind.CUSTOMER_SITE
+        holder = rule.customer_id if at_customer else None
+        deposit = rule.deposit_by_item.get(line.item_id, 0) if holder else 0
         if asset is None:
             if kind != MovementKind.RECEIPT and source.kind != LocationKind.SUPPLIER:
                 raise Conflict(
@@ -407,8 +491,8 @@ def move_assets(
                 item_id=line.item_id,
                 serial=serial,
                 location_id=line.to_location_id,
-                state=rule.set_state or AssetState.FULL,
-                customer_id=rule.customer_id,
+                state=line.target_key[2] or rule.set_state or AssetState.FULL,
+                customer_id=holder,
                 deposit_held_minor=deposit,
             )
             asset.save(force_insert=True)
@@ -418,24 +502,29 @@ def move_assets(
             raise Conflict(
                 f"serial {serial} is not at {source.name}", fields={where: f"{serial} is not there"}
             )
-        if rule.require_state is not None and asset.state != rule.require_state:
+        # A returnable item's unit is in the condition its line moves (its stock row's), and
+        # arrives in the line's target condition; other items follow the movement's rule.
+        required = line.condition or rule.require_state
+        if required and asset.state != required:
             raise Conflict(
                 f"serial {serial} is {asset.state}", fields={where: f"{serial} is {asset.state}"}
             )
         before = asset_view(asset)
-        new_state = rule.set_state or (
-            AssetState.FULL if kind == MovementKind.RECEIPT else asset.state
+        new_state = (
+            line.target_key[2]
+            or rule.set_state
+            or (AssetState.FULL if kind == MovementKind.RECEIPT else asset.state)
         )
         Asset.objects.filter(pk=asset.pk).update(
             location_id=line.to_location_id,
             state=new_state,
-            customer_id=rule.customer_id,
+            customer_id=holder,
             deposit_held_minor=deposit,
             version=F("version") + 1,
         )
         asset.location_id = line.to_location_id
         asset.state = new_state
-        asset.customer_id = rule.customer_id
+        asset.customer_id = holder
         asset.deposit_held_minor = deposit
         asset.version += 1
         results.append((before, asset_view(asset)))

@@ -8,7 +8,13 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
-from quartermaster.inventory.invariants import AssetState, LocationKind, MovementKind, Tracking
+from quartermaster.inventory.invariants import (
+    AssetState,
+    Condition,
+    LocationKind,
+    MovementKind,
+    Tracking,
+)
 
 
 class Location(models.Model):
@@ -45,6 +51,8 @@ class Item(models.Model):
     tax_rate_bp = models.PositiveIntegerField(default=0)
     # Refundable deposit per serialized unit issued to a customer (cylinders), minor units.
     deposit_minor = models.BigIntegerField(default=0)
+    # A cylinder-like item: its stock is held per condition (full, empty), set once at create.
+    returnable = models.BooleanField(default=False)
     version = models.BigIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -74,12 +82,21 @@ class Stock(models.Model):
 
     item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="stock")
     location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="stock")
+    # "" for an item that is not returnable; full or empty for one that is.
+    condition = models.CharField(
+        max_length=10, choices=Condition.choices, default=Condition.NONE, blank=True
+    )
     qty = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["item", "location"], name="stock_item_location_unique"),
+            models.UniqueConstraint(
+                fields=["item", "location", "condition"], name="stock_item_location_condition"
+            ),
             models.CheckConstraint(condition=Q(qty__gte=0), name="stock_qty_not_negative"),
+            models.CheckConstraint(
+                condition=Q(condition__in=["", "full", "empty"]), name="stock_condition_known"
+            ),
         ]
 
 
@@ -111,6 +128,10 @@ class MovementLine(models.Model):
     to_location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
     qty = models.BigIntegerField()
     serials = models.JSONField(default=list)
+    # The condition the units leave in and the one they arrive in (an empty taken back from a
+    # customer left as the full it was issued as); "" for an item that is not returnable.
+    condition = models.CharField(max_length=10, blank=True, default="")
+    to_condition = models.CharField(max_length=10, blank=True, default="")
 
     class Meta:
         constraints = [

@@ -18,6 +18,8 @@ class ItemIn(BaseModel):
     tracking: StrictStr = "bulk"
     tax_rate_bp: StrictInt = 0
     deposit: StrictStr = "0.00"
+    # A cylinder-like item: its stock is held per condition (full, empty).
+    returnable: StrictBool = False
 
 
 class ItemPatchIn(BaseModel):
@@ -46,6 +48,7 @@ class ItemOut(BaseModel):
     tracking: str
     tax_rate_bp: int
     deposit: str
+    returnable: bool
     version: int
 
 
@@ -100,6 +103,8 @@ class StockOut(BaseModel):
     item: UUID
     location: UUID
     qty: int
+    # Returnable items only: "full" or "empty".
+    condition: str | None = None
 
 
 class MoveLineIn(BaseModel):
@@ -107,6 +112,8 @@ class MoveLineIn(BaseModel):
     item: UUID
     qty: StrictInt
     serials: list[StrictStr] = Field(default_factory=list)
+    # Returnable items only: "full" (default) or "empty".
+    condition: StrictStr = ""
 
 
 class AdjustLineIn(BaseModel):
@@ -114,6 +121,7 @@ class AdjustLineIn(BaseModel):
     item: UUID
     delta: StrictInt
     serials: list[StrictStr] = Field(default_factory=list)
+    condition: StrictStr = ""
 
 
 class ReceiptIn(BaseModel):
@@ -146,6 +154,8 @@ class MovementLineOut(BaseModel):
     to_location: UUID
     qty: int
     serials: list[str]
+    condition: str | None = None
+    to_condition: str | None = None
 
 
 class MovementOut(BaseModel):

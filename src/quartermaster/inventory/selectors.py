@@ -42,6 +42,11 @@ def get_in_transit_location() -> Location:
     return _reference_location("in_transit", Q(kind=LocationKind.IN_TRANSIT))
 
 
+def get_filling_plant() -> Location:
+    """Where empties wait to be refilled; created by migration 0008."""
+    return _reference_location("filling_plant", Q(kind=LocationKind.FILLING_PLANT))
+
+
 # Reference rows made by migrations and never changed by any command (no command edits a
 # location's kind, name or default flag): each process reads each once, per database.
 _reference_locations: dict[tuple[str, str], Location] = {}
@@ -56,8 +61,15 @@ def _reference_location(role: str, lookup: Q) -> Location:
     return location
 
 
+# An item's `qty` is its sellable stock: a returnable item's full units (its empties are
+# listed by GET /stock, with their condition).
+SELLABLE = ("", "full")
+
+
 def _items_with_default_qty(default_location_id: UUID) -> QuerySet[Item]:
-    qty = Stock.objects.filter(item=OuterRef("pk"), location_id=default_location_id).values("qty")
+    qty = Stock.objects.filter(
+        item=OuterRef("pk"), location_id=default_location_id, condition__in=SELLABLE
+    ).values("qty")
     return Item.objects.filter(deleted_at__isnull=True).annotate(
         qty=Coalesce(Subquery(qty[:1]), Value(0))
     )
@@ -87,7 +99,8 @@ def get_items(item_ids: Iterable[UUID]) -> dict[UUID, tuple[Item, int]]:
     found = read_rows_with(
         Item,
         "COALESCE(s.qty, 0)",
-        "LEFT JOIN inventory_stock s ON s.item_id = inventory_item.id AND s.location_id = %s",
+        "LEFT JOIN inventory_stock s ON s.item_id = inventory_item.id AND s.location_id = %s"
+        " AND s.condition IN ('', 'full')",
         f"inventory_item.id IN ({', '.join(['%s'] * len(ids))})"
         " AND inventory_item.deleted_at IS NULL",
         [uuid_param(get_default_location().id), *ids],
@@ -118,6 +131,7 @@ class ItemView(View):
     tax_rate_bp: int
     deposit_minor: int
     version: int
+    returnable: bool = False
 
     def with_qty(self, qty: int) -> ItemView:
         return replace(self, qty=qty)
@@ -134,12 +148,14 @@ class ItemView(View):
             "tracking": self.tracking,
             "tax_rate_bp": self.tax_rate_bp,
             "deposit": format_money(self.deposit_minor),
+            "returnable": self.returnable,
             "version": self.version,
         }
 
     def to_snapshot(self) -> dict[str, Any]:
-        """Chain format 1 (it began as the wire body of the time; now it stays as it is)."""
-        return {
+        """Chain format 1 (it began as the wire body of the time; now it stays as it is), plus
+        `returnable` for a returnable item only (so every other item's snapshot is unchanged)."""
+        return ({"returnable": True} if self.returnable else {}) | {
             "id": str(self.id),
             "sku": self.sku,
             "name": self.name,
@@ -165,6 +181,7 @@ def item_view(item: Item, qty: int) -> ItemView:
         tax_rate_bp=item.tax_rate_bp,
         deposit_minor=item.deposit_minor,
         version=item.version,
+        returnable=item.returnable,
     )
 
 
@@ -203,22 +220,35 @@ def get_location(*, actor: Actor, location_id: UUID) -> Location | None:
 
 @dataclass(frozen=True)
 class StockView(View):
-    """The qty of one item at one location (ids as text: a movement's rows share them)."""
+    """The qty of one item at one location, in one condition for a returnable item (ids as
+    text: a movement's rows share them)."""
 
     item: str
     location: str
     qty: int
+    condition: str = ""
+
+    @property
+    def key(self) -> str:
+        """The stock row's id in the audit chain and the feed."""
+        head = f"{self.item}:{self.location}"
+        return f"{head}:{self.condition}" if self.condition else head
 
     def to_wire(self) -> dict[str, Any]:
-        return {"item": self.item, "location": self.location, "qty": self.qty}
+        body: dict[str, Any] = {"item": self.item, "location": self.location, "qty": self.qty}
+        if self.condition:
+            body["condition"] = self.condition
+        return body
 
     def to_snapshot(self) -> dict[str, Any]:
-        """Chain format 1."""
-        return {"item": self.item, "location": self.location, "qty": self.qty}
+        """Chain format 1 (`condition` only on a returnable item's rows)."""
+        return self.to_wire()
 
 
-def stock_view(item_id: UUID | str, location_id: UUID | str, qty: int) -> StockView:
-    return StockView(str(item_id), str(location_id), qty)
+def stock_view(
+    item_id: UUID | str, location_id: UUID | str, qty: int, condition: str = ""
+) -> StockView:
+    return StockView(str(item_id), str(location_id), qty, condition)
 
 
 def list_stock(
@@ -227,12 +257,12 @@ def list_stock(
     """Stock rows the actor may see, by (location, item); rows of deleted items are left out."""
     query = Stock.objects.filter(
         location__in=_scoped_locations(actor), item__deleted_at__isnull=True
-    ).order_by("location_id", "item_id")
+    ).order_by("location_id", "item_id", "condition")
     if item_id is not None:
         query = query.filter(item_id=item_id)
     if location_id is not None:
         query = query.filter(location_id=location_id)
-    return [stock_view(r.item_id, r.location_id, r.qty).wire for r in query[:limit]]
+    return [stock_view(r.item_id, r.location_id, r.qty, r.condition).wire for r in query[:limit]]
 
 
 def movement_view(movement: Movement, lines: Iterable[MovementLine]) -> dict[str, Any]:
@@ -253,10 +283,18 @@ def movement_view(movement: Movement, lines: Iterable[MovementLine]) -> dict[str
                 "to_location": str(line.to_location_id),
                 "qty": line.qty,
                 "serials": list(line.serials),
+                **_line_conditions(line),
             }
             for line in lines
         ],
     }
+
+
+def _line_conditions(line: MovementLine) -> dict[str, str]:
+    """A returnable item's line states its conditions; other lines stay as they always were."""
+    if not line.condition:
+        return {}
+    return {"condition": line.condition, "to_condition": line.to_condition}
 
 
 def get_movement(*, actor: Actor, movement_id: UUID) -> dict[str, Any] | None:
@@ -309,17 +347,20 @@ def list_assets(
     return [asset_view(a) for a in query[:limit]]
 
 
-def stock_from_ledger() -> dict[tuple[UUID, UUID], int]:
-    """Every tracked (item, location) quantity recomputed from the movement ledger alone."""
-    totals: dict[tuple[UUID, UUID], int] = {}
+def stock_from_ledger() -> dict[tuple[UUID, UUID, str], int]:
+    """Every tracked (item, location, condition) quantity recomputed from the movement ledger
+    alone: a line takes from its source in its `condition`, gives to its target in its
+    `to_condition`."""
+    totals: dict[tuple[UUID, UUID, str], int] = {}
     virtual = set(Location.objects.filter(kind__in=VIRTUAL_KINDS).values_list("id", flat=True))
-    for column, sign in (("to_location_id", 1), ("from_location_id", -1)):
-        sums = MovementLine.objects.values("item_id", column).annotate(total=Sum("qty"))
+    sides = (("to_location_id", "to_condition", 1), ("from_location_id", "condition", -1))
+    for column, condition, sign in sides:
+        sums = MovementLine.objects.values("item_id", column, condition).annotate(total=Sum("qty"))
         for row in sums:
             location_id = row[column]
             if location_id in virtual:
                 continue
-            key = (row["item_id"], location_id)
+            key = (row["item_id"], location_id, row[condition])
             totals[key] = totals.get(key, 0) + sign * int(row["total"])
     return totals
 
@@ -327,15 +368,16 @@ def stock_from_ledger() -> dict[tuple[UUID, UUID], int]:
 def stock_differences() -> list[dict[str, Any]]:
     """Rows where the stock projection disagrees with the ledger (there must never be any)."""
     expected = stock_from_ledger()
-    actual = {(r.item_id, r.location_id): r.qty for r in Stock.objects.all()}
+    actual = {(r.item_id, r.location_id, r.condition): r.qty for r in Stock.objects.all()}
     differences = []
-    for key in sorted(set(expected) | set(actual), key=lambda k: (str(k[0]), str(k[1]))):
+    for key in sorted(set(expected) | set(actual), key=lambda k: (str(k[0]), str(k[1]), k[2])):
         ledger_qty, stock_qty = expected.get(key, 0), actual.get(key, 0)
         if ledger_qty != stock_qty:
             differences.append(
                 {
                     "item": str(key[0]),
                     "location": str(key[1]),
+                    **({"condition": key[2]} if key[2] else {}),
                     "ledger": ledger_qty,
                     "stock": stock_qty,
                 }

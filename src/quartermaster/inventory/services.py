@@ -65,9 +65,13 @@ class CreateItem(Command):
     tracking: str = "bulk"
     tax_rate_bp: int = 0
     deposit_minor: Money = Field(default=0, alias="deposit")
+    returnable: bool = False
 
     def validated(self) -> CreateItem:
         invariants.clean_tax_rate(self.tax_rate_bp)
+        if self.tracking == invariants.Tracking.SERIAL and self.qty:
+            # Opening stock has no serials here: units nobody could ever name, sell or return.
+            raise Invalid.field("qty", "a serialized item's stock arrives by serial (receipts)")
         return self.model_copy(
             update={
                 "item_name": invariants.clean_name(self.item_name),
@@ -94,6 +98,7 @@ class CreateItem(Command):
                     tracking=self.tracking,
                     tax_rate_bp=self.tax_rate_bp,
                     deposit_minor=self.deposit_minor,
+                    returnable=self.returnable,
                 )
         except IntegrityError as exc:  # a concurrent create won the unique live name
             raise _duplicate_name(self.item_name) from exc
@@ -199,7 +204,7 @@ def adjust_items(
                     actor=ctx.actor.username,
                     reason="found (items API)" if command.delta > 0 else "loss (items API)",
                 )
-                check_movement(spec, items, locations, allow_unserialized=True)
+                spec = check_movement(spec, items, locations, allow_unserialized=True)
             checked.append((index, command, ctx, spec))
         except DomainError as error:
             answers[index] = error
@@ -209,9 +214,11 @@ def adjust_items(
     passed: list[tuple[int, AdjustItemQty, Context, PlannedMovement]] = []
     for index, command, ctx, spec in checked:
         item, read_qty = found[command.item_id]
+        # The item's qty is its sellable stock: a returnable item's full units.
+        key = (item.pk, location.pk, "full" if item.returnable else "")
         if spec is None:
             # Nothing moves: the qty as it stands (a row this run moves: as the run left it).
-            qty = book.qty.get((item.pk, location.pk), read_qty)
+            qty = book.qty.get(key, read_qty)
             answers[index] = Outcome(status=200, body=item_view(item, qty))
             continue
         try:
@@ -226,9 +233,10 @@ def adjust_items(
     moves = write_movements([planned for *_, planned in passed], book)
     for (index, command, _, planned), moved in zip(passed, moves, strict=True):
         item, _ = found[command.item_id]
-        qty = planned.before[(item.pk, location.pk)]
+        key = (item.pk, location.pk, "full" if item.returnable else "")
+        qty = planned.before[key]
         before = item_view(item, qty)
-        after = before.with_qty(qty + planned.deltas[(item.pk, location.pk)])
+        after = before.with_qty(qty + planned.deltas[key])
         answers[index] = Outcome(
             status=200,
             body=after,
@@ -280,6 +288,8 @@ class MoveLine(BaseModel):
     item: UUID
     qty: int
     serials: tuple[str, ...] = ()
+    # A returnable item's condition (default full); refused for any other item.
+    condition: str = ""
 
 
 class AdjustLine(BaseModel):
@@ -287,6 +297,7 @@ class AdjustLine(BaseModel):
     item: UUID
     delta: int
     serials: tuple[str, ...] = ()
+    condition: str = ""
 
 
 def clean_move_lines(lines: tuple[MoveLine, ...]) -> tuple[MoveLine, ...]:
@@ -294,7 +305,10 @@ def clean_move_lines(lines: tuple[MoveLine, ...]) -> tuple[MoveLine, ...]:
     cleaned = []
     for index, line in enumerate(lines):
         qty, serials = invariants.clean_line(index, line.qty, line.serials)
-        cleaned.append(line.model_copy(update={"qty": qty, "serials": serials}))
+        condition = invariants.clean_condition(line.condition, f"lines[{index}].condition")
+        cleaned.append(
+            line.model_copy(update={"qty": qty, "serials": serials, "condition": condition})
+        )
     invariants.check_serials_once([(line.item, line.serials) for line in cleaned])
     return tuple(cleaned)
 
@@ -334,7 +348,7 @@ class ReceiveStock(Command):
         moved = move_stock(
             kind=MovementKind.RECEIPT,
             lines=[
-                LineSpec(line.item, supplier.pk, target.pk, line.qty, line.serials)
+                LineSpec(line.item, supplier.pk, target.pk, line.qty, line.serials, line.condition)
                 for line in self.lines
             ],
             actor=ctx.actor.username,
@@ -364,7 +378,7 @@ class DistributeStock(Command):
         moved = move_stock(
             kind=MovementKind.DISTRIBUTION,
             lines=[
-                LineSpec(line.item, source.pk, target.pk, line.qty, line.serials)
+                LineSpec(line.item, source.pk, target.pk, line.qty, line.serials, line.condition)
                 for line in self.lines
             ],
             actor=ctx.actor.username,
@@ -387,6 +401,7 @@ class AdjustStock(Command):
             if not invariants.is_integer(line.delta) or line.delta == 0:
                 raise Invalid.field(f"lines[{index}].delta", "a non-zero integer")
             invariants.clean_line(index, abs(line.delta), line.serials)
+            invariants.clean_condition(line.condition, f"lines[{index}].condition")
         invariants.check_serials_once([(line.item, line.serials) for line in self.lines])
         return self.model_copy(
             update={"reason": invariants.clean_reason(self.reason, required=True)}
@@ -404,6 +419,7 @@ class AdjustStock(Command):
                     location.pk if line.delta > 0 else loss.pk,
                     abs(line.delta),
                     line.serials,
+                    line.condition,
                 )
                 for line in self.lines
             ],
@@ -425,15 +441,20 @@ class RebuildStock(Command):
         differences = stock_differences()
         for difference in differences:
             item_id, location_id = UUID(difference["item"]), UUID(difference["location"])
+            condition = difference.get("condition", "")
             Stock.objects.update_or_create(
-                item_id=item_id, location_id=location_id, defaults={"qty": difference["ledger"]}
+                item_id=item_id,
+                location_id=location_id,
+                condition=condition,
+                defaults={"qty": difference["ledger"]},
             )
+            before = stock_view(item_id, location_id, difference["stock"], condition)
             changes.append(
                 Change(
                     "stock",
-                    f"{item_id}:{location_id}",
-                    stock_view(item_id, location_id, difference["stock"]),
-                    stock_view(item_id, location_id, difference["ledger"]),
+                    before.key,
+                    before,
+                    stock_view(item_id, location_id, difference["ledger"], condition),
                     None,
                     location_id,
                 )

@@ -131,6 +131,17 @@ def _with_lines() -> Prefetch[str, Any, str]:
     return Prefetch("lines", queryset=Line.objects.select_related("account").order_by("line_no"))
 
 
+def find_posting(source_type: str, source_id: str) -> UUID | None:
+    """The id of the entry a domain posted for its record (`source_type`, `source_id`) that is
+    not itself a reversal, or None: what a domain reverses when it undoes the record."""
+    return (
+        Entry.objects.filter(source_type=source_type, source_id=source_id, reverses_id__isnull=True)
+        .order_by("seq")
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
 def get_entry(entry_id: UUID) -> EntryView | None:
     entry = Entry.objects.prefetch_related(_with_lines()).filter(pk=entry_id).first()
     return None if entry is None else _entry_view(entry)

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from quartermaster.core.commands import Command
 from quartermaster.core.errors import Conflict, Invalid, NotFound
 from quartermaster.core.money import MoneyEdit
-from quartermaster.core.numbering import next_number
+from quartermaster.core.numbering import next_numbers
 from quartermaster.core.rows import insert_rows, new_row, uuid_param
 from quartermaster.core.types import Change, Context, Outcome
 from quartermaster.journal import invariants
@@ -87,14 +87,45 @@ def account(code: str, kind: str, name: str) -> AccountRef:
 
 
 def open_accounts(specs: Sequence[invariants.AccountSpec]) -> dict[str, AccountRef]:
-    """`account` for several accounts, by code. Opened in code order: two transactions opening
-    the same new accounts then wait for each other in one order, never in a cycle (each waits
-    on the other's uncommitted INSERT otherwise: a deadlock, measured on PostgreSQL). A handler
-    that opens more than one account opens them here, together, before it posts."""
-    return {
-        spec.code: account(spec.code, spec.kind, spec.name)
-        for spec in sorted(specs, key=lambda spec: spec.code)
-    }
+    """`account` for several accounts, by code, in three statements whatever their number (a
+    bulk run of sales opens its customers' accounts here). Inserted in code order: two
+    transactions opening the same new accounts then wait for each other in one order, never in
+    a cycle (each waits on the other's uncommitted INSERT otherwise: a deadlock, measured on
+    PostgreSQL). A handler that opens more than one account opens them here, together, before
+    it posts."""
+    wanted: dict[str, Account] = {}
+    for spec in sorted(specs, key=lambda spec: spec.code):
+        code = invariants.clean_code(spec.code, "code")
+        if spec.kind not in AccountKind.values:
+            raise Invalid.field("kind", f"one of {', '.join(AccountKind.values)}")
+        wanted.setdefault(
+            code,
+            Account(
+                id=uuid.uuid4(),
+                code=code,
+                name=invariants.clean_name(spec.name),
+                kind=spec.kind,
+                opened_at=timezone.now(),
+            ),
+        )
+    if not wanted:
+        return {}
+    Account.objects.bulk_create(list(wanted.values()), ignore_conflicts=True)
+    found = {row.code: row for row in Account.objects.filter(code__in=list(wanted))}
+    refs: dict[str, AccountRef] = {}
+    for code, candidate in wanted.items():
+        row = found[code]
+        if row.kind != candidate.kind:
+            raise AccountKindMismatch(
+                f"account {code} is a {row.kind} account, not {candidate.kind}",
+                fields={"code": "kind differs"},
+            )
+        ref = account_ref(row)
+        refs[code] = AccountRef(ref.id, ref.code, ref.name, ref.kind, opened=row.id == candidate.id)
+    opened = [AccountBalance(account_id=ref.id) for ref in refs.values() if ref.opened]
+    if opened:
+        AccountBalance.objects.bulk_create(opened)
+    return refs
 
 
 def post_entry(
@@ -109,37 +140,90 @@ def post_entry(
 ) -> PostedEntry:
     """Post a balanced entry in the caller's transaction. Raises `invariants.Unbalanced` (400)
     with nothing written, or `BalanceOverflow` (409) for the caller's transaction to roll back."""
-    totals = invariants.check_balanced(lines)
-    source_type, source_id = invariants.clean_source(source_type, source_id)
-    number = next_number(SERIES)
-    view = EntryView(
-        id=uuid.uuid4(),
-        number=number,
-        seq=int(number.rpartition("-")[2]),
-        posted_at=timezone.now(),
-        memo=invariants.clean_memo(memo),
-        action=action,
-        posted_by=ctx.actor.username,
-        source_type=source_type,
-        source_id=source_id,
-        reverses=reverses,
-        lines=tuple(
-            LineView(
-                line.account.code,
-                line.debit_minor,
-                line.credit_minor,
-                invariants.clean_memo(line.memo, f"lines[{index}].memo"),
-            )
-            for index, line in enumerate(lines)
-        ),
+    request = EntryRequest(lines, memo, source_type, source_id, ctx, action, reverses)
+    [posted] = post_entries([request])
+    return posted
+
+
+@dataclass(frozen=True)
+class EntryRequest:
+    """One entry `post_entries` posts: `post_entry`'s arguments."""
+
+    lines: Sequence[PostingLine]
+    memo: str
+    source_type: str
+    source_id: str
+    ctx: Context
+    action: str
+    reverses: UUID | None = None
+
+
+def post_entries(requests: Sequence[EntryRequest]) -> list[PostedEntry]:
+    """`post_entry` for many entries in a handful of statements, in order (a bulk run of
+    sales posts its invoices here): one block of numbers, one INSERT of every line, one of
+    every entry, one guarded UPDATE per account touched. All are checked before any is
+    written."""
+    checked = [
+        (
+            request,
+            invariants.check_balanced(request.lines),
+            invariants.clean_source(request.source_type, request.source_id),
+        )
+        for request in requests
+    ]
+    if not checked:
+        return []
+    now = timezone.now()
+    numbers = next_numbers(SERIES, len(checked))
+    views = [
+        EntryView(
+            id=uuid.uuid4(),
+            number=number,
+            seq=int(number.rpartition("-")[2]),
+            posted_at=now,
+            memo=invariants.clean_memo(request.memo),
+            action=request.action,
+            posted_by=request.ctx.actor.username,
+            source_type=source[0],
+            source_id=source[1],
+            reverses=request.reverses,
+            lines=tuple(
+                LineView(
+                    line.account.code,
+                    line.debit_minor,
+                    line.credit_minor,
+                    invariants.clean_memo(line.memo, f"lines[{index}].memo"),
+                )
+                for index, line in enumerate(request.lines)
+            ),
+        )
+        for (request, _, source), number in zip(checked, numbers, strict=True)
+    ]
+    _write(
+        [
+            (view, totals, request.lines)
+            for view, (request, totals, _) in zip(views, checked, strict=True)
+        ]
     )
-    _write(view, totals, [line.account.id for line in lines])
-    _add_to_balances(lines)
-    return PostedEntry(view, [*_opened_accounts(lines), _entry_change(view)])
+    _add_to_balances([line for request in requests for line in request.lines])
+    posted = []
+    announced: set[UUID] = set()
+    for view, request in zip(views, requests, strict=True):
+        # An account opened for this run is audited with the first entry that uses it.
+        opened = [
+            line
+            for line in request.lines
+            if line.account.opened and line.account.id not in announced
+        ]
+        announced.update(line.account.id for line in opened)
+        posted.append(PostedEntry(view, [*_opened_accounts(opened), _entry_change(view)]))
+    return posted
 
 
-def _write(view: EntryView, totals: invariants.Totals, account_ids: list[UUID]) -> None:
-    """The lines first, then the entry row that closes them: SQLite checks, when that row
+def _write(
+    entries: Sequence[tuple[EntryView, invariants.Totals, Sequence[PostingLine]]],
+) -> None:
+    """The lines first, then the entry rows that close them: SQLite checks, when an entry row
     arrives, that the lines already written are the ones it claims (migrations/0002)."""
     insert_rows(
         Line,
@@ -149,12 +233,13 @@ def _write(view: EntryView, totals: invariants.Totals, account_ids: list[UUID]) 
                 id=None,
                 entry_id=view.id,
                 line_no=index + 1,
-                account_id=account_id,
+                account_id=posting.account.id,
                 debit_minor=line.debit_minor,
                 credit_minor=line.credit_minor,
                 memo=line.memo,
             )
-            for index, (line, account_id) in enumerate(zip(view.lines, account_ids, strict=True))
+            for view, _, postings in entries
+            for index, (line, posting) in enumerate(zip(view.lines, postings, strict=True))
         ],
     )
     insert_rows(
@@ -176,6 +261,7 @@ def _write(view: EntryView, totals: invariants.Totals, account_ids: list[UUID]) 
                 debit_total_minor=totals.debit_minor,
                 credit_total_minor=totals.credit_minor,
             )
+            for view, totals, _ in entries
         ],
     )
 

@@ -33,6 +33,7 @@ from quartermaster.sales.schemas import (
     CustomerOut,
     CustomerPageOut,
     CustomerPatchIn,
+    DepositsOut,
     InvoiceOut,
     MeterReadingIn,
     MeterReadingOut,
@@ -50,6 +51,7 @@ from quartermaster.sales.schemas import (
 from quartermaster.sales.selectors import (
     CUSTOMER_ORDER,
     credit_note_view,
+    customer_deposits,
     customer_statement,
     customer_view,
     get_credit_note,
@@ -209,16 +211,18 @@ def retrieve_credit_note(request: HttpRequest, credit_note_id: UUID) -> HttpResp
 
 @router.post("/returns", response={201: dict, **ERRORS})
 def return_assets(request: HttpRequest, payload: ReturnIn) -> HttpResponse:
-    command = services.ReturnAssets(
-        customer=payload.customer,
-        to_location=payload.to_location,
-        lines=tuple(
-            services.ReturnLine(item=line.item, serials=tuple(line.serials))
-            for line in payload.lines
-        ),
-        client_temp_id=payload.client_temp_id,
-    )
+    command = services.ReturnAssets.model_validate(payload.model_dump())
     return to_http(execute(command, context_for(request)))
+
+
+@router.get("/customers/{uuid:customer_id}/deposits", response={200: DepositsOut, **ERRORS})
+def deposits(request: HttpRequest, customer_id: UUID) -> HttpResponse:
+    """The deposits the customer holds with us, per item (a liability: owed back on return)."""
+    policy.authorize(actor_of(request), "deposit.read")
+    customer = get_customer(customer_id)
+    if customer is None:
+        raise NotFound()
+    return json_response(200, customer_deposits(customer))
 
 
 @router.post("/payments", response={201: PaymentOut, **ERRORS})

@@ -40,7 +40,7 @@ from quartermaster.core.types import Change, Context, Outcome
 from quartermaster.identity import permissions
 from quartermaster.journal.invariants import AccountKind, AccountSpec, PostingLine
 from quartermaster.journal.services import PostedEntry, open_accounts, post_entry
-from quartermaster.sales import invariants
+from quartermaster.sales import invariants, postings
 from quartermaster.sales.invariants import PaymentTerms
 from quartermaster.sales.models import (
     Allocation,
@@ -91,7 +91,7 @@ class MeterNotInstalled(Conflict):
 
 
 def receivable_account(customer_id: UUID) -> str:
-    return f"customer_receivable:{customer_id}"
+    return postings.receivable(customer_id)
 
 
 # --- the customer's account row ------------------------------------------------------------

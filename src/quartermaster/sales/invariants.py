@@ -29,6 +29,39 @@ class SaleStatus(models.TextChoices):
     VOIDED = "voided"
 
 
+class SaleMode(models.TextChoices):
+    """How a line of a returnable item is sold (API.md "Distributor")."""
+
+    SALE = "sale"  # outright: a full out, nothing back (a serialized item's deposit as ever)
+    EXCHANGE = "exchange"  # a full out, the customer's empty back, no deposit
+    NEW = "new"  # a new connection: a full out and its deposit charged
+
+
+def clean_mode(mode: object, field: str) -> str:
+    if mode not in SaleMode.values:
+        raise Invalid.field(field, f"one of {', '.join(SaleMode.values)}")
+    return str(mode)
+
+
+class RefundMethod(models.TextChoices):
+    """How a deposit refunded on a return is paid back."""
+
+    CASH = "cash"  # cash out of the till
+    CREDIT = "credit"  # a credit to the customer's account
+
+
+def deposit_refund(*, held_qty: int, held_minor: int, returned_qty: int) -> tuple[int, int]:
+    """(units refunded, amount) for `returned_qty` units coming back to a customer who holds
+    deposits on `held_qty` units worth `held_minor`: at most the units held, each at the
+    average held (all of them: exactly what is held, so no rounding is left behind)."""
+    units = min(max(held_qty, 0), returned_qty)
+    if units <= 0 or held_minor <= 0:
+        return 0, 0
+    if units == held_qty:
+        return units, held_minor
+    return units, held_minor * units // held_qty
+
+
 class InvoiceLineKind(models.TextChoices):
     GOODS = "goods"
     DEPOSIT = "deposit"

@@ -18,6 +18,7 @@ from quartermaster.sales.invariants import (
     CreditNoteKind,
     InvoiceLineKind,
     PaymentTerms,
+    SaleMode,
     SaleStatus,
 )
 
@@ -93,6 +94,11 @@ class SaleLine(models.Model):
     serials = models.JSONField(default=list)
     # A metered line: the meter's reading this sale billed up to (sales.credit).
     meter_reading = models.BigIntegerField(null=True, blank=True)
+    # How a returnable item is sold: outright (sale), for the customer's empty (exchange), or
+    # with a deposit charged (new connection).
+    mode = models.CharField(max_length=10, choices=SaleMode.choices, default=SaleMode.SALE)
+    # An exchange's empties taken back, by serial (serialized items).
+    returned_serials = models.JSONField(default=list)
 
     class Meta:
         constraints = [
@@ -266,4 +272,26 @@ class MeterReading(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(reading__gte=0), name="meter_reading_not_negative"),
+        ]
+
+
+class DepositMovement(models.Model):
+    """The deposits a customer holds with us, per item: append-only. A deposit charged on an
+    invoice adds (qty, amount); a refund on return, or a voided invoice, takes away. The sum
+    per customer is the balance of its `customer_deposits:<customer>` journal account."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="deposits")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+")
+    qty = models.BigIntegerField()
+    amount_minor = models.BigIntegerField()
+    # What caused it: "invoice:<id>", "void:<invoice id>", "return:<movement id>".
+    source = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "item"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(qty=0) | ~Q(amount_minor=0), name="deposit_movement_moves_something"
+            ),
         ]

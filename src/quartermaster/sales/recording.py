@@ -38,6 +38,7 @@ from quartermaster.identity import permissions
 from quartermaster.inventory.invariants import (
     OWN_KINDS,
     AssetState,
+    Condition,
     MovementKind,
     Tracking,
 )
@@ -54,8 +55,8 @@ from quartermaster.inventory.ledger import (
 )
 from quartermaster.inventory.models import Item, Location
 from quartermaster.inventory.selectors import get_items, get_locations
-from quartermaster.sales import credit, invariants
-from quartermaster.sales.invariants import InvoiceLineKind, SaleStatus
+from quartermaster.sales import credit, invariants, postings
+from quartermaster.sales.invariants import InvoiceLineKind, SaleMode, SaleStatus
 from quartermaster.sales.models import Customer, Invoice, InvoiceLine, SaleLine, SaleTransaction
 from quartermaster.sales.selectors import get_customers, invoice_view, sale_view_of
 
@@ -71,6 +72,10 @@ class SaleLineRequest(Protocol):
     def serials(self) -> tuple[str, ...]: ...
     @property
     def meter_reading(self) -> int | None: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def returned_serials(self) -> tuple[str, ...]: ...
 
 
 class RecordSale(Protocol):
@@ -114,7 +119,9 @@ def record_sales(
     """Record `commands` in order; each answers its Outcome or the error it would raise alone.
     `alone`: one command whose error the caller raises, rolling back its transaction."""
     assert not alone or len(commands) == 1
-    if not alone and any(line.serials for command in commands for line in command.lines):
+    if not alone and any(
+        line.serials or line.returned_serials for command in commands for line in command.lines
+    ):
         raise BulkUnavailable("sales by serial move their units one sale at a time")
     answers: list[Outcome | DomainError | None] = [None] * len(commands)
     if alone:  # a metered line's qty and price come from the customer's meter
@@ -197,6 +204,7 @@ def _check(
             raise Invalid.field(f"lines[{line_no}].serials", "a serialized item sells by serial")
         if item.tracking == Tracking.BULK and line.serials:
             raise Invalid.field(f"lines[{line_no}].serials", "a bulk item has no serials")
+        check_mode(line_no, line, item)
     unit_prices = [
         items[line.item].price_minor if line.unit_price_minor is None else line.unit_price_minor
         for line in command.lines
@@ -212,15 +220,13 @@ def _check(
         )
     sale = _Sale(index, command, ctx, location, customer, unit_prices)
     if command.confirm:
-        sale.spec = MovementSpec(
+        spec = MovementSpec(
             kind=MovementKind.SALE,
-            lines=tuple(
-                LineSpec(line.item, location.pk, customer.site_id, line.qty, line.serials)
-                for line in command.lines
-            ),
+            lines=sale_movement_lines(location.pk, customer.site_id, command.lines),
             actor=ctx.actor.username,
         )
-        check_movement(sale.spec, items, {location.pk: location, customer.site_id: customer.site})
+        sites = {location.pk: location, customer.site_id: customer.site}
+        sale.spec = check_movement(spec, items, sites)
     return sale
 
 
@@ -250,6 +256,75 @@ def _settle(passed: list[_Sale], outcomes: list[Outcome], *, alone: bool) -> Non
             outcome.body.update(extra)
 
 
+def check_mode(line_no: int, line: SaleLineRequest, item: Item) -> None:
+    """Exchange and new connection are for returnable items; a serialized exchange names the
+    empties that come back, one per full."""
+    where = f"lines[{line_no}]"
+    if line.mode != SaleMode.SALE and not item.returnable:
+        raise Invalid.field(f"{where}.mode", "only a returnable item is exchanged or connected")
+    if line.mode != SaleMode.EXCHANGE:
+        if line.returned_serials:
+            raise Invalid.field(f"{where}.returned_serials", "only an exchange takes empties back")
+        return
+    if item.tracking == Tracking.SERIAL and len(line.returned_serials) != line.qty:
+        raise Invalid.field(f"{where}.returned_serials", "name each empty taken back, one per unit")
+    if item.tracking == Tracking.BULK and line.returned_serials:
+        raise Invalid.field(f"{where}.returned_serials", "a bulk item has no serials")
+
+
+@dataclass(frozen=True)
+class StoredLine:
+    """A draft's stored line as a `SaleLineRequest` (confirming reads it back)."""
+
+    item: UUID
+    qty: int
+    unit_price_minor: int | None
+    serials: tuple[str, ...]
+    mode: str
+    returned_serials: tuple[str, ...]
+    meter_reading: int | None
+
+
+def stored_lines(lines: Sequence[SaleLine]) -> list[StoredLine]:
+    return [
+        StoredLine(
+            line.item_id,
+            line.qty,
+            line.unit_price_minor,
+            tuple(line.serials),
+            line.mode,
+            tuple(line.returned_serials),
+            line.meter_reading,
+        )
+        for line in lines
+    ]
+
+
+def sale_movement_lines(
+    location_id: UUID, site_id: UUID, lines: Sequence[SaleLineRequest]
+) -> tuple[LineSpec, ...]:
+    """A sale's movement: each line's fulls to the customer's site, then an exchange's empties
+    back from it (they left as the fulls the customer held, they arrive empty). The fulls come
+    first, so an exchange never waits on what the customer's site holds."""
+    out = [
+        LineSpec(line.item, location_id, site_id, line.qty, tuple(line.serials)) for line in lines
+    ]
+    back = [
+        LineSpec(
+            line.item,
+            site_id,
+            location_id,
+            line.qty,
+            tuple(line.returned_serials),
+            condition=Condition.FULL,
+            to_condition=Condition.EMPTY,
+        )
+        for line in lines
+        if line.mode == SaleMode.EXCHANGE
+    ]
+    return tuple(out + back)
+
+
 def sale_asset_rule(customer_id: UUID, items: dict[Any, Item]) -> AssetRule:
     """A sale issues full units to the customer, who then holds each item's deposit."""
     return AssetRule(
@@ -267,14 +342,23 @@ def sale_asset_rule(customer_id: UUID, items: dict[Any, Item]) -> AssetRule:
 def _price(sale: _Sale, items: dict[Any, Item]) -> list[invariants.PricedLine]:
     return price_invoice(
         [
-            (items[line.item], line.qty, unit_price)
+            (items[line.item], line.qty, unit_price, line.mode)
             for line, unit_price in zip(sale.command.lines, sale.unit_prices, strict=True)
         ]
     )
 
 
-def price_invoice(lines: Sequence[tuple[Item, int, int]]) -> list[invariants.PricedLine]:
-    """Invoice lines for (item, qty, unit price) sale lines: the goods, then their deposits."""
+def charges_deposit(item: Item, mode: str) -> bool:
+    """A new connection is charged its item's deposit; an exchange never is (the customer's
+    empty stands for it); an outright sale as ever: a serialized item's deposit."""
+    if not item.deposit_minor or mode == SaleMode.EXCHANGE:
+        return False
+    return mode == SaleMode.NEW or item.tracking == Tracking.SERIAL
+
+
+def price_invoice(lines: Sequence[tuple[Item, int, int, str]]) -> list[invariants.PricedLine]:
+    """Invoice lines for (item, qty, unit price, mode) sale lines: the goods, then their
+    deposits."""
     priced = [
         invariants.price_line(
             kind=InvoiceLineKind.GOODS,
@@ -284,10 +368,10 @@ def price_invoice(lines: Sequence[tuple[Item, int, int]]) -> list[invariants.Pri
             unit_price_minor=unit_price,
             tax_rate_bp=item.tax_rate_bp,
         )
-        for item, qty, unit_price in lines
+        for item, qty, unit_price, _ in lines
     ]
-    for item, qty, _ in lines:
-        if item.tracking == Tracking.SERIAL and item.deposit_minor:
+    for item, qty, _, mode in lines:
+        if charges_deposit(item, mode):
             priced.append(
                 invariants.price_line(
                     kind=InvoiceLineKind.DEPOSIT,
@@ -388,6 +472,8 @@ def _write(passed: list[_Sale], book: StockBook, items: dict[Any, Item]) -> list
                 unit_price_minor=unit_price,
                 serials=list(line.serials),
                 meter_reading=line.meter_reading,
+                mode=line.mode,
+                returned_serials=list(line.returned_serials),
             )
             for line_no, (line, unit_price) in enumerate(
                 zip(sale.command.lines, sale.unit_prices, strict=True)
@@ -406,6 +492,14 @@ def _write(passed: list[_Sale], book: StockBook, items: dict[Any, Item]) -> list
     insert_rows(SaleLine, [line for per_sale in lines.values() for line in per_sale])
     insert_rows(Invoice, [invoice for invoice, _ in invoices.values()])
     insert_rows(InvoiceLine, [line for _, per_invoice in invoices.values() for line in per_invoice])
+    # The run's money in the journal, every invoice in one go (each sale keeps its own changes).
+    posted = dict(
+        zip(
+            invoices,
+            postings.sales_confirmed([(*invoices[id(sale)], sale.ctx) for sale in confirmed]),
+            strict=True,
+        )
+    )
     outcomes = []
     for sale in passed:
         row = by_sale[id(sale)]
@@ -421,6 +515,7 @@ def _write(passed: list[_Sale], book: StockBook, items: dict[Any, Item]) -> list
                     "invoice", invoice["id"], None, invoice, None, row.location_id, owner_id=owner
                 )
             )
+            changes += posted[id(sale)]
         view = sale_view_of(row, lines[id(sale)], invoice, None)
         sale_change = Change(
             "sale", view["id"], None, view, view["version"], row.location_id, owner_id=owner

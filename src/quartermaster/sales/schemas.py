@@ -69,6 +69,11 @@ class SaleLineIn(BaseModel):
     unit_price: StrictStr | None = None
     serials: list[StrictStr] = Field(default_factory=list)
     meter_reading: StrictInt | None = None
+    # Returnable items: "exchange" (the customer's empty back, no deposit), "new" (a deposit
+    # charged) or "sale" (outright, the default).
+    mode: StrictStr = "sale"
+    # A serialized exchange: the serials of the empties taken back, one per unit.
+    returned_serials: list[StrictStr] = Field(default_factory=list)
 
 
 class SalePaymentIn(BaseModel):
@@ -147,6 +152,8 @@ class SaleLineOut(BaseModel):
     unit_price: str
     serials: list[str]
     meter_reading: int | None = None
+    mode: str | None = None
+    returned_serials: list[str] | None = None
 
 
 class SaleOut(BaseModel):
@@ -173,14 +180,20 @@ class SaleOut(BaseModel):
 class ReturnLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID
-    serials: list[StrictStr]
+    # A serialized item by serial; a bulk returnable item by qty.
+    qty: StrictInt | None = None
+    serials: list[StrictStr] = Field(default_factory=list)
 
 
 class ReturnIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     customer: UUID
-    to_location: UUID
+    # Where the empties come back to (API.md names it `location`; `to_location` as before).
+    location: UUID | None = None
+    to_location: UUID | None = None
     lines: list[ReturnLineIn]
+    # How the deposits are paid back: "cash" (out of the till) or "credit" (to the account).
+    refund: StrictStr = "credit"
     client_temp_id: StrictStr = ""
 
 
@@ -188,6 +201,18 @@ class AllocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     invoice: UUID
     amount: StrictStr
+
+
+class DepositLineOut(BaseModel):
+    item: UUID
+    qty: int
+    amount: str
+
+
+class DepositsOut(BaseModel):
+    customer: UUID
+    balance: str
+    lines: list[DepositLineOut]
 
 
 class PaymentIn(BaseModel):

@@ -27,6 +27,7 @@ from quartermaster.sales.models import (
     CreditNote,
     Customer,
     CustomerAccount,
+    DepositMovement,
     Invoice,
     InvoiceLine,
     MeterReading,
@@ -164,6 +165,7 @@ def sale_view_of(
                 "unit_price": format_money(line.unit_price_minor),
                 "serials": list(line.serials),
                 "meter_reading": line.meter_reading,
+                **_line_mode(line),
             }
             for line in lines
         ],
@@ -178,6 +180,37 @@ def sale_view_of(
         "confirmed_at": sale.confirmed_at.isoformat() if sale.confirmed_at else None,
         "voided_at": sale.voided_at.isoformat() if sale.voided_at else None,
         "version": sale.version,
+    }
+
+
+def _line_mode(line: SaleLine) -> dict[str, Any]:
+    """An exchange's or a new connection's line says so; an outright sale's line reads as it
+    always has (its audit snapshots unchanged)."""
+    if line.mode == "sale":
+        return {}
+    return {"mode": line.mode, "returned_serials": list(line.returned_serials)}
+
+
+def customer_deposits(customer: Customer) -> dict[str, Any]:
+    """The deposits `customer` holds, per item still held, and their sum: the balance of its
+    customer_deposits journal account."""
+    rows = (
+        DepositMovement.objects.filter(customer=customer)
+        .values("item_id")
+        .annotate(qty=Sum("qty"), amount=Sum("amount_minor"))
+        .order_by("item_id")
+    )
+    held = [
+        (str(row["item_id"]), int(row["qty"]), int(row["amount"]))
+        for row in rows
+        if row["qty"] or row["amount"]
+    ]
+    return {
+        "customer": str(customer.id),
+        "balance": format_money(sum(amount for _, _, amount in held)),
+        "lines": [
+            {"item": item, "qty": qty, "amount": format_money(amount)} for item, qty, amount in held
+        ],
     }
 
 

@@ -22,18 +22,24 @@ from quartermaster.core import policy
 from quartermaster.core.commands import BulkCommand, Command
 from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import Conflict, DomainError, Invalid, NotFound
-from quartermaster.core.money import MoneyEdit, format_money, parse_money
+from quartermaster.core.money import MoneyEdit, format_money
 from quartermaster.core.numbering import next_number
 from quartermaster.core.rows import insert_rows
 from quartermaster.core.types import Change, Context, Outcome, Record
 from quartermaster.identity.models import Role, User
 from quartermaster.identity.permissions import authorize_beyond
 from quartermaster.inventory import invariants as inventory_rules
-from quartermaster.inventory.invariants import AssetState, LocationKind, MovementKind
-from quartermaster.inventory.ledger import AssetRule, LineSpec, MoveResult, move_stock
+from quartermaster.inventory.invariants import AssetState, Condition, LocationKind, MovementKind
+from quartermaster.inventory.ledger import (
+    AssetRule,
+    LineSpec,
+    MoveResult,
+    move_stock,
+    reversing_lines,
+)
 from quartermaster.inventory.models import Item, Location
 from quartermaster.inventory.services import own_location
-from quartermaster.sales import credit, invariants, recording
+from quartermaster.sales import credit, invariants, postings, recording
 from quartermaster.sales.credit import RecordMeterReading, RecordPayment, RecordRefund, SalePayment
 from quartermaster.sales.invariants import CreditNoteKind, SaleStatus
 from quartermaster.sales.models import (
@@ -238,6 +244,10 @@ class SaleLineIn(BaseModel):
     serials: tuple[str, ...] = ()
     # A metered customer's meter, read at this sale (sales.credit.bill_meters).
     meter_reading: int | None = None
+    # API.md "Distributor": exchange, new (connection) or sale (outright, the default).
+    mode: str = "sale"
+    # An exchange of a serialized item: the serials of the empties taken back.
+    returned_serials: tuple[str, ...] = ()
 
 
 class RecordSale(BulkCommand):
@@ -260,10 +270,23 @@ class RecordSale(BulkCommand):
                 cleaned.append(self._metered(index, line))
                 continue
             qty, serials = inventory_rules.clean_line(index, line.qty, line.serials)
+            _, returned = inventory_rules.clean_line(index, qty, line.returned_serials)
             if line.unit_price_minor is not None:
                 invariants.check_amount_ceiling(line.unit_price_minor, f"lines[{index}].unit_price")
-            cleaned.append(line.model_copy(update={"qty": qty, "serials": serials}))
-        inventory_rules.check_serials_once([(line.item, line.serials) for line in cleaned])
+            mode = invariants.clean_mode(line.mode, f"lines[{index}].mode")
+            cleaned.append(
+                line.model_copy(
+                    update={
+                        "qty": qty,
+                        "serials": serials,
+                        "mode": mode,
+                        "returned_serials": returned,
+                    }
+                )
+            )
+        inventory_rules.check_serials_once(
+            [(line.item, line.serials + line.returned_serials) for line in cleaned]
+        )
         if self.payment is not None and not self.confirm:
             raise Invalid.field("payment", "a payment comes with a confirmed sale")
         return self.model_copy(
@@ -276,7 +299,13 @@ class RecordSale(BulkCommand):
         invariants.clean_meter_reading(line.meter_reading, f"{field}.meter_reading")
         if not self.confirm:
             raise Invalid.field(f"{field}.meter_reading", "a metered sale is confirmed at once")
-        if line.serials or line.unit_price_minor is not None or line.qty:
+        if (
+            line.serials
+            or line.unit_price_minor is not None
+            or line.qty
+            or line.mode != "sale"
+            or line.returned_serials
+        ):
             raise Invalid.field(
                 field, "a metered line names its item and reading only (qty and price follow)"
             )
@@ -313,12 +342,9 @@ def confirm_sale(
     customer = sale.customer
     moved = move_stock(
         kind=MovementKind.SALE,
-        lines=[
-            LineSpec(
-                line.item_id, sale.location_id, customer.site_id, line.qty, tuple(line.serials)
-            )
-            for line in lines
-        ],
+        lines=recording.sale_movement_lines(
+            sale.location_id, customer.site_id, recording.stored_lines(lines)
+        ),
         actor=ctx.actor.username,
         reference=f"sale:{sale.id}",
         asset_rule=recording.sale_asset_rule(customer.pk, items),
@@ -327,7 +353,7 @@ def confirm_sale(
     )
 
     priced = recording.price_invoice(
-        [(items[line.item_id], line.qty, line.unit_price_minor) for line in lines]
+        [(items[line.item_id], line.qty, line.unit_price_minor, line.mode) for line in lines]
     )
     invoice, invoice_lines = recording.invoice_rows(
         number=next_number("INV"), sale=sale, priced=priced, at=timezone.now()
@@ -358,6 +384,7 @@ def confirm_sale(
         *moved.changes,
         Change("invoice", view["id"], None, view, None, sale.location_id, owner_id=owner),
         *settled,
+        *postings.sale_confirmed(invoice, invoice_lines, ctx),
     ]
     return view, changes
 
@@ -448,22 +475,18 @@ class VoidSale(Command):
         )
 
     def _reverse(self, sale: SaleTransaction, ctx: Context) -> tuple[MoveResult, list[Change]]:
-        lines = list(sale.lines.order_by("line_no"))
         customer = sale.customer
         original = sale.movement
+        assert original is not None  # a confirmed sale moved its stock
         reversal = move_stock(
             kind=MovementKind.SALE_REVERSAL,
-            lines=[
-                LineSpec(
-                    line.item_id, customer.site_id, sale.location_id, line.qty, tuple(line.serials)
-                )
-                for line in lines
-            ],
+            # The sale's own movement undone (an exchange's empties go back to the customer).
+            lines=reversing_lines(original),
             actor=ctx.actor.username,
             reason=self.reason,
             reference=f"sale:{sale.id}",
             reverses=original,
-            asset_rule=AssetRule(customer_id=None),
+            asset_rule=AssetRule(customer_id=customer.pk),
         )
         invoice = Invoice.objects.get(sale=sale)
         note = CreditNote.objects.create(
@@ -481,6 +504,7 @@ class VoidSale(Command):
         return reversal, [
             *reversal.changes,
             *freed,
+            *postings.sale_voided(invoice, reason=self.reason, ctx=ctx),
             Change(
                 "credit_note",
                 view["id"],
@@ -496,77 +520,146 @@ class VoidSale(Command):
 class ReturnLine(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     item: UUID
-    serials: tuple[str, ...]
+    # A bulk returnable item comes back by qty; a serialized one by serial (qty: their count).
+    qty: int | None = None
+    serials: tuple[str, ...] = ()
+
+
+def _back_empty(item: Item | None) -> tuple[str, str | None]:
+    """A returnable item left the customer full (as issued) and arrives empty; any other item
+    has no condition."""
+    if item is not None and item.returnable:
+        return Condition.FULL, Condition.EMPTY
+    return "", None
 
 
 class ReturnAssets(Command):
-    """Empties come back from a customer: each serial must be held by that customer. The deposit
-    held on each is refunded with one credit note."""
+    """Empties come back from a customer: each serial must be held by that customer, a bulk
+    returnable item's units must be at the customer's site (full, as issued; they arrive
+    empty). The deposits the customer holds on them are refunded: paid out in cash, or
+    credited to the account (a credit note)."""
 
     name = "asset.return"
     customer: UUID
-    to_location: UUID
+    # API.md names it `location`; `to_location` is how it began. One of them, or both alike.
+    location: UUID | None = None
+    to_location: UUID | None = None
     lines: tuple[ReturnLine, ...]
+    refund: str = invariants.RefundMethod.CREDIT
     client_temp_id: str = ""
 
     def validated(self) -> ReturnAssets:
+        target = self.to_location or self.location
+        if target is None:
+            raise Invalid.field("location", "where the empties come back to")
+        if self.location and self.to_location and self.location != self.to_location:
+            raise Invalid.field("location", "location and to_location differ")
+        if self.refund not in invariants.RefundMethod.values:
+            raise Invalid.field("refund", "one of cash, credit")
         inventory_rules.clean_line_count(len(self.lines))
         cleaned = []
         for index, line in enumerate(self.lines):
-            _, serials = inventory_rules.clean_line(index, max(len(line.serials), 1), line.serials)
-            if not serials:
-                raise Invalid.field(f"lines[{index}].serials", "name at least one serial")
-            cleaned.append(line.model_copy(update={"serials": serials}))
+            if line.qty is None and not line.serials:
+                raise Invalid.field(f"lines[{index}].serials", "name the serials, or a qty")
+            wanted = len(line.serials) if line.qty is None else line.qty
+            qty, serials = inventory_rules.clean_line(index, wanted, line.serials)
+            cleaned.append(line.model_copy(update={"qty": qty, "serials": serials}))
         inventory_rules.check_serials_once([(line.item, line.serials) for line in cleaned])
-        return self.model_copy(update={"lines": tuple(cleaned)})
+        return self.model_copy(
+            update={"lines": tuple(cleaned), "to_location": target, "location": target}
+        )
 
     def handle(self, ctx: Context) -> Outcome:
-        target = own_location(ctx, self.name, self.to_location, "to_location")
+        assert self.to_location is not None  # validated
+        target = own_location(ctx, self.name, self.to_location, "location")
         customer = _customer_or_invalid(self.customer)
+        items = Item.objects.in_bulk([line.item for line in self.lines])
         moved = move_stock(
             kind=MovementKind.RETURN,
             lines=[
-                LineSpec(line.item, customer.site_id, target.pk, len(line.serials), line.serials)
+                LineSpec(
+                    line.item,
+                    customer.site_id,
+                    target.pk,
+                    line.qty or 0,
+                    line.serials,
+                    *_back_empty(items.get(line.item)),
+                )
                 for line in self.lines
             ],
             actor=ctx.actor.username,
             reference=f"customer:{customer.id}",
             client_temp_id=self.client_temp_id,
             asset_rule=AssetRule(set_state=AssetState.EMPTY, customer_id=None),
+            known_items=items,
         )
-        refunds = [
-            {"serial": before["serial"], "item": before["item"], "deposit": before["deposit_held"]}
-            for before, _ in moved.assets
-            if before is not None and before["deposit_held"] != "0.00"
-        ]
-        refund_minor = sum(
-            parse_money(before["deposit_held"]) for before, _ in moved.assets if before is not None
-        )
-        changes = list(moved.changes)
-        body: dict[str, Any] = {**moved.view, "customer": str(customer.id), "credit_note": None}
+        body, changes = self._refund(customer, target, moved, ctx)
+        return Outcome(201, body, [*moved.changes, *changes])
+
+    def _refund(
+        self, customer: Customer, target: Location, moved: MoveResult, ctx: Context
+    ) -> tuple[dict[str, Any], list[Change]]:
+        """The deposits held on what came back, paid back the way the return says."""
+        returned: dict[UUID, int] = {}
+        for line in self.lines:
+            returned[line.item] = returned.get(line.item, 0) + (line.qty or 0)
+        refunds = postings.refunds_for(customer.pk, returned)
+        refund_minor = sum(refund.amount_minor for refund in refunds)
+        changes: list[Change] = []
+        body: dict[str, Any] = {
+            **moved.view,
+            "customer": str(customer.id),
+            "credit_note": None,
+            "refund_method": self.refund,
+            "refunds": [
+                {"item": str(r.item_id), "qty": r.qty, "amount": format_money(r.amount_minor)}
+                for r in refunds
+            ],
+        }
         if refund_minor > 0:
-            note = CreditNote.objects.create(
-                number=next_number("CRN"),
-                kind=CreditNoteKind.DEPOSIT_REFUND,
-                customer=customer,
-                movement=moved.movement,
-                reason="deposit refunded on return",
-                lines=refunds,
-                total_minor=refund_minor,
+            changes += postings.deposit_refunded(
+                customer_id=customer.pk,
+                refunds=refunds,
+                method=self.refund,
+                source_id=str(moved.movement.pk),
+                ctx=ctx,
             )
-            view = credit_note_view(note)
-            body["credit_note"] = view
+        if refund_minor > 0 and self.refund == invariants.RefundMethod.CREDIT:
+            note = self._credit_note(customer, moved, refunds, refund_minor)
+            body["credit_note"] = credit_note_view(note)
             changes += credit.credit_note_issued(customer, total_minor=refund_minor, invoice=None)
             changes.append(
                 Change(
                     "credit_note",
-                    view["id"],
+                    str(note.id),
                     None,
-                    view,
+                    body["credit_note"],
                     None,
                     target.pk,
                     owner_id=customer.user_id,
                 )
             )
         body["refund"] = format_money(refund_minor)
-        return Outcome(201, body, changes)
+        return body, changes
+
+    @staticmethod
+    def _credit_note(
+        customer: Customer, moved: MoveResult, refunds: list[postings.Refund], total_minor: int
+    ) -> CreditNote:
+        """A refund credited to the account is a credit note (a cash refund is paid out)."""
+        return CreditNote.objects.create(
+            number=next_number("CRN"),
+            kind=CreditNoteKind.DEPOSIT_REFUND,
+            customer=customer,
+            movement=moved.movement,
+            reason="deposit refunded on return",
+            lines=[
+                {
+                    "item": str(refund.item_id),
+                    "qty": refund.qty,
+                    "deposit": format_money(refund.amount_minor),
+                }
+                for refund in refunds
+            ],
+            total_minor=total_minor,
+        )

@@ -53,7 +53,7 @@ def open_accounts(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("inventory", "0007_location_receives"),
-        ("sales", "0002_customer_user"),
+        ("sales", "0003_modes_and_deposits"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
