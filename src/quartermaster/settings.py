@@ -231,8 +231,12 @@ CACHES = {
     )
 }
 
-# Live pokes over WebSocket: in-process by default; Redis so every server process hears every commit.
-_channel_layer_url = os.environ.get("QM_CHANNEL_LAYER_URL", "")
+# Live pokes over WebSocket: in-process by default; Redis so every server process hears every
+# commit. Unset, it follows a Redis cache: one Redis URL shares everything several app processes
+# must share (core.processes); "memory://" keeps it in-process whatever the cache.
+_channel_layer_url = os.environ.get("QM_CHANNEL_LAYER_URL", "") or (
+    _cache_url if _cache_url.startswith("redis") else ""
+)
 CHANNEL_LAYERS = {
     "default": (
         {

@@ -25,6 +25,7 @@ from websockets.sync.client import connect
 from quartermaster.client import Backoff, DeviceStore, Session, SyncEngine
 from quartermaster.client.store import DONE, PENDING, REJECTED
 from tests.acceptance.test_served_api import start_quartermaster
+from tests.conftest import redis_base_url
 from tests.ha.cluster import Cluster, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -160,6 +161,8 @@ def test_the_standby_takes_over_and_no_op_is_lost_or_doubled(
         "QM_SECRET_KEY": "ha-test-secret-key-" + "x" * 40,
         "QM_AUDIT_KEY": "ha-test-audit-key-" + "y" * 40,
         "QM_DB_POOL_MAX": "6",
+        # Several app processes share rate limits and WebSocket fan-out (serve refuses otherwise).
+        "QM_CACHE_URL": f"{redis_base_url().rstrip('/')}/12",
     }
     apps = []
     for index, args in enumerate((["demo", "--serve"], ["serve"], ["serve"])):
