@@ -241,7 +241,11 @@ CHANNEL_LAYERS = {
     "default": (
         {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [_channel_layer_url]},
+            # The layer's idle receive is a 5 s blocking pop on the server; redis-py 8 gives
+            # every read a 5 s socket timeout by default, which the pop then loses and every
+            # idle socket is closed (channels_redis#422). Longer than the pop, still finite:
+            # a Redis that vanished is noticed.
+            "CONFIG": {"hosts": [{"address": _channel_layer_url, "socket_timeout": 15}]},
         }
         if _channel_layer_url.startswith("redis")
         else {"BACKEND": "channels.layers.InMemoryChannelLayer"}

@@ -43,6 +43,10 @@ def test_a_commit_on_one_process_pokes_a_client_of_another(tmp_path: Path, setti
         with connect(
             first_url.replace("http://", "ws://") + f"/ws/changes?token={token}"
         ) as socket:
+            # Idle longer than the layer's 5 s blocking pop: the socket stays open (redis-py 8's
+            # default 5 s read timeout used to close every idle one).
+            with pytest.raises(TimeoutError):
+                socket.recv(timeout=7)
             created = httpx.post(
                 f"{second_url}/api/v1/items", json={"name": "via redis", "qty": 1}, headers=headers
             )
