@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from quartermaster.client.cli import add_agent_parser
+from quartermaster.cluster.cli import add_cluster_parser
 from quartermaster.config import ConfigError, check_bind_is_safe, env_bool
 
 
@@ -629,6 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalogue.set_defaults(func=cmd_op_catalogue)
 
     add_agent_parser(commands)
+    add_cluster_parser(commands)
 
     manage = commands.add_parser("manage", help="run a Django management command (developers)")
     manage.add_argument("rest", nargs=argparse.REMAINDER)

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from quartermaster.cluster import autoctl
 from tests.acceptance.test_served_api import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +41,7 @@ MONITOR_SETTINGS = {
 }
 NETWORK_PARTITION_TIMEOUT_S = "4"
 DATABASE = "qm"
+LOOPBACK = autoctl.Security(loopback=True)
 
 
 def wait_for(
@@ -85,10 +87,7 @@ class Cluster:
 
     @property
     def monitor_url(self) -> str:
-        return (
-            f"postgresql://autoctl_node@127.0.0.1:{self.monitor_port}/pg_auto_failover"
-            "?sslmode=disable"
-        )
+        return autoctl.monitor_url("127.0.0.1", self.monitor_port, security=LOOPBACK)
 
     @property
     def database_url(self) -> str:
@@ -143,18 +142,13 @@ class Cluster:
         )
         return done.stdout
 
-    def common_args(self) -> list[str]:
-        return [
-            "--hostname", "127.0.0.1", "--auth", "trust", "--no-ssl",
-            "--pgctl", str(self.bindir / "pg_ctl"),
-        ]  # fmt: skip
-
     def start_monitor(self) -> None:
-        self.monitor_process = self.autoctl(
-            ["create", "monitor", "--pgdata", str(self.scratch / "monitor"),
-             "--pgport", str(self.monitor_port), *self.common_args(), "--run"],
-            "monitor",
+        # Exactly what `quartermaster cluster init-monitor --loopback` runs.
+        command = autoctl.init_monitor_args(
+            pgdata=self.scratch / "monitor", pgctl=self.bindir / "pg_ctl", port=self.monitor_port,
+            hostname="127.0.0.1", security=LOOPBACK,
         )  # fmt: skip
+        self.monitor_process = self.autoctl(command[1:], "monitor")
         wait_for("the monitor", self._monitor_answers, deadline_s=60)
         with psycopg.connect(self._monitor_superuser_url(), autocommit=True) as connection:
             for name, value in MONITOR_SETTINGS.items():
@@ -170,12 +164,13 @@ class Cluster:
         return True
 
     def start_node(self, node: Node) -> None:
-        node.process = self.autoctl(
-            ["create", "postgres", "--pgdata", str(node.pgdata), "--pgport", str(node.port),
-             "--name", node.name, "--dbname", DATABASE, "--monitor", self.monitor_url,
-             *self.common_args(), "--run"],
-            node.name,
+        # Exactly what `quartermaster cluster init-node --loopback` runs.
+        command = autoctl.init_node_args(
+            pgdata=node.pgdata, pgctl=self.bindir / "pg_ctl", monitor=self.monitor_url,
+            name=node.name, port=node.port, hostname="127.0.0.1", database=DATABASE,
+            security=LOOPBACK,
         )  # fmt: skip
+        node.process = self.autoctl(command[1:], node.name)
 
     def configure_keeper(self, node: Node) -> None:
         self.autoctl_run(
