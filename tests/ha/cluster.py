@@ -201,11 +201,32 @@ class Cluster:
         if postmaster is not None:
             _kill_quietly(postmaster, signal.SIGKILL)
 
+    def restart_node(self, node: Node) -> None:
+        """The PC is back: its keeper runs again on the data it had (`pg_autoctl run`)."""
+        node.process = self.autoctl(["run", "--pgdata", str(node.pgdata)], node.name)
+
+    def switchover(self, node: Node) -> None:
+        """A planned change of primary, asked on `node`, answered once it is done."""
+        self.autoctl_run(["perform", "switchover", "--pgdata", str(node.pgdata)])
+
+    def keeper_pids(self, node: Node) -> list[int]:
+        """The node's pg_autoctl processes (the keeper and its services), not PostgreSQL's."""
+        if node.process is None or node.process.poll() is not None:
+            return []
+        postgres = set(self.postgres_pids(node))
+        return [pid for pid in _tree(node.process.pid) if pid not in postgres]
+
+    def postgres_pids(self, node: Node) -> list[int]:
+        postmaster = _postmaster_pid(node.pgdata)
+        return _tree(postmaster) if postmaster is not None else []
+
     def stop(self) -> None:
         processes = [node.process for node in self.nodes] + [self.monitor_process]
+        for node in self.nodes:  # a test may have paused some: paused, they ignore SIGQUIT
+            signal_all(self.keeper_pids(node) + self.postgres_pids(node), signal.SIGCONT)
         for process in processes:
             if process is not None and process.poll() is None:
-                os.killpg(process.pid, signal.SIGCONT)  # in case a test paused it
+                os.killpg(process.pid, signal.SIGCONT)
                 os.killpg(process.pid, signal.SIGQUIT)  # immediate: scratch data
         for process in processes:
             if process is None:
@@ -236,6 +257,32 @@ def _postmaster_pid(pgdata: Path) -> int | None:
 def _kill_quietly(pid: int, sig: signal.Signals) -> None:
     with suppress(ProcessLookupError):
         os.kill(pid, sig)
+
+
+def signal_all(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        _kill_quietly(pid, sig)
+
+
+def _tree(root: int) -> list[int]:
+    """`root` and every process descended from it, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # The parent id follows the command name, which is in parentheses and may hold spaces.
+            stat = (entry / "stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
 
 
 def ensure_pg_auto_failover() -> Path:
