@@ -58,9 +58,12 @@ def read_status(monitor_url: str, formation: str = "default") -> dict[str, Any]:
 def _role(node: NodeState) -> str:
     if node.is_primary:
         return "primary"
-    if node.reported_state == "secondary":
+    if node.reported_state == node.goal_state == "secondary":
         return "standby"
-    return node.reported_state  # catchingup, draining, demoted, …: on its way somewhere
+    if node.reported_state != node.goal_state:
+        # On its way somewhere: an old primary told to step down is not a primary any more.
+        return f"-> {node.goal_state}"
+    return node.reported_state  # catchingup, demoted, …
 
 
 def status_text(status: dict[str, Any]) -> str:
@@ -68,7 +71,7 @@ def status_text(status: dict[str, Any]) -> str:
         f"formation {status['formation']}: number-sync-standbys {status['number_sync_standbys']}"
     ]
     lines.append(
-        f"{'node':<12} {'address':<22} {'role':<10} {'state (goal)':<30} {'lsn':<12} health"
+        f"{'node':<12} {'address':<22} {'role':<18} {'state (goal)':<30} {'lsn':<12} health"
     )
     for node in status["nodes"]:
         state = node["reported_state"] + (
@@ -76,7 +79,7 @@ def status_text(status: dict[str, Any]) -> str:
         )
         address = f"{node['host']}:{node['port']}"
         lines.append(
-            f"{node['name']:<12} {address:<22} {node['role']:<10} {state:<30} "
+            f"{node['name']:<12} {address:<22} {node['role']:<18} {state:<30} "
             f"{node['lsn']:<12} {'ok' if node['healthy'] else 'DOWN'}"
         )
     lines.append(f"writes: {status['durability']}")
