@@ -14,22 +14,17 @@ and has no exponential back-off, while the API's request limits would still need
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 from limits import RateLimitItemPerSecond
-from limits.errors import StorageError
 from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import FixedWindowRateLimiter
 
 from quartermaster.core.errors import RateLimited
-
-logger = logging.getLogger(__name__)
 
 NAMESPACE = "qm"
 
@@ -78,72 +73,9 @@ def storage() -> Storage:
         with _lock:
             found = _storages.get(url)
             if found is None:
-                found = MemoryStorage() if url == "memory://" else SharedStorage(url)
+                found = MemoryStorage() if url == "memory://" else RedisStorage(url)
                 _storages[url] = found
     return found
-
-
-# While the shared Redis cannot be reached, counters live in this process for this long before
-# Redis is tried again (a dead host would otherwise cost every request a connect timeout).
-SHARED_RETRY_S = 10.0
-
-
-class SharedStorage(Storage):
-    """Redis, and this process's memory while Redis cannot be reached.
-
-    Redis usually lives on the shop's smallest machine (README "A shop with failover"): when it
-    is down, limits and lockouts still apply, counted by each process alone (each limit is then
-    multiplied by the number of processes) instead of every request failing with a 500."""
-
-    STORAGE_SCHEME = None
-
-    def __init__(self, url: str) -> None:
-        super().__init__(url, wrap_exceptions=False)
-        # Short timeouts: a request waits at most this long on a Redis that went away.
-        self.shared = RedisStorage(
-            url, wrap_exceptions=True, socket_timeout=1, socket_connect_timeout=1
-        )
-        self.local = MemoryStorage()
-        self._down_until = 0.0
-
-    @property
-    def base_exceptions(self) -> type[Exception]:
-        return StorageError
-
-    def _use(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        if time.monotonic() >= self._down_until:
-            try:
-                return getattr(self.shared, name)(*args, **kwargs)
-            except StorageError as error:
-                self._down_until = time.monotonic() + SHARED_RETRY_S
-                logger.warning(
-                    "rate limit counters: Redis unreachable (%s); counting in this process "
-                    "for %d s",
-                    error,
-                    SHARED_RETRY_S,
-                )
-        return getattr(self.local, name)(*args, **kwargs)
-
-    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        return int(self._use("incr", key, expiry, amount=amount))
-
-    def get(self, key: str) -> int:
-        return int(self._use("get", key))
-
-    def get_expiry(self, key: str) -> float:
-        return float(self._use("get_expiry", key))
-
-    def check(self) -> bool:
-        return bool(self._use("check"))
-
-    def reset(self) -> int | None:
-        self.local.reset()
-        found = self._use("reset")
-        return None if found is None else int(found)
-
-    def clear(self, key: str) -> None:
-        self.local.clear(key)
-        self._use("clear", key)
 
 
 def clear_all() -> None:
