@@ -57,6 +57,11 @@ clean: ## remove the virtualenv, caches and the embedded database
 bench-market: install ## flower market: morning rush (20 devices) vs set-based SQL, month-end settle time and memory, both databases (~15 min)
 	$(BIN)/python bench/bench_market.py
 
+.PHONY: bench-failover
+bench-failover: install ## pg_auto_failover: writes with a synchronous standby vs alone, outage over 5 failovers (~5 min; installs pg_auto_failover as root)
+	scripts/ensure-postgres.sh >/dev/null && scripts/ensure-pg-auto-failover.sh >/dev/null
+	PYTHONPATH=src:. $(BIN)/python bench/bench_failover.py
+
 .PHONY: bench-peers
 bench-peers: install ## PATCH qty and GET item beside the seed-001/seed-003 peers (black boxes), both databases (~8 min)
 	$(BIN)/python bench/bench_peers.py

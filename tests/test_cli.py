@@ -113,5 +113,31 @@ def test_serve_refuses_several_workers_without_a_shared_cache(tmp_path: Path) ->
     result = run(["serve", "--workers", "2", "--port", "8998"], tmp_path)
 
     assert result.returncode == 2
+    assert "--workers 2" in result.stdout
+    assert "QM_CACHE_URL" in result.stdout
+    assert "QM_CHANNEL_LAYER_URL" in result.stdout
+    assert "serving" not in result.stdout
+
+
+def test_serve_refuses_several_workers_whose_sockets_hear_only_their_own_commits(
+    tmp_path: Path,
+) -> None:
+    # Limits shared, fan-out kept in-process on purpose: still refused, naming only the fan-out.
+    # (Nothing connects to Redis before the refusal, so no server is needed.)
+    shared_limits = {"QM_CACHE_URL": "redis://127.0.0.1:1/0", "QM_CHANNEL_LAYER_URL": "memory://"}
+    result = run(["serve", "--workers", "2", "--port", "8998"], tmp_path, extra_env=shared_limits)
+
+    assert result.returncode == 2
+    assert "WebSocket fan-out" in result.stdout
+    assert "rate limits" not in result.stdout
+    assert "serving" not in result.stdout
+
+
+def test_an_app_of_a_failover_cluster_is_one_of_several_processes(tmp_path: Path) -> None:
+    monitor = {"QM_CLUSTER_MONITOR_URL": "postgresql://autoctl_node@127.0.0.1:1/pg_auto_failover"}
+    result = run(["serve", "--port", "8998"], tmp_path, extra_env=monitor)
+
+    assert result.returncode == 2
+    assert "failover cluster" in result.stdout
     assert "QM_CACHE_URL" in result.stdout
     assert "serving" not in result.stdout

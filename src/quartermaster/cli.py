@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from quartermaster.client.cli import add_agent_parser
+from quartermaster.cluster.cli import add_cluster_parser
 from quartermaster.config import ConfigError, check_bind_is_safe, env_bool
 
 
@@ -58,16 +59,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
     from django.conf import settings
 
-    from quartermaster.core import ratelimit
+    from quartermaster.core import processes
     from quartermaster.logs import uvicorn_log_config
 
-    if args.workers > 1 and not ratelimit.is_shared():
-        # Each worker would count rate limits and login lockouts in its own memory: every
-        # limit multiplied by the number of workers, without a word.
-        _say(
-            f"error: --workers {args.workers} needs a shared cache for rate limits and lockouts:"
-            " set QM_CACHE_URL=redis://… or serve with --workers 1"
-        )
+    # Several processes each counting limits and telling sockets on their own would answer
+    # differently depending on which one a client reached, without a word.
+    refused = processes.refusal(args.workers)
+    if refused is not None:
+        _say(refused)
         return 2
 
     _say(f"serving Quartermaster on http://{args.host}:{args.port} (Ctrl+C to stop)")
@@ -631,6 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalogue.set_defaults(func=cmd_op_catalogue)
 
     add_agent_parser(commands)
+    add_cluster_parser(commands)
 
     manage = commands.add_parser("manage", help="run a Django management command (developers)")
     manage.add_argument("rest", nargs=argparse.REMAINDER)

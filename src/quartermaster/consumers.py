@@ -2,7 +2,9 @@
 or `?token=<access token>` (API.md "Sync").
 
 After each commit the server sends `{"type": "poke", "seq": N}` and, at once, critical events
-(`out_of_stock`) for locations the caller may see, and `primary_changed` (API.md "Cluster") to everyone. Clients then pull `/api/v1/sync/changes`.
+(`out_of_stock`) for locations the caller may see, `primary_changed` (API.md "Cluster") to
+everyone, and `op_rejected` to the sockets of the user whose synced op was refused for want of
+stock. Clients then pull `/api/v1/sync/changes`.
 
 A socket lives no longer than the access it was opened with: it is closed with 4401 when its
 token expires (the client reconnects with a fresh one) and with 4403 when its session ends
@@ -26,7 +28,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from quartermaster.core.errors import Invalid
-from quartermaster.core.events import FEED_GROUP
+from quartermaster.core.events import FEED_GROUP, user_group
 from quartermaster.core.types import Actor
 from quartermaster.identity.auth import Access, access_of
 from quartermaster.identity.invariants import device_key
@@ -51,8 +53,8 @@ class ChangesConsumer(AsyncJsonWebsocketConsumer):
         if self.access is None:
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
-        await self.channel_layer.group_add(FEED_GROUP, self.channel_name)
-        await self.channel_layer.group_add(REVOCATIONS_GROUP, self.channel_name)
+        for group in self._groups():
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept(subprotocol)
         self._watch = asyncio.create_task(self._watch_access(self.access))
 
@@ -60,8 +62,8 @@ class ChangesConsumer(AsyncJsonWebsocketConsumer):
         if self._watch is not None:
             self._watch.cancel()
         if self.access is not None:
-            await self.channel_layer.group_discard(FEED_GROUP, self.channel_name)
-            await self.channel_layer.group_discard(REVOCATIONS_GROUP, self.channel_name)
+            for group in self._groups():
+                await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if await self._closed_if_expired():
@@ -91,6 +93,12 @@ class ChangesConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(
             {"type": "critical", "event": message["event"], "epoch": epoch, **message["detail"]}
         )
+
+    async def user_event(self, message: dict[str, Any]) -> None:
+        """`{"type": "critical", "event": "op_rejected", ...}`: sent to this user's group only."""
+        if self._actor() is None or await self._closed_if_expired():
+            return
+        await self.send_json({"type": "critical", "event": message["event"], **message["detail"]})
 
     async def access_revoked(self, message: dict[str, Any]) -> None:
         access = self.access
@@ -123,12 +131,21 @@ class ChangesConsumer(AsyncJsonWebsocketConsumer):
         """Stop hearing anything and close with `code`, once."""
         if self.access is None:
             return
+        groups = self._groups()
         self.access = None
-        await self.channel_layer.group_discard(FEED_GROUP, self.channel_name)
-        await self.channel_layer.group_discard(REVOCATIONS_GROUP, self.channel_name)
+        for group in groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
         if self._watch is not None and self._watch is not asyncio.current_task():
             self._watch.cancel()
         await self.close(code)
+
+    def _groups(self) -> list[str]:
+        """The groups this socket listens on while its access lasts."""
+        groups = [FEED_GROUP, REVOCATIONS_GROUP]
+        actor = self._actor()
+        if actor is not None and actor.user_id is not None:
+            groups.append(user_group(actor.user_id))
+        return groups
 
     def _actor(self) -> Actor | None:
         return None if self.access is None else self.access.actor

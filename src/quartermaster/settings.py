@@ -231,13 +231,21 @@ CACHES = {
     )
 }
 
-# Live pokes over WebSocket: in-process by default; Redis so every server process hears every commit.
-_channel_layer_url = os.environ.get("QM_CHANNEL_LAYER_URL", "")
+# Live pokes over WebSocket: in-process by default; Redis so every server process hears every
+# commit. Unset, it follows a Redis cache: one Redis URL shares everything several app processes
+# must share (core.processes); "memory://" keeps it in-process whatever the cache.
+_channel_layer_url = os.environ.get("QM_CHANNEL_LAYER_URL", "") or (
+    _cache_url if _cache_url.startswith("redis") else ""
+)
 CHANNEL_LAYERS = {
     "default": (
         {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [_channel_layer_url]},
+            # The layer's idle receive is a 5 s blocking pop on the server; redis-py 8 gives
+            # every read a 5 s socket timeout by default, which the pop then loses and every
+            # idle socket is closed (channels_redis#422). Longer than the pop, still finite:
+            # a Redis that vanished is noticed.
+            "CONFIG": {"hosts": [{"address": _channel_layer_url, "socket_timeout": 15}]},
         }
         if _channel_layer_url.startswith("redis")
         else {"BACKEND": "channels.layers.InMemoryChannelLayer"}

@@ -98,3 +98,50 @@ def test_the_token_can_travel_in_the_subprotocol_header_instead_of_the_url(
     assert chosen == "bearer"
     with pytest.raises(InvalidStatus):
         connect(url, subprotocols=["bearer", "not-a-token"])
+
+
+def test_an_op_refused_for_want_of_stock_tells_its_user_at_once(server: str) -> None:  # noqa: F811
+    """The master tells the user's sockets that the last unit went elsewhere (issue 14): a
+    `critical` `op_rejected`, to that user only; a dry run and a replay tell nobody."""
+    admin = login(server, "admin", "admin-demo-pass")
+    other = login(server, "manager", "manager-demo-pass")
+    item = httpx.post(
+        f"{server}/api/v1/items", json={"name": "the last scarf", "qty": 1}, headers=admin
+    ).json()
+    ops = [
+        {"op_id": f"scarf-{n}", "type": "item.adjust",
+         "payload": {"item_id": item["id"], "delta": -1}}
+        for n in (1, 2)
+    ]  # fmt: skip
+    batch = {"device_id": "till-scarf", "ops": ops}
+
+    def sync(params: dict[str, str] | None = None) -> list[int]:
+        reply = httpx.post(f"{server}/api/v1/sync/batch", json=batch, headers=admin, params=params)
+        return [result["status"] for result in reply.json()["results"]]
+
+    with (
+        connect(ws_url(server, token_of(admin))) as mine,
+        connect(ws_url(server, token_of(other))) as theirs,
+    ):
+        assert sync({"dry_run": "true"}) == [200, 400]
+        with pytest.raises(TimeoutError):
+            mine.recv(timeout=1)
+        assert sync() == [200, 400]
+        heard = [receive(mine) for _ in range(3)]
+        assert sync() == [200, 400]  # replayed: told once already
+        rejections = [m for m in heard if m.get("event") == "op_rejected"]
+        others = [json.loads(theirs.recv(timeout=2)) for _ in range(2)]
+        with pytest.raises(TimeoutError):
+            mine.recv(timeout=1)
+
+    assert rejections == [
+        {"type": "critical", "event": "op_rejected", "op_id": "scarf-2", "op_type": "item.adjust",
+         "device_id": "till-scarf", "status": 400, "code": "invalid",
+         "error": "qty cannot go below 0"}
+    ]  # fmt: skip
+    # The other user hears the sale (a poke, out of stock), never the refusal of someone else's op.
+    assert all(m.get("event") != "op_rejected" for m in others)
+
+
+def token_of(headers: dict[str, str]) -> str:
+    return headers["Authorization"].removeprefix("Bearer ")

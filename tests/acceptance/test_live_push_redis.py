@@ -21,9 +21,11 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_a_commit_on_one_process_pokes_a_client_of_another(tmp_path: Path) -> None:
+@pytest.mark.parametrize("setting", ["QM_CHANNEL_LAYER_URL", "QM_CACHE_URL"])
+def test_a_commit_on_one_process_pokes_a_client_of_another(tmp_path: Path, setting: str) -> None:
+    """Named on its own, or through the cache's Redis (one URL shares all a process must)."""
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
-    layer = {"QM_CHANNEL_LAYER_URL": f"{redis_base_url().rstrip('/')}/{14 - worker}"}
+    layer = {setting: f"{redis_base_url().rstrip('/')}/{14 - worker}"}
     env = {
         **os.environ,
         "QM_DATA_DIR": str(tmp_path),
@@ -41,6 +43,10 @@ def test_a_commit_on_one_process_pokes_a_client_of_another(tmp_path: Path) -> No
         with connect(
             first_url.replace("http://", "ws://") + f"/ws/changes?token={token}"
         ) as socket:
+            # Idle longer than the layer's 5 s blocking pop: the socket stays open (redis-py 8's
+            # default 5 s read timeout used to close every idle one).
+            with pytest.raises(TimeoutError):
+                socket.recv(timeout=7)
             created = httpx.post(
                 f"{second_url}/api/v1/items", json={"name": "via redis", "qty": 1}, headers=headers
             )

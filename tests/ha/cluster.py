@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from quartermaster.cluster import autoctl
 from tests.acceptance.test_served_api import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +41,7 @@ MONITOR_SETTINGS = {
 }
 NETWORK_PARTITION_TIMEOUT_S = "4"
 DATABASE = "qm"
+LOOPBACK = autoctl.Security(loopback=True)
 
 
 def wait_for(
@@ -85,10 +87,7 @@ class Cluster:
 
     @property
     def monitor_url(self) -> str:
-        return (
-            f"postgresql://autoctl_node@127.0.0.1:{self.monitor_port}/pg_auto_failover"
-            "?sslmode=disable"
-        )
+        return autoctl.monitor_url("127.0.0.1", self.monitor_port, security=LOOPBACK)
 
     @property
     def database_url(self) -> str:
@@ -143,18 +142,13 @@ class Cluster:
         )
         return done.stdout
 
-    def common_args(self) -> list[str]:
-        return [
-            "--hostname", "127.0.0.1", "--auth", "trust", "--no-ssl",
-            "--pgctl", str(self.bindir / "pg_ctl"),
-        ]  # fmt: skip
-
     def start_monitor(self) -> None:
-        self.monitor_process = self.autoctl(
-            ["create", "monitor", "--pgdata", str(self.scratch / "monitor"),
-             "--pgport", str(self.monitor_port), *self.common_args(), "--run"],
-            "monitor",
+        # Exactly what `quartermaster cluster init-monitor --loopback` runs.
+        command = autoctl.init_monitor_args(
+            pgdata=self.scratch / "monitor", pgctl=self.bindir / "pg_ctl", port=self.monitor_port,
+            hostname="127.0.0.1", security=LOOPBACK,
         )  # fmt: skip
+        self.monitor_process = self.autoctl(command[1:], "monitor")
         wait_for("the monitor", self._monitor_answers, deadline_s=60)
         with psycopg.connect(self._monitor_superuser_url(), autocommit=True) as connection:
             for name, value in MONITOR_SETTINGS.items():
@@ -170,12 +164,13 @@ class Cluster:
         return True
 
     def start_node(self, node: Node) -> None:
-        node.process = self.autoctl(
-            ["create", "postgres", "--pgdata", str(node.pgdata), "--pgport", str(node.port),
-             "--name", node.name, "--dbname", DATABASE, "--monitor", self.monitor_url,
-             *self.common_args(), "--run"],
-            node.name,
+        # Exactly what `quartermaster cluster init-node --loopback` runs.
+        command = autoctl.init_node_args(
+            pgdata=node.pgdata, pgctl=self.bindir / "pg_ctl", monitor=self.monitor_url,
+            name=node.name, port=node.port, hostname="127.0.0.1", database=DATABASE,
+            security=LOOPBACK,
         )  # fmt: skip
+        node.process = self.autoctl(command[1:], node.name)
 
     def configure_keeper(self, node: Node) -> None:
         self.autoctl_run(
@@ -206,11 +201,32 @@ class Cluster:
         if postmaster is not None:
             _kill_quietly(postmaster, signal.SIGKILL)
 
+    def restart_node(self, node: Node) -> None:
+        """The PC is back: its keeper runs again on the data it had (`pg_autoctl run`)."""
+        node.process = self.autoctl(["run", "--pgdata", str(node.pgdata)], node.name)
+
+    def switchover(self, node: Node) -> None:
+        """A planned change of primary, asked on `node`, answered once it is done."""
+        self.autoctl_run(["perform", "switchover", "--pgdata", str(node.pgdata)])
+
+    def keeper_pids(self, node: Node) -> list[int]:
+        """The node's pg_autoctl processes (the keeper and its services), not PostgreSQL's."""
+        if node.process is None or node.process.poll() is not None:
+            return []
+        postgres = set(self.postgres_pids(node))
+        return [pid for pid in _tree(node.process.pid) if pid not in postgres]
+
+    def postgres_pids(self, node: Node) -> list[int]:
+        postmaster = _postmaster_pid(node.pgdata)
+        return _tree(postmaster) if postmaster is not None else []
+
     def stop(self) -> None:
         processes = [node.process for node in self.nodes] + [self.monitor_process]
+        for node in self.nodes:  # a test may have paused some: paused, they ignore SIGQUIT
+            signal_all(self.keeper_pids(node) + self.postgres_pids(node), signal.SIGCONT)
         for process in processes:
             if process is not None and process.poll() is None:
-                os.killpg(process.pid, signal.SIGCONT)  # in case a test paused it
+                os.killpg(process.pid, signal.SIGCONT)
                 os.killpg(process.pid, signal.SIGQUIT)  # immediate: scratch data
         for process in processes:
             if process is None:
@@ -241,6 +257,32 @@ def _postmaster_pid(pgdata: Path) -> int | None:
 def _kill_quietly(pid: int, sig: signal.Signals) -> None:
     with suppress(ProcessLookupError):
         os.kill(pid, sig)
+
+
+def signal_all(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        _kill_quietly(pid, sig)
+
+
+def _tree(root: int) -> list[int]:
+    """`root` and every process descended from it, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # The parent id follows the command name, which is in parentheses and may hold spaces.
+            stat = (entry / "stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
 
 
 def ensure_pg_auto_failover() -> Path:

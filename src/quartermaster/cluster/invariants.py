@@ -101,3 +101,62 @@ class PrimaryTracker:
     @property
     def epoch(self) -> int | None:
         return self.primary.epoch if self.primary else None
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """One data node as the monitor sees it now (`pgautofailover.node`)."""
+
+    name: str
+    host: str
+    port: int
+    reported_state: str
+    goal_state: str
+    replication_quorum: bool
+    candidate_priority: int
+    lsn: str
+    healthy: bool
+    timeline: int
+
+    @property
+    def is_primary(self) -> bool:
+        return self.reported_state == self.goal_state and self.reported_state in WRITABLE_STATES
+
+    @property
+    def is_sync_standby(self) -> bool:
+        return self.reported_state == "secondary" and self.replication_quorum and self.healthy
+
+
+def durability(nodes: list[NodeState], number_sync_standbys: int) -> str:
+    """Where an acknowledged write is now, in words for the person running the shop.
+
+    pg_auto_failover chooses availability with one standby: when it stops answering, the monitor
+    moves the primary to `wait_primary` and clears `synchronous_standby_names`, so writes go on
+    and rest on one machine until the standby catches up. With two standbys and
+    `number-sync-standbys 1`, one of them may stop and every write still waits for the other."""
+    primaries = [node for node in nodes if node.is_primary]
+    if not primaries:
+        return "no primary: writes wait (a failover is under way, or no node is healthy)"
+    [primary, *_] = primaries
+    standbys = [node for node in nodes if node.is_sync_standby]
+    if primary.reported_state in {"single", "wait_primary"} or not standbys:
+        return (
+            f"ONE COPY: the primary {primary.name} accepts writes alone; an acknowledged write "
+            "is on this one machine until a standby catches up"
+        )
+    if len(standbys) == 1 and number_sync_standbys == 0:
+        return (
+            f"two copies: each write waits for the standby {standbys[0].name}; if it stops "
+            "answering, the primary goes wait_primary and accepts writes alone (availability "
+            "first: one standby; two standbys with number-sync-standbys 1 never do)"
+        )
+    if number_sync_standbys >= 1:
+        return (
+            f"{number_sync_standbys + 1}+ copies: each write waits for {number_sync_standbys} of "
+            f"{len(standbys)} standbys; {len(standbys) - number_sync_standbys} may stop without "
+            "writes resting on one machine (if too many stop, writes wait instead)"
+        )
+    return (
+        f"two copies: each write waits for any one of {len(standbys)} standbys; if all stop, "
+        "the primary accepts writes alone (number-sync-standbys 0)"
+    )

@@ -8,6 +8,9 @@ from typing import Any
 class DomainError(Exception):
     status = 400
     code = "invalid"
+    # A refusal because the stock is not there (the last unit went elsewhere first): the
+    # outcome a device's user must hear of at once (sync tells their sockets `op_rejected`).
+    out_of_stock = False
 
     def __init__(self, message: str, *, fields: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -48,6 +51,12 @@ class Invalid(DomainError):
         )
 
 
+class QtyBelowZero(Invalid):
+    """A change that would take a quantity below zero: `invalid` on the wire, as ever."""
+
+    out_of_stock = True
+
+
 def _path_part(part: Any) -> str:
     return f"[{part}]" if isinstance(part, int) else str(part)
 
@@ -84,6 +93,7 @@ class Conflict(DomainError):
 
 class InsufficientStock(Conflict):
     code = "insufficient_stock"
+    out_of_stock = True
 
     def __init__(self, message: str = "insufficient stock", *, line: int | None = None) -> None:
         super().__init__(message, fields={f"lines[{line}]": message} if line is not None else None)

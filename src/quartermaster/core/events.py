@@ -82,6 +82,22 @@ def announce_after_commit(group: str, message: dict[str, Any]) -> None:
     transaction.on_commit(lambda: _send(group, message))
 
 
+USER_EVENT = "user.event"
+
+
+def user_group(user_id: UUID) -> str:
+    """The group of one user's sockets, on whichever device and process they are open."""
+    return f"user.{user_id.hex}"
+
+
+def tell_user_after_commit(user_id: UUID, event: str, detail: dict[str, Any]) -> None:
+    """A critical `event` for `user_id`'s sockets only (`op_rejected`), once the current
+    transaction commits (at once outside one)."""
+    announce_after_commit(
+        user_group(user_id), {"type": USER_EVENT, "event": event, "detail": detail}
+    )
+
+
 # The server's event loop (bound by the HTTP edge): messages are handed to it without waiting,
 # so a commit never blocks on the channel layer. Without one (CLI, tests): sent in place.
 _loop: asyncio.AbstractEventLoop | None = None

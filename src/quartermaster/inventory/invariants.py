@@ -11,7 +11,7 @@ from typing import Any
 from django.db import models
 
 from quartermaster.core import names
-from quartermaster.core.errors import Conflict, Invalid
+from quartermaster.core.errors import Conflict, Invalid, QtyBelowZero
 
 MAX_NAME_LENGTH = 200
 MAX_UNIT_LENGTH = 20
@@ -148,7 +148,7 @@ def apply_delta(qty: int, delta: int) -> int:
     """The transition qty' = qty + delta, refused when it would go below zero."""
     result = qty + delta
     if result < 0:
-        raise Invalid(QTY_BELOW_ZERO, fields={"delta": QTY_BELOW_ZERO})
+        raise QtyBelowZero(QTY_BELOW_ZERO, fields={"delta": QTY_BELOW_ZERO})
     return result
 
 

@@ -16,7 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from quartermaster.core import policy
 from quartermaster.core.commands import BulkCommand, Command
 from quartermaster.core.conflicts import VersionedUpdate
-from quartermaster.core.errors import DomainError, InsufficientStock, Invalid, NotFound
+from quartermaster.core.errors import (
+    DomainError,
+    InsufficientStock,
+    Invalid,
+    NotFound,
+    QtyBelowZero,
+)
 from quartermaster.core.money import Money, MoneyEdit, format_money
 from quartermaster.core.names import name_key
 from quartermaster.core.numbering import next_number
@@ -224,7 +230,7 @@ def adjust_items(
         try:
             planned = book.plan(spec, items, locations)
         except InsufficientStock:
-            answers[index] = Invalid(
+            answers[index] = QtyBelowZero(
                 invariants.QTY_BELOW_ZERO, fields={"delta": invariants.QTY_BELOW_ZERO}
             )
             continue

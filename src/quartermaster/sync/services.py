@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 from django.db import transaction
 
-from quartermaster.core import policy
+from quartermaster.core import events, policy
 from quartermaster.core.commands import exclusive
 from quartermaster.core.types import Actor
 from quartermaster.sync import invariants, memory, plan, units
@@ -75,4 +75,28 @@ def _run(actor: Actor, device_id: str, ops: Sequence[Op]) -> BatchResult:
     record_device_seqs(
         device_id, [op.device_seq for op, result in zip(ops, results, strict=True) if result.final]
     )
+    _tell_out_of_stock(actor, device_id, ops, results)
     return BatchResult(results=results, cursor=current_feed_seq(), dry_run=False)
+
+
+def _tell_out_of_stock(
+    actor: Actor, device_id: str, ops: Sequence[Op], results: Sequence[OpResult]
+) -> None:
+    """The master tells the user at once that an op of theirs was refused for want of stock
+    (the last unit went to another till first): `op_rejected` on every socket of theirs, sent
+    after commit, so a dry run (rolled back) tells nobody. A replayed answer was told already."""
+    if actor.user_id is None:
+        return
+    for op, result in zip(ops, results, strict=True):
+        refusal = result.refusal
+        if refusal is None or result.replayed or not refusal.out_of_stock:
+            continue
+        detail = {
+            "op_id": op.op_id,
+            "op_type": op.type,
+            "device_id": device_id,
+            "status": result.status,
+            "code": refusal.code,
+            "error": refusal.message,
+        }
+        events.tell_user_after_commit(actor.user_id, "op_rejected", detail)
