@@ -230,6 +230,32 @@ def insert_rows(model: type[models.Model], rows: Sequence[object]) -> None:
     _mark_saved(rows, conn.alias)
 
 
+def insert_new_rows(model: type[models.Model], rows: Sequence[models.Model]) -> set[Any]:
+    """INSERT fully built rows, skipping each that a unique key already holds (`ON CONFLICT DO
+    NOTHING`, on both databases: a concurrent holder of the key is waited for, never an
+    IntegrityError, so no savepoint is needed); the primary keys of the rows inserted. Two rows
+    of `rows` with one key: the first is inserted. For dedupe keys (notifications, outbox)."""
+    if not rows:
+        return set()
+    conn = connections[DEFAULT_DB_ALIAS]
+    plan = _plan(model, conn)
+    pk = model._meta.pk
+    assert pk is not None
+    returning = f" ON CONFLICT DO NOTHING RETURNING {conn.ops.quote_name(pk.column)}"
+    per_statement = max(1, (_max_params(conn) or len(rows) * plan.width) // plan.width)
+    inserted: set[Any] = set()
+    with conn.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            cursor.execute(
+                plan.insert + ", ".join([plan.row] * len(chunk)) + returning,
+                [value for obj in chunk for value in plan.values(obj)],
+            )
+            inserted.update(pk.to_python(value) for (value,) in cursor.fetchall())
+    _mark_saved([row for row in rows if row.pk in inserted], conn.alias)
+    return inserted
+
+
 _M = TypeVar("_M", bound=models.Model)
 _columns: dict[type[models.Model], frozenset[str]] = {}
 
