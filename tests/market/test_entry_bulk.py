@@ -126,7 +126,7 @@ def test_a_run_with_refusals_in_the_middle_answers_in_bulk_what_each_op_answers_
         *("ENT-000004", "ENT-000005", None, "ENT-000006"),
     ]
     assert [(b.get("status"), b.get("gross")) for b in bodies if "number" in b] == [
-        ("open", "5925.60"),  # 12.345 kg × 480.00
+        ("open", "5925.60"),  # 12.345 kg at 480.00
         ("open", "2400.00"),
         ("awaiting_rate", None),
         ("open", "240.00"),
@@ -147,10 +147,14 @@ def test_a_run_with_refusals_in_the_middle_answers_in_bulk_what_each_op_answers_
 def test_a_rate_posted_later_prices_the_entries_a_run_left_awaiting(
     admin: Api, staff: Api, market: Market
 ) -> None:
-    reply = send(staff, [entry(market, "farmer", "jasmine", "2.000", S2_TIME)] * 1 + [
-        entry(market, "other_farmer", "jasmine", "1.500", S2_TIME),
-        entry(market, "farmer", "rose", 4, S2_TIME),
-    ])
+    reply = send(
+        staff,
+        [entry(market, "farmer", "jasmine", "2.000", S2_TIME)] * 1
+        + [
+            entry(market, "other_farmer", "jasmine", "1.500", S2_TIME),
+            entry(market, "farmer", "rose", 4, S2_TIME),
+        ],
+    )
     assert statuses(reply) == [201, 201, 201]
     assert {r["body"]["status"] for r in reply.body["results"]} == {"awaiting_rate"}
 
@@ -220,9 +224,7 @@ def test_a_run_of_entries_takes_a_handful_of_statements_not_a_handful_per_entry(
     assert len(queries) <= 36, "\n".join(q["sql"][:100] for q in queries)
 
 
-def test_a_rest_entry_and_the_outbox_queue_each_notice_once(
-    staff: Api, market: Market
-) -> None:
+def test_a_rest_entry_and_the_outbox_queue_each_notice_once(staff: Api, market: Market) -> None:
     """The REST path is the same body for one entry: one notice, one outbox message."""
     body = {"farmer": market.farmer, "flower": market.jasmine, "qty": "1.000"}
     reply = staff.post(f"{MARKET}/entries", {**body, "arrived_at": S1_TIME})
