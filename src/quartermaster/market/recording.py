@@ -174,9 +174,10 @@ def _keep_version(entry: Entry) -> EntryVersion:
 
 
 class CreateEntry(BulkCommand):
-    """Record a delivery: its slot and market day from `arrived_at`, its rate if posted. One
-    body (`record_entries`) for one entry (REST, an op alone) and a run of them (batch sync,
-    group commit)."""
+    """Record a delivery: its slot and market day from `arrived_at`, its rate if posted."""
+
+    # One body (`record_entries`) for one entry (REST, an op alone) and a run of them (batch
+    # sync, group commit). The docstring above is the op's description in the op catalogue.
 
     name = "market.entry.create"
     farmer: UUID
