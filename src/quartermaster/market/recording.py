@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 from pydantic import Field
@@ -37,7 +38,7 @@ from quartermaster.core.commands import BulkCommand, Command
 from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import Conflict, DomainError, Invalid, NotFound
 from quartermaster.core.numbering import next_numbers
-from quartermaster.core.rows import insert_rows, new_row
+from quartermaster.core.rows import insert_rows, new_row, uuid_param
 from quartermaster.core.types import Change, Context, Outcome, Record
 from quartermaster.identity.permissions import authorize_entry_change
 from quartermaster.market import invariants
@@ -274,14 +275,36 @@ def rates_for(keys: set[RateKey]) -> dict[RateKey, RatePosting | None]:
     flower's row while it prices the waiting entries, so where no rate is in force the flowers'
     rows are held (in one statement, in key order: two runs never wait on each other in a
     circle) and the rate read again."""
-    found = {key: effective_rate(*key) for key in keys}
+    found = _rates_in_force(sorted(keys, key=str))
     missing = {flower_id for (flower_id, _, _), posting in found.items() if posting is None}
     if missing:
         held = Flower.objects.select_for_update(no_key=True).filter(pk__in=missing)
         list(held.order_by("pk").values_list("pk", flat=True))
-        for key, posting in found.items():
-            if posting is None:
-                found[key] = effective_rate(*key)
+        found.update(_rates_in_force([key for key, posting in found.items() if posting is None]))
+    return found
+
+
+def _rates_in_force(keys: list[RateKey]) -> dict[RateKey, RatePosting | None]:
+    """`effective_rate` of each key in one statement (one indexed lookup a key, UNION ALL): a
+    run's keys are a few flowers by a few slots, each a round trip otherwise (measured: 15 % of
+    a served batch's samples on the busy machine). Postings carry their id and rate only."""
+    if not keys:
+        return {}
+    ops = connection.ops
+    one = (
+        "SELECT %s, id, rate_minor FROM (SELECT id, rate_minor FROM market_rateposting"
+        " WHERE flower_id = %s AND slot = %s AND date <= %s"
+        " ORDER BY date DESC, number DESC LIMIT 1) AS k"
+    )
+    sql = " UNION ALL ".join(f"{one}{index}" for index in range(len(keys)))
+    params: list[Any] = []
+    for index, (flower_id, slot, day) in enumerate(keys):
+        params += [index, uuid_param(flower_id), slot, ops.adapt_datefield_value(day)]
+    found: dict[RateKey, RatePosting | None] = dict.fromkeys(keys)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for index, posting_id, rate_minor in cursor.fetchall():
+            found[keys[index]] = RatePosting(id=UUID(str(posting_id)), rate_minor=rate_minor)
     return found
 
 
