@@ -39,6 +39,9 @@ def main() -> None:
     parser.add_argument("--db-url", help="PostgreSQL URL (recreated); default: SQLite")
     parser.add_argument("--batches", type=int, default=5, help="timed batches (default 5)")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile listing")
+    parser.add_argument(
+        "--statements", action="store_true", help="also print ms per batch by statement"
+    )
     args = parser.parse_args()
     if args.db_url:
         profile_sync.recreate_postgres(args.db_url)
@@ -131,8 +134,21 @@ def main() -> None:
         f" statements per entry ({', '.join(f'{k} {sql.count(k) / ops:.1f}' for k in sorted(set(sql)))})"
         + (f", {commits / args.batches:.0f} COMMITs per batch" if commits else "")
     )
+    if args.statements:
+        print_statements(queries.captured_queries, args.batches)
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+
+
+def print_statements(captured: list[dict[str, Any]], batches: int) -> None:
+    """The time the client waited for each kind of statement, per batch, slowest first."""
+    spent: dict[str, float] = {}
+    for query in captured:
+        words = query["sql"].split()
+        kind = " ".join(words[:4] if words[0].upper() != "SELECT" else words[:1] + words[-12:-9])
+        spent[kind[:70]] = spent.get(kind[:70], 0.0) + float(query["time"])
+    for kind, seconds in sorted(spent.items(), key=lambda item: -item[1])[:20]:
+        print(f"  {seconds / batches * 1000:7.2f} ms  {kind}")
 
 
 if __name__ == "__main__":

@@ -25,18 +25,19 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 from uuid import UUID
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from quartermaster.core.models import OutboxMessage
+from quartermaster.core.rows import insert_new_rows, new_row
 
 logger = logging.getLogger(__name__)
 
@@ -122,23 +123,38 @@ def register(kind: str, deliverer: Deliverer) -> None:
 def enqueue(message: Message) -> bool:
     """Queue `message` in the caller's transaction (a command handler's); False when a message
     of that kind and key is already queued (or was sent): nothing is added."""
+    return bool(enqueue_many([message]))
+
+
+def enqueue_many(messages: Sequence[Message]) -> list[Message]:
+    """Queue `messages` in the caller's transaction, in one statement; the ones queued now. A
+    message whose kind and key are queued already (or sent), by an earlier command or a
+    concurrent one, or earlier in `messages`, is skipped: the unique key decides (`ON CONFLICT
+    DO NOTHING`), with no look-up first and no savepoint."""
     if not connection.in_atomic_block:
         # Outside a transaction the message would commit even if the command rolled back.
         raise RuntimeError("enqueue inside the command's transaction")
-    existing = OutboxMessage.objects.filter(kind=message.kind, dedupe_key=message.dedupe_key)
-    if existing.exists():
-        return False
-    try:
-        with transaction.atomic():
-            OutboxMessage.objects.create(
-                kind=message.kind,
-                ref=message.ref,
-                dedupe_key=message.dedupe_key,
-                available_at=timezone.now(),
-            )
-    except IntegrityError:  # a concurrent command queued the same key first
-        return False
-    return True
+    now = timezone.now()
+    rows = [
+        new_row(
+            OutboxMessage,
+            id=uuid.uuid4(),
+            kind=message.kind,
+            ref=message.ref,
+            dedupe_key=message.dedupe_key,
+            state="pending",
+            attempts=0,
+            available_at=now,
+            leased_until=None,
+            lease_token="",
+            last_error="",
+            created_at=now,
+            updated_at=now,
+        )
+        for message in messages
+    ]
+    inserted = insert_new_rows(OutboxMessage, rows)
+    return [message for message, row in zip(messages, rows, strict=True) if row.pk in inserted]
 
 
 def rearm(message: Message) -> None:

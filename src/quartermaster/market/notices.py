@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
@@ -28,7 +28,14 @@ from quartermaster.core.errors import Invalid, NotFound
 from quartermaster.core.money import format_money
 from quartermaster.core.types import SYSTEM_ACTOR, Change, Context, Outcome
 from quartermaster.market.invariants import format_qty
-from quartermaster.market.models import Advance, Entry, Farmer, Settlement, SettlementStatus
+from quartermaster.market.models import (
+    Advance,
+    Entry,
+    Farmer,
+    Flower,
+    Settlement,
+    SettlementStatus,
+)
 from quartermaster.market.selectors import farmer_view, get_farmer
 from quartermaster.notifications.invariants import InboundMessage, normalize_text, provider_phone
 from quartermaster.notifications.messages import (
@@ -37,11 +44,20 @@ from quartermaster.notifications.messages import (
     period_words,
     settlement_line,
 )
-from quartermaster.notifications.services import Addressee, notify
+from quartermaster.notifications.services import Addressee, Notice, notify, notify_many
 
 logger = logging.getLogger(__name__)
 
 BALANCE_WORDS = frozenset({"balance", "bal", "இருப்பு"})
+
+
+def _addressee(farmer: Farmer) -> Addressee:
+    return Addressee(
+        name=farmer.name_ta if farmer.language == "ta" and farmer.name_ta else farmer.name,
+        language=farmer.language,
+        whatsapp=farmer.whatsapp,
+        phone=farmer.phone,
+    )
 
 
 def notify_farmer(
@@ -50,13 +66,25 @@ def notify_farmer(
     """Queue `template` to `farmer` inside the calling handler's transaction; add the returned
     changes to the handler's Outcome. `dedupe_key` names the event, e.g.
     f"market.advance:{advance.id}:given": a second call with it queues nothing."""
-    addressee = Addressee(
-        name=farmer.name_ta if farmer.language == "ta" and farmer.name_ta else farmer.name,
-        language=farmer.language,
-        whatsapp=farmer.whatsapp,
-        phone=farmer.phone,
-    )
-    return notify(addressee, template=template, params=params, dedupe_key=dedupe_key)
+    return notify(_addressee(farmer), template=template, params=params, dedupe_key=dedupe_key)
+
+
+def entries_recorded(recorded: Sequence[tuple[Entry, Flower, Farmer]]) -> list[list[Change]]:
+    """`enqueue_farmer_notification(ENTRY_RECORDED)` for entries just written, each with its
+    flower and farmer as the recording command holds them (nothing is read again), all queued in
+    two statements; each entry's changes, in order."""
+    notices = []
+    for entry, flower, farmer in recorded:
+        template, params = _entry_params(entry, flower, farmer.language)
+        notices.append(
+            Notice(
+                _addressee(farmer),
+                template,
+                {"name": _name_in(farmer.name, farmer.name_ta, farmer.language), **params},
+                f"{FarmerEvent.ENTRY_RECORDED}:{entry.pk}",
+            )
+        )
+    return notify_many(notices)
 
 
 @dataclass(frozen=True)
@@ -119,7 +147,10 @@ def _name_in(name: str, name_ta: str, language: str) -> str:
 
 def _entry_message(entry_id: str, language: str) -> tuple[str, dict[str, str]]:
     entry = Entry.objects.select_related("flower").get(pk=entry_id)
-    flower = entry.flower
+    return _entry_params(entry, entry.flower, language)
+
+
+def _entry_params(entry: Entry, flower: Flower, language: str) -> tuple[str, dict[str, str]]:
     amount = (
         AWAITING_RATE[language]
         if entry.gross_minor is None

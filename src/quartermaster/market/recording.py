@@ -22,25 +22,29 @@ farmer changed on the device and changed otherwise on the server is a conflict r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
-from uuid import UUID
+from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 from pydantic import Field
 
-from quartermaster.core.commands import Command
+from quartermaster.core.commands import BulkCommand, Command
 from quartermaster.core.conflicts import VersionedUpdate
-from quartermaster.core.errors import Conflict, Invalid, NotFound
-from quartermaster.core.numbering import next_number
+from quartermaster.core.errors import Conflict, DomainError, Invalid, NotFound
+from quartermaster.core.numbering import next_numbers
+from quartermaster.core.rows import insert_rows, new_row, uuid_param
 from quartermaster.core.types import Change, Context, Outcome, Record
 from quartermaster.identity.permissions import authorize_entry_change
 from quartermaster.market import invariants
 from quartermaster.market.invariants import EntryStatus
 from quartermaster.market.models import Entry, EntryVersion, Farmer, Flower, RatePosting
-from quartermaster.market.notices import FarmerEvent, enqueue_farmer_notification
+from quartermaster.market.notices import entries_recorded
 from quartermaster.market.selectors import (
     CurrentSettings,
     current_settings,
@@ -170,8 +174,11 @@ def _keep_version(entry: Entry) -> EntryVersion:
     )
 
 
-class CreateEntry(Command):
+class CreateEntry(BulkCommand):
     """Record a delivery: its slot and market day from `arrived_at`, its rate if posted."""
+
+    # One body (`record_entries`) for one entry (REST, an op alone) and a run of them (batch
+    # sync, group commit). The docstring above is the op's description in the op catalogue.
 
     name = "market.entry.create"
     farmer: UUID
@@ -186,35 +193,180 @@ class CreateEntry(Command):
             clean_arrival(self.arrived_at)
         return self
 
-    def handle(self, ctx: Context) -> Outcome:
-        farmer = _farmer(self.farmer)
-        flower = _flower(self.flower)
-        qty_base = invariants.parse_qty(self.qty, flower.unit)
-        settings = current_settings()
-        arrived = _arrival(self.arrived_at, ctx)
-        day, slot = market_day_and_slot(arrived, settings)
-        posting = rate_for(flower, slot, day)
-        number = next_number(SERIES)
-        entry = Entry.objects.create(
-            seq=int(number.rsplit("-", 1)[1]),
-            number=number,
-            farmer=farmer,
-            flower=flower,
-            qty_base=qty_base,
-            arrived_at=arrived,
-            market_day=day,
-            slot=slot,
-            created_by=ctx.actor.username,
-            created_by_id=ctx.actor.user_id,
-            client_temp_id=self.client_temp_id,
-            **_priced(posting, qty_base, flower.unit),
-        )
-        EntryVersion.objects.bulk_create([_keep_version(entry)])
-        notice = enqueue_farmer_notification(
-            event=FarmerEvent.ENTRY_RECORDED, farmer_id=farmer.pk, subject_id=str(entry.pk)
-        )
-        view = entry_view(entry, flower.unit)
-        return Outcome(201, view, [Change(ENTITY, view["id"], None, view, entry.version), *notice])
+    @classmethod
+    def run_many(
+        cls, commands: Sequence[Any], contexts: Sequence[Context], *, alone: bool
+    ) -> list[Outcome | DomainError]:
+        return record_entries(commands, contexts)
+
+
+@dataclass
+class _NewEntry:
+    """An entry of the run that passed its checks: what it will be written with."""
+
+    index: int
+    command: CreateEntry
+    ctx: Context
+    farmer: Farmer
+    flower: Flower
+    qty_base: int
+    arrived: datetime
+    day: date
+    slot: str
+
+
+def record_entries(
+    commands: Sequence[CreateEntry], contexts: Sequence[Context]
+) -> list[Outcome | DomainError]:
+    """Record `commands` in order, each answering the Outcome or the error it would alone:
+
+    1. one read each of the run's farmers, flowers and the settings, then each entry checked
+       as `market.entry.create` always has (unknown farmer, unknown flower, quantity, arrival);
+       one that fails answers its error and writes nothing;
+    2. the rate of each (flower, slot, market day) the run needs, once; where none is posted,
+       the flowers' rows held in one ordered statement and read again (`rate_for`);
+    3. one block of ENT numbers, then one INSERT (PostgreSQL: COPY) each for the entries and
+       their first versions, and one each for the farmers' notices and outbox messages.
+
+    Nothing the entries write depends on each other, so each is exactly what it would be alone;
+    the pipeline writes their idempotency records, audit entries and feed rows in bulk."""
+    answers: list[Outcome | DomainError | None] = [None] * len(commands)
+    farmers = Farmer.objects.in_bulk({command.farmer for command in commands})
+    flowers = Flower.objects.in_bulk({command.flower for command in commands})
+    settings = current_settings()
+    passed: list[_NewEntry] = []
+    for index, (command, ctx) in enumerate(zip(commands, contexts, strict=True)):
+        try:
+            passed.append(_check(index, command, ctx, farmers, flowers, settings))
+        except DomainError as error:
+            answers[index] = error
+    postings = rates_for({(new.flower.pk, new.slot, new.day) for new in passed})
+    for new, outcome in zip(passed, _write(passed, postings), strict=True):
+        answers[new.index] = outcome
+    return [answer for answer in answers if answer is not None]
+
+
+def _check(
+    index: int,
+    command: CreateEntry,
+    ctx: Context,
+    farmers: dict[Any, Farmer],
+    flowers: dict[Any, Flower],
+    settings: CurrentSettings,
+) -> _NewEntry:
+    """What recording an entry checks, in the order it always has."""
+    farmer = farmers.get(command.farmer)
+    if farmer is None:
+        raise Invalid.field("farmer", "unknown farmer")
+    flower = flowers.get(command.flower)
+    if flower is None:
+        raise Invalid.field("flower", "unknown flower")
+    qty_base = invariants.parse_qty(command.qty, flower.unit)
+    arrived = _arrival(command.arrived_at, ctx)
+    day, slot = market_day_and_slot(arrived, settings)
+    return _NewEntry(index, command, ctx, farmer, flower, qty_base, arrived, day, slot)
+
+
+RateKey = tuple[UUID, str, date]
+
+
+def rates_for(keys: set[RateKey]) -> dict[RateKey, RatePosting | None]:
+    """`rate_for` for many (flower, slot, market day) at once: a rate posting holds its
+    flower's row while it prices the waiting entries, so where no rate is in force the flowers'
+    rows are held (in one statement, in key order: two runs never wait on each other in a
+    circle) and the rate read again."""
+    found = _rates_in_force(sorted(keys, key=str))
+    missing = {flower_id for (flower_id, _, _), posting in found.items() if posting is None}
+    if missing:
+        held = Flower.objects.select_for_update(no_key=True).filter(pk__in=missing)
+        list(held.order_by("pk").values_list("pk", flat=True))
+        found.update(_rates_in_force([key for key, posting in found.items() if posting is None]))
+    return found
+
+
+def _rates_in_force(keys: list[RateKey]) -> dict[RateKey, RatePosting | None]:
+    """`effective_rate` of each key in one statement (one indexed lookup a key, UNION ALL): a
+    run's keys are a few flowers by a few slots, each a round trip otherwise (measured: 15 % of
+    a served batch's samples on the busy machine). Postings carry their id and rate only."""
+    if not keys:
+        return {}
+    ops = connection.ops
+    one = (
+        "SELECT %s, id, rate_minor FROM (SELECT id, rate_minor FROM market_rateposting"
+        " WHERE flower_id = %s AND slot = %s AND date <= %s"
+        " ORDER BY date DESC, number DESC LIMIT 1) AS k"
+    )
+    sql = " UNION ALL ".join(f"{one}{index}" for index in range(len(keys)))
+    params: list[Any] = []
+    for index, (flower_id, slot, day) in enumerate(keys):
+        params += [index, uuid_param(flower_id), slot, ops.adapt_datefield_value(day)]
+    found: dict[RateKey, RatePosting | None] = dict.fromkeys(keys)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for index, posting_id, rate_minor in cursor.fetchall():
+            found[keys[index]] = RatePosting(id=UUID(str(posting_id)), rate_minor=rate_minor)
+    return found
+
+
+def _write(passed: list[_NewEntry], postings: dict[RateKey, RatePosting | None]) -> list[Outcome]:
+    """Write the entries that passed, each table in one statement, and answer each."""
+    if not passed:
+        return []
+    now = timezone.now()
+    entries = [
+        _entry_row(new, number, postings[(new.flower.pk, new.slot, new.day)], now)
+        for new, number in zip(passed, next_numbers(SERIES, len(passed)), strict=True)
+    ]
+    insert_rows(Entry, entries)
+    insert_rows(EntryVersion, [_version_row(entry) for entry in entries])
+    notices = entries_recorded(
+        [(entry, new.flower, new.farmer) for entry, new in zip(entries, passed, strict=True)]
+    )
+    outcomes = []
+    for entry, new, notice in zip(entries, passed, notices, strict=True):
+        view = entry_view(entry, new.flower.unit)
+        change = Change(ENTITY, view["id"], None, view, entry.version)
+        outcomes.append(Outcome(201, view, [change, *notice]))
+    return outcomes
+
+
+def _entry_row(new: _NewEntry, number: str, posting: RatePosting | None, now: datetime) -> Entry:
+    priced = _priced(posting, new.qty_base, new.flower.unit)
+    return new_row(
+        Entry,
+        id=uuid4(),
+        seq=int(number.rsplit("-", 1)[1]),
+        number=number,
+        farmer_id=new.farmer.pk,
+        flower_id=new.flower.pk,
+        qty_base=new.qty_base,
+        arrived_at=new.arrived,
+        market_day=new.day,
+        slot=new.slot,
+        rate_minor=priced["rate_minor"],
+        gross_minor=priced["gross_minor"],
+        rate_posting_id=None if posting is None else posting.pk,
+        status=priced["status"],
+        settlement_id=None,
+        void_reason="",
+        version=1,
+        created_by=new.ctx.actor.username,
+        created_by_id=new.ctx.actor.user_id,
+        client_temp_id=new.command.client_temp_id,
+        created_at=now,
+    )
+
+
+def _version_row(entry: Entry) -> EntryVersion:
+    return new_row(
+        EntryVersion,
+        id=None,
+        entry_id=entry.pk,
+        version=entry.version,
+        qty_base=entry.qty_base,
+        flower_id=entry.flower_id,
+        farmer_id=entry.farmer_id,
+    )
 
 
 def locked_entry(ctx: Context, action: str, entry_id: UUID) -> Entry:

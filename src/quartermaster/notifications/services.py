@@ -9,9 +9,11 @@ Notifications are not replicated to devices (`publish=False`): audited, not in t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ClassVar, Literal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.db.models import F
@@ -20,6 +22,7 @@ from django.utils import timezone
 from quartermaster.core import outbox
 from quartermaster.core.commands import Command
 from quartermaster.core.errors import Conflict, NotFound
+from quartermaster.core.rows import insert_new_rows, new_row
 from quartermaster.core.types import Change, Context, Outcome
 from quartermaster.notifications import messages
 from quartermaster.notifications.invariants import Channel, Status, after_report, after_send
@@ -74,19 +77,68 @@ def _route(addressee: Addressee) -> tuple[str, str, str]:
     return Channel.CONSOLE, whatsapp or phone or addressee.name[:100], ""
 
 
+@dataclass(frozen=True)
+class Notice:
+    """One message a producer queues: to whom, which template with which parameters, and the
+    key naming the event (e.g. "market.entry.recorded:<id>"): it makes a re-run safe and
+    travels to the provider with every attempt."""
+
+    addressee: Addressee
+    template: str
+    params: dict[str, str]
+    dedupe_key: str
+
+
 def notify(
     addressee: Addressee, *, template: str, params: dict[str, str], dedupe_key: str
 ) -> list[Change]:
     """Queue a message to `addressee` in the calling handler's transaction; return the changes
-    for its Outcome (none when `dedupe_key` was queued before: producing it again is a no-op).
+    for its Outcome (none when `dedupe_key` was queued before: producing it again is a no-op)."""
+    [changes] = notify_many([Notice(addressee, template, params, dedupe_key)])
+    return changes
 
-    `dedupe_key` names the event (e.g. "market.entry:<id>:recorded"): it makes a re-run safe
-    and travels to the provider with every attempt."""
-    messages.clean_message(template, addressee.language, params)
-    if by_dedupe_key(dedupe_key) is not None:
-        return []
-    channel, recipient, fallback = _route(addressee)
-    return [_queue(channel, recipient, fallback, template, addressee.language, params, dedupe_key)]
+
+def notify_many(notices: Sequence[Notice]) -> list[list[Change]]:
+    """`notify` for many notices at once, in the caller's transaction: one statement for the
+    notifications and one for their outbox messages; each notice's changes (none when its key
+    was queued before, or earlier in `notices`). The unique dedupe key decides which are new
+    (`ON CONFLICT DO NOTHING`): no look-up first, no savepoint."""
+    for notice in notices:
+        messages.clean_message(notice.template, notice.addressee.language, notice.params)
+    now = timezone.now()
+    rows = [_notification_row(notice, now) for notice in notices]
+    inserted = insert_new_rows(Notification, rows)
+    outbox.enqueue_many(
+        [outbox.Message(KIND, str(row.id), row.dedupe_key) for row in rows if row.pk in inserted]
+    )
+    return [
+        [Change(ENTITY, str(row.id), None, notification_view(row), publish=False)]
+        if row.pk in inserted
+        else []
+        for row in rows
+    ]
+
+
+def _notification_row(notice: Notice, now: datetime) -> Notification:
+    channel, recipient, fallback = _route(notice.addressee)
+    return new_row(
+        Notification,
+        id=uuid4(),
+        channel=channel,
+        template=notice.template,
+        language=notice.addressee.language,
+        recipient=recipient or "-",
+        params=notice.params,
+        status=Status.QUEUED,
+        attempts=0,
+        last_error="",
+        dedupe_key=notice.dedupe_key,
+        provider_message_id="",
+        fallback_recipient=fallback,
+        fallback_of_id=None,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def _queue(
