@@ -15,9 +15,10 @@ from typing import Any
 # Cheaper Argon2 for the many logins in the suite; still Argon2id. Read when hashers load.
 os.environ.setdefault("QM_ARGON2_MEMORY_KIB", "1024")
 os.environ.setdefault("QM_ARGON2_TIME_COST", "1")
-# Live-server tests play several server processes in one and hold transactions open on purpose:
-# more connections than one production process needs (4, settings.py).
-os.environ.setdefault("QM_DB_POOL_MAX", "20")
+# Live-server tests play several server processes in one and hold transactions open on purpose,
+# and the test's own thread keeps a connection too: more than one production process needs (4,
+# settings.py). Set on the settings below (pytest-django reads settings before this file).
+TEST_POOL_MAX = int(os.environ.get("QM_DB_POOL_MAX", "20"))
 
 import pytest
 from django.db import connection
@@ -207,3 +208,6 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
         close_pool = getattr(each, "close_pool", None)
         if close_pool is not None:
             close_pool()
+        pool = each.settings_dict.get("OPTIONS", {}).get("pool")
+        if isinstance(pool, dict):
+            pool["max_size"] = TEST_POOL_MAX
