@@ -408,6 +408,19 @@ def cmd_market_settle(args: argparse.Namespace) -> int:
     return 1 if refused else 0
 
 
+def cmd_media_gc(args: argparse.Namespace) -> int:
+    """Collect the media uploads never confirmed whose upload target expired: their bytes are
+    deleted, their rows kept as `expired` (the audit chain names them)."""
+    _setup_django()
+    from django.utils import timezone
+
+    from quartermaster.media.services import collect_garbage
+
+    collected = collect_garbage(timezone.now())
+    _say(f"{collected} expired uploads collected")
+    return 0
+
+
 def cmd_stock_rebuild(args: argparse.Namespace) -> int:
     """Recompute stock from the movement ledger; --check only reports, otherwise it repairs."""
     _setup_django()
@@ -583,6 +596,13 @@ def build_parser() -> argparse.ArgumentParser:
     settle.add_argument("--from", dest="period_from", required=True, metavar="YYYY-MM-DD")
     settle.add_argument("--to", dest="period_to", required=True, metavar="YYYY-MM-DD")
     settle.set_defaults(func=cmd_market_settle)
+
+    media = commands.add_parser("media", help="uploaded photos and signatures")
+    media_commands = media.add_subparsers(dest="media_command", required=True, metavar="COMMAND")
+    gc = media_commands.add_parser(
+        "gc", help="delete uploads never confirmed whose upload target expired"
+    )
+    gc.set_defaults(func=cmd_media_gc)
 
     stock = commands.add_parser("stock", help="stock ledger tools")
     stock_commands = stock.add_subparsers(dest="stock_command", required=True, metavar="COMMAND")
