@@ -111,6 +111,23 @@ def add_agent_parser(commands: Any) -> None:
     )
     record.set_defaults(func=cmd_record)
 
+    photo = sub.add_parser(
+        "photo",
+        parents=[common],
+        help="keep a photo for upload (works offline); prints its media id",
+        description="Copy a JPEG, PNG or WebP photo into the outbox folder beside the device "
+        "database and print the media id minted for it: a photo or signature answer names it "
+        "at once. `agent sync` uploads the photo (resuming a broken upload) and has the server "
+        "confirm it before it pushes the ops recorded after it.",
+        epilog="example:\n"
+        "  M=$(quartermaster agent photo boiler.jpg)\n"
+        '  quartermaster agent record inspection.update --payload "{\\"id\\": \\"$I\\",'
+        ' \\"answers\\": {\\"photos\\": [\\"$M\\"]}}"',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    photo.add_argument("file", metavar="FILE", help="the photo (JPEG, PNG or WebP)")
+    photo.set_defaults(func=cmd_photo)
+
     sync = sub.add_parser(
         "sync",
         parents=[common],
@@ -243,6 +260,21 @@ def cmd_record(args: argparse.Namespace) -> int:
         line += f" temp id {op.client_temp_id}"
     say(line)
     say(f"{pending} {'op' if pending == 1 else 'ops'} waiting to sync")
+    return 0
+
+
+def cmd_photo(args: argparse.Namespace) -> int:
+    from quartermaster.client.photos import record_photo
+    from quartermaster.client.store import OutboxError
+
+    with _open(args) as store:
+        try:
+            photo = record_photo(store, args.file)
+        except (OutboxError, OSError) as error:
+            say(f"error: {error}")
+            return 2
+    # Only the id on standard output, so a script can keep it: M=$(… photo FILE).
+    print(photo.media_id, flush=True)
     return 0
 
 
