@@ -70,6 +70,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 2
 
+    if settings.MEDIA_GC_INTERVAL_S > 0:
+        _start_media_gc(settings.MEDIA_GC_INTERVAL_S)
     _say(f"serving Quartermaster on http://{args.host}:{args.port} (Ctrl+C to stop)")
     uvicorn.run(
         "quartermaster.asgi:application",
@@ -85,6 +87,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lifespan="off",
     )
     return 0
+
+
+def _start_media_gc(interval_s: int) -> None:
+    """Collect expired media uploads every `interval_s` on a daemon thread of the serving
+    process (several servers doing it at once is harmless: each asset is collected once)."""
+    import logging
+    import threading
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from quartermaster.media.services import collect_garbage
+
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.wait(interval_s):
+            try:
+                collect_garbage(timezone.now())
+            except Exception:  # the next round tries again; serving goes on
+                logging.getLogger(__name__).exception("media gc failed")
+            finally:
+                connection.close()
+
+    threading.Thread(target=work, name="media-gc", daemon=True).start()
 
 
 def _cannot_listen(host: str, port: int) -> str | None:
