@@ -65,9 +65,8 @@ def upload(api: Api, content: bytes, content_type: str = "image/jpeg", **extra: 
 
 
 def confirmed_media(api: Api, content: bytes | None = None) -> str:
-    asked = upload(
-        api, content or image_bytes("PNG"), "image/png" if content is None else "image/jpeg"
-    )
+    content = content or image_bytes("PNG")
+    asked = upload(api, content, "image/png" if content.startswith(b"\x89PNG") else "image/jpeg")
     confirmed = api.post(f"{MEDIA}/{asked.body['id']}/confirm")
     assert confirmed.status == 200, confirmed.body
     return str(asked.body["id"])

@@ -319,3 +319,41 @@ def test_sha256_of_the_bytes_is_what_is_checked(staff: Api) -> None:
 
     assert confirmed.status == 400 and confirmed.body["code"] == "media_mismatch"
     assert list(confirmed.body["fields"]) == ["sha256"]
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "headers", "status"),
+    [
+        ("GET", "", {}, 403),
+        ("GET", "?expires=x&signature=y", {}, 403),
+        ("GET", "?expires=99999999999999999999999&signature=y", {}, 403),
+        ("POST", "", {}, 405),
+        ("DELETE", "?variant=thumbnail", {}, 405),
+        ("PUT", "{upload}", {"Content-Range": "bytes 9-1/10"}, 400),
+        ("PUT", "{upload}", {"Content-Range": "bytes=0-1/x"}, 400),
+        ("PUT", "{upload}", {"Content-Range": "bytes 0-1/999"}, 400),
+        ("PUT", "{upload}", {"Content-Length": "-5"}, 400),
+        ("GET", "{download}", {"Range": "bytes=abc"}, 200),
+        ("GET", "{download}", {"Range": "bytes=5-2"}, 416),
+        ("GET", "{download}", {"Range": "bytes=-0"}, 416),
+    ],
+)
+def test_the_byte_endpoint_answers_hostile_requests_in_json_never_5xx(
+    staff: Api, method: str, query: str, headers: dict[str, str], status: int
+) -> None:
+    content = image_bytes("PNG")
+    ready = staff.get(f"{MEDIA}/{confirmed_media(staff, content)}").body
+    pending = staff.post(UPLOADS, declare(content, "image/png")).body
+    urls = {
+        "{upload}": local_path(pending["upload"]["url"]),
+        "{download}": local_path(ready["url"]),
+    }
+    path = urls.get(query) or f"{MEDIA}/{ready['id']}/content{query}"
+
+    response = staff.client.generic(
+        method, path, data=b"xy", content_type="image/png", headers=headers
+    )
+
+    assert response.status_code == status
+    if status >= 400:
+        assert response.json()["code"]
