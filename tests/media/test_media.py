@@ -5,6 +5,7 @@ short-lived signed URLs; refusals, limits, permissions and garbage collection.""
 from __future__ import annotations
 
 import hashlib
+import subprocess
 import uuid
 from collections.abc import Callable
 from io import BytesIO
@@ -357,3 +358,27 @@ def test_the_byte_endpoint_answers_hostile_requests_in_json_never_5xx(
     assert response.status_code == status
     if status >= 400:
         assert response.json()["code"]
+
+
+def test_the_inspection_report_shows_photos_as_thumbnails(
+    staff: Api, manager: Api, default_location_id: str, tmp_path: Path
+) -> None:
+    template = published_template(manager)
+    inspection = new_inspection(staff, template, default_location_id)
+    photos = [confirmed_media(staff, image_bytes("JPEG", (800, 600))) for _ in range(2)]
+    staff.patch(f"{INSPECTIONS}/{inspection['id']}", {"answers": {"photos": photos}})
+
+    report = staff.client.get(
+        f"{INSPECTIONS}/{inspection['id']}/report",
+        headers={"Authorization": f"Bearer {staff.token}"},
+    )
+    (tmp_path / "report.pdf").write_bytes(report.content)
+    listed = subprocess.run(
+        ["pdfimages", "-list", str(tmp_path / "report.pdf")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()[2:]
+
+    assert report.status_code == 200
+    assert [line.split()[3:5] for line in listed] == [["320", "240"], ["320", "240"]]

@@ -64,10 +64,11 @@ def collected_keys(ids: Iterable[UUID]) -> list[str]:
     return keys
 
 
-def leftover_expired(*, limit: int = 1000) -> list[UUID]:
-    """Assets collected lately (a crash may have left their bytes): deleted again, harmlessly."""
+def leftover_expired(since: datetime, *, limit: int = 200) -> list[UUID]:
+    """Assets collected since `since` (a crash may have left their bytes): deleted again,
+    harmlessly."""
     rows = (
-        MediaAsset.objects.filter(status=Status.EXPIRED)
+        MediaAsset.objects.filter(status=Status.EXPIRED, collected_at__gte=since)
         .order_by("-collected_at")
         .values_list("id", flat=True)[:limit]
     )

@@ -228,3 +228,16 @@ def _local(directory: str) -> LocalStorage:
 @lru_cache(maxsize=4)
 def _s3(bucket: str, endpoint: str) -> S3Storage:
     return S3Storage()
+
+
+def read_small(key: str, *, limit: int = 1 << 20) -> bytes | None:
+    """A small stored object (a thumbnail) whole, or None when it is missing or too large."""
+    storage = media_storage()
+    size = storage.size(key)
+    if size is None or size > limit:
+        return None
+    handle = storage.open(key)
+    try:
+        return handle.read(limit + 1)
+    finally:
+        handle.close()
