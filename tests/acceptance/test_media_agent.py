@@ -7,6 +7,7 @@ never uploaded as a second asset; the audit chain verifies."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -166,6 +167,8 @@ def test_a_photo_survives_a_kill_between_upload_and_confirm(
     after = _device(db)
     assert after["photos"] == [(media_id, "ready")] and after["pending_ops"] == 0
     assert not kept.exists()
+    status = json.loads(run_agent(db, "status", "--json").stdout)
+    assert status["photos"] == {"ready": 1} and status["ops"]["pending"] == 0
     read = httpx.get(f"{base}/api/v1/media/{media_id}", headers=manager).json()
     assert (read["status"], read["width"], read["height"]) == ("ready", 1600, 1200)
     assert httpx.get(read["url"]).content == photo_file.read_bytes()
@@ -185,8 +188,6 @@ def test_a_photo_survives_a_kill_between_upload_and_confirm(
 
 
 def _json(value: Any) -> str:
-    import json
-
     return json.dumps(value)
 
 

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -449,6 +450,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             "last_sync_result": store.get_meta("last_sync_result"),
             "replica": store.replica_counts(),
             "temp_ids_resolved": len(store.id_map()),
+            "photos": dict(Counter(photo.state for photo in store.photos())),
+            "photos_refused": [
+                {"media_id": photo.media_id, "error": photo.last_error}
+                for photo in store.photos(states=("refused",))
+            ],
         }
     if args.json:
         say(json.dumps(state, indent=2))
@@ -459,6 +465,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"ops        {counts['pending']} pending, {counts['done']} done, "
         f"{counts['rejected']} rejected ({counts['conflicts']} conflicts)"
     )
+    photos = state["photos"]
+    if photos:
+        say("photos     " + ", ".join(f"{n} {state_}" for state_, n in sorted(photos.items())))
+        for refused in state["photos_refused"]:
+            say(f"  refused {refused['media_id']}: {refused['error']}")
     say(f"cursor     {state['cursor'] or '-'}")
     last = state["last_sync_at"]
     say(f"last sync  {last or 'never'}" + (f" ({state['last_sync_result']})" if last else ""))
