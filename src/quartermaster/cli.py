@@ -441,9 +441,14 @@ def cmd_media_gc(args: argparse.Namespace) -> int:
     _setup_django()
     from django.utils import timezone
 
+    from quartermaster.media.invariants import StorageUnavailable
     from quartermaster.media.services import collect_garbage
 
-    collected = collect_garbage(timezone.now())
+    try:
+        collected = collect_garbage(timezone.now())
+    except StorageUnavailable as error:
+        _say(f"error: {error.message}")
+        return 1
     _say(f"{collected} expired uploads collected")
     return 0
 

@@ -88,3 +88,25 @@ def test_gc_deletes_expired_uploads_from_the_bucket(staff: Api, s3_bucket: Bucke
     assert MediaAsset.objects.get(pk=asked.body["id"]).status == "expired"
     listed = s3_bucket.client.list_objects_v2(Bucket=s3_bucket.name)
     assert listed.get("KeyCount", 0) == 0
+
+
+def test_a_bucket_that_does_not_answer_is_503_retry_later_not_500(staff: Api) -> None:
+    from django.test import override_settings
+
+    from tests.acceptance.test_served_api import free_port
+
+    content = image_bytes("PNG")
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    with override_settings(
+        MEDIA_S3_BUCKET="qm-nowhere",
+        MEDIA_S3_ENDPOINT_URL=nowhere,
+        MEDIA_S3_ACCESS_KEY_ID="test",
+        MEDIA_S3_SECRET_ACCESS_KEY="test",
+    ):
+        asked = staff.post(UPLOADS, declare(content, "image/png"))
+        confirmed = staff.post(f"{MEDIA}/{asked.body['id']}/confirm")
+
+    assert asked.status == 201  # a presigned POST is signed here, without the bucket
+    assert confirmed.status == 503 and confirmed.body["code"] == "storage_unavailable"
+    assert int(confirmed.headers["retry-after"]) >= 1
+    assert MediaAsset.objects.get(pk=asked.body["id"]).status == "pending"

@@ -36,6 +36,7 @@ ERRORS = {
     413: ErrorOut,
     422: ErrorOut,
     429: ErrorOut,
+    503: ErrorOut,
 }
 
 router = Router(tags=["media"])

@@ -52,6 +52,17 @@ class MediaTypeRefused(Invalid):
     code = "media_type_refused"
 
 
+class StorageUnavailable(DomainError):
+    """The media storage (a bucket) did not answer: nothing was registered; retry shortly."""
+
+    status = 503
+    code = "storage_unavailable"
+
+    def __init__(self, retry_after_s: int = 5) -> None:
+        super().__init__("the media storage is not reachable: retry shortly")
+        self.retry_after_s = retry_after_s
+
+
 class MediaExists(Conflict):
     code = "media_exists"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -133,10 +134,28 @@ class LocalStorage:
         return max(current, position)
 
 
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """A bucket that does not answer (or answers 5xx) is 503 `storage_unavailable`, not 500."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except BotoCoreError as error:
+        raise invariants.StorageUnavailable() from error
+    except ClientError as error:
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
+        if status >= 500 or status in (401, 403):
+            raise invariants.StorageUnavailable() from error
+        raise
+
+
 class S3Storage:
-    """An S3-compatible bucket through django-storages (boto3 underneath)."""
+    """An S3-compatible bucket through django-storages (boto3 underneath). Failures to reach it
+    answer 503 `storage_unavailable` (botocore retries twice first)."""
 
     def __init__(self) -> None:
+        from botocore.config import Config
         from storages.backends.s3 import S3Storage as Backend
 
         self.backend = Backend(
@@ -150,6 +169,13 @@ class S3Storage:
             querystring_auth=True,
             file_overwrite=True,
             default_acl=None,
+            client_config=Config(
+                connect_timeout=5,
+                read_timeout=60,
+                retries={"max_attempts": 2, "mode": "standard"},
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+            ),
         )
 
     @property
@@ -181,22 +207,28 @@ class S3Storage:
     def size(self, key: str) -> int | None:
         from botocore.exceptions import ClientError
 
-        try:
-            head = self.client.head_object(Bucket=self.backend.bucket_name, Key=key)
-        except ClientError:
-            return None
+        with _reachable():
+            try:
+                head = self.client.head_object(Bucket=self.backend.bucket_name, Key=key)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
         return int(head["ContentLength"])
 
     def open(self, key: str) -> Readable:
         # The object's body as a stream (botocore's StreamingBody): read in chunks, never whole.
-        body = self.client.get_object(Bucket=self.backend.bucket_name, Key=key)["Body"]
+        with _reachable():
+            body = self.client.get_object(Bucket=self.backend.bucket_name, Key=key)["Body"]
         return _Stream(body)
 
     def save(self, key: str, content: bytes) -> None:
-        self.backend.save(key, ContentFile(content))
+        with _reachable():
+            self.backend.save(key, ContentFile(content))
 
     def delete(self, key: str) -> None:
-        self.backend.delete(key)
+        with _reachable():
+            self.backend.delete(key)
 
 
 class _Stream:
@@ -207,7 +239,8 @@ class _Stream:
         self.body = body
 
     def read(self, size: int = -1) -> bytes:
-        return bytes(self.body.read(None if size < 0 else size))
+        with _reachable():
+            return bytes(self.body.read(None if size < 0 else size))
 
     def close(self) -> None:
         self.body.close()
