@@ -249,7 +249,13 @@ class _Stream:
 def media_storage() -> MediaStorage:
     """The configured storage (S3 when a bucket is named), built once per configuration."""
     if settings.MEDIA_S3_BUCKET:
-        return _s3(settings.MEDIA_S3_BUCKET, settings.MEDIA_S3_ENDPOINT_URL)
+        return _s3(
+            settings.MEDIA_S3_BUCKET,
+            settings.MEDIA_S3_ENDPOINT_URL,
+            settings.MEDIA_S3_REGION,
+            settings.MEDIA_S3_ACCESS_KEY_ID,
+            settings.MEDIA_S3_SECRET_ACCESS_KEY,
+        )
     return _local(settings.MEDIA_DIR)
 
 
@@ -259,7 +265,8 @@ def _local(directory: str) -> LocalStorage:
 
 
 @lru_cache(maxsize=4)
-def _s3(bucket: str, endpoint: str) -> S3Storage:
+def _s3(*configuration: str) -> S3Storage:
+    """One client per configuration (boto3 clients are thread-safe and costly to build)."""
     return S3Storage()
 
 
