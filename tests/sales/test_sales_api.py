@@ -70,7 +70,11 @@ def test_confirmed_sale_moves_stock_and_raises_the_invoice_in_one_go(
         "123.00",
         "2113.55",
     )
-    assert ok(manager.get(f"/api/v1/invoices/{invoice['id']}"), 200) == invoice
+    assert ok(manager.get(f"/api/v1/invoices/{invoice['id']}"), 200) == {
+        **invoice,
+        "amount_paid": "0.00",
+        "payment_status": "open",
+    }
     assert stock(manager, gas, default_location_id) == 8
     assert stock(manager, hose, default_location_id) == 4
     assert stock(manager, gas, customer["site"]) == 2
@@ -234,8 +238,13 @@ def test_void_reverses_the_movement_and_raises_a_credit_note(
     assert voided["reversal"] is not None
     reversal = ok(manager.get(f"/api/v1/movements/{voided['reversal']}"), 200)
     assert (reversal["kind"], reversal["reverses"]) == ("sale_reversal", sale["movement"])
-    # the invoice is untouched: corrections are new records, never edits
-    assert ok(manager.get(f"/api/v1/invoices/{sale['invoice']['id']}"), 200) == sale["invoice"]
+    # the invoice is untouched: corrections are new records, never edits (its payment state
+    # says the credit note cancelled it)
+    assert ok(manager.get(f"/api/v1/invoices/{sale['invoice']['id']}"), 200) == {
+        **sale["invoice"],
+        "amount_paid": "0.00",
+        "payment_status": "void",
+    }
     assert twice.status == 409
     assert stock(manager, gas, default_location_id) == 5
     assert stock(manager, gas, customer["site"]) == 0
