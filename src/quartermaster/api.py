@@ -25,6 +25,7 @@ from quartermaster.inventory.api import build_router as build_items_router
 from quartermaster.inventory.api import build_stock_router
 from quartermaster.journal.api import router as journal_router
 from quartermaster.market.api import router as market_router
+from quartermaster.media.api import router as media_router
 from quartermaster.notifications.api import router as notifications_router
 from quartermaster.sales.api import router as sales_router
 from quartermaster.sync.api import conflicts_router
@@ -70,6 +71,7 @@ api.add_router("/refills", refills_router)
 api.add_router("/market", market_router)
 api.add_router("/templates", templates_router)
 api.add_router("/inspections", inspections_router)
+api.add_router("/media", media_router)
 api.add_router("/notifications", notifications_router)
 api.add_router("/sync", sync_router)
 api.add_router("/conflicts", conflicts_router)

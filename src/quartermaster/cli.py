@@ -69,6 +69,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _say(refused)
         return 2
 
+    if settings.MEDIA_GC_INTERVAL_S > 0:
+        _start_media_gc(settings.MEDIA_GC_INTERVAL_S)
     _say(f"serving Quartermaster on http://{args.host}:{args.port} (Ctrl+C to stop)")
     uvicorn.run(
         "quartermaster.asgi:application",
@@ -84,6 +86,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lifespan="off",
     )
     return 0
+
+
+def _start_media_gc(interval_s: int) -> None:
+    """Collect expired media uploads every `interval_s` on a daemon thread of the serving
+    process (several servers doing it at once is harmless: each asset is collected once)."""
+    import logging
+    import threading
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from quartermaster.media.services import collect_garbage
+
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.wait(interval_s):
+            try:
+                collect_garbage(timezone.now())
+            except Exception:  # the next round tries again; serving goes on
+                logging.getLogger(__name__).exception("media gc failed")
+            finally:
+                connection.close()
+
+    threading.Thread(target=work, name="media-gc", daemon=True).start()
 
 
 def _cannot_listen(host: str, port: int) -> str | None:
@@ -407,6 +434,24 @@ def cmd_market_settle(args: argparse.Namespace) -> int:
     return 1 if refused else 0
 
 
+def cmd_media_gc(args: argparse.Namespace) -> int:
+    """Collect the media uploads never confirmed whose upload target expired: their bytes are
+    deleted, their rows kept as `expired` (the audit chain names them)."""
+    _setup_django()
+    from django.utils import timezone
+
+    from quartermaster.media.invariants import StorageUnavailable
+    from quartermaster.media.services import collect_garbage
+
+    try:
+        collected = collect_garbage(timezone.now())
+    except StorageUnavailable as error:
+        _say(f"error: {error.message}")
+        return 1
+    _say(f"{collected} expired uploads collected")
+    return 0
+
+
 def cmd_stock_rebuild(args: argparse.Namespace) -> int:
     """Recompute stock from the movement ledger; --check only reports, otherwise it repairs."""
     _setup_django()
@@ -582,6 +627,13 @@ def build_parser() -> argparse.ArgumentParser:
     settle.add_argument("--from", dest="period_from", required=True, metavar="YYYY-MM-DD")
     settle.add_argument("--to", dest="period_to", required=True, metavar="YYYY-MM-DD")
     settle.set_defaults(func=cmd_market_settle)
+
+    media = commands.add_parser("media", help="uploaded photos and signatures")
+    media_commands = media.add_subparsers(dest="media_command", required=True, metavar="COMMAND")
+    gc = media_commands.add_parser(
+        "gc", help="delete uploads never confirmed whose upload target expired"
+    )
+    gc.set_defaults(func=cmd_media_gc)
 
     stock = commands.add_parser("stock", help="stock ledger tools")
     stock_commands = stock.add_subparsers(dest="stock_command", required=True, metavar="COMMAND")

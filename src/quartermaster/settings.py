@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "quartermaster.sales",
     "quartermaster.distribution",
     "quartermaster.market",
+    "quartermaster.media",
     "quartermaster.inspections",
     "quartermaster.notifications",
     "quartermaster.sync",
@@ -283,6 +284,29 @@ HTTP_THREADS = env_int(
 GROUP_COMMIT = os.environ.get("QM_GROUP_COMMIT", "1") != "0"
 # The largest request body read (Django's default, 2.5 MiB); a larger one is 413 before it is read.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("QM_MAX_BODY_BYTES", 2_621_440)
+
+# Media (quartermaster.media): photos and signatures, uploaded by devices straight to storage.
+# The local file system by default (this server serves the bytes through signed URLs); an
+# S3-compatible bucket when QM_MEDIA_S3_BUCKET is set (credentials as boto3 reads them, or here).
+MEDIA_DIR = os.environ.get("QM_MEDIA_DIR") or str(data_dir() / "media")
+MEDIA_S3_BUCKET = os.environ.get("QM_MEDIA_S3_BUCKET", "")
+MEDIA_S3_ENDPOINT_URL = os.environ.get("QM_MEDIA_S3_ENDPOINT_URL", "")
+MEDIA_S3_REGION = os.environ.get("QM_MEDIA_S3_REGION", "us-east-1")
+MEDIA_S3_ACCESS_KEY_ID = os.environ.get("QM_MEDIA_S3_ACCESS_KEY_ID", "")
+MEDIA_S3_SECRET_ACCESS_KEY = os.environ.get("QM_MEDIA_S3_SECRET_ACCESS_KEY", "")
+# An upload target works this long; an upload not confirmed by then is collected
+# (`quartermaster media gc`, and the serve process every MEDIA_GC_INTERVAL_S; 0: never there).
+MEDIA_UPLOAD_TTL_S = env_int("QM_MEDIA_UPLOAD_TTL_S", 3600)
+MEDIA_GC_INTERVAL_S = env_int("QM_MEDIA_GC_INTERVAL_S", 3600)
+# A download URL works this long.
+MEDIA_URL_TTL_S = env_int("QM_MEDIA_URL_TTL_S", 300)
+# Limits: bytes per file, bytes of media attached to one inspection, pixels per image (a
+# decompression bomb is refused before it is decoded), upload requests per device a minute.
+MEDIA_MAX_BYTES = env_int("QM_MEDIA_MAX_BYTES", 20 * 1024 * 1024)
+MEDIA_MAX_BYTES_PER_INSPECTION = env_int("QM_MEDIA_MAX_BYTES_PER_INSPECTION", 200 * 1024 * 1024)
+MEDIA_MAX_PIXELS = env_int("QM_MEDIA_MAX_PIXELS", 50_000_000)
+MEDIA_UPLOADS_PER_MINUTE = env_int("QM_MEDIA_UPLOADS_PER_MINUTE", 60)
+MEDIA_THUMBNAIL_PX = env_int("QM_MEDIA_THUMBNAIL_PX", 320)
 
 # The outbox (core/outbox.py) and its worker (`quartermaster outbox work`). A failed attempt
 # waits 1, 2, 4, 8, 16 s (jittered ±25 %), times OUTBOX_BACKOFF_SCALE, which scales every wait

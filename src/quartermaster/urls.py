@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, path
 
 from quartermaster.api import api, health, redoc, root_api
+from quartermaster.media.api import media_content
 from quartermaster.observability import metrics_view
 
 handler404 = "quartermaster.core.http.not_found_view"
@@ -41,6 +42,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/redoc", redoc, name="redoc"),
     path("api/v1/redoc/", redoc),
+    # The local media storage's signed byte endpoint: raw bytes, signed URLs, no bearer token.
+    path("api/v1/media/<uuid:media_id>/content", media_content, name="media-content"),
     path("api/v1/", either_slash(api.urls)),
     path("", either_slash(root_api.urls)),
 ]

@@ -23,6 +23,7 @@ from quartermaster.core.types import Actor
 from quartermaster.identity import permissions
 from quartermaster.inventory.selectors import get_default_location
 from tests.conftest import Api, audit_count, create_user, login
+from tests.media.helpers import confirmed_media
 
 pytestmark = pytest.mark.django_db
 
@@ -129,6 +130,12 @@ MATRIX: dict[str, frozenset[str]] = {
     "inspection.reject": frozenset({A, M}),
     "inspection.delete": frozenset({A, M, S}),
     "inspection.restore": frozenset({A, M}),
+    # media: whoever fills inspections uploads; inspectors confirm and read their own uploads
+    # only, managers, admins (and auditors, reading) everyone's
+    "media.upload": frozenset({A, M, S}),
+    "media.confirm": frozenset({A, M, S}),
+    "media.read": frozenset({A, M, S, U}),
+    "media.collect": frozenset({A}),
     # notifications: the back office watches delivery and retries a failed one
     "notification.read": frozenset({A, M}),
     "notification.retry": frozenset({A, M}),
@@ -482,6 +489,16 @@ ROUTES = [
         {"template": "{template}", "location": "{location}"},
     ),
     Route(
+        "media.upload",
+        "POST",
+        "/api/v1/media/uploads",
+        201,
+        {"content_type": "image/png", "size": 10, "sha256": "0" * 64},
+    ),
+    # The world's photo is the admin's: an inspector does not see it.
+    Route("media.read", "GET", "/api/v1/media/{media}", 200, not_theirs=frozenset({S})),
+    Route("media.confirm", "POST", "/api/v1/media/{media}/confirm", 200, not_theirs=frozenset({S})),
+    Route(
         "sync.device_status",
         "GET",
         "/api/v1/devices/{device}/sync-status",
@@ -503,6 +520,7 @@ class World:
     today: str
     template: str
     inspection: str
+    media: str
     customer: str
     location: str
     empty_item: str  # one with no stock: deleting one with stock is 409 item_has_stock
@@ -593,6 +611,7 @@ def world(admin: Api, default_location_id: str) -> World:
         today=today,
         template=template,
         inspection=inspection,
+        media=confirmed_media(admin),
         location=str(location),
         customer=customer,
         empty_item=admin.post("/api/v1/items", {"name": "empty", "qty": 0}).body["id"],
@@ -623,6 +642,7 @@ def test_http_routes_follow_the_matrix(
         settlement=world.settlement,
         template=world.template,
         inspection=world.inspection,
+        media=world.media,
         empty_item=world.empty_item,
         customer=world.customer,
         refill=world.refill,

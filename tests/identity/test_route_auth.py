@@ -40,6 +40,9 @@ OWN_LOGIN_PREFIXES = ("/admin/", "/metrics")
 # Providers' callbacks (API.md "Notifications"): no bearer token, the provider's signature
 # instead; see test_public_routes_answer_without_a_token and tests/notifications.
 SIGNED_WEBHOOKS = ("/api/v1/notifications/webhooks/",)
+# The local media storage's byte URLs: no bearer token, the URL's own signature and expiry
+# instead (as a bucket's presigned URLs); see test_public_routes_answer_without_a_token.
+SIGNED_MEDIA = re.compile(r"^/api/v1/media/[^/]+/content$")
 
 SAMPLE_UUID = "3f1f6a8e-5b9e-4c43-9d0e-1f2a3b4c5d6e"
 # A path parameter gets the first of these its converter accepts.
@@ -196,6 +199,8 @@ def test_every_url_conf_route_rejects_every_bad_token(admin_tokens: tuple[str, s
     for path in url_conf_paths():
         if path.startswith(OWN_LOGIN_PREFIXES + SIGNED_WEBHOOKS) or path in PUBLIC_DOCUMENTS:
             continue
+        if SIGNED_MEDIA.match(path):
+            continue
         guarded_methods = 0
         for method in METHODS:
             # A route answers with and without a trailing slash alike (urls.either_slash).
@@ -248,6 +253,11 @@ def test_public_routes_answer_without_a_token(db: None) -> None:
     assert anon.post("/api/v1/auth/refresh", {"refresh": "x"}).status == 401
     unsigned = anon.post("/api/v1/notifications/webhooks/whatsapp", {"object": "x"})
     assert (unsigned.status, unsigned.body["code"]) == (401, "not_authenticated")
+    for method in ("GET", "HEAD", "PUT"):
+        media = Client().generic(
+            method, f"/api/v1/media/{SAMPLE_UUID}/content?expires=9&signature=x"
+        )
+        assert media.status_code == 403
 
 
 def test_back_office_needs_its_own_login(admin_tokens: tuple[str, str, str]) -> None:

@@ -19,6 +19,7 @@ from tests.inspections.helpers import (
     new_inspection,
     published_template,
 )
+from tests.media.helpers import confirmed_media
 
 pytestmark = pytest.mark.django_db
 
@@ -112,7 +113,7 @@ def test_submit_needs_every_required_answer_and_photo_count(
 
     incomplete = staff.post(f"{path}/submit")
     staff.patch(path, {"answers": {**COMPLETE, "photos": []}})
-    one_photo_short = staff.patch(path, {"answers": {"photos": [str(uuid.uuid4())]}})
+    one_photo_short = staff.patch(path, {"answers": {"photos": [confirmed_media(staff)]}})
 
     assert incomplete.status == 400
     assert incomplete.body["fields"] == {

@@ -14,6 +14,7 @@ from quartermaster.inspections.models import Inspection
 from quartermaster.inventory.selectors import get_default_location
 from tests.core.test_concurrency_pg import in_parallel, token_for
 from tests.inspections.helpers import BOILER_ROOM
+from tests.media.helpers import declare, image_bytes
 
 pytestmark = [
     pytest.mark.postgres,
@@ -28,8 +29,20 @@ ANSWERS: list[tuple[str, Any]] = [
     ("notes", "fine"),
     ("hazards", ["leak"]),
     ("serviced", "2026-01-31"),
-    ("signed", str(uuid.uuid4())),
+    ("signed", None),  # a media id confirmed in the test
 ]
+
+
+def confirmed_over_http(base: str, headers: dict[str, str]) -> str:
+    """A signature image uploaded to the live server's local storage and confirmed."""
+    content = image_bytes("PNG")
+    asked = httpx.post(
+        f"{base}/api/v1/media/uploads", json=declare(content, "image/png"), headers=headers
+    ).json()
+    httpx.put(asked["upload"]["url"], content=content, headers=asked["upload"]["headers"])
+    confirmed = httpx.post(f"{base}/api/v1/media/{asked['id']}/confirm", headers=headers)
+    assert confirmed.status_code == 200, confirmed.text
+    return str(asked["id"])
 
 
 def test_devices_saving_different_answers_at_once_all_merge(live_server: Any) -> None:
@@ -38,6 +51,7 @@ def test_devices_saving_different_answers_at_once_all_merge(live_server: Any) ->
     template = httpx.post(f"{base}/api/v1/templates", json=BOILER_ROOM, headers=headers).json()
     httpx.post(f"{base}/api/v1/templates/{template['id']}/publish", headers=headers)
     location = str(get_default_location().id)
+    ANSWERS[-1] = ("signed", confirmed_over_http(base, headers))
     inspection = httpx.post(
         f"{base}/api/v1/inspections",
         json={"template": template["id"], "location": location},

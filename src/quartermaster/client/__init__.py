@@ -14,6 +14,7 @@ only the HTTP contract in API.md, so it runs on a device that has none of the se
 
 from quartermaster.client.backoff import Backoff
 from quartermaster.client.engine import SyncEngine, SyncReport
+from quartermaster.client.photos import PhotoUploader, record_photo
 from quartermaster.client.session import NeedsAttention, RetryLater, Session, SyncError
 from quartermaster.client.store import DeviceStore, Op, OutboxError, new_temp_id
 
@@ -23,10 +24,12 @@ __all__ = [
     "NeedsAttention",
     "Op",
     "OutboxError",
+    "PhotoUploader",
     "RetryLater",
     "Session",
     "SyncEngine",
     "SyncError",
     "SyncReport",
     "new_temp_id",
+    "record_photo",
 ]

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,23 @@ def add_agent_parser(commands: Any) -> None:
         "replica says takes the last unit is urgent without this)",
     )
     record.set_defaults(func=cmd_record)
+
+    photo = sub.add_parser(
+        "photo",
+        parents=[common],
+        help="keep a photo for upload (works offline); prints its media id",
+        description="Copy a JPEG, PNG or WebP photo into the outbox folder beside the device "
+        "database and print the media id minted for it: a photo or signature answer names it "
+        "at once. `agent sync` uploads the photo (resuming a broken upload) and has the server "
+        "confirm it before it pushes the ops recorded after it.",
+        epilog="example:\n"
+        "  M=$(quartermaster agent photo boiler.jpg)\n"
+        '  quartermaster agent record inspection.update --payload "{\\"id\\": \\"$I\\",'
+        ' \\"answers\\": {\\"photos\\": [\\"$M\\"]}}"',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    photo.add_argument("file", metavar="FILE", help="the photo (JPEG, PNG or WebP)")
+    photo.set_defaults(func=cmd_photo)
 
     sync = sub.add_parser(
         "sync",
@@ -243,6 +261,21 @@ def cmd_record(args: argparse.Namespace) -> int:
         line += f" temp id {op.client_temp_id}"
     say(line)
     say(f"{pending} {'op' if pending == 1 else 'ops'} waiting to sync")
+    return 0
+
+
+def cmd_photo(args: argparse.Namespace) -> int:
+    from quartermaster.client.photos import record_photo
+    from quartermaster.client.store import OutboxError
+
+    with _open(args) as store:
+        try:
+            photo = record_photo(store, args.file)
+        except (OutboxError, OSError) as error:
+            say(f"error: {error}")
+            return 2
+    # Only the id on standard output, so a script can keep it: M=$(… photo FILE).
+    print(photo.media_id, flush=True)
     return 0
 
 
@@ -417,6 +450,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             "last_sync_result": store.get_meta("last_sync_result"),
             "replica": store.replica_counts(),
             "temp_ids_resolved": len(store.id_map()),
+            "photos": dict(Counter(photo.state for photo in store.photos())),
+            "photos_refused": [
+                {"media_id": photo.media_id, "error": photo.last_error}
+                for photo in store.photos(states=("refused",))
+            ],
         }
     if args.json:
         say(json.dumps(state, indent=2))
@@ -427,6 +465,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"ops        {counts['pending']} pending, {counts['done']} done, "
         f"{counts['rejected']} rejected ({counts['conflicts']} conflicts)"
     )
+    photos = state["photos"]
+    if photos:
+        say("photos     " + ", ".join(f"{n} {state_}" for state_, n in sorted(photos.items())))
+        for refused in state["photos_refused"]:
+            say(f"  refused {refused['media_id']}: {refused['error']}")
     say(f"cursor     {state['cursor'] or '-'}")
     last = state["last_sync_at"]
     say(f"last sync  {last or 'never'}" + (f" ({state['last_sync_result']})" if last else ""))

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from quartermaster.client.backoff import Backoff
+from quartermaster.client.photos import PhotoUploader
 from quartermaster.client.session import (
     NeedsAttention,
     RetryLater,
@@ -70,6 +71,8 @@ class SyncReport:
     retry_later: int = 0
     replayed: int = 0
     pulled: int = 0
+    photos: int = 0
+    photos_refused: int = 0
     batches: int = 0
     cursor: str | None = None
     pending: int = 0
@@ -92,6 +95,8 @@ class SyncReport:
             "retry_later",
             "replayed",
             "pulled",
+            "photos",
+            "photos_refused",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.batches += other.batches
@@ -104,6 +109,8 @@ class SyncReport:
             f"pushed {self.pushed} ops: {self.accepted} accepted, {self.rejected} rejected "
             f"({self.conflicts} conflicts), {self.retry_later} to retry; "
             f"pulled {self.pulled} changes; {self.pending} pending"
+            + (f"; {self.photos} photos uploaded" if self.photos else "")
+            + (f", {self.photos_refused} refused" if self.photos_refused else "")
         )
 
 
@@ -187,6 +194,11 @@ class SyncEngine:
     # --- push ------------------------------------------------------------------------------------
 
     def push(self, report: SyncReport) -> None:
+        # Photos first: an op that attaches one names a media id the server must have
+        # confirmed. One that cannot go now stops the round (RetryLater): nothing is lost.
+        confirmed, refused = PhotoUploader(self.store, self.session).upload_all()
+        report.photos += confirmed
+        report.photos_refused += refused
         batch_size = self.batch_size
         while True:
             batch = self.store.next_batch(batch_size)

@@ -33,7 +33,7 @@ MAX_GROUP_OPS = 100
 TEMP_ID_PREFIX = "temp_"
 OP_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -76,6 +76,21 @@ UPGRADES = {
     # An op to push at once (`agent record --urgent`, or the replica says it takes the last
     # unit): `agent sync --watch` does not wait for its next round.
     2: "ALTER TABLE ops ADD COLUMN critical INTEGER NOT NULL DEFAULT 0",
+    # Photos taken offline (client.photos): the file is copied into the outbox folder and its
+    # media id minted here, so the op that attaches it names it before any upload.
+    3: """CREATE TABLE IF NOT EXISTS photos (
+        media_id TEXT PRIMARY KEY,
+        file TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'uploaded', 'ready', 'refused')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        body TEXT,
+        recorded_at TEXT NOT NULL
+    )""",
 }
 
 
@@ -147,6 +162,37 @@ class Outcome:
     final: bool
     # The server had already processed this op id and answered from its record.
     replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A photo waiting in the outbox folder (`file`, relative to it) under the media id the
+    device minted; `state`: pending → uploaded (the bytes are in storage) → ready (confirmed),
+    or refused (the server will never take it)."""
+
+    media_id: str
+    file: str
+    content_type: str
+    size: int
+    sha256: str
+    state: str = PENDING
+    attempts: int = 0
+    last_error: str | None = None
+    body: Any = None
+
+
+def _photo_from_row(row: sqlite3.Row) -> Photo:
+    return Photo(
+        media_id=row["media_id"],
+        file=row["file"],
+        content_type=row["content_type"],
+        size=row["size"],
+        sha256=row["sha256"],
+        state=row["state"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        body=json.loads(row["body"]) if row["body"] is not None else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -405,6 +451,52 @@ class DeviceStore:
             raise OutboxError(f"the ops of group {group!r} must be recorded one after another")
         if row["n"] >= MAX_GROUP_OPS:
             raise OutboxError(f"a group holds at most {MAX_GROUP_OPS} ops")
+
+    # --- photos (client.photos uploads them) ----------------------------------------------------
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where photos wait for their upload, beside the device database."""
+        return self.path.parent / f"{self.path.stem}.outbox"
+
+    def add_photo(self, photo: Photo) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO photos (media_id, file, content_type, size, sha256, recorded_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (photo.media_id, photo.file, photo.content_type, photo.size, photo.sha256,
+                 iso(self._clock())),
+            )  # fmt: skip
+
+    def photos(self, *, states: Sequence[str] = ()) -> list[Photo]:
+        rows = self._db.execute("SELECT * FROM photos ORDER BY recorded_at, media_id")
+        found = [_photo_from_row(row) for row in rows]
+        return [photo for photo in found if not states or photo.state in states]
+
+    def set_photo_state(
+        self, media_id: str, state: str, *, error: str | None = None, body: Any = None
+    ) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE photos SET state = ?, attempts = attempts + (? IS NOT NULL),"
+                " last_error = ?, body = COALESCE(?, body) WHERE media_id = ?",
+                (state, error, error, None if body is None else _dumps(body), media_id),
+            )
+
+    def remint_photo(self, media_id: str) -> str:
+        """Give a photo a new media id (its upload expired on the server and the old id is
+        spent), in the photo row and every pending op that names it, in one transaction."""
+        new_id = str(uuid.uuid4())
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE photos SET media_id = ?, state = 'pending' WHERE media_id = ?",
+                (new_id, media_id),
+            )
+            db.execute(
+                "UPDATE ops SET payload = replace(payload, ?, ?) WHERE state = 'pending'",
+                (media_id, new_id),
+            )
+        return new_id
 
     def get_op(self, op_id: str) -> Op | None:
         row = self._db.execute("SELECT * FROM ops WHERE op_id = ?", (op_id,)).fetchone()

@@ -134,6 +134,8 @@ class ReportAnswer:
 
     question: str
     answer: str
+    # Photos and signatures, as `data:` URIs of their thumbnails (the engine fetches nothing).
+    images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

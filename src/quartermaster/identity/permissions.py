@@ -119,6 +119,13 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "inspection.reject": frozenset({ADMIN, MANAGER}),
     "inspection.delete": frozenset({ADMIN, MANAGER, STAFF}),
     "inspection.restore": frozenset({ADMIN, MANAGER}),
+    # media: whoever fills inspections uploads photos and signatures and confirms their own
+    # uploads; inspectors read their own uploads only (OWN_RECORDS_ONLY), managers, admins and
+    # auditors everyone's (managers see every location)
+    "media.upload": frozenset({ADMIN, MANAGER, STAFF}),
+    "media.confirm": frozenset({ADMIN, MANAGER, STAFF}),
+    "media.read": READERS,
+    "media.collect": frozenset({ADMIN}),
     # notifications: the back office watches delivery and sends a failed one again; the
     # worker's bookkeeping and providers' reports run as the system actor
     "notification.read": frozenset({ADMIN, MANAGER}),
@@ -207,6 +214,7 @@ READ_ACTIONS = frozenset(
         "deposit.read",
         "inspection.template.read",
         "inspection.read",
+        "media.read",
         "market.entry.read",
         "market.advance.read",
         "market.settlement.read",
@@ -225,6 +233,9 @@ OWN_RECORDS_ONLY: dict[str, frozenset[str]] = {
     "inspection.update": frozenset({STAFF}),
     "inspection.submit": frozenset({STAFF}),
     "inspection.delete": frozenset({STAFF}),
+    # an inspector confirms and reads only the media they uploaded
+    "media.confirm": frozenset({STAFF}),
+    "media.read": frozenset({STAFF}),
     # a farmer reads and approves only their own settlements (the owner is the farmer's user)
     "market.settlement.read": frozenset({PARTY}),
     "market.settlement.approve": frozenset({PARTY}),

@@ -3,6 +3,7 @@ question of its template version with the answer given, as a reader would say it
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Any
 
@@ -10,9 +11,13 @@ from django.utils import timezone
 
 from quartermaster.documents.types import InspectionReport, ReportAnswer, ReportSection
 from quartermaster.identity.models import User
+from quartermaster.inspections import invariants
 from quartermaster.inspections.invariants import Score
 from quartermaster.inspections.models import Inspection, TemplateVersion
+from quartermaster.inspections.selectors import form_of
 from quartermaster.inventory.models import Location
+from quartermaster.media.selectors import ready_media
+from quartermaster.media.storage import read_small
 
 
 def inspection_report(inspection: Inspection, *, issuer: str) -> InspectionReport:
@@ -23,6 +28,7 @@ def inspection_report(inspection: Inspection, *, issuer: str) -> InspectionRepor
     inspector = User.objects.filter(pk=inspection.assignee_id).first()
     score = Score(inspection.score_earned, inspection.score_possible).view()
     answers: dict[str, Any] = dict(inspection.answers or {})
+    thumbnails = _thumbnails(version, answers)
     return InspectionReport(
         inspection_id=str(inspection.id),
         template_name=version.name,
@@ -40,6 +46,7 @@ def inspection_report(inspection: Inspection, *, issuer: str) -> InspectionRepor
                     ReportAnswer(
                         question=str(question.get("label", question.get("id", ""))),
                         answer=_said(answers.get(str(question.get("id")))),
+                        images=thumbnails.get(str(question.get("id")), ()),
                     )
                     for question in section.get("questions", [])
                 ),
@@ -49,6 +56,22 @@ def inspection_report(inspection: Inspection, *, issuer: str) -> InspectionRepor
         issued_at=timezone.localtime(datetime.now(tz=timezone.get_current_timezone())),
         issuer=issuer,
     )
+
+
+def _thumbnails(version: TemplateVersion, answers: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Each photo and signature answer's confirmed media as thumbnails (`data:` URIs)."""
+    named = invariants.media_of(form_of(version), answers)
+    ready = ready_media(m for ids in named.values() for m in ids)
+    found: dict[str, tuple[str, ...]] = {}
+    for question_id, ids in named.items():
+        images = []
+        for media_id in ids:
+            asset = ready.get(media_id)
+            content = None if asset is None else read_small(asset.thumbnail_key)
+            if content is not None:
+                images.append("data:image/jpeg;base64," + base64.b64encode(content).decode())
+        found[question_id] = tuple(images)
+    return found
 
 
 def _score_text(score: dict[str, Any]) -> str:

@@ -382,6 +382,43 @@ def clean_answers(form: Form, patch: Mapping[str, Any]) -> dict[str, Any]:
     return dict(patch)
 
 
+def media_of(form: Form, answers: Mapping[str, Any]) -> dict[str, tuple[UUID, ...]]:
+    """The media ids each photo and signature answer names (answers already cleaned)."""
+    found: dict[str, tuple[UUID, ...]] = {}
+    for question_id, value in answers.items():
+        question = form.questions.get(question_id)
+        if question is None or value is None:
+            continue
+        if question.type == QuestionType.PHOTO:
+            found[question_id] = tuple(UUID(v) for v in value)
+        elif question.type == QuestionType.SIGNATURE:
+            found[question_id] = (UUID(value),)
+    return found
+
+
+def check_media(
+    named: Mapping[str, tuple[UUID, ...]],
+    usable: Mapping[UUID, int],
+    *,
+    max_total_bytes: int,
+) -> None:
+    """Every media id an answer names must be usable (confirmed, and the actor's to attach;
+    `usable` maps each to its size), and their sizes together within the inspection's limit."""
+    problems = {
+        f"answers.{question_id}": "only confirmed media of yours can be attached"
+        for question_id, ids in named.items()
+        if any(media_id not in usable for media_id in ids)
+    }
+    if problems:
+        raise Invalid("media must be uploaded and confirmed first", fields=problems)
+    every = {media_id for ids in named.values() for media_id in ids}
+    total = sum(usable[media_id] for media_id in every)
+    if total > max_total_bytes:
+        raise Invalid.field(
+            "answers", f"the media of one inspection may hold at most {max_total_bytes} bytes"
+        )
+
+
 def apply_patch(answers: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
     """The answers after a cleaned patch (a `None` value removes the answer)."""
     result = dict(answers)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from uuid import UUID
 
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,6 +55,7 @@ from quartermaster.inspections.selectors import (
     template_view,
 )
 from quartermaster.inventory.models import Location
+from quartermaster.media.selectors import media_by_ids, ready_media
 
 WIRE_NAMES = ConfigDict(validate_by_name=True, validate_by_alias=True)
 HELD_ENTITY = "inspection.held_update"
@@ -288,6 +290,25 @@ def _change(inspection: Inspection, before: dict[str, Any] | None) -> Change:
     )
 
 
+def _check_media(ctx: Context, form: Form, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Photos and signatures: what an answer newly names must be confirmed media the actor
+    uploaded (a manager may attach anyone's); all of the inspection's media within its size
+    limit. Media named before stay, whoever uploaded them."""
+    named = invariants.media_of(form, after)
+    if not named:
+        return
+    earlier = {m for ids in invariants.media_of(form, before).values() for m in ids}
+    every = {m for ids in named.values() for m in ids}
+    usable = {m: asset.size for m, asset in media_by_ids(every & earlier).items()}
+    staff = ctx.actor.role == Role.STAFF
+    for media_id, asset in ready_media(every - earlier).items():
+        if not staff or asset.uploaded_by_id == ctx.actor.user_id:
+            usable[media_id] = asset.size
+    invariants.check_media(
+        named, usable, max_total_bytes=django_settings.MEDIA_MAX_BYTES_PER_INSPECTION
+    )
+
+
 def _assignee(ctx: Context, assignee_id: UUID | None, location_id: UUID) -> User:
     """Who does the inspection: the caller by default. An inspector assigns only themselves;
     a manager assigns an inspector of that location, a manager or an admin."""
@@ -330,6 +351,7 @@ class CreateInspection(Command):
         assert row is not None
         form = form_of(row)
         answers = invariants.apply_patch({}, invariants.clean_answers(form, self.answers))
+        _check_media(ctx, form, {}, answers)
         score = invariants.score(form, answers)
         inspection = Inspection(
             template=template,
@@ -452,6 +474,7 @@ class UpdateInspection(VersionedUpdate):
             merge = {"base_version": base, "theirs": list(plan.theirs), "mine": sorted(patch)}
         before = inspection_view(inspection)
         answers = invariants.apply_patch(inspection.answers, patch)
+        _check_media(ctx, form, inspection.answers, answers)
         changed = invariants.changed_keys(inspection.answers, answers)
         score = invariants.score(form, answers)
         inspection.answers = answers
