@@ -38,5 +38,5 @@ def test_setpassword_deactivate_and_activate_run_the_users_commands(tmp_path: Pa
     assert (off.returncode, off.stdout.strip()) == (0, "ravi is deactivated")
     assert last_admin.returncode == 1 and "last active admin" in last_admin.stdout
     assert (on.returncode, on.stdout.strip()) == (0, "ravi is active")
-    # created ×2, password reset, deactivated, activated: 5 entries, said in the plural
+    # two created, password reset, deactivated, activated: 5 entries, said in the plural
     assert "audit chain OK: 5 entries" in verified.stdout
