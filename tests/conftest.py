@@ -90,7 +90,7 @@ class Api:
 
 def create_user(username: str, role: str, *, locations: tuple[Any, ...] = ()) -> dict[str, Any]:
     response = execute(
-        CreateUser(username=username, password=PASSWORD, role=role, location_ids=locations),
+        CreateUser(username=username, password=PASSWORD, role=role, locations=locations),
         Context(actor=SYSTEM_ACTOR),
     )
     assert response.status == 201, response.body

@@ -221,9 +221,7 @@ def cmd_createuser(args: argparse.Namespace) -> int:
         )
         return 2
     response = execute(
-        CreateUser(
-            username=args.username, password=password, role=args.role, location_ids=locations
-        ),
+        CreateUser(username=args.username, password=password, role=args.role, locations=locations),
         Context(actor=SYSTEM_ACTOR),
     )
     if response.status != 201:
@@ -250,7 +248,7 @@ def _update_user(username: str, **changes: Any) -> tuple[int, dict[str, Any] | s
     user_id = User.objects.filter(username=username).values_list("pk", flat=True).first()
     if user_id is None:
         return 2, f"no user is named {username!r}"
-    response = execute(UpdateUser(user_id=user_id, **changes), Context(actor=SYSTEM_ACTOR))
+    response = execute(UpdateUser(user=user_id, **changes), Context(actor=SYSTEM_ACTOR))
     if response.status != 200:
         return 1, _refusal(response.body)
     return 0, response.body

@@ -4,6 +4,7 @@ password, and self sign-up behind QM_SIGNUP. Run on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from typing import Any
 
@@ -264,9 +265,10 @@ def test_guessing_the_old_password_locks_out_like_login(settings: Any) -> None:
     assert right.status == 429
 
 
-def test_no_password_or_hash_appears_in_any_answer_audit_entry_or_stored_answer(
-    admin: Api,
+def test_no_password_or_hash_appears_in_any_answer_audit_entry_stored_answer_or_log(
+    admin: Api, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     user = _user(admin, username="secretive")
     admin.patch(f"/api/v1/users/{user['id']}", {"password": "second secret here"})
     api, _ = _signed_in("secretive", "second secret here")
@@ -284,6 +286,8 @@ def test_no_password_or_hash_appears_in_any_answer_audit_entry_or_stored_answer(
     texts = [json.dumps(admin.get("/api/v1/users?limit=500").body), json.dumps(keyed.body)]
     texts += [json.dumps([e.before, e.after]) for e in AuditEntry.objects.all()]
     texts += [json.dumps(k.body) for k in IdempotencyRecord.objects.all()]
+    logged = capsys.readouterr()
+    texts += [caplog.text, logged.out, logged.err]
     secrets = [NEW_PASSWORD, "second secret", "third secret", "fourth secret", "argon2", *hashes]
     assert all(secret not in text for secret in secrets for text in texts)
 

@@ -6,17 +6,18 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from quartermaster.core.references import WireModel
 from quartermaster.core.schemas import INT63_MAX
 
 
-class LoadLineIn(BaseModel):
+class LoadLineIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID
     qty: StrictInt
     serials: list[StrictStr] = []
 
 
-class LoadIn(BaseModel):
+class LoadIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     from_location: UUID
     to_location: UUID
@@ -24,7 +25,7 @@ class LoadIn(BaseModel):
     client_temp_id: StrictStr = ""
 
 
-class CountedLineIn(BaseModel):
+class CountedLineIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID
     qty: StrictInt
@@ -32,12 +33,12 @@ class CountedLineIn(BaseModel):
     reason: StrictStr = ""
 
 
-class ReceiptIn(BaseModel):
+class ReceiptIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     lines: list[CountedLineIn]
 
 
-class LoadQuery(BaseModel):
+class LoadQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     status: StrictStr | None = None
     older_than_hours: int | None = Field(default=None, ge=0, le=100_000)

@@ -97,12 +97,12 @@ def _command_for(form: forms.ModelForm, obj: User | None) -> Command:
             username=data["username"],
             password=data["password"],
             role=data["role"],
-            location_ids=location_ids,
+            locations=location_ids,
         )
     return UpdateUser(
-        user_id=obj.pk,
+        user=obj.pk,
         role=data["role"],
-        location_ids=location_ids,
+        locations=location_ids,
         is_active=data["is_active"],
         password=data.get("new_password") or None,
     )

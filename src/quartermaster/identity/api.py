@@ -210,7 +210,7 @@ def create_user(request: HttpRequest, payload: UserCreateIn) -> HttpResponse:
         username=payload.username,
         password=payload.password,
         role=payload.role,
-        location_ids=tuple(payload.locations),
+        locations=tuple(payload.locations),
         is_active=payload.is_active,
         customer=payload.customer,
         farmer=payload.farmer,
@@ -247,9 +247,9 @@ def update_user(request: HttpRequest, user_id: UUID, payload: UserPatchIn) -> Ht
     """Change a user; only the fields given. `is_active: false` ends their sessions at once;
     `password` (a reset) ends every session of theirs too."""
     command = UpdateUser(
-        user_id=user_id,
+        user=user_id,
         role=payload.role,
-        location_ids=None if payload.locations is None else tuple(payload.locations),
+        locations=None if payload.locations is None else tuple(payload.locations),
         is_active=payload.is_active,
         password=payload.password,
         customer=payload.customer,

@@ -6,15 +6,17 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
+from quartermaster.core.references import WireModel
 
-class LoginIn(BaseModel):
+
+class LoginIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     username: StrictStr = Field(max_length=150)
     password: StrictStr = Field(max_length=1024)
     device_id: StrictStr | None = Field(default=None, max_length=200)
 
 
-class RefreshIn(BaseModel):
+class RefreshIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     refresh: StrictStr = Field(max_length=4096)
 
@@ -49,7 +51,7 @@ class DevicePageOut(BaseModel):
     next_cursor: str | None
 
 
-class DeviceListQuery(BaseModel):
+class DeviceListQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     limit: int | None = None
     cursor: str | None = None
@@ -73,7 +75,7 @@ class UserPageOut(BaseModel):
     next_cursor: str | None
 
 
-class UserListQuery(BaseModel):
+class UserListQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     limit: int | None = None
     cursor: str | None = None
@@ -84,7 +86,7 @@ class UserListQuery(BaseModel):
 MAX_LOCATIONS_PER_USER = 1000
 
 
-class UserCreateIn(BaseModel):
+class UserCreateIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     username: StrictStr = Field(max_length=150)
     password: StrictStr = Field(max_length=1024)
@@ -95,7 +97,7 @@ class UserCreateIn(BaseModel):
     farmer: UUID | None = None
 
 
-class UserPatchIn(BaseModel):
+class UserPatchIn(WireModel):
     """Only the fields given change. `password`: an admin's reset (every session ends)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -107,13 +109,13 @@ class UserPatchIn(BaseModel):
     farmer: UUID | None = None
 
 
-class PasswordChangeIn(BaseModel):
+class PasswordChangeIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     old_password: StrictStr = Field(max_length=1024)
     new_password: StrictStr = Field(max_length=1024)
 
 
-class SignUpIn(BaseModel):
+class SignUpIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     username: StrictStr = Field(max_length=150)
     password: StrictStr = Field(max_length=1024)

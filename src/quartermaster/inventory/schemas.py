@@ -6,10 +6,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from quartermaster.core.references import WireModel
 from quartermaster.core.schemas import INT63_MAX
 
 
-class ItemIn(BaseModel):
+class ItemIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr
     qty: StrictInt
@@ -20,7 +21,7 @@ class ItemIn(BaseModel):
     deposit: StrictStr = "0.00"
 
 
-class ItemPatchIn(BaseModel):
+class ItemPatchIn(WireModel):
     """Editable fields only: qty changes through PATCH /items/{id}/qty (deltas), never here."""
 
     model_config = ConfigDict(extra="forbid")
@@ -30,7 +31,7 @@ class ItemPatchIn(BaseModel):
     base_version: StrictInt | None = Field(default=None, ge=0, le=INT63_MAX)
 
 
-class QtyDeltaIn(BaseModel):
+class QtyDeltaIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     delta: StrictInt
 
@@ -54,13 +55,13 @@ class ItemPageOut(BaseModel):
     next_cursor: str | None
 
 
-class ListQuery(BaseModel):
+class ListQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     limit: int | None = None
     cursor: str | None = None
 
 
-class LocationIn(BaseModel):
+class LocationIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr
     kind: StrictStr
@@ -82,14 +83,14 @@ class LocationPageOut(BaseModel):
     next_cursor: str | None
 
 
-class LocationQuery(BaseModel):
+class LocationQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     kind: str | None = None
     limit: int | None = None
     cursor: str | None = None
 
 
-class StockQuery(BaseModel):
+class StockQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID | None = None
     location: UUID | None = None
@@ -102,21 +103,21 @@ class StockOut(BaseModel):
     qty: int
 
 
-class MoveLineIn(BaseModel):
+class MoveLineIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID
     qty: StrictInt
     serials: list[StrictStr] = Field(default_factory=list)
 
 
-class AdjustLineIn(BaseModel):
+class AdjustLineIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID
     delta: StrictInt
     serials: list[StrictStr] = Field(default_factory=list)
 
 
-class ReceiptIn(BaseModel):
+class ReceiptIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     to_location: UUID
     lines: list[MoveLineIn]
@@ -124,7 +125,7 @@ class ReceiptIn(BaseModel):
     client_temp_id: StrictStr = ""
 
 
-class DistributionIn(BaseModel):
+class DistributionIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     from_location: UUID
     to_location: UUID
@@ -132,7 +133,7 @@ class DistributionIn(BaseModel):
     client_temp_id: StrictStr = ""
 
 
-class AdjustmentIn(BaseModel):
+class AdjustmentIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     location: UUID
     lines: list[AdjustLineIn]
@@ -160,7 +161,7 @@ class MovementOut(BaseModel):
     lines: list[MovementLineOut]
 
 
-class AssetQuery(BaseModel):
+class AssetQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID | None = None
     location: UUID | None = None

@@ -122,10 +122,10 @@ class DeleteItem(Command):
     """Soft delete: the item leaves every list and read, its ledger stays. Deleting twice is fine."""
 
     name = "item.delete"
-    item_id: UUID
+    item: UUID
 
     def handle(self, ctx: Context) -> Outcome:
-        found = get_item(self.item_id)
+        found = get_item(self.item)
         if found is None:
             return Outcome(status=204, body=None)
         item, qty = found
@@ -155,7 +155,7 @@ class AdjustItemQty(BulkCommand):
     """qty' = qty + delta at the default location: an adjustment movement from/to `loss`."""
 
     name = "item.adjust"
-    item_id: UUID
+    item: UUID
     delta: int
 
     def validated(self) -> AdjustItemQty:
@@ -179,14 +179,14 @@ def adjust_items(
     location = get_default_location()
     loss = get_virtual_location(LocationKind.LOSS)
     locations = {location.pk: location, loss.pk: loss}
-    found = get_items(command.item_id for command in commands)
+    found = get_items(command.item for command in commands)
     items = {item.pk: item for item, _ in found.values()}
     answers: list[Outcome | DomainError | None] = [None] * len(commands)
     checked: list[tuple[int, AdjustItemQty, Context, MovementSpec | None]] = []
     for index, (command, ctx) in enumerate(zip(commands, contexts, strict=True)):
         try:
             policy.authorize(ctx.actor, command.name, location_id=location.id)
-            if command.item_id not in found:
+            if command.item not in found:
                 raise NotFound()
             spec = None
             if command.delta != 0:
@@ -195,7 +195,7 @@ def adjust_items(
                 )
                 spec = MovementSpec(
                     kind=MovementKind.ADJUSTMENT,
-                    lines=(_unserialized(command.item_id, source, target, abs(command.delta)),),
+                    lines=(_unserialized(command.item, source, target, abs(command.delta)),),
                     actor=ctx.actor.username,
                     reason="found (items API)" if command.delta > 0 else "loss (items API)",
                 )
@@ -208,7 +208,7 @@ def adjust_items(
     )
     passed: list[tuple[int, AdjustItemQty, Context, PlannedMovement]] = []
     for index, command, ctx, spec in checked:
-        item, read_qty = found[command.item_id]
+        item, read_qty = found[command.item]
         if spec is None:
             # Nothing moves: the qty as it stands (a row this run moves: as the run left it).
             qty = book.qty.get((item.pk, location.pk), read_qty)
@@ -225,7 +225,7 @@ def adjust_items(
         passed.append((index, command, ctx, planned))
     moves = write_movements([planned for *_, planned in passed], book)
     for (index, command, _, planned), moved in zip(passed, moves, strict=True):
-        item, _ = found[command.item_id]
+        item, _ = found[command.item]
         qty = planned.before[(item.pk, location.pk)]
         before = item_view(item, qty)
         after = before.with_qty(qty + planned.deltas[(item.pk, location.pk)])

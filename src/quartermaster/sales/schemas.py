@@ -7,10 +7,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from quartermaster.core.references import WireModel
 from quartermaster.core.schemas import INT63_MAX
 
 
-class CustomerIn(BaseModel):
+class CustomerIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr
     phone: StrictStr = ""
@@ -36,7 +37,7 @@ class CustomerPageOut(BaseModel):
     next_cursor: str | None
 
 
-class CustomerPatchIn(BaseModel):
+class CustomerPatchIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr | None = None
     phone: StrictStr | None = None
@@ -45,13 +46,13 @@ class CustomerPatchIn(BaseModel):
     base_version: StrictInt | None = Field(default=None, ge=0, le=INT63_MAX)
 
 
-class PageQuery(BaseModel):
+class PageQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     limit: int | None = None
     cursor: str | None = None
 
 
-class SaleLineIn(BaseModel):
+class SaleLineIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID
     qty: StrictInt
@@ -59,7 +60,7 @@ class SaleLineIn(BaseModel):
     serials: list[StrictStr] = Field(default_factory=list)
 
 
-class SaleIn(BaseModel):
+class SaleIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     customer: UUID
     location: UUID
@@ -68,7 +69,7 @@ class SaleIn(BaseModel):
     client_temp_id: StrictStr = ""
 
 
-class VoidIn(BaseModel):
+class VoidIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     reason: StrictStr
 
@@ -140,13 +141,13 @@ class SaleOut(BaseModel):
     version: int
 
 
-class ReturnLineIn(BaseModel):
+class ReturnLineIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID
     serials: list[StrictStr]
 
 
-class ReturnIn(BaseModel):
+class ReturnIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     customer: UUID
     to_location: UUID
@@ -154,7 +155,7 @@ class ReturnIn(BaseModel):
     client_temp_id: StrictStr = ""
 
 
-class PaymentIn(BaseModel):
+class PaymentIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     customer: UUID
     amount: StrictStr
