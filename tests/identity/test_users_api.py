@@ -377,6 +377,12 @@ def test_identity_records_keep_their_audit_snapshot_format(admin: Api) -> None:
     ]
     assert sealed[("device", True)] == sealed[("device", False)] == device
     assert sealed[("session", True)] == ["state"]
+    # The very values, as before identity had typed views (chain format 1).
+    made, changed = AuditEntry.objects.filter(entity_id=user["id"]).order_by("seq")
+    identity = {"id": user["id"], "username": "ravi", "role": "staff", "locations": []}
+    assert (made.before, made.after) == (None, identity)
+    assert changed.before == {**identity, "is_active": True}
+    assert changed.after == {**identity, "role": "manager", "is_active": True}
 
 
 # -- concurrency -----------------------------------------------------------------------------
@@ -409,3 +415,26 @@ def test_two_admins_creating_one_username_at_once_make_one_user() -> None:
 
     assert sorted(statuses) == [201, 409]
     assert User.objects.filter(username="same").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/users", '{"username": "x", "password": "long \\ud800 secret", "role": "staff"}'),
+        ("/api/v1/auth/signup", '{"username": "x", "password": "long \\udfff secret"}'),
+        (
+            "/api/v1/auth/password",
+            '{"old_password": "correct horse battery", "new_password": "long \\ud83d secret"}',
+        ),
+    ],
+)
+def test_a_lone_surrogate_in_a_password_is_400(
+    admin: Api, settings: Any, path: str, body: str
+) -> None:
+    settings.SIGNUP = True
+    entries = audit_count()
+
+    reply = admin.post(path, raw=body)
+
+    assert (reply.status, reply.body["code"]) == (400, "invalid")
+    assert audit_count() == entries
