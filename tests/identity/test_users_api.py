@@ -389,7 +389,7 @@ def test_identity_records_keep_their_audit_snapshot_format(admin: Api) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_admins_creating_one_username_at_once_make_one_user() -> None:
     create_user("admin", "admin")
     create_user("admin2", "admin")
