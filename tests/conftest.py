@@ -15,10 +15,6 @@ from typing import Any
 # Cheaper Argon2 for the many logins in the suite; still Argon2id. Read when hashers load.
 os.environ.setdefault("QM_ARGON2_MEMORY_KIB", "1024")
 os.environ.setdefault("QM_ARGON2_TIME_COST", "1")
-# Live-server tests play several server processes in one and hold transactions open on purpose,
-# and the test's own thread keeps a connection too: more than one production process needs (4,
-# settings.py). Set on the settings below (pytest-django reads settings before this file).
-TEST_POOL_MAX = int(os.environ.get("QM_DB_POOL_MAX", "20"))
 
 import pytest
 from django.db import connection
@@ -27,6 +23,11 @@ from django.test import Client
 from quartermaster.core.commands import execute
 from quartermaster.core.types import SYSTEM_ACTOR, Context
 from quartermaster.identity.services import CreateUser
+
+# Live-server tests play several server processes in one and hold transactions open on purpose,
+# and the test's own thread keeps a connection too: more than one production process needs (4,
+# settings.py). Set on the settings below (pytest-django reads settings before this file).
+TEST_POOL_MAX = int(os.environ.get("QM_DB_POOL_MAX", "20"))
 
 PASSWORD = "correct horse battery"
 
@@ -91,7 +92,7 @@ class Api:
 
 def create_user(username: str, role: str, *, locations: tuple[Any, ...] = ()) -> dict[str, Any]:
     response = execute(
-        CreateUser(username=username, password=PASSWORD, role=role, location_ids=locations),
+        CreateUser(username=username, password=PASSWORD, role=role, locations=locations),
         Context(actor=SYSTEM_ACTOR),
     )
     assert response.status == 201, response.body

@@ -180,5 +180,6 @@ def test_the_op_catalogue_is_published_and_docs_are_current(tmp_path: Path) -> N
         "docs/op-catalogue.md is stale: quartermaster op-catalogue --markdown > docs/op-catalogue.md"
     )
     assert {"item.create", "item.adjust", "sale.record", "stock.move"} <= as_json.keys()
-    assert as_json["item.adjust"]["payload"]["required"] == ["item_id", "delta"]
+    # Named after its kind, as every reference is (`item_id` is still accepted: core.references)
+    assert as_json["item.adjust"]["payload"]["required"] == ["item", "delta"]
     assert "session.login" not in as_json  # not every command is an op

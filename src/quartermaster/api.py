@@ -18,6 +18,7 @@ from quartermaster.distribution.api import refills_router
 from quartermaster.distribution.api import router as loads_router
 from quartermaster.identity.api import devices_router as identity_devices_router
 from quartermaster.identity.api import router as auth_router
+from quartermaster.identity.api import users_router
 from quartermaster.identity.auth import BearerAuth
 from quartermaster.inspections.api import router as inspections_router
 from quartermaster.inspections.api import templates_router
@@ -60,6 +61,7 @@ api = QuartermasterApi(
 )
 install_error_handlers(api)
 api.add_router("/auth", auth_router)
+api.add_router("/users", users_router)
 api.add_router("/items", build_items_router())
 api.add_router("/audit", audit_router)
 api.add_router("/security-events", security_router)

@@ -247,19 +247,66 @@ def cmd_createuser(args: argparse.Namespace) -> int:
         )
         return 2
     response = execute(
-        CreateUser(
-            username=args.username, password=password, role=args.role, location_ids=locations
-        ),
+        CreateUser(username=args.username, password=password, role=args.role, locations=locations),
         Context(actor=SYSTEM_ACTOR),
     )
     if response.status != 201:
-        fields = response.body.get("fields") or {}
-        detail = "; ".join(f"{name}: {why}" for name, why in fields.items())
-        _say(f"error: {detail or response.body.get('error')}")
+        _say(f"error: {_refusal(response.body)}")
         return 1
     _say(
         f"created user {response.body['username']} ({response.body['role']}) id {response.body['id']}"
     )
+    return 0
+
+
+def _refusal(body: dict[str, Any]) -> str:
+    fields = body.get("fields") or {}
+    return "; ".join(f"{name}: {why}" for name, why in fields.items()) or str(body.get("error"))
+
+
+def _update_user(username: str, **changes: Any) -> tuple[int, dict[str, Any] | str]:
+    """Run UpdateUser (the users API's and the back office's command) for `username`."""
+    from quartermaster.core.commands import execute
+    from quartermaster.core.types import SYSTEM_ACTOR, Context
+    from quartermaster.identity.models import User
+    from quartermaster.identity.services import UpdateUser
+
+    user_id = User.objects.filter(username=username).values_list("pk", flat=True).first()
+    if user_id is None:
+        return 2, f"no user is named {username!r}"
+    response = execute(UpdateUser(user=user_id, **changes), Context(actor=SYSTEM_ACTOR))
+    if response.status != 200:
+        return 1, _refusal(response.body)
+    return 0, response.body
+
+
+def cmd_setpassword(args: argparse.Namespace) -> int:
+    """An admin's password reset: every session of the user ends (UpdateUser)."""
+    _setup_django()
+    try:
+        password = _read_password(sys.stdin.isatty())
+    except ValueError as error:
+        _say(f"error: {error}")
+        return 2
+    if not password:
+        _say("error: the password is empty: it is read from standard input")
+        return 2
+    code, answer = _update_user(args.username, password=password)
+    if isinstance(answer, str):
+        _say(f"error: {answer}")
+        return code
+    _say(f"password of {args.username} reset; every session of theirs has ended")
+    return 0
+
+
+def cmd_set_active(args: argparse.Namespace) -> int:
+    """Deactivate (every session ends at once) or activate (approve a sign-up) a user."""
+    _setup_django()
+    code, answer = _update_user(args.username, is_active=args.active)
+    if isinstance(answer, str):
+        _say(f"error: {answer}")
+        return code
+    _say(f"{args.username} is {'active' if args.active else 'deactivated'}")
     return 0
 
 
@@ -300,9 +347,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
     report = verify_chain(progress=lambda n: _say(f"  checked {n} entries…"))
     if not report.ok:
-        _say(f"audit chain BROKEN at seq {report.first_bad_seq} ({report.entries} entries read)")
+        read = _count(report.entries, "entry", "entries")
+        _say(f"audit chain BROKEN at seq {report.first_bad_seq} ({read} read)")
         return 1
-    _say(f"audit chain OK: {report.entries} {_plural(report.entries, 'entry', 'entries')}")
+    _say(f"audit chain OK: {_count(report.entries, 'entry', 'entries')}")
     problems = []
     checkpoint = checkpoints.sink().latest()
     if checkpoint is None:
@@ -316,7 +364,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     for problem in problems:
         _say(f"  {problem}")
     if problems:
-        _say(f"audit BROKEN: {len(problems)} {_plural(len(problems), 'problem', 'problems')}")
+        _say(f"audit BROKEN: {_count(len(problems), 'problem', 'problems')}")
         return 1
     return 0
 
@@ -334,6 +382,11 @@ def _state_differences() -> list[str]:
 
 def _plural(count: int, one: str, many: str) -> str:
     return one if count == 1 else many
+
+
+def _count(count: int, one: str, many: str) -> str:
+    """ "1 entry", "2 entries": every count the CLI says, said in the right number."""
+    return f"{count} {_plural(count, one, many)}"
 
 
 def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
@@ -392,11 +445,14 @@ def cmd_journal_verify(args: argparse.Namespace) -> int:
             f" {format_money(drift.computed[0])} / {format_money(drift.computed[1])}"
         )
     if report.ok:
-        _say(f"journal OK: {report.entries} entries, {report.accounts} accounts balance")
+        entries = _count(report.entries, "entry", "entries")
+        accounts = _count(report.accounts, "account balances", "accounts balance")
+        _say(f"journal OK: {entries}, {accounts}")
         return 0
     _say(
-        f"journal BROKEN: {len(report.unbalanced)} unbalanced entries,"
-        f" {len(report.drifted)} drifted accounts ({report.entries} entries read)"
+        f"journal BROKEN: {_count(len(report.unbalanced), 'unbalanced entry', 'unbalanced entries')},"
+        f" {_count(len(report.drifted), 'drifted account', 'drifted accounts')}"
+        f" ({_count(report.entries, 'entry', 'entries')} read)"
     )
     return 1
 
@@ -430,7 +486,7 @@ def cmd_market_settle(args: argparse.Namespace) -> int:
         else:
             refused += 1
             _say(f"  farmer {farmer_id}: {response.status} {response.body.get('error')}")
-    _say(f"{made} settlements generated, {refused} refused")
+    _say(f"{_count(made, 'settlement', 'settlements')} generated, {refused} refused")
     return 1 if refused else 0
 
 
@@ -468,8 +524,8 @@ def cmd_stock_rebuild(args: argparse.Namespace) -> int:
         _say("stock agrees with the movement ledger")
         return 0
     if args.check:
-        rows = _plural(len(differences), "stock row differs", "stock rows differ")
-        _say(f"{len(differences)} {rows} from the movement ledger")
+        rows = _count(len(differences), "stock row differs", "stock rows differ")
+        _say(f"{rows} from the movement ledger")
         return 1
     from quartermaster.core.commands import execute
     from quartermaster.core.types import SYSTEM_ACTOR, Context
@@ -479,7 +535,8 @@ def cmd_stock_rebuild(args: argparse.Namespace) -> int:
     if response.status != 200:
         _say(f"error: {response.body}")
         return 1
-    _say(f"rebuilt {len(response.body['differences'])} stock rows from the ledger (audited)")
+    rebuilt = _count(len(response.body["differences"]), "stock row", "stock rows")
+    _say(f"rebuilt {rebuilt} from the ledger (audited)")
     return 0
 
 
@@ -508,7 +565,8 @@ def cmd_purge_keys(args: argparse.Namespace) -> int:
     )
     response = execute(command, Context(actor=SYSTEM_ACTOR))
     _say(
-        f"forgot {response.body['deleted']} HTTP idempotency keys older than {response.body['cutoff']}"
+        f"forgot {_count(response.body['deleted'], 'HTTP idempotency key', 'HTTP idempotency keys')}"
+        f" older than {response.body['cutoff']}"
     )
     return 0
 
@@ -580,6 +638,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="assign a location (repeat; `quartermaster locations` lists their ids)",
     )
     createuser.set_defaults(func=cmd_createuser)
+
+    setpassword = commands.add_parser(
+        "setpassword",
+        help="reset a user's password, read from standard input (their sessions end)",
+    )
+    setpassword.add_argument("username")
+    setpassword.set_defaults(func=cmd_setpassword)
+    for name, active, what in (
+        ("deactivate", False, "deactivate a user (their sessions end at once)"),
+        ("activate", True, "activate a user (approve a sign-up)"),
+    ):
+        toggle = commands.add_parser(name, help=what)
+        toggle.add_argument("username")
+        toggle.set_defaults(func=cmd_set_active, active=active)
 
     locations = commands.add_parser(
         "locations", help="list locations with their ids (for createuser --location)"

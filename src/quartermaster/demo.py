@@ -52,7 +52,7 @@ def load_demo(report: Callable[[str], None]) -> None:
                 username=demo_user.username,
                 password=demo_user.password,
                 role=demo_user.role,
-                location_ids=locations,
+                locations=locations,
             ),
             ctx,
         )

@@ -53,6 +53,11 @@ LOGIN_LOCKOUT_MAX_S = env_int("QM_LOGIN_LOCKOUT_MAX_S", 3600)
 LOGIN_FAILURES_PER_IP = env_int("QM_LOGIN_FAILURES_PER_IP", 20)
 LOGIN_FAILURE_WINDOW_S = env_int("QM_LOGIN_FAILURE_WINDOW_S", 60)
 # API: requests per authenticated user and per client address (a shop's tills share one).
+# Self sign-up (POST /api/v1/auth/signup, seed 003): off unless QM_SIGNUP=1; it makes inactive
+# accounts an admin approves. Attempts per client address per window, like failed logins.
+SIGNUP = env_bool("QM_SIGNUP")
+SIGNUPS_PER_IP = env_int("QM_SIGNUPS_PER_IP", 5)
+SIGNUP_WINDOW_S = env_int("QM_SIGNUP_WINDOW_S", 3600)
 API_REQUESTS_PER_USER = env_int("QM_API_REQUESTS_PER_USER", 600)
 API_REQUESTS_PER_IP = env_int("QM_API_REQUESTS_PER_IP", 3000)
 API_REQUEST_WINDOW_S = env_int("QM_API_REQUEST_WINDOW_S", 60)

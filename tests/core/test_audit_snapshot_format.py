@@ -2,7 +2,8 @@
 
 The chain hashes these snapshots, so their fields are the chain's format (chain version 1), not
 the API's: renaming a field on the wire must not rename it here. A record given a typed view
-(`core.types.View`: items and stock so far) encodes its snapshot apart from its wire body; a
+(`core.types.View`: items, stock, and identity's users, devices and sessions, whose formats
+tests/identity/test_users_api.py pins too) encodes its snapshot apart from its wire body; a
 record still carried as a dict serves as both, so this test makes any change to its fields a
 deliberate change of the chain's format, never a side effect of an API edit.
 """

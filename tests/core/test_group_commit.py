@@ -37,16 +37,16 @@ def _requests(admin: Api) -> tuple[list[Request], dict[str, str]]:
         return Context(actor=actor, idempotency_key=key)
 
     requests: list[Request] = [
-        (AdjustItemQty(item_id=valve, delta=-2), keyed("a")),
-        (AdjustItemQty(item_id=valve, delta=-2), keyed("b")),  # 1 left: 400, takes nothing
-        (AdjustItemQty(item_id=hose, delta=4), keyed(None)),
-        (AdjustItemQty(item_id=valve, delta=-2), keyed("a")),  # the same key: a replay
+        (AdjustItemQty(item=valve, delta=-2), keyed("a")),
+        (AdjustItemQty(item=valve, delta=-2), keyed("b")),  # 1 left: 400, takes nothing
+        (AdjustItemQty(item=hose, delta=4), keyed(None)),
+        (AdjustItemQty(item=valve, delta=-2), keyed("a")),  # the same key: a replay
         (CreateItem(item_name="regulator", qty=2), keyed("c")),
         (CreateItem(item_name="regulator", qty=5), keyed("d")),  # duplicate name: 400
-        (AdjustItemQty(item_id=valve, delta=-1), keyed("e")),  # takes the last one
-        (AdjustItemQty(item_id=uuid.uuid4(), delta=1), keyed("f")),  # unknown: 404
+        (AdjustItemQty(item=valve, delta=-1), keyed("e")),  # takes the last one
+        (AdjustItemQty(item=uuid.uuid4(), delta=1), keyed("f")),  # unknown: 404
         (CreateItem(item_name="  ", qty=1), keyed(None)),  # refused before any transaction
-        (AdjustItemQty(item_id=valve, delta=-2), keyed("b")),  # b's stored refusal again
+        (AdjustItemQty(item=valve, delta=-2), keyed("b")),  # b's stored refusal again
     ]
     return requests, {"valve": valve, "hose": hose}
 

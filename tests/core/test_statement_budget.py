@@ -54,7 +54,7 @@ def test_a_batch_of_keyed_adjustments_shares_its_statements(admin: Api) -> None:
     actor = load_actor(uuid.UUID(admin.get("/api/v1/auth/me").body["id"]))
     assert actor is not None
     batch = [
-        (AdjustItemQty(item_id=items[n % 4], delta=-1), Context(actor, str(uuid.uuid4())))
+        (AdjustItemQty(item=items[n % 4], delta=-1), Context(actor, str(uuid.uuid4())))
         for n in range(8)
     ]
 

@@ -157,6 +157,24 @@ def test_deactivating_a_user_ends_their_sessions(admin: Api) -> None:
     assert Api(Client()).post("/api/v1/auth/refresh", {"refresh": pair["refresh"]}).status == 401
 
 
+def test_an_admin_resets_a_password_through_the_update_command(admin: Api) -> None:
+    client = signed_in("bo-admin", "admin")
+    clerk = create_user("clerk", "staff")
+    pair = login("clerk")
+
+    response = client.post(
+        f"/admin/identity/user/{clerk['id']}/change/",
+        {"role": "staff", "is_active": "on", "new_password": "reset in the back office"},
+    )
+
+    assert response.status_code == 302, response.content[:2000]
+    assert Api(Client(), pair["access"]).get("/api/v1/auth/me").status == 401
+    fresh = {"username": "clerk", "password": "reset in the back office"}
+    assert Api(Client()).post("/api/v1/auth/login", fresh).status == 200
+    sealed = AuditEntry.objects.get(action="user.update", entity_type="user.password")
+    assert (sealed.entity_id, sealed.after) == (clerk["id"], {"state": "reset"})
+
+
 def test_managers_see_users_but_cannot_change_roles(admin: Api) -> None:
     client = signed_in("bo-manager", "manager")
     me = User.objects.get(username="bo-manager")

@@ -38,6 +38,9 @@ MATRIX: dict[str, frozenset[str]] = {
     "user.create": frozenset({A}),
     "user.read": frozenset({A, M}),
     "user.update": frozenset({A}),
+    # one's own password: anyone signed in; sign-up: only the sign-up actor, no role
+    "user.password.change": ALL,
+    "user.signup": frozenset(),
     "item.read": frozenset({A, M, S, U}),
     "item.create": frozenset({A, M}),
     "item.delete": frozenset({A, M}),
@@ -189,7 +192,8 @@ def test_the_system_actor_may_do_anything() -> None:
 
 def test_auditors_are_given_only_actions_that_change_nothing() -> None:
     auditor_actions = {action for action, roles in permissions.ALLOWED_ROLES.items() if U in roles}
-    sessions = {"session.start", "session.refresh", "session.end"}
+    # their own sessions and their own password
+    sessions = {"session.start", "session.refresh", "session.end", "user.password.change"}
 
     assert auditor_actions - sessions <= permissions.READ_ACTIONS
     # A read action is never the name of a command (commands are how state changes). The URL
@@ -253,6 +257,16 @@ class Route:
 
 
 ROUTES = [
+    Route("user.read", "GET", "/api/v1/users", 200),
+    Route("user.read", "GET", "/api/v1/users/{user}", 200),
+    Route(
+        "user.create",
+        "POST",
+        "/api/v1/users",
+        201,
+        {"username": "newcomer", "password": "a long password", "role": "staff"},
+    ),
+    Route("user.update", "PATCH", "/api/v1/users/{user}", 200, {"role": "manager"}),
     Route("load.read", "GET", "/api/v1/loads", 200),
     Route("deposit.read", "GET", "/api/v1/customers/{customer}/deposits", 200),
     Route(
@@ -526,6 +540,7 @@ class World:
     empty_item: str  # one with no stock: deleting one with stock is 409 item_has_stock
     returnable: str  # a cylinder with empties at the default location
     refill: str  # a refill of one empty, sent
+    user: str
 
     def fill(self, value: Any) -> Any:
         """`value` with every "{name}" string replaced by this world's record of that name."""
@@ -541,7 +556,7 @@ class World:
 @pytest.fixture
 def world(admin: Api, default_location_id: str) -> World:
     item = admin.post("/api/v1/items", {"name": "cylinder", "qty": 10, "price": "10.00"}).body["id"]
-    create_user("driver", "staff")
+    driver = create_user("driver", "staff")
     truck = Api(Client(), login("driver", device_id="truck-07")["access"])
     assert truck.post("/api/v1/sync/batch", {"device_id": "truck-07", "ops": []}).status == 200
     entry = admin.post(
@@ -617,6 +632,7 @@ def world(admin: Api, default_location_id: str) -> World:
         empty_item=admin.post("/api/v1/items", {"name": "empty", "qty": 0}).body["id"],
         returnable=returnable,
         refill=refill,
+        user=driver["id"],
     )
 
 
@@ -646,6 +662,7 @@ def test_http_routes_follow_the_matrix(
         empty_item=world.empty_item,
         customer=world.customer,
         refill=world.refill,
+        user=world.user,
     )
     body = world.fill(route.body)
     audit_before = audit_count()

@@ -30,6 +30,8 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 PUBLIC = {
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
+    # self sign-up (issue 10 item 12): off unless QM_SIGNUP=1, and then for nobody signed in
+    ("POST", "/api/v1/auth/signup"),
     ("GET", "/health"),
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/docs"),

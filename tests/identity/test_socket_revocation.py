@@ -170,7 +170,7 @@ def test_deactivating_a_user_closes_their_sockets(committed: Any) -> None:
 
     def deactivate() -> None:
         user = User.objects.get(username="driver")
-        command = UpdateUser(user_id=user.id, role="staff", is_active=False)
+        command = UpdateUser(user=user.id, role="staff", is_active=False)
         assert execute(command, Context(actor=SYSTEM_ACTOR)).status == 200
 
     async def scenario() -> None:

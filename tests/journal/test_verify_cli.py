@@ -64,7 +64,7 @@ def test_a_balance_changed_behind_the_projection_is_named(
 
     assert code == 1
     assert "  account cash drifted: balance 100.00 / 0.05, lines 100.00 / 0.00" in out
-    assert out[-1] == "journal BROKEN: 0 unbalanced entries, 1 drifted accounts (1 entries read)"
+    assert out[-1] == "journal BROKEN: 0 unbalanced entries, 1 drifted account (1 entry read)"
 
 
 def test_an_entry_edited_in_the_database_is_named(
@@ -90,4 +90,4 @@ def test_an_entry_edited_in_the_database_is_named(
     ) in out
     # bank's lines now say 41.00 while its balance row says 40.00.
     assert "  account bank drifted: balance 40.00 / 0.00, lines 41.00 / 0.00" in out
-    assert out[-1] == "journal BROKEN: 1 unbalanced entries, 1 drifted accounts (2 entries read)"
+    assert out[-1] == "journal BROKEN: 1 unbalanced entry, 1 drifted account (2 entries read)"

@@ -509,7 +509,9 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
         say("no rejected or conflicting ops")
         return 0
     conflicts = sum(op.is_conflict for op in rejected)
-    say(f"{len(rejected)} rejected ops ({conflicts} conflicts); they are final and not retried:")
+    ops = f"{len(rejected)} rejected {'op' if len(rejected) == 1 else 'ops'}"
+    clashes = f"{conflicts} {'conflict' if conflicts == 1 else 'conflicts'}"
+    say(f"{ops} ({clashes}); they are final and not retried:")
     for op in rejected:
         say(("conflict " if op.is_conflict else "rejected ") + _describe(op))
         say(f"    op id   {op.op_id}  recorded {op.client_ts}")

@@ -6,10 +6,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from quartermaster.core.references import WireModel
 from quartermaster.core.schemas import INT63_MAX
 
 
-class LoadLineIn(BaseModel):
+class LoadLineIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID
     qty: StrictInt
@@ -18,7 +19,7 @@ class LoadLineIn(BaseModel):
     condition: StrictStr = ""
 
 
-class LoadIn(BaseModel):
+class LoadIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     from_location: UUID
     to_location: UUID
@@ -26,7 +27,7 @@ class LoadIn(BaseModel):
     client_temp_id: StrictStr = ""
 
 
-class CountedLineIn(BaseModel):
+class CountedLineIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID
     qty: StrictInt
@@ -34,12 +35,12 @@ class CountedLineIn(BaseModel):
     reason: StrictStr = ""
 
 
-class ReceiptIn(BaseModel):
+class ReceiptIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     lines: list[CountedLineIn]
 
 
-class LoadQuery(BaseModel):
+class LoadQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     status: StrictStr | None = None
     older_than_hours: int | None = Field(default=None, ge=0, le=100_000)
@@ -80,7 +81,7 @@ class LoadPageOut(BaseModel):
     next_cursor: str | None
 
 
-class RefillLineIn(BaseModel):
+class RefillLineIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID
     qty: StrictInt
@@ -88,14 +89,14 @@ class RefillLineIn(BaseModel):
     serials: list[StrictStr] = []
 
 
-class RefillIn(BaseModel):
+class RefillIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     from_location: UUID
     lines: list[RefillLineIn]
     client_temp_id: StrictStr = ""
 
 
-class RefillReceiptIn(BaseModel):
+class RefillReceiptIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     lines: list[CountedLineIn]
 

@@ -76,6 +76,14 @@ class UserAddForm(forms.ModelForm):
 
 
 class UserChangeForm(forms.ModelForm):
+    # An admin's reset, as PATCH /api/v1/users/{id} {"password"}: every session of the user ends.
+    new_password = forms.CharField(
+        widget=forms.PasswordInput,
+        strip=False,
+        required=False,
+        help_text="Leave empty to keep the password. A reset signs the user out everywhere.",
+    )
+
     class Meta:
         model = User
         fields = ("role", "locations", "is_active")
@@ -89,13 +97,14 @@ def _command_for(form: forms.ModelForm, obj: User | None) -> Command:
             username=data["username"],
             password=data["password"],
             role=data["role"],
-            location_ids=location_ids,
+            locations=location_ids,
         )
     return UpdateUser(
-        user_id=obj.pk,
+        user=obj.pk,
         role=data["role"],
-        location_ids=location_ids,
+        locations=location_ids,
         is_active=data["is_active"],
+        password=data.get("new_password") or None,
     )
 
 
@@ -137,7 +146,7 @@ class UserAdmin(PolicyAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
         if obj is None:
             return [(None, {"fields": ("username", "password", "role", "locations")})]
-        return [(None, {"fields": ("role", "locations", "is_active")})]
+        return [(None, {"fields": ("role", "locations", "is_active", "new_password")})]
 
     def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
         assert isinstance(obj, User)
@@ -176,4 +185,5 @@ class DeviceAdmin(ReadOnlyAdmin):
                 revoked += 1
             except ValidationError as error:
                 self.message_user(request, f"{device_id}: {error.message}", messages.ERROR)
-        self.message_user(request, f"Revoked {revoked} device(s).", messages.SUCCESS)
+        devices = "device" if revoked == 1 else "devices"
+        self.message_user(request, f"Revoked {revoked} {devices}.", messages.SUCCESS)

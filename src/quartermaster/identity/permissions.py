@@ -35,6 +35,9 @@ ADMIN, MANAGER, STAFF, AUDITOR, PARTY = (
 EVERYONE = frozenset({ADMIN, MANAGER, STAFF, AUDITOR, PARTY})
 READERS = frozenset({ADMIN, MANAGER, STAFF, AUDITOR})
 SYSTEM_ROLE = "system"
+# Nobody signed in: the self sign-up endpoint acts as it, and may only sign up.
+ANONYMOUS = "anonymous"
+SIGNUP_ACTOR = Actor(user_id=None, username="self sign-up", role=ANONYMOUS)
 
 # Roles that see every location; everyone else is scoped to their assigned locations.
 UNSCOPED_ROLES = frozenset({ADMIN, MANAGER, AUDITOR, SYSTEM_ROLE})
@@ -44,8 +47,13 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "session.start": EVERYONE,
     "session.refresh": EVERYONE,
     "session.end": EVERYONE,
+    # users: admins create and change them (the users API, the back office, the CLI);
+    # managers see them (the back office lists them); anyone changes their own password
     "user.create": frozenset({ADMIN}),
     "user.read": frozenset({ADMIN, MANAGER}),
+    "user.password.change": EVERYONE,
+    # self sign-up (QM_SIGNUP): nobody signed in, only the sign-up actor; an admin approves
+    "user.signup": frozenset({ANONYMOUS}),
     # items
     "item.read": READERS,
     "item.create": frozenset({ADMIN, MANAGER}),

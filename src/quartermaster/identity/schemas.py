@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+from quartermaster.core.references import WireModel
 
 
-class LoginIn(BaseModel):
+class LoginIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     username: StrictStr = Field(max_length=150)
     password: StrictStr = Field(max_length=1024)
     device_id: StrictStr | None = Field(default=None, max_length=200)
 
 
-class RefreshIn(BaseModel):
+class RefreshIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     refresh: StrictStr = Field(max_length=4096)
 
@@ -49,7 +51,71 @@ class DevicePageOut(BaseModel):
     next_cursor: str | None
 
 
-class DeviceListQuery(BaseModel):
+class DeviceListQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     limit: int | None = None
     cursor: str | None = None
+
+
+class UserOut(BaseModel):
+    id: UUID
+    username: str
+    role: str
+    locations: list[UUID]
+    is_active: bool
+    # The customer / farmer record this (party) user signs in as, if any.
+    customer: UUID | None
+    farmer: UUID | None
+    joined_at: str | None
+    last_login: str | None
+
+
+class UserPageOut(BaseModel):
+    results: list[UserOut]
+    next_cursor: str | None
+
+
+class UserListQuery(WireModel):
+    model_config = ConfigDict(extra="forbid")
+    limit: int | None = None
+    cursor: str | None = None
+    role: StrictStr | None = Field(default=None, max_length=20)
+    is_active: bool | None = None
+
+
+MAX_LOCATIONS_PER_USER = 1000
+
+
+class UserCreateIn(WireModel):
+    model_config = ConfigDict(extra="forbid")
+    username: StrictStr = Field(max_length=150)
+    password: StrictStr = Field(max_length=1024)
+    role: StrictStr = Field(max_length=20)
+    locations: list[UUID] = Field(default_factory=list, max_length=MAX_LOCATIONS_PER_USER)
+    is_active: StrictBool = True
+    customer: UUID | None = None
+    farmer: UUID | None = None
+
+
+class UserPatchIn(WireModel):
+    """Only the fields given change. `password`: an admin's reset (every session ends)."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: StrictStr | None = Field(default=None, max_length=20)
+    locations: list[UUID] | None = Field(default=None, max_length=MAX_LOCATIONS_PER_USER)
+    is_active: StrictBool | None = None
+    password: StrictStr | None = Field(default=None, max_length=1024)
+    customer: UUID | None = None
+    farmer: UUID | None = None
+
+
+class PasswordChangeIn(WireModel):
+    model_config = ConfigDict(extra="forbid")
+    old_password: StrictStr = Field(max_length=1024)
+    new_password: StrictStr = Field(max_length=1024)
+
+
+class SignUpIn(WireModel):
+    model_config = ConfigDict(extra="forbid")
+    username: StrictStr = Field(max_length=150)
+    password: StrictStr = Field(max_length=1024)

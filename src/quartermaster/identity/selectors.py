@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -12,9 +14,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from quartermaster.core.errors import Invalid
-from quartermaster.core.pagination import Keyset, Page, PageRequest, text_key, time_key
-from quartermaster.core.types import Actor
-from quartermaster.identity import invariants
+from quartermaster.core.pagination import Keyset, Page, PageRequest, text_key, time_key, uuid_key
+from quartermaster.core.types import Actor, View
+from quartermaster.identity import invariants, parties
 from quartermaster.identity.models import Device, RefreshToken, User
 
 # Checked against when the username is unknown, so a miss costs the same time as a hit.
@@ -75,13 +77,111 @@ _ACTOR_SQL = (
 )
 
 
-def user_view(user: User) -> dict[str, Any]:
-    return {
-        "id": str(user.id),
-        "username": user.username,
-        "role": user.role,
-        "locations": sorted(str(pk) for pk in user.locations.values_list("pk", flat=True)),
-    }
+@dataclass(frozen=True)
+class UserView(View):
+    """A user as the users API shows it and the chain seals it. Never their password or its
+    hash: neither is a field here, so no body, feed row or audit entry can carry one."""
+
+    id: UUID
+    username: str
+    role: str
+    location_ids: tuple[UUID, ...]
+    is_active: bool
+    # The party records (customer, farmer) this user signs in as: kind → id. Wire only: the
+    # link is sealed on the party's own record (its `user`), where it is made.
+    parties: tuple[tuple[str, UUID], ...] = ()
+    joined_at: datetime | None = None
+    last_login: datetime | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """docs/api-additions.md "Users"."""
+        linked = dict(self.parties)
+        return {
+            "id": str(self.id),
+            "username": self.username,
+            "role": self.role,
+            "locations": [str(pk) for pk in self.location_ids],
+            "is_active": self.is_active,
+            **{kind: _text_or_none(linked.get(kind)) for kind in parties.kind_names()},
+            "joined_at": _iso_or_none(self.joined_at),
+            "last_login": _iso_or_none(self.last_login),
+        }
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """Chain format 1: what the back office's updates sealed (a creation: `NewUserView`)."""
+        return {**self._sealed_identity(), "is_active": self.is_active}
+
+    def _sealed_identity(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "username": self.username,
+            "role": self.role,
+            "locations": [str(pk) for pk in self.location_ids],
+        }
+
+
+@dataclass(frozen=True)
+class NewUserView(UserView):
+    """A user as created. Chain format 1 sealed a creation without `is_active` (every account
+    began active); an account created inactive (self sign-up) says so."""
+
+    def to_snapshot(self) -> dict[str, Any]:
+        if self.is_active:
+            return self._sealed_identity()
+        return super().to_snapshot()
+
+
+def _text_or_none(value: UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _iso_or_none(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def user_view(user: User, *, new: bool = False) -> UserView:
+    return _user_view(user, parties.links_of(user.id), new=new)
+
+
+def user_views(users: list[User]) -> list[UserView]:
+    """Views of a page of users (their locations prefetched), party links in one query a kind."""
+    links = parties.links_of_many(user.id for user in users)
+    return [_user_view(user, links[user.id]) for user in users]
+
+
+def _user_view(user: User, links: parties.PartyLinks, *, new: bool = False) -> UserView:
+    view_class = NewUserView if new else UserView
+    return view_class(
+        id=user.id,
+        username=user.username,
+        role=user.role,
+        # .all(): served from a list's prefetch when there is one
+        location_ids=tuple(sorted((location.pk for location in user.locations.all()), key=str)),
+        is_active=user.is_active,
+        parties=links,
+        joined_at=user.date_joined,
+        last_login=user.last_login,
+    )
+
+
+def get_user(user_id: UUID, *, for_update: bool = False) -> User | None:
+    users = User.objects.select_for_update() if for_update else User.objects
+    return users.filter(pk=user_id).first()
+
+
+# By username: the order an admin screen lists people in, and stable under new sign-ups.
+USER_ORDER = Keyset(fields=(text_key("username"), uuid_key("id")))
+
+
+def list_users(
+    *, page: PageRequest, role: str | None = None, is_active: bool | None = None
+) -> Page[User]:
+    users = User.objects.all()
+    if role is not None:
+        users = users.filter(role=role)
+    if is_active is not None:
+        users = users.filter(is_active=is_active)
+    return USER_ORDER.page(users.prefetch_related("locations"), page)
 
 
 def actor_view(actor: Actor) -> dict[str, Any]:
@@ -117,16 +217,65 @@ def list_devices(*, page: PageRequest) -> Page[Device]:
     return DEVICE_ORDER.page(Device.objects.select_related("user"), page)
 
 
-def device_view(device: Device) -> dict[str, Any]:
-    return {
-        "device_id": device.device_id,
-        "user_id": str(device.user_id),
-        "username": device.user.username,
-        "first_seen_at": device.first_seen_at.isoformat(),
-        "last_seen_at": device.last_seen_at.isoformat(),
-        "revoked_at": device.revoked_at.isoformat() if device.revoked_at else None,
-        "online": is_online(device),
-    }
+@dataclass(frozen=True)
+class DeviceView(View):
+    """A device as the devices API shows it; sealed as shown (chain format 1)."""
+
+    device_id: str
+    user_id: UUID
+    username: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    revoked_at: datetime | None
+    online: bool
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "device_id": self.device_id,
+            "user_id": str(self.user_id),
+            "username": self.username,
+            "first_seen_at": self.first_seen_at.isoformat(),
+            "last_seen_at": self.last_seen_at.isoformat(),
+            "revoked_at": _iso_or_none(self.revoked_at),
+            "online": self.online,
+        }
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """Chain format 1: it began as the wire body of the time, and stays as it is."""
+        return {
+            "device_id": self.device_id,
+            "user_id": str(self.user_id),
+            "username": self.username,
+            "first_seen_at": self.first_seen_at.isoformat(),
+            "last_seen_at": self.last_seen_at.isoformat(),
+            "revoked_at": _iso_or_none(self.revoked_at),
+            "online": self.online,
+        }
+
+
+def device_view(device: Device) -> DeviceView:
+    return DeviceView(
+        device_id=device.device_id,
+        user_id=device.user_id,
+        username=device.user.username,
+        first_seen_at=device.first_seen_at,
+        last_seen_at=device.last_seen_at,
+        revoked_at=device.revoked_at,
+        online=is_online(device),
+    )
+
+
+@dataclass(frozen=True)
+class SessionView(View):
+    """A session (a refresh-token family) as recorded: only its state, never a token."""
+
+    state: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"state": self.state}
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {"state": self.state}
 
 
 def is_online(device: Device) -> bool:
@@ -135,3 +284,17 @@ def is_online(device: Device) -> bool:
     if device.revoked_at is not None:
         return False
     return (timezone.now() - device.last_seen_at).total_seconds() <= settings.DEVICE_ONLINE_S
+
+
+@dataclass(frozen=True)
+class PasswordView(View):
+    """That a user's password was set, and how ("changed" by its user, "reset" by an admin):
+    the chain records the event, never the password or its hash."""
+
+    state: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"state": self.state}
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {"state": self.state}

@@ -1,6 +1,7 @@
-"""Command handlers for identity: users, the life of a session (login, refresh, logout) and the
-devices sessions run on. Credentials are checked before the command runs, so no password hashing
-happens while a write transaction is open."""
+"""Command handlers for identity: users (created, changed, signed up, their passwords), the life
+of a session (login, refresh, logout) and the devices sessions run on. Credentials are checked
+before the command runs, so no login or old-password check hashes while a write transaction is
+open; only setting a new password (a rare, admin's or user's own act) hashes inside one."""
 
 from __future__ import annotations
 
@@ -10,18 +11,29 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
 
+from django.apps import apps
 from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from quartermaster.core import events
+from quartermaster.core import events, policy
 from quartermaster.core.canonical import fingerprint
 from quartermaster.core.commands import Command
 from quartermaster.core.errors import Conflict, Invalid, NotAuthenticated, NotFound
 from quartermaster.core.types import Change, Context, Outcome
-from quartermaster.identity import invariants, tokens
+from quartermaster.identity import invariants, parties, tokens
 from quartermaster.identity.errors import DeviceNotYours
 from quartermaster.identity.models import Device, RefreshToken, Role, User
-from quartermaster.identity.selectors import device_view, get_device, user_view
+from quartermaster.identity.selectors import (
+    PasswordView,
+    SessionView,
+    device_view,
+    get_device,
+    get_user,
+    user_view,
+)
 
 # Open WebSockets listen here for sessions, devices and users whose access just ended, and close
 # at once (consumers.py). With the Redis channel layer every server process hears it; the
@@ -48,21 +60,89 @@ def announce_revocation(
 LAST_SEEN_RESOLUTION_S = 60
 
 
-class CreateUser(Command):
+def checked_password(password: str, username: str) -> str:
+    """A new password: within our length limits and passing the configured validators
+    (AUTH_PASSWORD_VALIDATORS). Pure: the validators see an unsaved user, no database."""
+    password = invariants.clean_password(password)
+    try:
+        validate_password(password, User(username=username))
+    except DjangoValidationError as error:
+        raise Invalid.field("password", " ".join(error.messages)) from error
+    return password
+
+
+def _check_role(role: str | None) -> None:
+    if role is not None and role not in Role.values:
+        raise Invalid.field("role", f"one of {', '.join(Role.values)}")
+
+
+def _grant_role(user: User, role: str) -> None:
+    user.role = role
+    # Back-office access follows the role; see admin.py.
+    user.is_staff = role in (Role.ADMIN, Role.MANAGER)
+    user.is_superuser = role == Role.ADMIN
+
+
+class PartyLinkFields(Command):
+    """The party records (a customer, a farmer: identity.parties) a user signs in as."""
+
+    customer: UUID | None = None
+    farmer: UUID | None = None
+
+    def party_links(self) -> list[tuple[str, UUID]]:
+        return [
+            (name, party_id)
+            for name, party_id in (("customer", self.customer), ("farmer", self.farmer))
+            if party_id is not None
+        ]
+
+
+def _link_parties(ctx: Context, user_id: UUID, links: list[tuple[str, UUID]]) -> list[Change]:
+    """Link `user_id` to each party record through that record's own update command, inside
+    this transaction: its checks (role party, no other record's), its version and its audit."""
+    changes: list[Change] = []
+    for name, party_id in links:
+        kind = parties.kind(name)
+        if kind is None:
+            raise Invalid.field(name, f"no {name} records on this server")
+        command = kind.link(party_id, user_id)
+        try:
+            command = command.validated()
+            policy.authorize(ctx.actor, command.name)
+            outcome = command.handle(ctx)
+        except NotFound as error:
+            raise Invalid.field(name, f"unknown {name}") from error
+        except Invalid as error:
+            # The party's command names its own field (`user`); here it is this one.
+            raise Invalid.field(name, error.message) from error
+        changes.extend(outcome.changes)
+    return changes
+
+
+def _save_new(user: User) -> None:
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as error:  # a concurrent create took the name first
+        raise Conflict(f"user {user.username!r} already exists") from error
+
+
+class CreateUser(PartyLinkFields):
+    """Create a user with a role, locations and (a party user) the customer or farmer it signs
+    in as. The one way users are made: the CLI, the back office and the users API."""
+
     name = "user.create"
     username: str
     password: str
     role: str
-    location_ids: tuple[UUID, ...] = ()
+    locations: tuple[UUID, ...] = ()
+    is_active: bool = True
 
     def validated(self) -> CreateUser:
-        if self.role not in Role.values:
-            raise Invalid.field("role", f"one of {', '.join(Role.values)}")
+        _check_role(self.role)
+        username = invariants.clean_username(self.username)
         return self.model_copy(
-            update={
-                "username": invariants.clean_username(self.username),
-                "password": invariants.clean_password(self.password),
-            }
+            update={"username": username, "password": checked_password(self.password, username)}
         )
 
     def fingerprint(self) -> str:
@@ -72,20 +152,61 @@ class CreateUser(Command):
     def handle(self, ctx: Context) -> Outcome:
         if User.objects.filter(username=self.username).exists():
             raise Conflict(f"user {self.username!r} already exists")
-        user = User(username=self.username, role=self.role)
-        # Back-office access follows the role; see admin.py.
-        user.is_staff = self.role in (Role.ADMIN, Role.MANAGER)
-        user.is_superuser = self.role == Role.ADMIN
+        user = User(username=self.username, is_active=self.is_active)
+        _grant_role(user, self.role)
         user.set_password(self.password)
-        user.save()
-        if self.location_ids:
-            user.locations.set(list(self.location_ids))  # type: ignore[arg-type]
-        view = user_view(user)
+        _save_new(user)
+        if self.locations:
+            _set_locations(user, self.locations)
+        party_changes = _link_parties(ctx, user.id, self.party_links())
+        view = user_view(user, new=True)
         return Outcome(
             status=201,
             body=view,
-            changes=[Change("user", str(user.id), None, view, publish=False)],
+            changes=[Change("user", str(user.id), None, view, publish=False), *party_changes],
         )
+
+
+def _set_locations(user: User, location_ids: tuple[UUID, ...]) -> None:
+    # The model by label: inventory sits above identity in the layering.
+    locations = apps.get_model("inventory", "Location")._default_manager
+    known = set(locations.filter(pk__in=location_ids).values_list("pk", flat=True))
+    unknown = [str(pk) for pk in location_ids if pk not in known]
+    if unknown:
+        raise Invalid.field("locations", f"no location has the id {', '.join(unknown)}")
+    user.locations.set(list(location_ids))  # type: ignore[arg-type]
+
+
+class SignUp(Command):
+    """Self sign-up (seed 003), when the server allows it (QM_SIGNUP): an inactive account of
+    the least role (party: it reads only what an admin later links it to), which an admin
+    approves by activating it, with the role it needs (UpdateUser)."""
+
+    name = "user.signup"
+    syncable: ClassVar[bool] = False
+    username: str
+    password: str
+
+    def validated(self) -> SignUp:
+        username = invariants.clean_username(self.username)
+        return self.model_copy(
+            update={"username": username, "password": checked_password(self.password, username)}
+        )
+
+    def fingerprint(self) -> str:
+        return fingerprint([self.name, self.model_dump(mode="json", exclude={"password"})])
+
+    def handle(self, ctx: Context) -> Outcome:
+        created = CreateUser.model_construct(
+            username=self.username,
+            password=self.password,
+            role=Role.PARTY.value,
+            locations=(),
+            is_active=False,
+            customer=None,
+            farmer=None,
+        )
+        return created.handle(ctx)
 
 
 def _token_pair(*, user_id: UUID, family: UUID, device_id: str, now: datetime) -> dict[str, Any]:
@@ -112,48 +233,138 @@ def _session_change(family: UUID, before: str | None, after: str) -> Change:
     return Change(
         "session",
         str(family),
-        None if before is None else {"state": before},
-        {"state": after},
+        None if before is None else SessionView(before),
+        SessionView(after),
         publish=False,
     )
 
 
-class UpdateUser(Command):
-    """Change a user's role, locations or active flag (the back office). Deactivating a user
-    ends every session at once: the bearer check loads only active users."""
+class LastAdmin(Conflict):
+    """Nobody could manage users any more: the last active admin is not demoted or deactivated."""
+
+    code = "last_admin"
+
+    def __init__(self) -> None:
+        super().__init__("this is the last active admin: make another admin first")
+
+
+class UpdateUser(PartyLinkFields):
+    """Change a user's role, locations, active flag, party link or password (an admin: the users
+    API, the back office, the CLI). Fields left None stay as they are.
+
+    Deactivating a user ends every session at once: the bearer check loads only active users,
+    and their refresh tokens are revoked. A password reset revokes every session too: whoever
+    held the old password is signed out everywhere, and the user signs in with the new one."""
 
     name = "user.update"
-    user_id: UUID
-    role: str
-    location_ids: tuple[UUID, ...] = ()
-    is_active: bool = True
+    user: UUID
+    role: str | None = None
+    locations: tuple[UUID, ...] | None = None
+    is_active: bool | None = None
+    password: str | None = None
 
     def validated(self) -> UpdateUser:
-        if self.role not in Role.values:
-            raise Invalid.field("role", f"one of {', '.join(Role.values)}")
-        return self
+        _check_role(self.role)
+        if self.password is None:
+            return self
+        # The username is not known without the database; the validators that compare with it
+        # ask when the user is loaded, in handle.
+        return self.model_copy(update={"password": invariants.clean_password(self.password)})
+
+    def fingerprint(self) -> str:
+        # The password stays out of the stored fingerprint; whether one was set does not.
+        dumped = self.model_dump(mode="json", exclude={"password"})
+        return fingerprint([self.name, dumped, self.password is not None])
 
     def handle(self, ctx: Context) -> Outcome:
-        user = User.objects.select_for_update().filter(pk=self.user_id).first()
+        user = get_user(self.user, for_update=True)
         if user is None:
             raise NotFound()
-        before = {**user_view(user), "is_active": user.is_active}
-        user.role = self.role
-        user.is_active = self.is_active
-        user.is_staff = self.role in (Role.ADMIN, Role.MANAGER)
-        user.is_superuser = self.role == Role.ADMIN
-        user.save(update_fields=["role", "is_active", "is_staff", "is_superuser"])
-        user.locations.set(list(self.location_ids))  # type: ignore[arg-type]
-        if not self.is_active:
-            RefreshToken.objects.filter(user=user, revoked_at__isnull=True).update(
-                revoked_at=timezone.now()
-            )
-            announce_revocation(user_id=user.id)
-        after = {**user_view(user), "is_active": user.is_active}
+        if self.password is not None:
+            checked_password(self.password, user.username)
+        before = user_view(user)
+        self._refuse_losing_the_last_admin(user)
+        if self.role is not None:
+            _grant_role(user, self.role)
+        if self.is_active is not None:
+            user.is_active = self.is_active
+        if self.password is not None:
+            user.set_password(self.password)
+        user.save(update_fields=["role", "is_active", "is_staff", "is_superuser", "password"])
+        if self.locations is not None:
+            _set_locations(user, self.locations)
+        party_changes = _link_parties(ctx, user.id, self.party_links())
+        after = user_view(user)
         changes = (
             [] if after == before else [Change("user", str(user.id), before, after, publish=False)]
         )
-        return Outcome(status=200, body=after, changes=changes)
+        if not user.is_active or self.password is not None:
+            reason = "deactivated" if not user.is_active else "password reset"
+            changes += end_sessions(user.id, reason=reason)
+            announce_revocation(user_id=user.id)
+        if self.password is not None:
+            changes.append(password_change(user.id, "reset"))
+        return Outcome(status=200, body=after, changes=[*changes, *party_changes])
+
+    def _refuse_losing_the_last_admin(self, user: User) -> None:
+        # Two admins demoting each other at the same instant can still both pass: rare enough
+        # for an admin's screen, and the CLI (`createuser --role admin`) recovers from it.
+        stays_admin = (self.role or user.role) == Role.ADMIN and self.is_active is not False
+        if user.role != Role.ADMIN or not user.is_active or stays_admin:
+            return
+        others = User.objects.filter(role=Role.ADMIN, is_active=True).exclude(pk=user.pk)
+        if not others.exists():
+            raise LastAdmin()
+
+
+def end_sessions(user_id: UUID, *, reason: str, keep: UUID | None = None) -> list[Change]:
+    """Revoke every live session of `user_id` but `keep`, at once (open sockets close on the
+    announcement), each recorded as its state change."""
+    live = RefreshToken.objects.filter(user_id=user_id, revoked_at__isnull=True)
+    if keep is not None:
+        live = live.exclude(family=keep)
+    families = sorted(set(live.values_list("family", flat=True)), key=str)
+    if not families:
+        return []
+    live.update(revoked_at=timezone.now())
+    for family in families:
+        announce_revocation(session=family)
+    return [_session_change(family, "active", f"revoked: {reason}") for family in families]
+
+
+def password_change(user_id: UUID, how: str) -> Change:
+    """A password was set: recorded that it was and how, never what it is."""
+    return Change("user.password", str(user_id), None, PasswordView(how), publish=False)
+
+
+class ChangeOwnPassword(Command):
+    """Change one's own password, after the adapter checked the old one (as login does, with
+    its lockout). Every other session of the user ends at once; the session the request came
+    from (`keep_session`) is kept: its tokens keep working, nothing is re-issued."""
+
+    name = "user.password.change"
+    # Never a batch-sync op: a password is not kept in a device's outbox.
+    syncable: ClassVar[bool] = False
+    password: str
+    keep_session: UUID | None = None
+
+    def fingerprint(self) -> str:
+        return fingerprint([self.name, self.model_dump(mode="json", exclude={"password"})])
+
+    def validated(self) -> ChangeOwnPassword:
+        return self.model_copy(update={"password": invariants.clean_password(self.password)})
+
+    def handle(self, ctx: Context) -> Outcome:
+        assert ctx.actor.user_id is not None
+        user = get_user(ctx.actor.user_id, for_update=True)
+        if user is None or not user.is_active:
+            raise NotAuthenticated("authentication required")
+        checked_password(self.password, user.username)
+        user.set_password(self.password)
+        user.save(update_fields=["password"])
+        changes = end_sessions(user.id, reason="password changed", keep=self.keep_session)
+        changes.append(password_change(user.id, "changed"))
+        return Outcome(status=204, body=None, changes=changes)
 
 
 class StartSession(Command):

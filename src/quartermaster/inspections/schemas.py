@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from quartermaster.core.references import WireModel
 from quartermaster.core.schemas import INT63_MAX
 
 QuestionType = Literal[
@@ -15,7 +16,7 @@ QuestionType = Literal[
 ]
 
 
-class QuestionIn(BaseModel):
+class QuestionIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     id: StrictStr = Field(max_length=64)
     type: QuestionType
@@ -29,14 +30,14 @@ class QuestionIn(BaseModel):
     option_scores: dict[str, StrictInt] | None = None
 
 
-class SectionIn(BaseModel):
+class SectionIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     id: StrictStr = Field(max_length=64)
     title: StrictStr = Field(max_length=500)
     questions: list[QuestionIn] = Field(max_length=1000)
 
 
-class TemplateIn(BaseModel):
+class TemplateIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr = Field(max_length=200)
     sections: list[SectionIn] = Field(max_length=100)
@@ -61,18 +62,18 @@ class TemplatePageOut(BaseModel):
     next_cursor: str | None
 
 
-class TemplateQuery(BaseModel):
+class TemplateQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     version: int | None = Field(default=None, ge=1, le=INT63_MAX)
 
 
-class PageQuery(BaseModel):
+class PageQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     limit: int | None = None
     cursor: str | None = None
 
 
-class InspectionQuery(BaseModel):
+class InspectionQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal["draft", "submitted", "approved", "rejected"] | None = None
     location: UUID | None = None
@@ -82,13 +83,13 @@ class InspectionQuery(BaseModel):
     cursor: str | None = None
 
 
-class DiffQuery(BaseModel):
+class DiffQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     from_version: int = Field(alias="from", ge=1, le=INT63_MAX)
     to_version: int = Field(alias="to", ge=1, le=INT63_MAX)
 
 
-class InspectionIn(BaseModel):
+class InspectionIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     template: UUID
     location: UUID
@@ -97,18 +98,18 @@ class InspectionIn(BaseModel):
     client_temp_id: StrictStr | None = Field(default=None, max_length=100)
 
 
-class InspectionPatchIn(BaseModel):
+class InspectionPatchIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     answers: dict[str, Any]
     base_version: StrictInt | None = Field(default=None, ge=0, le=INT63_MAX)
 
 
-class ApproveIn(BaseModel):
+class ApproveIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     comment: StrictStr | None = Field(default=None, max_length=2000)
 
 
-class RejectIn(BaseModel):
+class RejectIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     comment: StrictStr = Field(max_length=2000)
 

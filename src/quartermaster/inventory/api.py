@@ -135,7 +135,7 @@ def _catalogue_wire(wire: dict[str, Any], qty_shown: bool) -> dict[str, Any]:
 
 
 def delete_item(request: HttpRequest, item_id: UUID) -> HttpResponse:
-    return to_http(execute(DeleteItem(item_id=item_id), context_for(request)))
+    return to_http(execute(DeleteItem(item=item_id), context_for(request)))
 
 
 def update_item(request: HttpRequest, item_id: UUID, payload: ItemPatchIn) -> HttpResponse:
@@ -151,7 +151,7 @@ def update_item(request: HttpRequest, item_id: UUID, payload: ItemPatchIn) -> Ht
 
 
 def adjust_qty(request: HttpRequest, item_id: UUID, payload: QtyDeltaIn) -> HttpResponse:
-    command = AdjustItemQty(item_id=item_id, delta=payload.delta)
+    command = AdjustItemQty(item=item_id, delta=payload.delta)
     return to_http(execute(command, context_for(request)))
 
 

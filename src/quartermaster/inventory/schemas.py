@@ -6,10 +6,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from quartermaster.core.references import WireModel
 from quartermaster.core.schemas import INT63_MAX
 
 
-class ItemIn(BaseModel):
+class ItemIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr
     qty: StrictInt
@@ -22,7 +23,7 @@ class ItemIn(BaseModel):
     returnable: StrictBool = False
 
 
-class ItemPatchIn(BaseModel):
+class ItemPatchIn(WireModel):
     """Editable fields only: qty changes through PATCH /items/{id}/qty (deltas), never here."""
 
     model_config = ConfigDict(extra="forbid")
@@ -32,7 +33,7 @@ class ItemPatchIn(BaseModel):
     base_version: StrictInt | None = Field(default=None, ge=0, le=INT63_MAX)
 
 
-class QtyDeltaIn(BaseModel):
+class QtyDeltaIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     delta: StrictInt
 
@@ -57,13 +58,13 @@ class ItemPageOut(BaseModel):
     next_cursor: str | None
 
 
-class ListQuery(BaseModel):
+class ListQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     limit: int | None = None
     cursor: str | None = None
 
 
-class LocationIn(BaseModel):
+class LocationIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr
     kind: StrictStr
@@ -85,14 +86,14 @@ class LocationPageOut(BaseModel):
     next_cursor: str | None
 
 
-class LocationQuery(BaseModel):
+class LocationQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     kind: str | None = None
     limit: int | None = None
     cursor: str | None = None
 
 
-class StockQuery(BaseModel):
+class StockQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID | None = None
     location: UUID | None = None
@@ -107,7 +108,7 @@ class StockOut(BaseModel):
     condition: str | None = None
 
 
-class MoveLineIn(BaseModel):
+class MoveLineIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID
     qty: StrictInt
@@ -116,7 +117,7 @@ class MoveLineIn(BaseModel):
     condition: StrictStr = ""
 
 
-class AdjustLineIn(BaseModel):
+class AdjustLineIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID
     delta: StrictInt
@@ -124,7 +125,7 @@ class AdjustLineIn(BaseModel):
     condition: StrictStr = ""
 
 
-class ReceiptIn(BaseModel):
+class ReceiptIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     to_location: UUID
     lines: list[MoveLineIn]
@@ -132,7 +133,7 @@ class ReceiptIn(BaseModel):
     client_temp_id: StrictStr = ""
 
 
-class DistributionIn(BaseModel):
+class DistributionIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     from_location: UUID
     to_location: UUID
@@ -140,7 +141,7 @@ class DistributionIn(BaseModel):
     client_temp_id: StrictStr = ""
 
 
-class AdjustmentIn(BaseModel):
+class AdjustmentIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     location: UUID
     lines: list[AdjustLineIn]
@@ -170,7 +171,7 @@ class MovementOut(BaseModel):
     lines: list[MovementLineOut]
 
 
-class AssetQuery(BaseModel):
+class AssetQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID | None = None
     location: UUID | None = None

@@ -133,10 +133,10 @@ class DeleteItem(Command):
     """Soft delete: the item leaves every list and read, its ledger stays. Deleting twice is fine."""
 
     name = "item.delete"
-    item_id: UUID
+    item: UUID
 
     def handle(self, ctx: Context) -> Outcome:
-        found = get_item(self.item_id)
+        found = get_item(self.item)
         if found is None:
             return Outcome(status=204, body=None)
         item, qty = found
@@ -166,7 +166,7 @@ class AdjustItemQty(BulkCommand):
     """qty' = qty + delta at the default location: an adjustment movement from/to `loss`."""
 
     name = "item.adjust"
-    item_id: UUID
+    item: UUID
     delta: int
 
     def validated(self) -> AdjustItemQty:
@@ -190,14 +190,14 @@ def adjust_items(
     location = get_default_location()
     loss = get_virtual_location(LocationKind.LOSS)
     locations = {location.pk: location, loss.pk: loss}
-    found = get_items(command.item_id for command in commands)
+    found = get_items(command.item for command in commands)
     items = {item.pk: item for item, _ in found.values()}
     answers: list[Outcome | DomainError | None] = [None] * len(commands)
     checked: list[tuple[int, AdjustItemQty, Context, MovementSpec | None]] = []
     for index, (command, ctx) in enumerate(zip(commands, contexts, strict=True)):
         try:
             policy.authorize(ctx.actor, command.name, location_id=location.id)
-            if command.item_id not in found:
+            if command.item not in found:
                 raise NotFound()
             spec = None
             if command.delta != 0:
@@ -206,7 +206,7 @@ def adjust_items(
                 )
                 spec = MovementSpec(
                     kind=MovementKind.ADJUSTMENT,
-                    lines=(_unserialized(command.item_id, source, target, abs(command.delta)),),
+                    lines=(_unserialized(command.item, source, target, abs(command.delta)),),
                     actor=ctx.actor.username,
                     reason="found (items API)" if command.delta > 0 else "loss (items API)",
                 )
@@ -219,7 +219,7 @@ def adjust_items(
     )
     passed: list[tuple[int, AdjustItemQty, Context, PlannedMovement]] = []
     for index, command, ctx, spec in checked:
-        item, read_qty = found[command.item_id]
+        item, read_qty = found[command.item]
         # The item's qty is its sellable stock: a returnable item's full units.
         key = (item.pk, location.pk, "full" if item.returnable else "")
         if spec is None:
@@ -238,7 +238,7 @@ def adjust_items(
         passed.append((index, command, ctx, planned))
     moves = write_movements([planned for *_, planned in passed], book)
     for (index, command, _, planned), moved in zip(passed, moves, strict=True):
-        item, _ = found[command.item_id]
+        item, _ = found[command.item]
         key = (item.pk, location.pk, "full" if item.returnable else "")
         qty = planned.before[key]
         before = item_view(item, qty)

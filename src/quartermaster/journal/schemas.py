@@ -6,8 +6,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from quartermaster.core.references import WireModel
 
-class LineIn(BaseModel):
+
+class LineIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     account: StrictStr
     debit: StrictStr | None = None
@@ -15,26 +17,26 @@ class LineIn(BaseModel):
     memo: StrictStr = ""
 
 
-class EntryIn(BaseModel):
+class EntryIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     memo: StrictStr
     # The engine's own limit (invariants.MAX_LINES) is checked again, with a field name.
     lines: list[LineIn] = Field(max_length=1000)
 
 
-class ReverseIn(BaseModel):
+class ReverseIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     reason: StrictStr
 
 
-class EntriesQuery(BaseModel):
+class EntriesQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     account: str | None = None
     limit: int | None = None
     cursor: str | None = None
 
 
-class AccountsQuery(BaseModel):
+class AccountsQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     limit: int | None = None
     cursor: str | None = None

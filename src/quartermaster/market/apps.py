@@ -12,3 +12,15 @@ class MarketConfig(AppConfig):
         from quartermaster.notifications import inbound
 
         inbound.register(answer_inbound)
+        # A party user may sign in as a farmer: the users API links one through UpdateFarmer.
+        from quartermaster.identity import parties
+        from quartermaster.market.selectors import farmers_of_users
+        from quartermaster.market.services import UpdateFarmer
+
+        parties.register(
+            parties.PartyKind(
+                name="farmer",
+                link=lambda farmer, user: UpdateFarmer(id=farmer, user=user),
+                linked=farmers_of_users,
+            )
+        )

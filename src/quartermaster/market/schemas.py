@@ -7,14 +7,16 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from quartermaster.core.references import WireModel
 
-class PageQuery(BaseModel):
+
+class PageQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     limit: int | None = None
     cursor: str | None = None
 
 
-class RatesQuery(BaseModel):
+class RatesQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     date: str | None = None
     flower: UUID | None = None
@@ -22,7 +24,7 @@ class RatesQuery(BaseModel):
     cursor: str | None = None
 
 
-class FlowerIn(BaseModel):
+class FlowerIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     code: StrictStr
     name: StrictStr
@@ -44,14 +46,14 @@ class FlowerPageOut(BaseModel):
     next_cursor: str | None
 
 
-class SlotIn(BaseModel):
+class SlotIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     code: StrictStr
     starts: StrictStr
     ends: StrictStr
 
 
-class FeeIn(BaseModel):
+class FeeIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     code: StrictStr
     name: StrictStr
@@ -61,7 +63,7 @@ class FeeIn(BaseModel):
     value: StrictInt | StrictStr
 
 
-class SettingsIn(BaseModel):
+class SettingsIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     timezone: StrictStr
     slots: list[SlotIn] = Field(max_length=24)
@@ -92,7 +94,7 @@ class SettingsOut(BaseModel):
     created_at: str | None
 
 
-class FarmerIn(BaseModel):
+class FarmerIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr
     name_ta: StrictStr = ""
@@ -104,7 +106,7 @@ class FarmerIn(BaseModel):
     user: UUID | None = None
 
 
-class FarmerPatchIn(BaseModel):
+class FarmerPatchIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr | None = None
     name_ta: StrictStr | None = None
@@ -139,7 +141,7 @@ class FarmerPageOut(BaseModel):
     next_cursor: str | None
 
 
-class RateIn(BaseModel):
+class RateIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     flower: UUID
     date: StrictStr
@@ -178,7 +180,7 @@ class RatesOut(BaseModel):
     next_cursor: str | None
 
 
-class EntryIn(BaseModel):
+class EntryIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     farmer: UUID
     flower: UUID
@@ -192,7 +194,7 @@ class EntryIn(BaseModel):
     client_temp_id: StrictStr = Field(default="", max_length=100)
 
 
-class EntryPatchIn(BaseModel):
+class EntryPatchIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     qty: StrictInt | StrictStr | None = None
     flower: UUID | None = None
@@ -200,7 +202,7 @@ class EntryPatchIn(BaseModel):
     base_version: StrictInt | None = Field(default=None, ge=0)
 
 
-class ReasonIn(BaseModel):
+class ReasonIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     reason: StrictStr
 
@@ -230,7 +232,7 @@ class EntryPageOut(BaseModel):
     next_cursor: str | None
 
 
-class EntriesQuery(BaseModel):
+class EntriesQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     date: str | None = None
     farmer: UUID | None = None
@@ -239,7 +241,7 @@ class EntriesQuery(BaseModel):
     cursor: str | None = None
 
 
-class AdvanceIn(BaseModel):
+class AdvanceIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     farmer: UUID
     amount: StrictStr
@@ -267,14 +269,14 @@ class AdvancePageOut(BaseModel):
     next_cursor: str | None
 
 
-class SettlementIn(BaseModel):
+class SettlementIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     farmer: UUID
     period_from: StrictStr
     period_to: StrictStr
 
 
-class PayIn(BaseModel):
+class PayIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     method: StrictStr = Field(examples=["cash", "bank", "upi"])
 
@@ -329,7 +331,7 @@ class SettlementPageOut(BaseModel):
     next_cursor: str | None
 
 
-class SettlementsQuery(BaseModel):
+class SettlementsQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     farmer: UUID | None = None
     status: str | None = None
@@ -337,14 +339,14 @@ class SettlementsQuery(BaseModel):
     cursor: str | None = None
 
 
-class AdvancesQuery(BaseModel):
+class AdvancesQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     farmer: UUID | None = None
     limit: int | None = None
     cursor: str | None = None
 
 
-class StatementQuery(BaseModel):
+class StatementQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     date_from: str | None = Field(default=None, alias="from")
     date_to: str | None = Field(default=None, alias="to")
@@ -377,7 +379,7 @@ class StatementOut(BaseModel):
     payable: str
 
 
-class ReportQuery(BaseModel):
+class ReportQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     date: str
     format: Literal["json", "csv", "xlsx"] = "json"

@@ -7,7 +7,7 @@ through identity.permissions with the farmer's user as owner)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -373,6 +373,12 @@ def farmer_of_user(user_id: UUID | None) -> Farmer | None:
     if user_id is None:
         return None
     return Farmer.objects.filter(user_id=user_id).first()
+
+
+def farmers_of_users(user_ids: Iterable[UUID]) -> dict[UUID, UUID]:
+    """User id → the farmer each signs in as, for those linked (identity.parties)."""
+    rows = Farmer.objects.filter(user_id__in=list(user_ids)).values_list("user_id", "id")
+    return {user_id: farmer_id for user_id, farmer_id in rows}
 
 
 # -- a farmer's statement --

@@ -7,10 +7,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from quartermaster.core.references import WireModel
 from quartermaster.core.schemas import INT63_MAX
 
 
-class UploadIn(BaseModel):
+class UploadIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     content_type: StrictStr = Field(max_length=100)
     size: StrictInt = Field(ge=1, le=INT63_MAX)

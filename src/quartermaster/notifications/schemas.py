@@ -6,8 +6,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from quartermaster.core.references import WireModel
 
-class NotificationsQuery(BaseModel):
+
+class NotificationsQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     status: str | None = None
     recipient: str | None = None

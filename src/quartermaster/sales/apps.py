@@ -5,3 +5,17 @@ class SalesConfig(AppConfig):
     name = "quartermaster.sales"
     label = "sales"
     verbose_name = "Sales: customers, transactions, invoices, credit notes, payments"
+
+    def ready(self) -> None:
+        # A party user may sign in as a customer: the users API links one through UpdateCustomer.
+        from quartermaster.identity import parties
+        from quartermaster.sales.selectors import customers_of_users
+        from quartermaster.sales.services import UpdateCustomer
+
+        parties.register(
+            parties.PartyKind(
+                name="customer",
+                link=lambda customer, user: UpdateCustomer(id=customer, user=user),
+                linked=customers_of_users,
+            )
+        )

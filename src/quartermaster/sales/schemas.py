@@ -7,10 +7,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from quartermaster.core.references import WireModel
 from quartermaster.core.schemas import INT63_MAX
 
 
-class CustomerIn(BaseModel):
+class CustomerIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr
     phone: StrictStr = ""
@@ -40,7 +41,7 @@ class CustomerPageOut(BaseModel):
     next_cursor: str | None
 
 
-class CustomerPatchIn(BaseModel):
+class CustomerPatchIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr | None = None
     phone: StrictStr | None = None
@@ -55,13 +56,13 @@ class CustomerPatchIn(BaseModel):
     base_version: StrictInt | None = Field(default=None, ge=0, le=INT63_MAX)
 
 
-class PageQuery(BaseModel):
+class PageQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     limit: int | None = None
     cursor: str | None = None
 
 
-class SaleLineIn(BaseModel):
+class SaleLineIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID
     # Left out on a metered line: the server bills the units used since the last reading.
@@ -76,14 +77,14 @@ class SaleLineIn(BaseModel):
     returned_serials: list[StrictStr] = Field(default_factory=list)
 
 
-class SalePaymentIn(BaseModel):
+class SalePaymentIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     method: StrictStr
     # Absent: what the invoice still owes after the customer's credit.
     amount: StrictStr | None = None
 
 
-class SaleIn(BaseModel):
+class SaleIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     customer: UUID
     location: UUID
@@ -93,12 +94,12 @@ class SaleIn(BaseModel):
     payment: SalePaymentIn | None = None
 
 
-class ConfirmIn(BaseModel):
+class ConfirmIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     payment: SalePaymentIn | None = None
 
 
-class VoidIn(BaseModel):
+class VoidIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     reason: StrictStr
 
@@ -177,7 +178,7 @@ class SaleOut(BaseModel):
     payment: PaymentOut | None = None
 
 
-class ReturnLineIn(BaseModel):
+class ReturnLineIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID
     # A serialized item by serial; a bulk returnable item by qty.
@@ -185,7 +186,7 @@ class ReturnLineIn(BaseModel):
     serials: list[StrictStr] = Field(default_factory=list)
 
 
-class ReturnIn(BaseModel):
+class ReturnIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     customer: UUID
     # Where the empties come back to (API.md names it `location`; `to_location` as before).
@@ -197,7 +198,7 @@ class ReturnIn(BaseModel):
     client_temp_id: StrictStr = ""
 
 
-class AllocationIn(BaseModel):
+class AllocationIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     invoice: UUID
     amount: StrictStr
@@ -215,7 +216,7 @@ class DepositsOut(BaseModel):
     lines: list[DepositLineOut]
 
 
-class PaymentIn(BaseModel):
+class PaymentIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     customer: UUID
     amount: StrictStr
@@ -247,7 +248,7 @@ class PaymentOut(BaseModel):
     unallocated: str | None = None
 
 
-class RefundIn(BaseModel):
+class RefundIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     customer: UUID
     amount: StrictStr
@@ -266,7 +267,7 @@ class RefundOut(BaseModel):
     created_at: str
 
 
-class MeterReadingIn(BaseModel):
+class MeterReadingIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     reading: StrictInt
     replaced: StrictBool = False

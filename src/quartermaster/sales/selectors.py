@@ -521,3 +521,9 @@ def invoice_document(invoice: Invoice, *, issuer: str, zone: tzinfo) -> InvoiceD
         audit_seq=recorded.seq if recorded else None,
         audit_hash=recorded.hash if recorded else None,
     )
+
+
+def customers_of_users(user_ids: Iterable[UUID]) -> dict[UUID, UUID]:
+    """User id → the customer each signs in as, for those linked (identity.parties)."""
+    rows = Customer.objects.filter(user_id__in=list(user_ids)).values_list("user_id", "id")
+    return {user_id: customer_id for user_id, customer_id in rows}

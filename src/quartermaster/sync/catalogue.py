@@ -47,6 +47,8 @@ def catalogue_markdown() -> str:
         'An op is `{"op_id", "type", "payload", "client_temp_id"?, "base_version"?, ...}`',
         'in `POST /api/v1/sync/batch` (API.md, "Sync"); `payload` follows the schema below.',
         "A payload may name a `client_temp_id` of this device wherever an id is expected.",
+        "A reference `x` also accepts its old spelling `x_id` (a list `xs`: `x_ids`), as in",
+        "`item_id` for `item` (core/references.py; sending both is 400).",
         "",
     ]
     for name, entry in op_catalogue().items():

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from quartermaster.core import policy
 from quartermaster.core.commands import Command
 from quartermaster.core.errors import DomainError, Invalid
+from quartermaster.core.references import accept_old_spellings
 from quartermaster.core.types import Actor
 from quartermaster.sync.errors import UnknownOpType
 from quartermaster.sync.ops import Op
@@ -64,7 +65,8 @@ def _command_for(op: Op, temp_ids: TempIds) -> Command:
     if command_class is None or not getattr(command_class, "syncable", True):
         raise UnknownOpType(op.type)
     temp_ids.check_unused(op)
-    payload = temp_ids.resolve(op.payload)
+    # Old spellings of references (`item_id` for `item`) are still accepted: core.references.
+    payload = accept_old_spellings(command_class, temp_ids.resolve(op.payload))
     if op.base_version is not None:
         # The seam for versioned records: a command that takes base_version receives it.
         if "base_version" not in command_class.model_fields:

@@ -16,12 +16,13 @@ from pydantic import (
     model_validator,
 )
 
+from quartermaster.core.references import WireModel
 from quartermaster.core.schemas import INT63_MAX
 from quartermaster.sync.errors import BatchTooLarge
 from quartermaster.sync.ops import MAX_OPS
 
 
-class OpIn(BaseModel):
+class OpIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     op_id: StrictStr = Field(min_length=1, max_length=255)
     type: StrictStr = Field(min_length=1, max_length=100, examples=["item.create"])
@@ -44,7 +45,7 @@ class OpIn(BaseModel):
         return value
 
 
-class BatchIn(BaseModel):
+class BatchIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     device_id: StrictStr = Field(min_length=1, max_length=200)
     ops: list[OpIn] = Field(description=f"at most {MAX_OPS}; more → 413")
@@ -59,7 +60,7 @@ class BatchIn(BaseModel):
         return data
 
 
-class BatchQuery(BaseModel):
+class BatchQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     dry_run: bool = False
 
@@ -82,7 +83,7 @@ class BatchOut(BaseModel):
     dry_run: bool
 
 
-class ChangesQuery(BaseModel):
+class ChangesQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     since: str | None = Field(default=None, description="a cursor from an earlier answer; 0")
     limit: int | None = None
@@ -130,14 +131,14 @@ class ConflictPageOut(BaseModel):
     next_cursor: str | None
 
 
-class ConflictQuery(BaseModel):
+class ConflictQuery(WireModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal["open", "resolved"] | None = None
     limit: int | None = None
     cursor: str | None = None
 
 
-class ResolveIn(BaseModel):
+class ResolveIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     strategy: Literal["keep_mine", "keep_theirs", "merge"]
     merged: dict[str, Any] | None = None
