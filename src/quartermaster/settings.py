@@ -304,6 +304,15 @@ SMS_FROM = os.environ.get("QM_SMS_FROM", "")
 NOTIFY_TIMEOUT_S = env_float("QM_NOTIFY_TIMEOUT_S", 10.0)
 # Numbers stored without a country code (a 10-digit Indian mobile) are sent with this one.
 NOTIFY_DEFAULT_COUNTRY_CODE = os.environ.get("QM_NOTIFY_DEFAULT_COUNTRY_CODE", "91")
+# E-mail (invoices with their PDF) through the outbox, over SMTP with Django's SMTP backend
+# (notifications/smtp.py). No QM_SMTP_HOST: the email channel is off (an attempt fails for good,
+# named). QM_SMTP_TLS: "starttls" (default with a user), "ssl" (implicit TLS, port 465) or "none".
+SMTP_HOST = os.environ.get("QM_SMTP_HOST", "")
+SMTP_PORT = env_int("QM_SMTP_PORT", 25)
+SMTP_USER = os.environ.get("QM_SMTP_USER", "")
+SMTP_PASSWORD = os.environ.get("QM_SMTP_PASSWORD", "")
+SMTP_FROM = os.environ.get("QM_SMTP_FROM", "invoices@localhost")
+SMTP_TLS = os.environ.get("QM_SMTP_TLS", "starttls" if SMTP_USER else "none")
 
 # English and Tamil (core/i18n.py): error messages follow Accept-Language; the catalogue in
 # core/locale is compiled at install (core/catalogues.py) and found first, before Django's own.

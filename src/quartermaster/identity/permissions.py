@@ -80,6 +80,8 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "sale.confirm": frozenset({ADMIN, MANAGER, STAFF}),
     "sale.void": frozenset({ADMIN, MANAGER}),
     "invoice.read": READERS,
+    # e-mail an invoice (its PDF) to the customer: whoever may sell at its location
+    "invoice.email": frozenset({ADMIN, MANAGER, STAFF}),
     "payment.read": READERS,
     "payment.record": frozenset({ADMIN, MANAGER, STAFF}),
     # the journal: money is read by those who answer for it; only admins post or reverse

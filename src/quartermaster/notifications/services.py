@@ -22,7 +22,13 @@ from quartermaster.core.commands import Command
 from quartermaster.core.errors import Conflict, NotFound
 from quartermaster.core.types import Change, Context, Outcome
 from quartermaster.notifications import messages
-from quartermaster.notifications.invariants import Channel, Status, after_report, after_send
+from quartermaster.notifications.invariants import (
+    Channel,
+    Status,
+    after_report,
+    after_send,
+    clean_email,
+)
 from quartermaster.notifications.invariants import provider_phone as e164
 from quartermaster.notifications.models import Notification
 from quartermaster.notifications.selectors import (
@@ -87,6 +93,19 @@ def notify(
         return []
     channel, recipient, fallback = _route(addressee)
     return [_queue(channel, recipient, fallback, template, addressee.language, params, dedupe_key)]
+
+
+def queue_email(
+    to: str, *, language: str, template: str, params: dict[str, str], dedupe_key: str
+) -> list[Change]:
+    """Queue an e-mail to the address `to` in the calling handler's transaction (its
+    attachments, if its template has a builder, are made at send time); the changes for the
+    caller's Outcome, none when `dedupe_key` was queued before."""
+    messages.clean_message(template, language, params)
+    address = clean_email(to)
+    if by_dedupe_key(dedupe_key) is not None:
+        return []
+    return [_queue(Channel.EMAIL, address, "", template, language, params, dedupe_key)]
 
 
 def _queue(

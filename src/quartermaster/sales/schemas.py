@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
@@ -97,6 +97,27 @@ class InvoiceOut(BaseModel):
     deposit: str
     total: str
     created_at: str
+
+
+class InvoiceDetailOut(InvoiceOut):
+    """GET /invoices/{id}: with whether it left the building by e-mail."""
+
+    email_status: Literal["generated", "emailed"]
+    emailed_at: str | None
+
+
+class InvoiceEmailIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: StrictStr | None = Field(default=None, max_length=254)
+    lang: Literal["en", "ta"] = "en"
+
+
+class InvoiceEmailOut(BaseModel):
+    status: Literal["queued"]
+    invoice: UUID
+    to: str
+    notification: UUID | None
+    email_status: str
 
 
 class CreditNoteOut(BaseModel):

@@ -15,7 +15,7 @@ from quartermaster.core.money import format_money
 from quartermaster.core.pagination import Keyset, Page, PageRequest, text_key, uuid_key
 from quartermaster.core.rows import read_rows, uuid_param
 from quartermaster.core.types import Actor
-from quartermaster.documents.types import InvoiceDocument
+from quartermaster.documents.types import InvoiceDocument, MeterReading
 from quartermaster.documents.types import InvoiceLine as InvoiceDocumentLine
 from quartermaster.identity.permissions import own_records_only, sees_every_location
 from quartermaster.sales.models import (
@@ -100,6 +100,26 @@ def invoice_view(invoice: Invoice, lines: list[InvoiceLine] | None = None) -> di
         "deposit": format_money(invoice.deposit_minor),
         "total": format_money(invoice.total_minor),
         "created_at": invoice.created_at.isoformat(),
+    }
+
+
+def invoice_email_view(invoice: Invoice) -> dict[str, Any]:
+    """Whether an invoice has left the building by e-mail (its own record in the chain and the
+    feed: the invoice's snapshot stays as it was recorded)."""
+    return {
+        "invoice": str(invoice.id),
+        "number": invoice.number,
+        "email_status": invoice.email_status,
+        "emailed_at": invoice.emailed_at.isoformat() if invoice.emailed_at else None,
+    }
+
+
+def invoice_wire(invoice: Invoice) -> dict[str, Any]:
+    """GET /invoices/{id}: the invoice, with its e-mail status."""
+    return {
+        **invoice_view(invoice),
+        "email_status": invoice.email_status,
+        "emailed_at": invoice.emailed_at.isoformat() if invoice.emailed_at else None,
     }
 
 
@@ -325,4 +345,12 @@ def invoice_document(invoice: Invoice, *, issuer: str, zone: tzinfo) -> InvoiceD
         total_minor=invoice.total_minor,
         audit_seq=recorded.seq if recorded else None,
         audit_hash=recorded.hash if recorded else None,
+        meter=invoice_meter_reading(invoice),
     )
+
+
+def invoice_meter_reading(invoice: Invoice) -> MeterReading | None:
+    """The meter reading an invoice bills: the one place the PDF reads it. Sales do not record
+    meter readings yet (metered customers are issue 12, item 4, on another branch): until they
+    do, no invoice has one and the PDF shows none."""
+    return None
