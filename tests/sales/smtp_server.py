@@ -51,7 +51,7 @@ class SmtpServer:
         with self.lock:
             self.refusals.extend([reply] * times)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
             if self.refusals:
                 return self.refusals.pop(0)
