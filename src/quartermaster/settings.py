@@ -66,6 +66,8 @@ TRUSTED_PROXY_HOPS = env_int("QM_TRUSTED_PROXY_HOPS", 0)
 DOCUMENT_ISSUER = os.environ.get("QM_DOCUMENT_ISSUER", "Quartermaster")
 # The time zone documents print times in (the market's documents use the market's own).
 DOCUMENT_TIMEZONE = os.environ.get("QM_DOCUMENT_TIMEZONE", "Asia/Kolkata")
+# A truck's business day (day-ends) runs from local midnight to midnight in this zone.
+DAY_END_TIMEZONE = os.environ.get("QM_DAY_END_TIMEZONE", DOCUMENT_TIMEZONE)
 # How far (basis points, either way) staff may sell from an item's list price; further needs a
 # manager (identity.permissions.authorize_unit_price). 1000 = 10 %.
 MAX_STAFF_DISCOUNT_BP = env_int("QM_MAX_STAFF_DISCOUNT_BP", 1000)
@@ -89,6 +91,7 @@ INSTALLED_APPS = [
     "quartermaster.journal",
     "quartermaster.sales",
     "quartermaster.distribution",
+    "quartermaster.dayend",
     "quartermaster.market",
     "quartermaster.inspections",
     "quartermaster.notifications",

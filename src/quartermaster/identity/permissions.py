@@ -159,6 +159,10 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "load.dispatch": frozenset({ADMIN, MANAGER, STAFF}),
     "load.receive": frozenset({ADMIN, MANAGER, STAFF}),
     "load.approve": frozenset({ADMIN, MANAGER}),
+    # day-ends: the driver (or a manager) counts the truck; a manager closes the day
+    "day_end.read": READERS,
+    "day_end.create": frozenset({ADMIN, MANAGER, STAFF}),
+    "day_end.approve": frozenset({ADMIN, MANAGER}),
     # a first batch from a new device id makes it the caller's: whoever may sync
     "device.claim": frozenset({ADMIN, MANAGER, STAFF}),
 }
@@ -191,6 +195,7 @@ READ_ACTIONS = frozenset(
         "market.rate.read",
         "notification.read",
         "load.read",
+        "day_end.read",
         "inspection.template.read",
         "inspection.read",
         "market.entry.read",

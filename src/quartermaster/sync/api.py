@@ -41,6 +41,7 @@ from quartermaster.identity.permissions import (
 from quartermaster.identity.selectors import get_device as get_identity_device
 from quartermaster.identity.services import ClaimDevice
 from quartermaster.inventory.selectors import get_default_location
+from quartermaster.sync import review
 from quartermaster.sync.ops import Op, OpResult
 from quartermaster.sync.schemas import (
     BatchIn,
@@ -96,8 +97,10 @@ def sync_batch(request: HttpRequest, batch: BatchIn, params: Query[BatchQuery]) 
                 "body": r.body,
                 "id_map": r.id_map,
                 "replayed": r.replayed,
+                # Applied, but captured on a day since closed: a person reviews it.
+                "review": r.succeeded and review.needs_review(actor, op.client_ts, op.payload),
             }
-            for r in result.results
+            for op, r in zip(ops, result.results, strict=True)
         ],
         "cursor": str(result.cursor),
         "dry_run": result.dry_run,

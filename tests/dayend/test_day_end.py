@@ -1,0 +1,358 @@
+"""The driver's day-end through HTTP and sync (issue 12, item 7): the truck's stock from the
+ledger and the money its driver took, against what is counted and handed in; the differences
+recorded on a manager's approval (a loss with its reason, a shortage in the journal), the day
+closed and locked, and an op captured on it that arrives later accepted but flagged."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from quartermaster.cli import main as cli_main
+from tests.conftest import Api, audit_count
+from tests.ledger_helpers import (
+    counts,
+    distribute,
+    ledger_agrees,
+    make_customer,
+    make_item,
+    make_location,
+    ok,
+    receive,
+    sell,
+    stock,
+)
+from tests.sync.helpers import op, send
+
+pytestmark = pytest.mark.django_db
+
+DAY_ENDS = "/api/v1/day-ends"
+ZONE = ZoneInfo("Asia/Kolkata")
+
+
+def today() -> str:
+    return datetime.now(ZONE).date().isoformat()
+
+
+@dataclass
+class Truck:
+    depot: str
+    truck: str
+    driver: Api
+    gas: str
+    regulator: str
+    lakshmi: dict[str, Any]
+
+
+def a_drivers_day(manager: Api, make_api: Callable[..., Api], depot: str) -> Truck:
+    """The truck leaves with 10 cylinders and 5 regulators; the driver sells 3 cylinders,
+    takes 2000.00 in cash and a cheque of 500.00."""
+    truck = make_location(manager, "Truck 07")
+    driver = make_api("staff", "driver07", locations=(depot, truck))
+    gas = make_item(manager, "LPG 14.2 kg", price="905.00", tax_rate_bp=500)
+    regulator = make_item(manager, "Regulator", price="350.00", tax_rate_bp=1800)
+    receive(manager, depot, [{"item": gas, "qty": 20}, {"item": regulator, "qty": 10}])
+    ok(distribute(driver, depot, truck, [{"item": gas, "qty": 10}, {"item": regulator, "qty": 5}]))
+    lakshmi = make_customer(manager, "Lakshmi Stores")
+    ok(sell(driver, lakshmi["id"], truck, [{"item": gas, "qty": 3}]))
+    payment = {"customer": lakshmi["id"], "amount": "2000.00", "method": "cash"}
+    ok(driver.post("/api/v1/payments", payment))
+    ok(driver.post("/api/v1/payments", {**payment, "amount": "500.00", "method": "cheque"}))
+    # Money someone else took is not the driver's to hand in.
+    ok(manager.post("/api/v1/payments", {**payment, "amount": "99.00"}))
+    return Truck(depot, truck, driver, gas, regulator, lakshmi)
+
+
+def count_body(day: Truck, **fields: Any) -> dict[str, Any]:
+    return {
+        "location": day.truck,
+        "date": today(),
+        "counted": [
+            {"item": day.gas, "qty": 6, "reason": "one fell off at the Bismi gate"},
+            {"item": day.regulator, "qty": 5},
+        ],
+        "cash_handed_in": "1900.00",
+        "cheques_handed_in": "500.00",
+        **fields,
+    }
+
+
+def entries_of(api: Api, account: str) -> list[dict[str, Any]]:
+    return list(ok(api.get(f"/api/v1/journal/entries?account={account}"), 200)["results"])
+
+
+def test_a_trucks_day_is_counted_approved_and_closed_with_one_shortage(
+    manager: Api, make_api: Callable[..., Api], default_location_id: str
+) -> None:
+    day = a_drivers_day(manager, make_api, default_location_id)
+
+    counted = day.driver.post(DAY_ENDS, count_body(day))
+
+    assert counted.status == 201, counted.body
+    body = counted.body
+    assert (body["number"], body["status"], body["drivers"]) == ("DAY-000001", "open", ["driver07"])
+    assert body["expected"] == {
+        "stock": sorted(
+            [
+                {"item": day.gas, "condition": None, "qty": 7},
+                {"item": day.regulator, "condition": None, "qty": 5},
+            ],
+            key=lambda row: row["item"],
+        ),
+        "cash": "2000.00",
+        "cheques": "500.00",
+    }
+    assert (body["counted"]["cash"], body["counted"]["cheques"]) == ("1900.00", "500.00")
+    assert body["differences"] == [
+        {
+            "kind": "stock",
+            "item": day.gas,
+            "condition": None,
+            "expected": 7,
+            "counted": 6,
+            "difference": -1,
+            "reason": "one fell off at the Bismi gate",
+            "serials": [],
+        },
+        {"kind": "cash", "expected": "2000.00", "counted": "1900.00", "difference": "-100.00"},
+    ]
+    # Nothing is recorded before a manager approves.
+    assert stock(manager, day.gas, day.truck) == 7
+    assert entries_of(manager, "shortages") == []
+
+    by_driver = day.driver.post(f"{DAY_ENDS}/{body['id']}/approve")
+    closed = manager.post(f"{DAY_ENDS}/{body['id']}/approve")
+
+    assert by_driver.status == 403
+    assert closed.status == 200, closed.body
+    assert (closed.body["status"], closed.body["closed_by"]) == ("closed", "manager")
+    assert stock(manager, day.gas, day.truck) == 6
+    assert stock(manager, day.regulator, day.truck) == 5
+    loss = ok(manager.get(f"/api/v1/movements/{closed.body['loss_movement']}"), 200)
+    assert loss["kind"] == "adjustment"
+    assert "one fell off at the Bismi gate" in loss["reason"]
+    assert closed.body["found_movement"] is None
+    [entry] = entries_of(manager, "shortages")
+    assert entry["lines"] == [
+        {
+            "account": "shortages",
+            "debit": "100.00",
+            "credit": "0.00",
+            "memo": "cash short at DAY-000001",
+        },
+        {
+            "account": "cash",
+            "debit": "0.00",
+            "credit": "100.00",
+            "memo": "cash short at DAY-000001",
+        },
+    ]
+    assert entry["id"] == closed.body["journal_entry"]
+    assert ledger_agrees() == []
+    assert cli_main(["journal", "verify"]) == 0
+    assert cli_main(["audit", "verify"]) == 0
+    assert cli_main(["stock", "rebuild", "--check"]) == 0
+
+
+def test_a_closed_day_is_locked(
+    manager: Api, make_api: Callable[..., Api], default_location_id: str
+) -> None:
+    day = a_drivers_day(manager, make_api, default_location_id)
+    day_end = ok(day.driver.post(DAY_ENDS, count_body(day)))
+    again_open = day.driver.post(DAY_ENDS, count_body(day))
+    ok(manager.post(f"{DAY_ENDS}/{day_end['id']}/approve"), 200)
+    before = counts()
+
+    approve_again = manager.post(f"{DAY_ENDS}/{day_end['id']}/approve")
+    count_again = day.driver.post(DAY_ENDS, count_body(day))
+
+    assert (again_open.status, again_open.body["code"]) == (409, "day_end_exists")
+    assert (approve_again.status, approve_again.body["code"]) == (409, "day_closed")
+    assert (count_again.status, count_again.body["code"]) == (409, "day_closed")
+    assert counts() == before
+    assert len(entries_of(manager, "shortages")) == 1
+
+
+def test_a_count_that_agrees_closes_with_nothing_recorded(
+    manager: Api, make_api: Callable[..., Api], default_location_id: str
+) -> None:
+    day = a_drivers_day(manager, make_api, default_location_id)
+    body = count_body(
+        day,
+        counted=[{"item": day.gas, "qty": 7}, {"item": day.regulator, "qty": 5}],
+        cash_handed_in="2000.00",
+    )
+
+    day_end = ok(day.driver.post(DAY_ENDS, body))
+    closed = ok(manager.post(f"{DAY_ENDS}/{day_end['id']}/approve"), 200)
+
+    assert day_end["differences"] == []
+    assert (closed["loss_movement"], closed["found_movement"], closed["journal_entry"]) == (
+        None,
+        None,
+        None,
+    )
+
+
+def test_stock_found_and_cash_over_come_back_on_the_books(
+    manager: Api, make_api: Callable[..., Api], default_location_id: str
+) -> None:
+    day = a_drivers_day(manager, make_api, default_location_id)
+    body = count_body(
+        day,
+        counted=[{"item": day.gas, "qty": 7}, {"item": day.regulator, "qty": 6}],
+        cash_handed_in="2000.50",
+        cheques_handed_in="0.00",
+    )
+
+    day_end = ok(day.driver.post(DAY_ENDS, body))
+    closed = ok(manager.post(f"{DAY_ENDS}/{day_end['id']}/approve"), 200)
+
+    assert stock(manager, day.regulator, day.truck) == 6
+    assert closed["found_movement"] is not None
+    [entry] = entries_of(manager, "shortages")
+    assert sorted((line["account"], line["debit"], line["credit"]) for line in entry["lines"]) == [
+        ("cash", "0.50", "0.00"),
+        ("cheques", "0.00", "500.00"),
+        ("shortages", "0.00", "0.50"),
+        ("shortages", "500.00", "0.00"),
+    ]
+    assert cli_main(["journal", "verify"]) == 0
+    assert cli_main(["stock", "rebuild", "--check"]) == 0
+
+
+def test_a_condition_is_accepted_and_folded_while_stock_has_none(
+    manager: Api, make_api: Callable[..., Api], default_location_id: str
+) -> None:
+    day = a_drivers_day(manager, make_api, default_location_id)
+    body = count_body(
+        day,
+        counted=[
+            {"item": day.gas, "condition": "full", "qty": 4},
+            {"item": day.gas, "condition": "empty", "qty": 3},
+            {"item": day.regulator, "qty": 5},
+        ],
+        cash_handed_in="2000.00",
+    )
+
+    day_end = ok(day.driver.post(DAY_ENDS, body))
+
+    assert day_end["differences"] == []
+
+
+def test_an_op_captured_on_a_closed_day_is_accepted_and_flagged_for_review(
+    manager: Api, make_api: Callable[..., Api], default_location_id: str
+) -> None:
+    day = a_drivers_day(manager, make_api, default_location_id)
+    day_end = ok(day.driver.post(DAY_ENDS, count_body(day)))
+    ok(manager.post(f"{DAY_ENDS}/{day_end['id']}/approve"), 200)
+    captured = (datetime.now(ZONE) - timedelta(minutes=5)).isoformat()
+    late_payment = op(
+        "payment.record",
+        {"customer": day.lakshmi["id"], "amount": "150.00", "method": "cash"},
+        client_ts=captured,
+    )
+    fresh = op(
+        "payment.record",
+        {"customer": day.lakshmi["id"], "amount": "10.00", "method": "cash"},
+    )
+
+    reply = send(day.driver, [late_payment, fresh])
+
+    assert reply.status == 200, reply.body
+    [late, now] = reply.body["results"]
+    assert (late["status"], late["review"]) == (201, True)
+    assert (now["status"], now["review"]) == (201, False)
+    # Booked at server time: never dated back into the closed day's figures.
+    assert late["body"]["created_at"] > day_end["created_at"]
+    detail = ok(day.driver.get(f"{DAY_ENDS}/{day_end['id']}"), 200)
+    [flagged] = detail["late_ops"]
+    assert (flagged["action"], flagged["actor"], flagged["client_ts"], flagged["review"]) == (
+        "payment.record",
+        "driver07",
+        captured,
+        True,
+    )
+    assert {"type": "payment", "id": late["body"]["id"]} in flagged["records"]
+    assert detail["status"] == "closed"
+    assert detail["expected"]["cash"] == "2000.00"  # the closed day's figures stay as they were
+
+
+def test_day_ends_are_sync_ops_with_temp_ids(
+    manager: Api, make_api: Callable[..., Api], default_location_id: str
+) -> None:
+    day = a_drivers_day(manager, make_api, default_location_id)
+    count = op("day_end.create", count_body(day), client_temp_id="temp_day")
+    approve_by_driver = op("day_end.approve", {"day_end": "temp_day"})
+
+    counted = send(day.driver, [count, approve_by_driver])
+    approved = send(
+        manager,
+        [op("day_end.approve", {"day_end": counted.body["results"][0]["body"]["id"]})],
+        device="office-1",
+    )
+
+    [created, refused] = counted.body["results"]
+    assert created["status"] == 201, created
+    assert created["id_map"] == {"temp_day": created["body"]["id"]}
+    assert refused["status"] == 403
+    assert approved.body["results"][0]["status"] == 200
+    assert approved.body["results"][0]["body"]["status"] == "closed"
+
+
+def test_day_ends_are_scoped_and_refused_plainly(
+    manager: Api, auditor: Api, make_api: Callable[..., Api], default_location_id: str
+) -> None:
+    day = a_drivers_day(manager, make_api, default_location_id)
+    other_driver = make_api("staff", locations=(make_location(manager, "Truck 9"),))
+    day_end = ok(day.driver.post(DAY_ENDS, count_body(day)))
+    tomorrow = (datetime.now(ZONE).date() + timedelta(days=1)).isoformat()
+    before = audit_count()
+
+    replies = {
+        "other truck counts": other_driver.post(DAY_ENDS, count_body(day)),
+        "other truck reads": other_driver.get(f"{DAY_ENDS}/{day_end['id']}"),
+        "auditor counts": auditor.post(DAY_ENDS, count_body(day)),
+        "future day": day.driver.post(DAY_ENDS, count_body(day, date=tomorrow)),
+        "unknown item": day.driver.post(
+            DAY_ENDS, count_body(day, counted=[{"item": str(uuid.uuid4()), "qty": 1}])
+        ),
+        "twice": day.driver.post(
+            DAY_ENDS,
+            count_body(day, counted=[{"item": day.gas, "qty": 1}, {"item": day.gas, "qty": 1}]),
+        ),
+        "negative": day.driver.post(
+            DAY_ENDS, count_body(day, counted=[{"item": day.gas, "qty": -1}])
+        ),
+        "bad money": day.driver.post(DAY_ENDS, count_body(day, cash_handed_in="12.345")),
+        "bad condition": day.driver.post(
+            DAY_ENDS, count_body(day, counted=[{"item": day.gas, "condition": "half", "qty": 1}])
+        ),
+        "unknown approve": manager.post(f"{DAY_ENDS}/{uuid.uuid4()}/approve"),
+    }
+
+    assert {name: reply.status for name, reply in replies.items()} == {
+        "other truck counts": 404,
+        "other truck reads": 404,
+        "auditor counts": 403,
+        "future day": 400,
+        "unknown item": 400,
+        "twice": 400,
+        "negative": 400,
+        "bad money": 400,
+        "bad condition": 400,
+        "unknown approve": 404,
+    }
+    assert all("code" in reply.body for reply in replies.values())
+    assert audit_count() == before
+    listed = ok(other_driver.get(DAY_ENDS), 200)
+    assert listed["results"] == []
+    assert [row["id"] for row in ok(manager.get(f"{DAY_ENDS}?status=open"), 200)["results"]] == [
+        day_end["id"]
+    ]
