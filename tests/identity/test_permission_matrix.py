@@ -79,6 +79,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "sale.confirm": frozenset({A, M, S}),
     "sale.void": frozenset({A, M}),
     "invoice.read": frozenset({A, M, S, U}),
+    "invoice.email": frozenset({A, M, S}),
     "payment.read": frozenset({A, M, S, U}),
     "payment.record": frozenset({A, M, S}),
     # the journal: read by those who answer for the money; only admins post or reverse
@@ -134,6 +135,9 @@ MATRIX: dict[str, frozenset[str]] = {
     "load.dispatch": frozenset({A, M, S}),
     "load.receive": frozenset({A, M, S}),
     "load.approve": frozenset({A, M}),
+    "day_end.read": frozenset({A, M, S, U}),
+    "day_end.create": frozenset({A, M, S}),
+    "day_end.approve": frozenset({A, M}),
 }
 
 
@@ -236,6 +240,7 @@ class Route:
 
 ROUTES = [
     Route("load.read", "GET", "/api/v1/loads", 200),
+    Route("day_end.read", "GET", "/api/v1/day-ends", 200),
     Route("item.read", "GET", "/api/v1/items", 200),
     Route("item.read", "GET", "/api/v1/items/{item}", 200),
     Route("item.read", "GET", "/items/{item}", 200),

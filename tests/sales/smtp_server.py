@@ -57,7 +57,5 @@ class SmtpServer:
                 return self.refusals.pop(0)
             parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
             assert isinstance(parsed, EmailMessage)
-            self.received.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), parsed)
-            )
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))
         return "250 Message accepted for delivery"

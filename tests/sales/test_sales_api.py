@@ -70,7 +70,11 @@ def test_confirmed_sale_moves_stock_and_raises_the_invoice_in_one_go(
         "123.00",
         "2113.55",
     )
-    assert ok(manager.get(f"/api/v1/invoices/{invoice['id']}"), 200) == invoice
+    assert ok(manager.get(f"/api/v1/invoices/{invoice['id']}"), 200) == {
+        **invoice,
+        "email_status": "generated",
+        "emailed_at": None,
+    }
     assert stock(manager, gas, default_location_id) == 8
     assert stock(manager, hose, default_location_id) == 4
     assert stock(manager, gas, customer["site"]) == 2
@@ -235,7 +239,11 @@ def test_void_reverses_the_movement_and_raises_a_credit_note(
     reversal = ok(manager.get(f"/api/v1/movements/{voided['reversal']}"), 200)
     assert (reversal["kind"], reversal["reverses"]) == ("sale_reversal", sale["movement"])
     # the invoice is untouched: corrections are new records, never edits
-    assert ok(manager.get(f"/api/v1/invoices/{sale['invoice']['id']}"), 200) == sale["invoice"]
+    assert ok(manager.get(f"/api/v1/invoices/{sale['invoice']['id']}"), 200) == {
+        **sale["invoice"],
+        "email_status": "generated",
+        "emailed_at": None,
+    }
     assert twice.status == 409
     assert stock(manager, gas, default_location_id) == 5
     assert stock(manager, gas, customer["site"]) == 0
