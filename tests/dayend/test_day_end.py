@@ -356,3 +356,37 @@ def test_day_ends_are_scoped_and_refused_plainly(
     assert [row["id"] for row in ok(manager.get(f"{DAY_ENDS}?status=open"), 200)["results"]] == [
         day_end["id"]
     ]
+
+
+def test_a_serialized_unit_short_is_written_off_by_its_serial(
+    manager: Api, make_api: Callable[..., Api], default_location_id: str
+) -> None:
+    depot = default_location_id
+    truck = make_location(manager, "Truck 11")
+    driver = make_api("staff", "driver11", locations=(depot, truck))
+    cylinder = make_item(manager, "LPG 19 kg", price="1700.00", tracking="serial")
+    serials = ["C001", "C002", "C003", "C004"]
+    receive(manager, depot, [{"item": cylinder, "qty": 4, "serials": serials}])
+    ok(distribute(driver, depot, truck, [{"item": cylinder, "qty": 4, "serials": serials}]))
+    body = {"location": truck, "date": today(), "cash_handed_in": "0.00"}
+
+    unnamed = driver.post(DAY_ENDS, {**body, "counted": [{"item": cylinder, "qty": 3}]})
+    wrong = driver.post(
+        DAY_ENDS,
+        {**body, "counted": [{"item": cylinder, "qty": 3, "serials": ["C001", "C002", "X9"]}]},
+    )
+    counted = [
+        {"item": cylinder, "qty": 3, "serials": ["C001", "C002", "C003"], "reason": "stolen"}
+    ]
+    day_end = ok(driver.post(DAY_ENDS, {**body, "counted": counted}))
+    ok(manager.post(f"{DAY_ENDS}/{day_end['id']}/approve"), 200)
+
+    assert (unnamed.status, list(unnamed.body["fields"])) == (400, ["counted[0].serials"])
+    assert wrong.status == 400
+    assert day_end["differences"][0]["serials"] == ["C004"]
+    assert stock(manager, cylinder, truck) == 3
+    assets = ok(manager.get(f"/api/v1/assets?item={cylinder}"), 200)
+    where = {asset["serial"]: asset["location"] for asset in assets}
+    assert where["C003"] == truck
+    assert where["C004"] != truck
+    assert cli_main(["stock", "rebuild", "--check"]) == 0
