@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from quartermaster.core.schemas import INT63_MAX
 
 
-class CountedLineIn(BaseModel):
+class DayEndCountLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID
     condition: Literal["full", "empty"] | None = None
@@ -24,7 +24,7 @@ class DayEndIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     location: UUID
     date: date
-    counted: list[CountedLineIn] = Field(max_length=500)
+    counted: list[DayEndCountLineIn] = Field(max_length=500)
     cash_handed_in: StrictStr = Field(examples=["1250.00"])
     cheques_handed_in: StrictStr = Field(default="0.00", examples=["0.00"])
     client_temp_id: StrictStr = Field(default="", max_length=100)
@@ -38,19 +38,19 @@ class DayEndQuery(BaseModel):
     cursor: str | None = None
 
 
-class StockQtyOut(BaseModel):
+class DayEndStockOut(BaseModel):
     item: UUID
     condition: str | None
     qty: int
 
 
-class BooksOut(BaseModel):
-    stock: list[StockQtyOut]
+class DayEndBooksOut(BaseModel):
+    stock: list[DayEndStockOut]
     cash: str
     cheques: str
 
 
-class DifferenceOut(BaseModel):
+class DayEndDifferenceOut(BaseModel):
     kind: Literal["stock", "cash", "cheques"]
     item: UUID | None = None
     condition: str | None = None
@@ -61,7 +61,7 @@ class DifferenceOut(BaseModel):
     serials: list[str] | None = None
 
 
-class LateOpOut(BaseModel):
+class DayEndLateOpOut(BaseModel):
     seq: int
     action: str
     actor: str
@@ -79,9 +79,9 @@ class DayEndOut(BaseModel):
     date: str
     status: Literal["open", "closed"]
     drivers: list[str]
-    expected: BooksOut
-    counted: BooksOut
-    differences: list[DifferenceOut]
+    expected: DayEndBooksOut
+    counted: DayEndBooksOut
+    differences: list[DayEndDifferenceOut]
     counted_at: str
     created_by: str
     created_at: str
@@ -95,7 +95,7 @@ class DayEndOut(BaseModel):
 
 
 class DayEndDetailOut(DayEndOut):
-    late_ops: list[LateOpOut] = Field(
+    late_ops: list[DayEndLateOpOut] = Field(
         description="ops captured on this day but booked after it was closed: accepted, "
         "booked at server time, flagged for review"
     )
