@@ -250,38 +250,44 @@ def test_an_op_captured_on_a_closed_day_is_accepted_and_flagged_for_review(
     manager: Api, make_api: Callable[..., Api], default_location_id: str
 ) -> None:
     day = a_drivers_day(manager, make_api, default_location_id)
+    other_truck = make_location(manager, "Truck 9")
+    other_driver = make_api("staff", "driver09", locations=(other_truck,))
     day_end = ok(day.driver.post(DAY_ENDS, count_body(day)))
     ok(manager.post(f"{DAY_ENDS}/{day_end['id']}/approve"), 200)
     captured = (datetime.now(ZONE) - timedelta(minutes=5)).isoformat()
-    late_payment = op(
-        "payment.record",
-        {"customer": day.lakshmi["id"], "amount": "150.00", "method": "cash"},
-        client_ts=captured,
-    )
-    fresh = op(
-        "payment.record",
-        {"customer": day.lakshmi["id"], "amount": "10.00", "method": "cash"},
+    payment = {"customer": day.lakshmi["id"], "amount": "150.00", "method": "cash"}
+
+    late = send(day.driver, [op("payment.record", payment, client_ts=captured)])
+    elsewhere = send(
+        other_driver,
+        [op("payment.record", {**payment, "amount": "10.00"}, client_ts=captured)],
+        device="truck-09",
     )
 
-    reply = send(day.driver, [late_payment, fresh])
-
-    assert reply.status == 200, reply.body
-    [late, now] = reply.body["results"]
-    assert (late["status"], late["review"]) == (201, True)
-    assert (now["status"], now["review"]) == (201, False)
+    [flagged_answer] = late.body["results"]
+    [other_answer] = elsewhere.body["results"]
+    assert (flagged_answer["status"], flagged_answer["review"]) == (201, True)
+    assert (other_answer["status"], other_answer["review"]) == (201, False)
     # Booked at server time: never dated back into the closed day's figures.
-    assert late["body"]["created_at"] > day_end["created_at"]
+    assert flagged_answer["body"]["created_at"] > day_end["created_at"]
     detail = ok(day.driver.get(f"{DAY_ENDS}/{day_end['id']}"), 200)
-    [flagged] = detail["late_ops"]
-    assert (flagged["action"], flagged["actor"], flagged["client_ts"], flagged["review"]) == (
+    [listed] = detail["late_ops"]
+    assert (listed["action"], listed["actor"], listed["client_ts"], listed["review"]) == (
         "payment.record",
         "driver07",
         captured,
         True,
     )
-    assert {"type": "payment", "id": late["body"]["id"]} in flagged["records"]
+    assert {"type": "payment", "id": flagged_answer["body"]["id"]} in listed["records"]
     assert detail["status"] == "closed"
     assert detail["expected"]["cash"] == "2000.00"  # the closed day's figures stay as they were
+    # Recorded over REST after the close, on the closed day: listed too.
+    ok(day.driver.post("/api/v1/payments", {**payment, "amount": "5.00"}))
+    later = ok(day.driver.get(f"{DAY_ENDS}/{day_end['id']}"), 200)["late_ops"]
+    assert [(op["action"], op["client_ts"]) for op in later] == [
+        ("payment.record", captured),
+        ("payment.record", ""),
+    ]
 
 
 def test_day_ends_are_sync_ops_with_temp_ids(

@@ -8,7 +8,7 @@ empty) for returnable items, only it changes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from quartermaster.core.commands import Command
 from quartermaster.core.models import AuditEntry
 from quartermaster.core.money import format_money
 from quartermaster.core.pagination import Keyset, Page, PageRequest, time_key, uuid_key
@@ -351,21 +352,24 @@ class LateOp:
 
 
 def late_ops(day_end: DayEnd) -> list[LateOp]:
-    """What the truck's drivers captured on the day-end's day but the server booked after the
-    day was closed, read from the audit chain (it keeps both times): accepted, never dated
-    back, listed here for a person to review."""
+    """What the truck's drivers recorded for the day-end's day but the server booked after the
+    day was closed — captured on it (`client_ts`, an offline op synced late) or, without a
+    capture time, booked on it — read from the audit chain, which keeps both times: accepted,
+    never dated back into the day's figures, listed here for a person to review."""
     if day_end.status != DayEndStatus.CLOSED or day_end.closed_at is None or not day_end.drivers:
         return []
     zone = day_zone()
     entries = (
         AuditEntry.objects.filter(at__gt=day_end.closed_at, actor__in=day_end.drivers)
-        .exclude(client_ts="")
         .order_by("seq")
         .only("seq", "at", "actor", "device", "action", "entity_type", "entity_id", "client_ts")
     )
     found: list[LateOp] = []
     for entry in entries[: MAX_LATE_OPS * 10]:
-        if local_day_of(entry.client_ts, zone) != day_end.day:
+        if not _is_record_of_the_day(entry.action):
+            continue
+        captured = local_day_of(entry.client_ts, zone) or entry.at.astimezone(zone).date()
+        if captured != day_end.day:
             continue
         record = (entry.entity_type, entry.entity_id)
         last = found[-1] if found else None
@@ -376,15 +380,7 @@ def late_ops(day_end: DayEnd) -> list[LateOp]:
             entry.client_ts,
             entry.at,
         ):
-            found[-1] = LateOp(
-                last.action,
-                last.actor,
-                last.device,
-                last.client_ts,
-                last.booked_at,
-                last.first_seq,
-                (*last.records, record),
-            )
+            found[-1] = replace(last, records=(*last.records, record))
             continue
         if len(found) == MAX_LATE_OPS:
             break
@@ -402,12 +398,19 @@ def late_ops(day_end: DayEnd) -> list[LateOp]:
     return found
 
 
+def _is_record_of_the_day(action: str) -> bool:
+    """Work a driver records (an op type: sales, payments, moves), not their sessions or
+    device claims."""
+    command = Command.registry.get(action)
+    return command is not None and getattr(command, "syncable", True)
+
+
 def closed_day_for(actor: Actor, client_ts: str, payload: dict[str, Any]) -> bool:
     """sync's review check: does an op captured at `client_ts` by `actor` fall on a closed day
     of a truck it concerns — one the actor is assigned to, or one the payload names?"""
-    day = local_day_of(client_ts, day_zone())
-    if day is None:
-        return False
+    zone = day_zone()
+    # No (readable) capture time: captured now, when it is booked.
+    day = local_day_of(client_ts, zone) or timezone.now().astimezone(zone).date()
     named = {
         value
         for key in ("location", "from_location", "to_location")

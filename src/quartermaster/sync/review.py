@@ -13,7 +13,7 @@ from typing import Any
 
 from quartermaster.core.types import Actor
 
-# (actor, the op's capture time as sent, its payload) → True when it falls on a closed day.
+# (actor, the op's capture time as sent or "", its payload) → True when it falls on a closed day.
 Check = Callable[[Actor, str, dict[str, Any]], bool]
 
 _checks: list[Check] = []
@@ -25,6 +25,5 @@ def register(check: Check) -> None:
 
 
 def needs_review(actor: Actor, client_ts: str, payload: dict[str, Any]) -> bool:
-    if not client_ts:
-        return False  # an op without a capture time was captured now, when it is booked
+    """`client_ts` "" (the device sent none): captured now, when it is booked."""
     return any(check(actor, client_ts, payload) for check in _checks)
