@@ -396,3 +396,18 @@ def test_a_serialized_unit_short_is_written_off_by_its_serial(
     assert where["C003"] == truck
     assert where["C004"] != truck
     assert cli_main(["stock", "rebuild", "--check"]) == 0
+
+
+@pytest.mark.parametrize(
+    "client_ts", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00", "2026-01-01"]
+)
+def test_any_capture_time_a_device_sends_is_answered(
+    manager: Api, make_api: Callable[..., Api], default_location_id: str, client_ts: str
+) -> None:
+    day = a_drivers_day(manager, make_api, default_location_id)
+    payment = {"customer": day.lakshmi["id"], "amount": "1.00", "method": "cash"}
+
+    reply = send(day.driver, [op("payment.record", payment, client_ts=client_ts)])
+
+    assert reply.status == 200, reply.body
+    assert reply.body["results"][0]["review"] is False

@@ -78,6 +78,8 @@ def test_a_capture_time_falls_on_its_local_day() -> None:
     assert local_day_of("2026-12-01T10:00:00", KOLKATA) == date(2026, 12, 1)  # no offset: UTC
     assert local_day_of("", KOLKATA) is None
     assert local_day_of("yesterday", KOLKATA) is None
+    assert local_day_of("9999-12-31T23:59:59-05:00", KOLKATA) is None
+    assert local_day_of("0001-01-01T00:00:00+05:00", ZoneInfo("America/New_York")) is None
     start, end = day_bounds(date(2026, 12, 2), KOLKATA)
     assert (end - start).total_seconds() == 86400
     assert start.isoformat() == "2026-12-02T00:00:00+05:30"

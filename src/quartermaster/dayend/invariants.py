@@ -178,4 +178,7 @@ def local_day_of(client_ts: str, zone: tzinfo) -> date | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(zone).date()
+    try:
+        return moment.astimezone(zone).date()
+    except OverflowError:  # year 1 or 9999 shifted past the calendar's ends
+        return None
