@@ -8,6 +8,7 @@ empty) for returnable items, only it changes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from quartermaster.core.commands import Command
@@ -35,6 +36,7 @@ from quartermaster.identity.models import Role, User
 from quartermaster.identity.permissions import sees_every_location
 from quartermaster.inventory.models import Asset, Item, MovementLine
 from quartermaster.sales.models import Payment
+from quartermaster.sync.review import Captured
 
 # How many late ops a day-end lists (a device that synced a week of one day is still shown).
 MAX_LATE_OPS = 500
@@ -405,28 +407,32 @@ def _is_record_of_the_day(action: str) -> bool:
     return command is not None and getattr(command, "syncable", True)
 
 
-def closed_day_for(actor: Actor, client_ts: str, payload: dict[str, Any]) -> bool:
-    """sync's review check: does an op captured at `client_ts` by `actor` fall on a closed day
-    of a truck it concerns — one the actor is assigned to, or one the payload names?"""
+def closed_day_for(actor: Actor, ops: Sequence[Captured]) -> list[bool]:
+    """sync's review check, for a batch: does each op, captured at its `client_ts` (now, when
+    it has none), fall on a closed day of a truck it concerns — one the actor is assigned to,
+    or one its payload names? One query for the batch."""
     zone = day_zone()
-    # No (readable) capture time: captured now, when it is booked.
-    day = local_day_of(client_ts, zone) or timezone.now().astimezone(zone).date()
-    named = {
-        value
-        for key in ("location", "from_location", "to_location")
-        if isinstance(value := payload.get(key), str)
-    }
-    locations: list[Any] = [*actor.location_ids]
-    for value in named:
-        try:
-            locations.append(UUID(value))
-        except ValueError:
-            continue
-    if not locations:
-        return False
-    return DayEnd.objects.filter(
-        Q(location__in=locations),
-        day=day,
-        status=DayEndStatus.CLOSED,
-        closed_at__lte=timezone.now(),
-    ).exists()
+    today = timezone.now().astimezone(zone).date()
+    wanted = [(local_day_of(op.client_ts, zone) or today, _locations_of(actor, op)) for op in ops]
+    days = {day for day, _ in wanted}
+    places = {place for _, located in wanted for place in located}
+    if not places:
+        return [False] * len(ops)
+    closed = set(
+        DayEnd.objects.filter(
+            location__in=places, day__in=days, status=DayEndStatus.CLOSED
+        ).values_list("location_id", "day")
+    )
+    return [any((place, day) in closed for place in located) for day, located in wanted]
+
+
+def _locations_of(actor: Actor, op: Captured) -> set[UUID]:
+    places = set(actor.location_ids)
+    for key in ("location", "from_location", "to_location"):
+        value = op.payload.get(key)
+        if isinstance(value, str):
+            try:
+                places.add(UUID(value))
+            except ValueError:
+                continue
+    return places

@@ -89,6 +89,12 @@ def sync_batch(request: HttpRequest, batch: BatchIn, params: Query[BatchQuery]) 
         for op, answer in zip(ops, result.results, strict=False):
             outcome = metrics.sync_outcome(answer.status, replayed=answer.replayed)
             metrics.count_sync_op(op.type, outcome, known=op.type in Command.registry)
+    # Applied, but captured on a day since closed: a person reviews it.
+    applied = [i for i, r in enumerate(result.results) if r.succeeded]
+    flags = review.needs_review(
+        actor, [review.Captured(ops[i].client_ts, ops[i].payload) for i in applied]
+    )
+    flagged = {i for i, flag in zip(applied, flags, strict=True) if flag}
     body = {
         "results": [
             {
@@ -97,10 +103,9 @@ def sync_batch(request: HttpRequest, batch: BatchIn, params: Query[BatchQuery]) 
                 "body": r.body,
                 "id_map": r.id_map,
                 "replayed": r.replayed,
-                # Applied, but captured on a day since closed: a person reviews it.
-                "review": r.succeeded and review.needs_review(actor, op.client_ts, op.payload),
+                "review": index in flagged,
             }
-            for op, r in zip(ops, result.results, strict=True)
+            for index, r in enumerate(result.results)
         ],
         "cursor": str(result.cursor),
         "dry_run": result.dry_run,
