@@ -17,7 +17,13 @@ def test_health_is_public_and_reports_the_database(anon: Api) -> None:
 
     assert reply.status == 200
     # The embedded database is its own primary; no cluster monitor, no epoch (API.md "Cluster").
-    assert reply.body == {"status": "ok", "database": "ok", "role": "primary", "epoch": None}
+    assert reply.body == {
+        "status": "ok",
+        "database": "ok",
+        "role": "primary",
+        "epoch": None,
+        "cache": "local",
+    }
 
 
 @pytest.mark.parametrize("path", ["/nope", "/api/v1/nope", "/api/v1/items/x/y/z", "/api/v2/items"])

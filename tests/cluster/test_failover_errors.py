@@ -7,7 +7,7 @@ import psycopg_pool
 from django.db import IntegrityError, InterfaceError, OperationalError
 
 from quartermaster.core.errors import Failover, NotPrimary
-from quartermaster.core.failover import database_refusal
+from quartermaster.core.failover import retryable_refusal
 
 
 def wrapped(django_class: type[Exception], cause: Exception) -> Exception:
@@ -21,7 +21,7 @@ def test_a_write_through_a_standby_is_not_primary() -> None:
         "cannot execute INSERT in a read-only transaction"
     )
 
-    refusal = database_refusal(wrapped(OperationalError, cause))
+    refusal = retryable_refusal(wrapped(OperationalError, cause))
 
     assert isinstance(refusal, NotPrimary)
     assert refusal.status == 503 and refusal.retry_after_s > 0
@@ -33,12 +33,12 @@ def test_a_lost_connection_a_shutdown_and_an_empty_pool_are_a_failover() -> None
         psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
         psycopg_pool.PoolTimeout("couldn't get a connection after 10.00 sec"),
     ):
-        assert isinstance(database_refusal(wrapped(OperationalError, cause)), Failover), cause
-    assert isinstance(database_refusal(InterfaceError("connection already closed")), Failover)
+        assert isinstance(retryable_refusal(wrapped(OperationalError, cause)), Failover), cause
+    assert isinstance(retryable_refusal(InterfaceError("connection already closed")), Failover)
 
 
 def test_other_database_errors_stay_faults() -> None:
-    assert database_refusal(wrapped(IntegrityError, psycopg.errors.UniqueViolation("dup"))) is None
-    assert database_refusal(wrapped(OperationalError, psycopg.errors.QueryCanceled("x"))) is None
-    assert database_refusal(OperationalError("database is locked")) is None  # SQLite
-    assert database_refusal(ValueError("not a database error")) is None
+    assert retryable_refusal(wrapped(IntegrityError, psycopg.errors.UniqueViolation("dup"))) is None
+    assert retryable_refusal(wrapped(OperationalError, psycopg.errors.QueryCanceled("x"))) is None
+    assert retryable_refusal(OperationalError("database is locked")) is None  # SQLite
+    assert retryable_refusal(ValueError("not a database error")) is None

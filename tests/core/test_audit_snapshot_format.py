@@ -25,9 +25,10 @@ PINNED_FIELDS: dict[str, list[str]] = {
         *("reason", "total"),
     ],
     "customer": [
-        *("client_temp_id", "created_at", "id", "name", "number", "phone", "site", "user"),
-        # `user`: the party user linked to the customer (issue 10 item 5), audited on purpose
-        "version",
+        *("client_temp_id", "created_at", "credit_limit", "id", "meter_installed", "meter_rate"),
+        *("name", "number", "payment_terms", "phone", "site", "user", "version"),
+        # `user`: the party user linked to the customer (issue 10 item 5); `credit_limit`,
+        # `meter_*`, `payment_terms`: how it pays and is billed (issue 12); audited on purpose
     ],
     "invoice": [
         *("created_at", "customer", "deposit", "id", "lines", "number", "subtotal", "tax"),

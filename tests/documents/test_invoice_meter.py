@@ -1,13 +1,18 @@
 """An invoice that bills a meter shows the reading: previous, current, units and rate; one
-without a meter shows none. Rendered from the typed document, as the endpoint renders it."""
+without a meter shows none. Rendered from the typed document, and through HTTP for a metered
+sale."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from quartermaster.documents.render import render_invoice
 from quartermaster.documents.types import InvoiceDocument, InvoiceLine, MeterReading
-from tests.documents.pdf_tools import pdf_text
+from tests.conftest import Api
+from tests.documents.pdf_tools import get_pdf, pdf_text
+from tests.ledger_helpers import make_customer, make_item, ok, sell
 
 
 def a_document(meter: MeterReading | None) -> InvoiceDocument:
@@ -44,3 +49,22 @@ def test_an_invoice_without_a_meter_shows_no_reading() -> None:
 
     assert "Meter reading" not in text
     assert "Tax invoice" in text
+
+
+@pytest.mark.django_db
+def test_a_metered_sales_invoice_pdf_shows_the_reading_it_billed(
+    manager: Api, default_location_id: str
+) -> None:
+    gas = make_item(manager, "Piped gas (units)", 10_000, price="3.00")
+    customer = make_customer(manager, "Bismi Hotel")["id"]
+    terms = {"payment_terms": "credit", "meter_installed": True, "meter_rate": "2.50"}
+    ok(manager.patch(f"/api/v1/customers/{customer}", terms), 200)
+    ok(manager.post(f"/api/v1/customers/{customer}/meter-readings", {"reading": 1000}))
+    sale = ok(sell(manager, customer, default_location_id, [{"item": gas, "meter_reading": 1120}]))
+
+    metered = get_pdf(manager, f"/api/v1/invoices/{sale['invoice']['id']}/pdf")
+
+    assert metered.status_code == 200
+    text = pdf_text(metered.content)
+    assert "1000 → 1120" in text
+    assert "120 at ₹2.50 a unit" in text

@@ -82,6 +82,11 @@ MATRIX: dict[str, frozenset[str]] = {
     "invoice.email": frozenset({A, M, S}),
     "payment.read": frozenset({A, M, S, U}),
     "payment.record": frozenset({A, M, S}),
+    # credit: refunds and terms are a manager's; drivers read meters
+    "refund.record": frozenset({A, M}),
+    "meter.reading.record": frozenset({A, M, S}),
+    "customer.terms": frozenset({A, M}),
+    "sale.over_credit_limit": frozenset({A, M}),
     # the journal: read by those who answer for the money; only admins post or reverse
     "journal.read": frozenset({A, M, U}),
     "journal.post": frozenset({A}),
@@ -262,6 +267,14 @@ ROUTES = [
             "confirm": False,
         },
         within="sale.record",
+    ),
+    Route(
+        "customer.terms",
+        "PATCH",
+        "/api/v1/customers/{customer}",
+        200,
+        {"payment_terms": "credit", "credit_limit": "5000.00"},
+        within="customer.update",
     ),
     Route(
         "stock.receive_anywhere",
@@ -580,6 +593,7 @@ def test_http_routes_follow_the_matrix(
         template=world.template,
         inspection=world.inspection,
         empty_item=world.empty_item,
+        customer=world.customer,
     )
     body = world.fill(route.body)
     audit_before = audit_count()

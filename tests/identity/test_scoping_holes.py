@@ -140,4 +140,6 @@ def test_a_party_user_reads_the_feed_rows_of_its_own_records_only(
         ("sale", sale["id"]),
         ("invoice", sale["invoice"]["id"]),
         ("payment", payment["id"]),
+        # the payment applied to the invoice: the customer's too
+        ("allocation", payment["allocations"][0]["id"]),
     }

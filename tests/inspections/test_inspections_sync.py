@@ -298,3 +298,49 @@ def test_previous_seq_must_be_an_earlier_op_of_the_device(
     assert reply.body["results"][0]["body"]["fields"] == {
         "previous_seq": "a lower device_seq of the same device"
     }
+
+
+def test_a_held_update_goes_on_when_the_update_it_waits_for_is_refused(
+    staff: Api, inspection: dict[str, Any]
+) -> None:
+    inspection_id = inspection["id"]
+    later = update(inspection_id, {"notes": "after"}, base_version=1, device_seq=2, previous_seq=1)
+    held = send(staff, [later], device=TAB_A)
+    assert statuses(held) == [202]
+
+    # The update it waited for can never apply (pressure beyond its bounds): refused for good.
+    refused = send(
+        staff,
+        [update(inspection_id, {"pressure": 99}, base_version=1, device_seq=1)],
+        device=TAB_A,
+    )
+
+    assert statuses(refused) == [400]
+    stored = Inspection.objects.get(pk=inspection_id)
+    assert stored.answers["notes"] == "after"
+    assert dict(HeldUpdate.objects.values_list("device_seq", "status")) == {
+        1: "failed",
+        2: "applied",
+    }
+
+
+def test_an_update_naming_a_refused_predecessor_is_not_held(
+    staff: Api, inspection: dict[str, Any]
+) -> None:
+    inspection_id = inspection["id"]
+    refused = send(
+        staff,
+        [update(inspection_id, {"pressure": -1}, base_version=1, device_seq=4)],
+        device=TAB_A,
+    )
+    later = send(
+        staff,
+        [update(inspection_id, {"notes": "next"}, base_version=1, device_seq=5, previous_seq=4)],
+        device=TAB_A,
+    )
+
+    assert statuses(refused) == [400]
+    assert statuses(later) == [200]
+    assert Inspection.objects.get(pk=inspection_id).answers["notes"] == "next"
+    # The refusal changed nothing of the inspection: only its arrival is kept.
+    assert Inspection.objects.get(pk=inspection_id).version == 2

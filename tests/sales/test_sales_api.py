@@ -74,6 +74,8 @@ def test_confirmed_sale_moves_stock_and_raises_the_invoice_in_one_go(
         **invoice,
         "email_status": "generated",
         "emailed_at": None,
+        "amount_paid": "0.00",
+        "payment_status": "open",
     }
     assert stock(manager, gas, default_location_id) == 8
     assert stock(manager, hose, default_location_id) == 4
@@ -238,11 +240,14 @@ def test_void_reverses_the_movement_and_raises_a_credit_note(
     assert voided["reversal"] is not None
     reversal = ok(manager.get(f"/api/v1/movements/{voided['reversal']}"), 200)
     assert (reversal["kind"], reversal["reverses"]) == ("sale_reversal", sale["movement"])
-    # the invoice is untouched: corrections are new records, never edits
+    # the invoice is untouched: corrections are new records, never edits (its payment state
+    # says the credit note cancelled it)
     assert ok(manager.get(f"/api/v1/invoices/{sale['invoice']['id']}"), 200) == {
         **sale["invoice"],
         "email_status": "generated",
         "emailed_at": None,
+        "amount_paid": "0.00",
+        "payment_status": "void",
     }
     assert twice.status == 409
     assert stock(manager, gas, default_location_id) == 5

@@ -126,6 +126,19 @@ class Failover(DomainError):
         self.retry_after_s = retry_after_s
 
 
+class SharedStateUnavailable(DomainError):
+    """The store every process shares (Redis: rate limits, lockouts, sessions' cache) did not
+    answer: nothing was applied; retry after `retry_after_s`. Failing closed keeps a lockout a
+    lockout while Redis restarts."""
+
+    status = 503
+    code = "unavailable"
+
+    def __init__(self, retry_after_s: int = 2) -> None:
+        super().__init__("the shared cache is unreachable: retry shortly")
+        self.retry_after_s = retry_after_s
+
+
 class NotPrimary(DomainError):
     """This process reaches only a standby: it serves reads; a write must wait for a primary
     (or go to another server whose /health says role primary)."""

@@ -3,7 +3,8 @@
 A request that meets a failover mid-way (its connection dropped, the primary shut down, no
 read-write server reachable yet) answers 503 `failover`; one that tried to write through a
 standby answers 503 `not_primary`. Both carry Retry-After and are retryable by the contract.
-Every other database error stays a 500: this never hides a bug behind "retry later".
+When the shared cache (Redis) is unreachable the answer is 503 `unavailable`, retryable too.
+Every other error stays a 500: this never hides a bug behind "retry later".
 """
 
 from __future__ import annotations
@@ -11,16 +12,18 @@ from __future__ import annotations
 from django.db import Error as DjangoDatabaseError
 from django.db import InterfaceError as DjangoInterfaceError
 
-from quartermaster.core.errors import DomainError, Failover, NotPrimary
+from quartermaster.core.errors import DomainError, Failover, NotPrimary, SharedStateUnavailable
 
 # SQLSTATEs of a server going away: class 08 (connection exception) and the shutdowns.
 _GONE_STATES = frozenset({"57P01", "57P02", "57P03"})
 
 
-def database_refusal(error: BaseException | None) -> DomainError | None:
-    """The 503 that `error` stands for, or None when it is not a failover's."""
-    if error is None or not isinstance(error, DjangoDatabaseError):
+def retryable_refusal(error: BaseException | None) -> DomainError | None:
+    """The 503 that `error` stands for, or None when it is a fault of the server."""
+    if error is None:
         return None
+    if not isinstance(error, DjangoDatabaseError):
+        return _shared_state_refusal(error)
     cause = error.__cause__
     if cause is None:
         # Django's own "connection already closed" after the link broke.
@@ -38,4 +41,18 @@ def database_refusal(error: BaseException | None) -> DomainError | None:
         state = cause.sqlstate
         if state is None or state.startswith("08") or state in _GONE_STATES:
             return Failover()
+    return None
+
+
+def _shared_state_refusal(error: BaseException) -> DomainError | None:
+    try:
+        import redis.exceptions
+    except ImportError:  # no Redis client installed: nothing shared to lose
+        return None
+    from limits.errors import StorageError
+
+    if isinstance(error, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        return SharedStateUnavailable()
+    if isinstance(error, StorageError):  # the `limits` library's wrapper of the same
+        return SharedStateUnavailable()
     return None

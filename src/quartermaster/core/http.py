@@ -34,7 +34,7 @@ from quartermaster.core.errors import (
     PermissionDenied,
     UnsupportedMediaType,
 )
-from quartermaster.core.failover import database_refusal
+from quartermaster.core.failover import retryable_refusal
 from quartermaster.core.i18n import SOURCE_LANGUAGE, say, say_error_body, validation_message
 from quartermaster.core.idempotency import MAX_KEY_LENGTH
 from quartermaster.core.pagination import Page
@@ -279,8 +279,8 @@ def install_error_handlers(api: NinjaAPI) -> None:
         )
 
     def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
-        refusal = database_refusal(exc)
-        if refusal is not None:  # a failover met mid-way: retryable, not a fault of ours
+        refusal = retryable_refusal(exc)
+        if refusal is not None:  # a failover or cache outage: retryable, not a fault of ours
             logger.warning("%s on %s %s: %s", refusal.code, request.method, request.path, exc)
             return error_json(refusal)
         logger.exception("unhandled error on %s %s", request.method, request.path)
@@ -428,7 +428,7 @@ def not_found_view(request: HttpRequest, exception: Exception | None = None) -> 
 
 def server_error_view(request: HttpRequest) -> HttpResponse:
     # Django calls this while handling the exception, so it is still the current one.
-    refusal = database_refusal(sys.exc_info()[1])
+    refusal = retryable_refusal(sys.exc_info()[1])
     if refusal is not None:
         return error_json(refusal)
     return error_body_json(500, "internal server error", "server_error")

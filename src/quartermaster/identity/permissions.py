@@ -84,6 +84,14 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "invoice.email": frozenset({ADMIN, MANAGER, STAFF}),
     "payment.read": READERS,
     "payment.record": frozenset({ADMIN, MANAGER, STAFF}),
+    # credit and meters (sales.credit): money paid back out of a customer's credit is a
+    # manager's call; drivers read meters; how a customer pays (cash or credit, its limit, its
+    # meter and rate) is set by managers (`authorize_beyond` within customer.update), and only
+    # they may sell past a credit limit
+    "refund.record": frozenset({ADMIN, MANAGER}),
+    "meter.reading.record": frozenset({ADMIN, MANAGER, STAFF}),
+    "customer.terms": frozenset({ADMIN, MANAGER}),
+    "sale.over_credit_limit": frozenset({ADMIN, MANAGER}),
     # the journal: money is read by those who answer for it; only admins post or reverse
     "journal.read": frozenset({ADMIN, MANAGER, AUDITOR}),
     "journal.post": frozenset({ADMIN}),

@@ -114,9 +114,11 @@ class InspectionVersion(models.Model):
 
 
 class HeldUpdate(models.Model):
-    """An offline update that arrived before the update its device made just before it
-    (`previous_seq`): applied right after that one, in the device's order (ODK Central's
-    backlog). Kept after it is applied, with what happened."""
+    """A numbered offline update that did not apply at once. Either it arrived before the update
+    its device made just before it (`previous_seq`) and is held, to be applied right after that
+    one in the device's order (ODK Central's backlog) — kept afterwards with what happened; or
+    it was refused (`conflict`, `failed`), kept so the device's next update, which names it as
+    its predecessor, knows it came and does not wait for it for good."""
 
     HELD = "held"
     APPLIED = "applied"
@@ -127,7 +129,7 @@ class HeldUpdate(models.Model):
     inspection = models.ForeignKey(Inspection, on_delete=models.PROTECT, related_name="+")
     device = models.CharField(max_length=200)
     device_seq = models.BigIntegerField()
-    previous_seq = models.BigIntegerField()
+    previous_seq = models.BigIntegerField(null=True)
     base_version = models.BigIntegerField(null=True)
     answers = models.JSONField()
     actor_id = models.UUIDField(null=True)

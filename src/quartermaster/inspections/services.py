@@ -42,7 +42,7 @@ from quartermaster.inspections.models import (
 from quartermaster.inspections.selectors import (
     ENTITY,
     TEMPLATE_ENTITY,
-    applied_from_device,
+    arrived_from_device,
     changed_by_others,
     earlier_forms,
     form_of,
@@ -50,6 +50,7 @@ from quartermaster.inspections.selectors import (
     held_after,
     held_view,
     inspection_view,
+    published_form,
     template_view,
 )
 from quartermaster.inventory.models import Location
@@ -239,9 +240,10 @@ def _authorized(
 
 
 def _form_of(inspection: Inspection) -> Form:
-    row = get_template_version(inspection.template_id, inspection.template_version)
-    assert row is not None  # PROTECTed, never deleted
-    return form_of(row)
+    # An inspection is made against a published version (never a draft), PROTECTed from deletion.
+    form = published_form(inspection.template_id, inspection.template_version)
+    assert form is not None
+    return form
 
 
 def _save(
@@ -410,12 +412,22 @@ class UpdateInspection(VersionedUpdate):
         if (
             self.previous_seq is not None
             and device
-            and not applied_from_device(inspection.id, device, self.previous_seq)
+            and not arrived_from_device(inspection.id, device, self.previous_seq)
         ):
             return self._hold(ctx, inspection)
-        outcome = self.save_answers(ctx, inspection)
-        if self.device_seq is not None and device:
-            outcome.changes.extend(_release_held(inspection.id, device, self.device_seq))
+        if self.device_seq is None or not device:
+            return self.save_answers(ctx, inspection)
+        # A numbered update: whatever its answer, the device's later updates held for it may
+        # go now, and one arriving later must find that this one came (a refusal included,
+        # or it would wait for good).
+        try:
+            with transaction.atomic():
+                outcome = self.save_answers(ctx, inspection)
+        except DomainError as error:
+            outcome = Outcome(error.status, error.body(), [], refusal=error)
+        if outcome.refusal is not None:
+            outcome.changes.append(self._record_refused(ctx, inspection, outcome.refusal))
+        outcome.changes.extend(_release_held(inspection.id, device, self.device_seq))
         return outcome
 
     def save_answers(self, ctx: Context, inspection: Inspection) -> Outcome:
@@ -457,8 +469,25 @@ class UpdateInspection(VersionedUpdate):
         return Outcome(200, body, [_change(inspection, before)])
 
     def _hold(self, ctx: Context, inspection: Inspection) -> Outcome:
-        assert self.device_seq is not None and self.previous_seq is not None
-        held, _ = HeldUpdate.objects.get_or_create(
+        held = self._keep(ctx, inspection, HeldUpdate.HELD, None)
+        view = held_view(held)
+        change = Change(
+            HELD_ENTITY, f"{inspection.id}:{held.device_seq}", None, view, publish=False
+        )
+        return Outcome(202, view, [change])
+
+    def _record_refused(self, ctx: Context, inspection: Inspection, refusal: DomainError) -> Change:
+        status = HeldUpdate.CONFLICT if refusal.status == 409 else HeldUpdate.FAILED
+        kept = self._keep(ctx, inspection, status, refusal.body())
+        return Change(
+            HELD_ENTITY, f"{inspection.id}:{kept.device_seq}", None, held_view(kept), publish=False
+        )
+
+    def _keep(
+        self, ctx: Context, inspection: Inspection, status: str, result: dict[str, Any] | None
+    ) -> HeldUpdate:
+        assert self.device_seq is not None
+        kept, _ = HeldUpdate.objects.get_or_create(
             inspection=inspection,
             device=ctx.actor.device_id,
             device_seq=self.device_seq,
@@ -471,13 +500,11 @@ class UpdateInspection(VersionedUpdate):
                 "actor_role": ctx.actor.role,
                 "actor_locations": sorted(str(lid) for lid in ctx.actor.location_ids),
                 "client_ts": ctx.client_ts,
+                "status": status,
+                "result": result,
             },
         )
-        view = held_view(held)
-        change = Change(
-            HELD_ENTITY, f"{inspection.id}:{held.device_seq}", None, view, publish=False
-        )
-        return Outcome(202, view, [change])
+        return kept
 
 
 def _release_held(inspection_id: UUID, device: str, device_seq: int) -> list[Change]:

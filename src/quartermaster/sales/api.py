@@ -27,6 +27,7 @@ from quartermaster.documents.http import PDF_RESPONSE, DocumentQuery, pdf_respon
 from quartermaster.documents.render import render_invoice
 from quartermaster.sales import services
 from quartermaster.sales.schemas import (
+    ConfirmIn,
     CreditNoteOut,
     CustomerIn,
     CustomerOut,
@@ -35,9 +36,13 @@ from quartermaster.sales.schemas import (
     InvoiceDetailOut,
     InvoiceEmailIn,
     InvoiceEmailOut,
+    MeterReadingIn,
+    MeterReadingOut,
     PageQuery,
     PaymentIn,
     PaymentOut,
+    RefundIn,
+    RefundOut,
     ReturnIn,
     SaleIn,
     SaleOut,
@@ -54,6 +59,7 @@ from quartermaster.sales.selectors import (
     get_invoice,
     get_sale,
     invoice_document,
+    invoice_payment_state,
     invoice_wire,
     list_customers,
     sale_view,
@@ -79,13 +85,27 @@ def create_customer(request: HttpRequest, payload: CustomerIn) -> HttpResponse:
 def update_customer(
     request: HttpRequest, customer_id: UUID, payload: CustomerPatchIn
 ) -> HttpResponse:
-    """Name, phone; `base_version` (or `If-Match`) makes a stale write a 409 conflict."""
-    command = services.UpdateCustomer(
-        id=customer_id,
-        name=payload.name,
-        phone=payload.phone,
-        user=payload.user,
-        base_version=base_version_of(request, payload.base_version),
+    """Name, phone; (managers) payment terms, credit limit, meter; `base_version` (or
+    `If-Match`) makes a stale write a 409 conflict."""
+    command = services.UpdateCustomer.model_validate(
+        {
+            **payload.model_dump(exclude={"base_version"}),
+            "id": customer_id,
+            "base_version": base_version_of(request, payload.base_version),
+        }
+    )
+    return to_http(execute(command, context_for(request)))
+
+
+@router.post(
+    "/customers/{uuid:customer_id}/meter-readings", response={201: MeterReadingOut, **ERRORS}
+)
+def record_meter_reading(
+    request: HttpRequest, customer_id: UUID, payload: MeterReadingIn
+) -> HttpResponse:
+    """A reading on its own: an installed meter's first, or a replaced meter's (`replaced`)."""
+    command = services.RecordMeterReading(
+        customer=customer_id, reading=payload.reading, replaced=payload.replaced
     )
     return to_http(execute(command, context_for(request)))
 
@@ -136,8 +156,12 @@ def retrieve_sale(request: HttpRequest, transaction_id: UUID) -> HttpResponse:
 
 
 @router.post("/transactions/{uuid:transaction_id}/confirm", response={200: SaleOut, **ERRORS})
-def confirm_sale(request: HttpRequest, transaction_id: UUID) -> HttpResponse:
-    command = services.ConfirmSale(transaction=transaction_id)
+def confirm_sale(
+    request: HttpRequest, transaction_id: UUID, payload: ConfirmIn | None = None
+) -> HttpResponse:
+    """`payment`: money taken now (a cash customer's sale needs it)."""
+    body = {} if payload is None else payload.model_dump()
+    command = services.ConfirmSale.model_validate({**body, "transaction": transaction_id})
     return to_http(execute(command, context_for(request)))
 
 
@@ -154,7 +178,7 @@ def retrieve_invoice(request: HttpRequest, invoice_id: UUID) -> HttpResponse:
     invoice = get_invoice(actor=actor, invoice_id=invoice_id)
     if invoice is None:
         raise NotFound()
-    return json_response(200, invoice_wire(invoice))
+    return json_response(200, {**invoice_wire(invoice), **invoice_payment_state(invoice)})
 
 
 @router.get("/invoices/{uuid:invoice_id}/pdf", response={**ERRORS}, openapi_extra=PDF_RESPONSE)
@@ -211,4 +235,11 @@ def return_assets(request: HttpRequest, payload: ReturnIn) -> HttpResponse:
 @router.post("/payments", response={201: PaymentOut, **ERRORS})
 def record_payment(request: HttpRequest, payload: PaymentIn) -> HttpResponse:
     command = services.RecordPayment.model_validate(payload.model_dump())
+    return to_http(execute(command, context_for(request)))
+
+
+@router.post("/refunds", response={201: RefundOut, **ERRORS})
+def record_refund(request: HttpRequest, payload: RefundIn) -> HttpResponse:
+    """Pay back the customer's credit; more than the credit → 409 refund_exceeds_credit."""
+    command = services.RecordRefund.model_validate(payload.model_dump())
     return to_http(execute(command, context_for(request)))

@@ -44,6 +44,11 @@ class CreditNoteKind(models.TextChoices):
     DEPOSIT_REFUND = "deposit_refund"
 
 
+class PaymentTerms(models.TextChoices):
+    CASH = "cash"
+    CREDIT = "credit"
+
+
 PAYMENT_METHODS = ("cash", "card", "upi", "bank_transfer", "cheque", "other")
 
 
@@ -130,3 +135,94 @@ def invoice_totals(lines: list[PricedLine]) -> Totals:
     total = subtotal + tax + deposit
     assert total == sum(line.total_minor for line in lines)
     return Totals(subtotal, tax, deposit, total)
+
+
+# Credit, cash and metered customers (sales.credit): the arithmetic, without the database.
+
+MAX_METER_READING = 10**12
+AGING_BUCKETS = ("0_30", "31_60", "61_90", "90_plus")
+
+
+def clean_payment_terms(terms: Any) -> str:
+    if terms not in PaymentTerms.values:
+        raise Invalid.field("payment_terms", f"one of {', '.join(PaymentTerms.values)}")
+    return str(terms)
+
+
+def clean_meter_reading(reading: Any, field: str = "reading") -> int:
+    if isinstance(reading, bool) or not isinstance(reading, int):
+        raise Invalid.field(field, "must be an integer")
+    if not 0 <= reading <= MAX_METER_READING:
+        raise Invalid.field(field, f"from 0 to {MAX_METER_READING}")
+    return reading
+
+
+def check_next_reading(*, last: int | None, reading: int, replaced: bool, field: str) -> None:
+    """A meter only counts up: a reading below the last one is refused unless the meter was
+    replaced (a new meter starts again from its own count)."""
+    if last is not None and reading < last and not replaced:
+        raise Invalid.field(
+            field, f"below the last reading ({last}); record a meter replacement if it was"
+        )
+
+
+def metered_consumption(*, last: int | None, reading: int, field: str) -> int:
+    """Units used since the last reading: what a metered sale line bills."""
+    if last is None:
+        raise Invalid.field(field, "the meter has no reading yet: record its first reading")
+    check_next_reading(last=last, reading=reading, replaced=False, field=field)
+    if reading == last:
+        raise Invalid.field(field, f"equal to the last reading ({last}): nothing to bill")
+    return reading - last
+
+
+@dataclass(frozen=True)
+class OpenItem:
+    """An invoice with money still owed on it, as allocation reads it."""
+
+    invoice_id: Any
+    open_minor: int
+
+
+def allocate(
+    money_minor: int, open_items: list[OpenItem], named: list[tuple[Any, int]]
+) -> list[tuple[Any, int]]:
+    """How `money_minor` is applied: the `named` (invoice, amount) pairs first, then the rest to
+    `open_items` oldest first (they come in that order). Returns (invoice, amount) pairs, each
+    amount more than 0; what is left of the money stays the customer's credit."""
+    remaining = {item.invoice_id: item.open_minor for item in open_items}
+    plan: list[tuple[Any, int]] = []
+    left = money_minor
+    for index, (invoice_id, amount) in enumerate(named):
+        field = f"allocations[{index}].amount"
+        if invoice_id not in remaining:
+            raise Invalid.field(
+                f"allocations[{index}].invoice", "not an open invoice of this customer"
+            )
+        if amount > remaining[invoice_id]:
+            raise Invalid.field(field, "more than the invoice's open amount")
+        if amount > left:
+            raise Invalid.field(field, "the allocations add up to more than the payment")
+        remaining[invoice_id] -= amount
+        left -= amount
+        plan.append((invoice_id, amount))
+    for item in open_items:
+        if left == 0:
+            break
+        take = min(left, remaining[item.invoice_id])
+        if take > 0:
+            remaining[item.invoice_id] -= take
+            left -= take
+            plan.append((item.invoice_id, take))
+    return plan
+
+
+def aging_bucket(age_days: int) -> str:
+    """The ageing column of an invoice `age_days` old (whole days since it was raised)."""
+    if age_days <= 30:
+        return "0_30"
+    if age_days <= 60:
+        return "31_60"
+    if age_days <= 90:
+        return "61_90"
+    return "90_plus"

@@ -18,6 +18,7 @@ from quartermaster.sales.invariants import (
     CreditNoteKind,
     InvoiceEmailStatus,
     InvoiceLineKind,
+    PaymentTerms,
     SaleStatus,
 )
 
@@ -40,6 +41,26 @@ class Customer(models.Model):
         on_delete=models.PROTECT,
         related_name="customer",
     )
+    # How the customer pays (sales.credit): a cash customer pays at the sale; a credit customer
+    # owes up to `credit_limit_minor` (None: no limit).
+    payment_terms = models.CharField(
+        max_length=10, choices=PaymentTerms.choices, default=PaymentTerms.CREDIT
+    )
+    credit_limit_minor = models.BigIntegerField(null=True, blank=True)
+    # A metered customer is billed (reading - last reading) x meter_rate_minor per unit.
+    meter_installed = models.BooleanField(default=False)
+    meter_rate_minor = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(credit_limit_minor__isnull=True) | Q(credit_limit_minor__gte=0),
+                name="customer_credit_limit_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(meter_rate_minor__gte=0), name="customer_meter_rate_not_negative"
+            ),
+        ]
 
 
 class SaleTransaction(models.Model):
@@ -71,6 +92,8 @@ class SaleLine(models.Model):
     qty = models.BigIntegerField()
     unit_price_minor = models.BigIntegerField()
     serials = models.JSONField(default=list)
+    # A metered line: the meter's reading this sale billed up to (sales.credit).
+    meter_reading = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -171,4 +194,84 @@ class Payment(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(amount_minor__gt=0), name="payment_positive"),
+        ]
+
+
+class CustomerAccount(models.Model):
+    """A customer's money, kept by guarded UPDATEs (sales.credit), never read-modify-written:
+    `balance_minor` is what the customer owes net (invoices - credit notes - payments + refunds;
+    negative: we owe them); `credit_minor` is money received or credited and not yet allocated
+    to an invoice. Always `balance = open amounts of invoices - credit`."""
+
+    customer = models.OneToOneField(
+        Customer, primary_key=True, on_delete=models.PROTECT, related_name="account"
+    )
+    balance_minor = models.BigIntegerField(default=0)
+    credit_minor = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(credit_minor__gte=0), name="customer_account_credit_not_negative"
+            ),
+        ]
+
+
+class Allocation(models.Model):
+    """Money applied to an invoice, append-only: from a payment (`payment` set) or from the
+    customer's credit (an overpayment, a credit note). An invoice's amount paid is the sum."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="allocations")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="allocations")
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="allocations"
+    )
+    amount_minor = models.BigIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="allocation_positive"),
+        ]
+
+
+class Refund(models.Model):
+    """Money paid back to a customer out of their credit balance. Append-only."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    number = models.CharField(max_length=20, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="refunds")
+    amount_minor = models.BigIntegerField()
+    method = models.CharField(max_length=30)
+    client_temp_id = models.CharField(max_length=100, blank=True, default="")
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="refund_positive"),
+        ]
+
+
+class MeterReading(models.Model):
+    """A metered customer's meter, read: by a metered sale (`sale` set) or on its own (the
+    first reading when a meter is installed, or a replaced meter's). Append-only; the latest
+    (highest id) is the one the next sale bills from."""
+
+    id = models.BigAutoField(primary_key=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="meter_readings")
+    reading = models.BigIntegerField()
+    previous = models.BigIntegerField(null=True, blank=True)
+    # A new meter: its reading may be below the last one of the meter it replaced.
+    replaced = models.BooleanField(default=False)
+    sale = models.ForeignKey(
+        SaleTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_by = models.CharField(max_length=150)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(reading__gte=0), name="meter_reading_not_negative"),
         ]

@@ -54,7 +54,7 @@ from quartermaster.inventory.ledger import (
 )
 from quartermaster.inventory.models import Item, Location
 from quartermaster.inventory.selectors import get_items, get_locations
-from quartermaster.sales import invariants
+from quartermaster.sales import credit, invariants
 from quartermaster.sales.invariants import InvoiceEmailStatus, InvoiceLineKind, SaleStatus
 from quartermaster.sales.models import Customer, Invoice, InvoiceLine, SaleLine, SaleTransaction
 from quartermaster.sales.selectors import get_customers, invoice_view, sale_view_of
@@ -69,6 +69,8 @@ class SaleLineRequest(Protocol):
     def unit_price_minor(self) -> int | None: ...
     @property
     def serials(self) -> tuple[str, ...]: ...
+    @property
+    def meter_reading(self) -> int | None: ...
 
 
 class RecordSale(Protocol):
@@ -86,6 +88,8 @@ class RecordSale(Protocol):
     def confirm(self) -> bool: ...
     @property
     def client_temp_id(self) -> str: ...
+    @property
+    def payment(self) -> credit.SalePayment | None: ...
 
 
 @dataclass
@@ -113,7 +117,11 @@ def record_sales(
     if not alone and any(line.serials for command in commands for line in command.lines):
         raise BulkUnavailable("sales by serial move their units one sale at a time")
     answers: list[Outcome | DomainError | None] = [None] * len(commands)
+    if alone:  # a metered line's qty and price come from the customer's meter
+        commands = [credit.bill_meters(commands[0], contexts[0])]
     customers = get_customers(command.customer for command in commands)
+    if not alone:
+        credit.refuse_bulk(commands, customers)
     # The sales' own locations and their customers' sites, in one read.
     locations = get_locations(
         [command.location for command in commands]
@@ -155,7 +163,9 @@ def record_sales(
             answers[sale.index] = error
             continue
         passed.append(sale)
-    for sale, outcome in zip(passed, _write(passed, book, items), strict=True):
+    outcomes = _write(passed, book, items)
+    _settle(passed, outcomes, alone=alone)
+    for sale, outcome in zip(passed, outcomes, strict=True):
         answers[sale.index] = outcome
     assert all(answer is not None for answer in answers)
     return [answer for answer in answers if answer is not None]
@@ -192,6 +202,8 @@ def _check(
         for line in command.lines
     ]
     for line_no, (line, unit_price) in enumerate(zip(command.lines, unit_prices, strict=True)):
+        if line.meter_reading is not None:
+            continue  # billed at the customer's meter rate, which a manager set
         permissions.authorize_unit_price(
             ctx.actor,
             list_minor=items[line.item].price_minor,
@@ -210,6 +222,32 @@ def _check(
         )
         check_movement(sale.spec, items, {location.pk: location, customer.site_id: customer.site})
     return sale
+
+
+def _settle(passed: list[_Sale], outcomes: list[Outcome], *, alone: bool) -> None:
+    """Each confirmed sale's invoice settled with its customer's money (sales.credit): its
+    changes join the sale's, and a payment taken with it shows in its body."""
+    raised = [
+        credit.RaisedInvoice(
+            sale_id=UUID(outcome.body["id"]),
+            invoice_id=UUID(outcome.body["invoice"]["id"]),
+            total_minor=invariants.invoice_totals(sale.priced).total_minor,
+            customer=sale.customer,
+            ctx=sale.ctx,
+            payment=sale.command.payment,
+            meter_readings=tuple(
+                line.meter_reading for line in sale.command.lines if line.meter_reading is not None
+            ),
+        )
+        for sale, outcome in zip(passed, outcomes, strict=True)
+        if sale.planned is not None
+    ]
+    settled = iter(credit.settle_invoices(raised, alone=alone))
+    for sale, outcome in zip(passed, outcomes, strict=True):
+        if sale.planned is not None:
+            changes, extra = next(settled)
+            outcome.changes.extend(changes)
+            outcome.body.update(extra)
 
 
 def sale_asset_rule(customer_id: UUID, items: dict[Any, Item]) -> AssetRule:
@@ -351,6 +389,7 @@ def _write(passed: list[_Sale], book: StockBook, items: dict[Any, Item]) -> list
                 qty=line.qty,
                 unit_price_minor=unit_price,
                 serials=list(line.serials),
+                meter_reading=line.meter_reading,
             )
             for line_no, (line, unit_price) in enumerate(
                 zip(sale.command.lines, sale.unit_prices, strict=True)

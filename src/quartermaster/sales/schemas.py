@@ -29,6 +29,10 @@ class CustomerOut(BaseModel):
     created_at: str
     version: int
     user: UUID | None
+    payment_terms: str
+    credit_limit: str | None
+    meter_installed: bool
+    meter_rate: str
 
 
 class CustomerPageOut(BaseModel):
@@ -42,6 +46,12 @@ class CustomerPatchIn(BaseModel):
     phone: StrictStr | None = None
     # Link the party user who signs in as this customer (admins only).
     user: UUID | None = None
+    # How the customer pays and is billed (managers): "cash" or "credit", the credit limit,
+    # and a meter with its rate per unit.
+    payment_terms: StrictStr | None = None
+    credit_limit: StrictStr | None = None
+    meter_installed: StrictBool | None = None
+    meter_rate: StrictStr | None = None
     base_version: StrictInt | None = Field(default=None, ge=0, le=INT63_MAX)
 
 
@@ -54,9 +64,18 @@ class PageQuery(BaseModel):
 class SaleLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     item: UUID
-    qty: StrictInt
+    # Left out on a metered line: the server bills the units used since the last reading.
+    qty: StrictInt = 0
     unit_price: StrictStr | None = None
     serials: list[StrictStr] = Field(default_factory=list)
+    meter_reading: StrictInt | None = None
+
+
+class SalePaymentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: StrictStr
+    # Absent: what the invoice still owes after the customer's credit.
+    amount: StrictStr | None = None
 
 
 class SaleIn(BaseModel):
@@ -66,6 +85,12 @@ class SaleIn(BaseModel):
     lines: list[SaleLineIn]
     confirm: StrictBool = False
     client_temp_id: StrictStr = ""
+    payment: SalePaymentIn | None = None
+
+
+class ConfirmIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    payment: SalePaymentIn | None = None
 
 
 class VoidIn(BaseModel):
@@ -97,6 +122,9 @@ class InvoiceOut(BaseModel):
     deposit: str
     total: str
     created_at: str
+    # Read with the invoice itself (GET /invoices/{id}); absent inside a sale.
+    amount_paid: str | None = None
+    payment_status: str | None = None
 
 
 class InvoiceDetailOut(InvoiceOut):
@@ -139,6 +167,7 @@ class SaleLineOut(BaseModel):
     qty: int
     unit_price: str
     serials: list[str]
+    meter_reading: int | None = None
 
 
 class SaleOut(BaseModel):
@@ -159,6 +188,7 @@ class SaleOut(BaseModel):
     confirmed_at: str | None
     voided_at: str | None
     version: int
+    payment: PaymentOut | None = None
 
 
 class ReturnLineIn(BaseModel):
@@ -175,12 +205,28 @@ class ReturnIn(BaseModel):
     client_temp_id: StrictStr = ""
 
 
+class AllocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    invoice: UUID
+    amount: StrictStr
+
+
 class PaymentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     customer: UUID
     amount: StrictStr
     method: StrictStr
+    allocations: list[AllocationIn] = Field(default_factory=list)
     client_temp_id: StrictStr = ""
+
+
+class AllocationOut(BaseModel):
+    id: UUID
+    customer: UUID
+    invoice: UUID
+    payment: UUID | None
+    amount: str
+    created_at: str
 
 
 class PaymentOut(BaseModel):
@@ -192,6 +238,45 @@ class PaymentOut(BaseModel):
     client_temp_id: str | None
     created_by: str
     created_at: str
+    allocations: list[AllocationOut] = Field(default_factory=list)
+    # What was left after the allocations: the customer's credit.
+    unallocated: str | None = None
+
+
+class RefundIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer: UUID
+    amount: StrictStr
+    method: StrictStr
+    client_temp_id: StrictStr = ""
+
+
+class RefundOut(BaseModel):
+    id: UUID
+    number: str
+    customer: UUID
+    amount: str
+    method: str
+    client_temp_id: str | None
+    created_by: str
+    created_at: str
+
+
+class MeterReadingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reading: StrictInt
+    replaced: StrictBool = False
+
+
+class MeterReadingOut(BaseModel):
+    id: str
+    customer: UUID
+    reading: int
+    previous: int | None
+    replaced: bool
+    sale: UUID | None
+    recorded_by: str
+    recorded_at: str
 
 
 class StatementEntryOut(BaseModel):
@@ -204,9 +289,35 @@ class StatementEntryOut(BaseModel):
     balance: str
 
 
+class OpenItemOut(BaseModel):
+    invoice: UUID
+    number: str
+    date: str
+    age_days: int
+    total: str
+    amount_paid: str
+    open: str
+
+
+class AgingOut(BaseModel):
+    # The open amounts by the invoices' age in whole days.
+    model_config = ConfigDict(populate_by_name=True)
+    days_0_30: str = Field(alias="0_30")
+    days_31_60: str = Field(alias="31_60")
+    days_61_90: str = Field(alias="61_90")
+    days_90_plus: str = Field(alias="90_plus")
+
+
 class StatementOut(BaseModel):
     customer: CustomerOut
     entries: list[StatementEntryOut]
     total_debit: str
     total_credit: str
     balance: str
+    open_items: list[OpenItemOut]
+    aging: AgingOut
+    # Money received or credited and not yet applied to an invoice (refundable).
+    credit: str
+
+
+SaleOut.model_rebuild()

@@ -4,26 +4,35 @@ the selling location, so staff see only those at their locations (others answer 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import tzinfo
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from quartermaster.core.models import AuditEntry
 from quartermaster.core.money import format_money
 from quartermaster.core.pagination import Keyset, Page, PageRequest, text_key, uuid_key
 from quartermaster.core.rows import read_rows, uuid_param
 from quartermaster.core.types import Actor
-from quartermaster.documents.types import InvoiceDocument, MeterReading
+from quartermaster.documents.types import InvoiceDocument
 from quartermaster.documents.types import InvoiceLine as InvoiceDocumentLine
+from quartermaster.documents.types import MeterReading as BilledMeterReading
 from quartermaster.identity.permissions import own_records_only, sees_every_location
+from quartermaster.sales import invariants
 from quartermaster.sales.models import (
+    Allocation,
     CreditNote,
     Customer,
+    CustomerAccount,
     Invoice,
     InvoiceLine,
+    MeterReading,
     Payment,
+    Refund,
     SaleLine,
     SaleTransaction,
 )
@@ -50,6 +59,12 @@ def customer_view(customer: Customer) -> dict[str, Any]:
         "created_at": customer.created_at.isoformat(),
         "version": customer.version,
         "user": str(customer.user_id) if customer.user_id else None,
+        "payment_terms": customer.payment_terms,
+        "credit_limit": None
+        if customer.credit_limit_minor is None
+        else format_money(customer.credit_limit_minor),
+        "meter_installed": customer.meter_installed,
+        "meter_rate": format_money(customer.meter_rate_minor),
     }
 
 
@@ -169,6 +184,7 @@ def sale_view_of(
                 "qty": line.qty,
                 "unit_price": format_money(line.unit_price_minor),
                 "serials": list(line.serials),
+                "meter_reading": line.meter_reading,
             }
             for line in lines
         ],
@@ -241,11 +257,49 @@ def _statement_documents(
 
 
 def customer_statement(customer: Customer, *, actor: Actor) -> dict[str, Any]:
-    """Invoices (debits), credit notes and payments (credits) in time order, with the running
-    balance the customer owes after each (negative: we owe them). Invoices and credit notes
-    are those `actor` may see; payments belong to the customer, not to a location."""
-    entries: list[tuple[Any, int, str, dict[str, Any], int, int]] = []
+    """Invoices and refunds (debits), credit notes and payments (credits) in time order, with
+    the running balance the customer owes after each (negative: we owe them); then the open
+    invoices and their ageing, and the customer's unapplied credit. Invoices and credit notes
+    are those `actor` may see; payments and refunds belong to the customer, not a location."""
     invoices, notes = _statement_documents(customer, actor)
+    balance = 0
+    debits = credits = 0
+    rows = []
+    for at, _, number, extra, debit, credit in _statement_entries(customer, invoices, notes):
+        balance += debit - credit
+        debits += debit
+        credits += credit
+        rows.append(
+            {
+                **extra,
+                "number": number,
+                "date": at.isoformat(),
+                "debit": format_money(debit),
+                "credit": format_money(credit),
+                "balance": format_money(balance),
+            }
+        )
+    visible = set(invoices.values_list("id", flat=True))
+    items = [item for item in open_items(customer.pk) if item.invoice_id in visible]
+    return {
+        "customer": customer_view(customer),
+        "entries": rows,
+        "total_debit": format_money(debits),
+        "total_credit": format_money(credits),
+        "balance": format_money(balance),
+        **open_items_and_aging(items, now=timezone.now()),
+        "credit": format_money(customer_credit(customer.pk)),
+    }
+
+
+_StatementEntry = tuple[Any, int, str, dict[str, Any], int, int]
+
+
+def _statement_entries(
+    customer: Customer, invoices: QuerySet[Invoice], notes: QuerySet[CreditNote]
+) -> list[_StatementEntry]:
+    """(time, kind order, number, fields, debit, credit) of each document, in time order."""
+    entries: list[_StatementEntry] = []
     for invoice in invoices:
         entries.append(
             (
@@ -279,30 +333,139 @@ def customer_statement(customer: Customer, *, actor: Actor) -> dict[str, Any]:
                 payment.amount_minor,
             )
         )
+    for refund in Refund.objects.filter(customer=customer):
+        entries.append(
+            (
+                refund.created_at,
+                3,
+                refund.number,
+                {"type": "refund", "id": str(refund.id), "method": refund.method},
+                refund.amount_minor,
+                0,
+            )
+        )
     entries.sort(key=lambda e: (e[0], e[1], e[2]))
-    balance = 0
-    debits = credits = 0
+    return entries
+
+
+@dataclass(frozen=True)
+class OpenInvoice:
+    """An invoice of a customer with money still owed on it."""
+
+    invoice_id: UUID
+    number: str
+    created_at: datetime
+    total_minor: int
+    paid_minor: int
+
+    @property
+    def open_minor(self) -> int:
+        return self.total_minor - self.paid_minor
+
+
+# What has been applied to an invoice, summed over its allocations.
+_PAID = Coalesce(Sum("allocations__amount_minor"), 0)
+
+
+def open_items(customer_id: UUID) -> list[OpenInvoice]:
+    """The customer's open invoices, oldest first: not voided (no credit note), not fully paid."""
+    rows = (
+        Invoice.objects.filter(customer_id=customer_id, credit_note__isnull=True)
+        .annotate(paid=_PAID)
+        .filter(paid__lt=F("total_minor"))
+        .order_by("created_at", "number")
+        .values_list("id", "number", "created_at", "total_minor", "paid")
+    )
+    return [OpenInvoice(*row) for row in rows]
+
+
+def open_items_and_aging(items: list[OpenInvoice], *, now: datetime) -> dict[str, Any]:
+    """The statement's `open_items` and `aging`: what is open, by whole days since each invoice
+    was raised (0-30, 31-60, 61-90, over 90)."""
+    aging = dict.fromkeys(invariants.AGING_BUCKETS, 0)
     rows = []
-    for at, _, number, extra, debit, credit in entries:
-        balance += debit - credit
-        debits += debit
-        credits += credit
+    for item in items:
+        age = max(0, (now - item.created_at).days)
+        aging[invariants.aging_bucket(age)] += item.open_minor
         rows.append(
             {
-                **extra,
-                "number": number,
-                "date": at.isoformat(),
-                "debit": format_money(debit),
-                "credit": format_money(credit),
-                "balance": format_money(balance),
+                "invoice": str(item.invoice_id),
+                "number": item.number,
+                "date": item.created_at.isoformat(),
+                "age_days": age,
+                "total": format_money(item.total_minor),
+                "amount_paid": format_money(item.paid_minor),
+                "open": format_money(item.open_minor),
             }
         )
     return {
-        "customer": customer_view(customer),
-        "entries": rows,
-        "total_debit": format_money(debits),
-        "total_credit": format_money(credits),
-        "balance": format_money(balance),
+        "open_items": rows,
+        "aging": {bucket: format_money(minor) for bucket, minor in aging.items()},
+    }
+
+
+def customer_credit(customer_id: UUID) -> int:
+    """Money received or credited and not yet applied to an invoice."""
+    found = CustomerAccount.objects.filter(pk=customer_id).values_list("credit_minor", flat=True)
+    return int(found[0]) if found else 0
+
+
+def invoice_payment_state(invoice: Invoice) -> dict[str, Any]:
+    """What has been applied to the invoice and whether it is paid: `payment_status` is
+    `open`, `paid`, or `void` (a credit note cancelled it)."""
+    paid = (
+        Invoice.objects.filter(pk=invoice.pk).annotate(paid=_PAID).values_list("paid", flat=True)
+    )[0]
+    if CreditNote.objects.filter(invoice=invoice).exists():
+        status = "void"
+    else:
+        status = "paid" if paid >= invoice.total_minor else "open"
+    return {"amount_paid": format_money(paid), "payment_status": status}
+
+
+def allocation_view(allocation: Allocation) -> dict[str, Any]:
+    return {
+        "id": str(allocation.id),
+        "customer": str(allocation.customer_id),
+        "invoice": str(allocation.invoice_id),
+        "payment": str(allocation.payment_id) if allocation.payment_id else None,
+        "amount": format_money(allocation.amount_minor),
+        "created_at": allocation.created_at.isoformat(),
+    }
+
+
+def refund_view(refund: Refund) -> dict[str, Any]:
+    return {
+        "id": str(refund.id),
+        "number": refund.number,
+        "customer": str(refund.customer_id),
+        "amount": format_money(refund.amount_minor),
+        "method": refund.method,
+        "client_temp_id": refund.client_temp_id or None,
+        "created_by": refund.created_by,
+        "created_at": refund.created_at.isoformat(),
+    }
+
+
+def last_meter_reading(customer_id: UUID) -> int | None:
+    found = (
+        MeterReading.objects.filter(customer_id=customer_id)
+        .order_by("-id")
+        .values_list("reading", flat=True)[:1]
+    )
+    return int(found[0]) if found else None
+
+
+def meter_reading_view(row: MeterReading) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "customer": str(row.customer_id),
+        "reading": row.reading,
+        "previous": row.previous,
+        "replaced": row.replaced,
+        "sale": str(row.sale_id) if row.sale_id else None,
+        "recorded_by": row.recorded_by,
+        "recorded_at": row.recorded_at.isoformat(),
     }
 
 
@@ -349,8 +512,20 @@ def invoice_document(invoice: Invoice, *, issuer: str, zone: tzinfo) -> InvoiceD
     )
 
 
-def invoice_meter_reading(invoice: Invoice) -> MeterReading | None:
-    """The meter reading an invoice bills: the one place the PDF reads it. Sales do not record
-    meter readings yet (metered customers are issue 12, item 4, on another branch): until they
-    do, no invoice has one and the PDF shows none."""
-    return None
+def invoice_meter_reading(invoice: Invoice) -> BilledMeterReading | None:
+    """The meter reading an invoice bills (a metered sale's), with the rate it was billed at:
+    the one place the PDF reads it; None for an invoice of no metered sale."""
+    reading = MeterReading.objects.filter(sale_id=invoice.sale_id).order_by("id").last()
+    if reading is None:
+        return None
+    metered = (
+        SaleLine.objects.filter(sale_id=invoice.sale_id, meter_reading__isnull=False)
+        .order_by("line_no")
+        .last()
+    )
+    return BilledMeterReading(
+        previous=reading.previous if reading.previous is not None else reading.reading,
+        current=reading.reading,
+        rate_minor=metered.unit_price_minor if metered is not None else 0,
+        replaced=reading.replaced,
+    )

@@ -22,11 +22,12 @@ from quartermaster.core import policy
 from quartermaster.core.commands import BulkCommand, Command
 from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import Conflict, DomainError, Invalid, NotFound
-from quartermaster.core.money import MoneyEdit, PositiveMoney, format_money, parse_money
+from quartermaster.core.money import MoneyEdit, format_money, parse_money
 from quartermaster.core.numbering import next_number
 from quartermaster.core.rows import insert_rows
 from quartermaster.core.types import Change, Context, Outcome, Record
 from quartermaster.identity.models import Role, User
+from quartermaster.identity.permissions import authorize_beyond
 from quartermaster.inventory import invariants as inventory_rules
 from quartermaster.inventory.invariants import AssetState, LocationKind, MovementKind
 from quartermaster.inventory.ledger import AssetRule, LineSpec, MoveResult, move_stock
@@ -34,14 +35,14 @@ from quartermaster.inventory.models import Item, Location
 from quartermaster.inventory.services import own_location
 from quartermaster.notifications.invariants import clean_email
 from quartermaster.notifications.services import queue_email
-from quartermaster.sales import invariants, recording
+from quartermaster.sales import credit, invariants, recording
+from quartermaster.sales.credit import RecordMeterReading, RecordPayment, RecordRefund, SalePayment
 from quartermaster.sales.invariants import CreditNoteKind, InvoiceEmailStatus, SaleStatus
 from quartermaster.sales.models import (
     CreditNote,
     Customer,
     Invoice,
     InvoiceLine,
-    Payment,
     SaleTransaction,
 )
 from quartermaster.sales.selectors import (
@@ -50,9 +51,12 @@ from quartermaster.sales.selectors import (
     get_customer,
     invoice_email_view,
     invoice_view,
-    payment_view,
     sale_view,
 )
+
+# Payments, refunds and meter readings are commands of sales.credit, named here for the
+# modules that import the sales commands from their usual place.
+__all__ = ["RecordMeterReading", "RecordPayment", "RecordRefund"]
 
 
 class InvalidState(Conflict):
@@ -128,24 +132,41 @@ class CreateCustomer(Command):
 
 
 class UpdateCustomer(VersionedUpdate):
-    """Edit a customer's name or phone, or (admins) link the party user who signs in as it."""
+    """Edit a customer's name or phone; (managers) its payment terms, credit limit and meter;
+    (admins) link the party user who signs in as it."""
 
     name = "customer.update"
     model_config = WIRE_NAMES
     entity: ClassVar[str] = "customer"
-    editable: ClassVar[tuple[str, ...]] = ("name", "phone", "user")
+    editable: ClassVar[tuple[str, ...]] = (
+        *("name", "phone", "user", "payment_terms", "credit_limit", "meter_installed"),
+        "meter_rate",
+    )
     customer_name: str | None = Field(default=None, alias="name")
     phone: str | None = None
     user: UUID | None = None
+    payment_terms: str | None = None
+    credit_limit_minor: MoneyEdit = Field(default=None, alias="credit_limit")
+    meter_installed: bool | None = None
+    meter_rate_minor: MoneyEdit = Field(default=None, alias="meter_rate")
 
     def validated(self) -> UpdateCustomer:
         super().validated()
+        for amount, wire in (
+            (self.credit_limit_minor, "credit_limit"),
+            (self.meter_rate_minor, "meter_rate"),
+        ):
+            if amount is not None:
+                invariants.check_amount_ceiling(amount, wire)
         return self.model_copy(
             update={
                 "customer_name": None
                 if self.customer_name is None
                 else invariants.clean_customer_name(self.customer_name),
                 "phone": None if self.phone is None else invariants.clean_phone(self.phone),
+                "payment_terms": None
+                if self.payment_terms is None
+                else invariants.clean_payment_terms(self.payment_terms),
             }
         )
 
@@ -154,6 +175,14 @@ class UpdateCustomer(VersionedUpdate):
             "name": self.customer_name,
             "phone": self.phone,
             "user": None if self.user is None else str(self.user),
+            "payment_terms": self.payment_terms,
+            "credit_limit": None
+            if self.credit_limit_minor is None
+            else format_money(self.credit_limit_minor),
+            "meter_installed": self.meter_installed,
+            "meter_rate": None
+            if self.meter_rate_minor is None
+            else format_money(self.meter_rate_minor),
         }
         return {key: value for key, value in fields.items() if value is not None}
 
@@ -163,8 +192,26 @@ class UpdateCustomer(VersionedUpdate):
             raise NotFound()
         return customer_view(customer), customer.version
 
+    def _terms(self, ctx: Context) -> dict[str, Any]:
+        """How the customer pays and is billed: a manager's decision (staff: 403 needs_manager)."""
+        values = {
+            "payment_terms": self.payment_terms,
+            "credit_limit_minor": self.credit_limit_minor,
+            "meter_installed": self.meter_installed,
+            "meter_rate_minor": self.meter_rate_minor,
+        }
+        values = {key: value for key, value in values.items() if value is not None}
+        if values:
+            authorize_beyond(
+                ctx.actor,
+                "customer.terms",
+                field=next(iter(values)).removesuffix("_minor"),
+                message="payment terms, credit limits and meters are set by a manager",
+            )
+        return values
+
     def apply(self, ctx: Context, before: Record) -> Outcome:
-        values: dict[str, Any] = {"version": F("version") + 1}
+        values: dict[str, Any] = {"version": F("version") + 1, **self._terms(ctx)}
         if self.customer_name is not None:
             values["name"] = self.customer_name
         if self.phone is not None:
@@ -187,10 +234,13 @@ class UpdateCustomer(VersionedUpdate):
 class SaleLineIn(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     item: UUID
-    qty: int
+    # A metered line leaves it out (0): it bills the units used since the last reading.
+    qty: int = 0
     # None: the item's own price.
     unit_price_minor: MoneyEdit = Field(default=None, alias="unit_price")
     serials: tuple[str, ...] = ()
+    # A metered customer's meter, read at this sale (sales.credit.bill_meters).
+    meter_reading: int | None = None
 
 
 class RecordSale(BulkCommand):
@@ -202,17 +252,38 @@ class RecordSale(BulkCommand):
     lines: tuple[SaleLineIn, ...]
     confirm: bool = False
     client_temp_id: str = ""
+    # Money taken with the sale (sales.credit): a cash customer's confirmed sale needs it.
+    payment: SalePayment | None = None
 
     def validated(self) -> RecordSale:
         inventory_rules.clean_line_count(len(self.lines))
         cleaned = []
         for index, line in enumerate(self.lines):
+            if line.meter_reading is not None:
+                cleaned.append(self._metered(index, line))
+                continue
             qty, serials = inventory_rules.clean_line(index, line.qty, line.serials)
             if line.unit_price_minor is not None:
                 invariants.check_amount_ceiling(line.unit_price_minor, f"lines[{index}].unit_price")
             cleaned.append(line.model_copy(update={"qty": qty, "serials": serials}))
         inventory_rules.check_serials_once([(line.item, line.serials) for line in cleaned])
-        return self.model_copy(update={"lines": tuple(cleaned)})
+        if self.payment is not None and not self.confirm:
+            raise Invalid.field("payment", "a payment comes with a confirmed sale")
+        return self.model_copy(
+            update={"lines": tuple(cleaned), "payment": credit.clean_sale_payment(self.payment)}
+        )
+
+    def _metered(self, index: int, line: SaleLineIn) -> SaleLineIn:
+        """A metered line is billed from the meter, at once: its qty and price are the server's."""
+        field = f"lines[{index}]"
+        invariants.clean_meter_reading(line.meter_reading, f"{field}.meter_reading")
+        if not self.confirm:
+            raise Invalid.field(f"{field}.meter_reading", "a metered sale is confirmed at once")
+        if line.serials or line.unit_price_minor is not None or line.qty:
+            raise Invalid.field(
+                field, "a metered line names its item and reading only (qty and price follow)"
+            )
+        return line
 
     @classmethod
     def run_many(
@@ -234,9 +305,12 @@ def _locked_sale(ctx: Context, action: str, sale_id: UUID) -> SaleTransaction:
     return sale
 
 
-def confirm_sale(sale: SaleTransaction, ctx: Context) -> tuple[dict[str, Any], list[Change]]:
-    """Move the stock and raise the invoice; `sale` (updated in place) is a draft whose row this
-    transaction holds. (A sale recorded with `confirm` is created confirmed: sales.recording.)"""
+def confirm_sale(
+    sale: SaleTransaction, ctx: Context, payment: SalePayment | None = None
+) -> tuple[dict[str, Any], list[Change]]:
+    """Move the stock and raise the invoice, settled with the customer's money (`payment`: taken
+    now); `sale` (updated in place) is a draft whose row this transaction holds. (A sale
+    recorded with `confirm` is created confirmed: sales.recording.)"""
     lines = list(sale.lines.order_by("line_no"))
     items = Item.objects.in_bulk([line.item_id for line in lines])
     customer = sale.customer
@@ -280,9 +354,13 @@ def confirm_sale(sale: SaleTransaction, ctx: Context) -> tuple[dict[str, Any], l
     sale.version += 1
     view = invoice_view(invoice, invoice_lines)
     owner = customer.user_id
+    [(settled, _)] = credit.settle_invoices(
+        [credit.RaisedInvoice(sale.pk, invoice.pk, invoice.total_minor, customer, ctx, payment)]
+    )
     changes = [
         *moved.changes,
         Change("invoice", view["id"], None, view, None, sale.location_id, owner_id=owner),
+        *settled,
     ]
     return view, changes
 
@@ -291,13 +369,17 @@ class ConfirmSale(Command):
     name = "sale.confirm"
     model_config = WIRE_NAMES
     transaction_id: UUID = Field(alias="transaction")
+    payment: SalePayment | None = None
+
+    def validated(self) -> ConfirmSale:
+        return self.model_copy(update={"payment": credit.clean_sale_payment(self.payment)})
 
     def handle(self, ctx: Context) -> Outcome:
         sale = _locked_sale(ctx, self.name, self.transaction_id)
         if sale.status != SaleStatus.DRAFT:
             raise InvalidState(f"only a draft can be confirmed; this sale is {sale.status}")
         before = sale_view(sale)
-        _, changes = confirm_sale(sale, ctx)
+        _, changes = confirm_sale(sale, ctx, self.payment)
         after = sale_view(SaleTransaction.objects.get(pk=sale.pk))
         owner = sale.customer.user_id
         return Outcome(
@@ -398,8 +480,10 @@ class VoidSale(Command):
             total_minor=invoice.total_minor,
         )
         view = credit_note_view(note)
+        freed = credit.credit_note_issued(customer, total_minor=note.total_minor, invoice=invoice)
         return reversal, [
             *reversal.changes,
+            *freed,
             Change(
                 "credit_note",
                 view["id"],
@@ -475,6 +559,7 @@ class ReturnAssets(Command):
             )
             view = credit_note_view(note)
             body["credit_note"] = view
+            changes += credit.credit_note_issued(customer, total_minor=refund_minor, invoice=None)
             changes.append(
                 Change(
                     "credit_note",
@@ -488,32 +573,6 @@ class ReturnAssets(Command):
             )
         body["refund"] = format_money(refund_minor)
         return Outcome(201, body, changes)
-
-
-class RecordPayment(Command):
-    name = "payment.record"
-    customer: UUID
-    amount_minor: PositiveMoney = Field(alias="amount")
-    method: str
-    client_temp_id: str = ""
-
-    def validated(self) -> RecordPayment:
-        invariants.check_amount_ceiling(self.amount_minor, "amount")
-        return self.model_copy(update={"method": invariants.clean_method(self.method)})
-
-    def handle(self, ctx: Context) -> Outcome:
-        customer = _customer_or_invalid(self.customer)
-        payment = Payment.objects.create(
-            number=next_number("PAY"),
-            customer=customer,
-            amount_minor=self.amount_minor,
-            method=self.method,
-            client_temp_id=self.client_temp_id,
-            created_by=ctx.actor.username,
-        )
-        view = payment_view(payment)
-        change = Change("payment", view["id"], None, view, owner_id=customer.user_id)
-        return Outcome(201, view, [change])
 
 
 # -- invoices by e-mail --

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sales", "0002_customer_user"),
+        ("sales", "0004_credit"),
     ]
 
     operations = [
