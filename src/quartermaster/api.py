@@ -14,6 +14,7 @@ from quartermaster import health as health_check
 from quartermaster.core.api import router as audit_router
 from quartermaster.core.api import security_router
 from quartermaster.core.http import JsonParser, install_error_handlers, json_response
+from quartermaster.dayend.api import router as day_ends_router
 from quartermaster.distribution.api import refills_router
 from quartermaster.distribution.api import router as loads_router
 from quartermaster.identity.api import devices_router as identity_devices_router
@@ -70,6 +71,7 @@ api.add_router("", sales_router)
 api.add_router("/journal", journal_router)
 api.add_router("/loads", loads_router)
 api.add_router("/refills", refills_router)
+api.add_router("/day-ends", day_ends_router)
 api.add_router("/market", market_router)
 api.add_router("/templates", templates_router)
 api.add_router("/inspections", inspections_router)

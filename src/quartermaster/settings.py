@@ -71,6 +71,8 @@ TRUSTED_PROXY_HOPS = env_int("QM_TRUSTED_PROXY_HOPS", 0)
 DOCUMENT_ISSUER = os.environ.get("QM_DOCUMENT_ISSUER", "Quartermaster")
 # The time zone documents print times in (the market's documents use the market's own).
 DOCUMENT_TIMEZONE = os.environ.get("QM_DOCUMENT_TIMEZONE", "Asia/Kolkata")
+# A truck's business day (day-ends) runs from local midnight to midnight in this zone.
+DAY_END_TIMEZONE = os.environ.get("QM_DAY_END_TIMEZONE", DOCUMENT_TIMEZONE)
 # How far (basis points, either way) staff may sell from an item's list price; further needs a
 # manager (identity.permissions.authorize_unit_price). 1000 = 10 %.
 MAX_STAFF_DISCOUNT_BP = env_int("QM_MAX_STAFF_DISCOUNT_BP", 1000)
@@ -94,6 +96,7 @@ INSTALLED_APPS = [
     "quartermaster.journal",
     "quartermaster.sales",
     "quartermaster.distribution",
+    "quartermaster.dayend",
     "quartermaster.market",
     "quartermaster.media",
     "quartermaster.inspections",
@@ -341,6 +344,15 @@ SMS_FROM = os.environ.get("QM_SMS_FROM", "")
 NOTIFY_TIMEOUT_S = env_float("QM_NOTIFY_TIMEOUT_S", 10.0)
 # Numbers stored without a country code (a 10-digit Indian mobile) are sent with this one.
 NOTIFY_DEFAULT_COUNTRY_CODE = os.environ.get("QM_NOTIFY_DEFAULT_COUNTRY_CODE", "91")
+# E-mail (invoices with their PDF) through the outbox, over SMTP with Django's SMTP backend
+# (notifications/smtp.py). No QM_SMTP_HOST: the email channel is off (an attempt fails for good,
+# named). QM_SMTP_TLS: "starttls" (default with a user), "ssl" (implicit TLS, port 465) or "none".
+SMTP_HOST = os.environ.get("QM_SMTP_HOST", "")
+SMTP_PORT = env_int("QM_SMTP_PORT", 25)
+SMTP_USER = os.environ.get("QM_SMTP_USER", "")
+SMTP_PASSWORD = os.environ.get("QM_SMTP_PASSWORD", "")
+SMTP_FROM = os.environ.get("QM_SMTP_FROM", "invoices@localhost")
+SMTP_TLS = os.environ.get("QM_SMTP_TLS", "starttls" if SMTP_USER else "none")
 
 # English and Tamil (core/i18n.py): error messages follow Accept-Language; the catalogue in
 # core/locale is compiled at install (core/catalogues.py) and found first, before Django's own.

@@ -83,6 +83,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "sale.confirm": frozenset({A, M, S}),
     "sale.void": frozenset({A, M}),
     "invoice.read": frozenset({A, M, S, U}),
+    "invoice.email": frozenset({A, M, S}),
     "payment.read": frozenset({A, M, S, U}),
     "payment.record": frozenset({A, M, S}),
     # credit: refunds and terms are a manager's; drivers read meters
@@ -155,6 +156,9 @@ MATRIX: dict[str, frozenset[str]] = {
     "refill.receive": frozenset({A, M, S}),
     # the deposits a customer holds, read like the customer
     "deposit.read": frozenset({A, M, S, U}),
+    "day_end.read": frozenset({A, M, S, U}),
+    "day_end.create": frozenset({A, M, S}),
+    "day_end.approve": frozenset({A, M}),
 }
 
 
@@ -284,6 +288,7 @@ ROUTES = [
         200,
         {"lines": [{"item": "{returnable}", "qty": 1}]},
     ),
+    Route("day_end.read", "GET", "/api/v1/day-ends", 200),
     Route("item.read", "GET", "/api/v1/items", 200),
     Route("item.read", "GET", "/api/v1/items/{item}", 200),
     Route("item.read", "GET", "/items/{item}", 200),

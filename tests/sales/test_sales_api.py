@@ -72,6 +72,8 @@ def test_confirmed_sale_moves_stock_and_raises_the_invoice_in_one_go(
     )
     assert ok(manager.get(f"/api/v1/invoices/{invoice['id']}"), 200) == {
         **invoice,
+        "email_status": "generated",
+        "emailed_at": None,
         "amount_paid": "0.00",
         "payment_status": "open",
     }
@@ -242,6 +244,8 @@ def test_void_reverses_the_movement_and_raises_a_credit_note(
     # says the credit note cancelled it)
     assert ok(manager.get(f"/api/v1/invoices/{sale['invoice']['id']}"), 200) == {
         **sale["invoice"],
+        "email_status": "generated",
+        "emailed_at": None,
         "amount_paid": "0.00",
         "payment_status": "void",
     }

@@ -16,6 +16,7 @@ from quartermaster.documents.types import (
     FarmerBalance,
     InspectionReport,
     InvoiceDocument,
+    MeterReading,
     Name,
     Quantity,
     SettlementSlip,
@@ -173,9 +174,22 @@ def invoice_context(invoice: InvoiceDocument, language: str) -> dict[str, Any]:
         "deposit": rupees(invoice.deposit_minor),
         "has_deposit": invoice.deposit_minor != 0,
         "total": rupees(invoice.total_minor),
+        "meter": meter_context(invoice.meter),
         "audit_seq": invoice.audit_seq,
         "audit_hash": invoice.audit_hash,
         "qr": qr_data_uri(invoice_check_text(invoice)) if invoice.audit_hash else None,
+    }
+
+
+def meter_context(meter: MeterReading | None) -> dict[str, Any] | None:
+    if meter is None:
+        return None
+    return {
+        "previous": meter.previous,
+        "current": meter.current,
+        "units": meter.current - meter.previous,
+        "rate": rupees(meter.rate_minor),
+        "replaced": meter.replaced,
     }
 
 

@@ -52,6 +52,17 @@ class InvoiceLine:
 
 
 @dataclass(frozen=True)
+class MeterReading:
+    """A metered customer's reading billed on an invoice: (current - previous) x rate."""
+
+    previous: int
+    current: int
+    rate_minor: int
+    # The meter was replaced since the last bill: `previous` is the new meter's first reading.
+    replaced: bool = False
+
+
+@dataclass(frozen=True)
 class InvoiceDocument:
     number: str
     issued_at: datetime
@@ -69,6 +80,8 @@ class InvoiceDocument:
     # and in the QR code, so a printed invoice can be checked against the chain.
     audit_seq: int | None
     audit_hash: str | None
+    # The meter reading the invoice bills, for a metered customer's sale; None otherwise.
+    meter: MeterReading | None = None
 
 
 @dataclass(frozen=True)

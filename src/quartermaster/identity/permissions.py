@@ -88,6 +88,8 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "sale.confirm": frozenset({ADMIN, MANAGER, STAFF}),
     "sale.void": frozenset({ADMIN, MANAGER}),
     "invoice.read": READERS,
+    # e-mail an invoice (its PDF) to the customer: whoever may sell at its location
+    "invoice.email": frozenset({ADMIN, MANAGER, STAFF}),
     "payment.read": READERS,
     "payment.record": frozenset({ADMIN, MANAGER, STAFF}),
     # credit and meters (sales.credit): money paid back out of a customer's credit is a
@@ -186,6 +188,10 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "refill.receive": frozenset({ADMIN, MANAGER, STAFF}),
     # the deposits a customer holds with us (a liability), read like the customer
     "deposit.read": READERS,
+    # day-ends: the driver (or a manager) counts the truck; a manager closes the day
+    "day_end.read": READERS,
+    "day_end.create": frozenset({ADMIN, MANAGER, STAFF}),
+    "day_end.approve": frozenset({ADMIN, MANAGER}),
     # a first batch from a new device id makes it the caller's: whoever may sync
     "device.claim": frozenset({ADMIN, MANAGER, STAFF}),
 }
@@ -220,6 +226,7 @@ READ_ACTIONS = frozenset(
         "load.read",
         "refill.read",
         "deposit.read",
+        "day_end.read",
         "inspection.template.read",
         "inspection.read",
         "media.read",

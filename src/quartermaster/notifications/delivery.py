@@ -9,7 +9,7 @@ from uuid import UUID
 from quartermaster.core.commands import Command, execute
 from quartermaster.core.outbox import Attempt, Claimed, Failed, Sent, Verdict
 from quartermaster.core.types import SYSTEM_ACTOR, Context
-from quartermaster.notifications import providers
+from quartermaster.notifications import attachments, providers
 from quartermaster.notifications.invariants import Status
 from quartermaster.notifications.selectors import get_notification
 from quartermaster.notifications.services import KIND, MarkSending, RecordAttempt
@@ -49,3 +49,15 @@ class NotificationDeliverer:
                 error=attempt.error if isinstance(attempt, Failed) else "",
             )
         )
+        if verdict.state == "done":
+            _after_sent(UUID(message.ref))
+
+
+def _after_sent(notification_id: UUID) -> None:
+    """What the producer asked to happen once its message went out (an invoice becomes
+    `emailed`), in the transaction that records the send: both commit, or neither."""
+    notification = get_notification(notification_id)
+    hook = attachments.sent_hook(notification.template) if notification else None
+    command = hook(notification.params) if hook and notification else None
+    if command is not None:
+        _run(command)

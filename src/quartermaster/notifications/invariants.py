@@ -215,6 +215,19 @@ def normalize_text(text: str) -> str:
     return unicodedata.normalize("NFC", text).casefold().strip().rstrip("?!.")
 
 
+# An address as mail servers take it: one @, no spaces or angle brackets, a dotted domain. The
+# notification's recipient column holds 100 characters; a longer address is refused, named.
+_EMAIL = re.compile(r"[^@\s<>,;\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+MAX_EMAIL_LENGTH = 100
+
+
+def clean_email(value: str, field: str = "to") -> str:
+    address = value.strip()
+    if len(address) > MAX_EMAIL_LENGTH or not _EMAIL.fullmatch(address) or not address.isascii():
+        raise Invalid.field(field, f"an e-mail address of at most {MAX_EMAIL_LENGTH} characters")
+    return address
+
+
 def clean_status(value: str | None) -> str | None:
     if value is None or value == "":
         return None

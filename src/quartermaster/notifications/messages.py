@@ -77,6 +77,20 @@ TEMPLATES = {
                 ("paid", "is paid", "செலுத்தப்பட்டது"),
             )
         ),
+        # An invoice by e-mail, its PDF attached (`invoice` is the invoice's id, for the PDF).
+        Template(
+            "invoice_issued",
+            ("name", "number", "total", "invoice"),
+            {
+                "en": (
+                    "Dear {name},\n\nPlease find attached invoice {number} for Rs {total}.\n\n"
+                    "Thank you for your business."
+                ),
+                "ta": (
+                    "அன்புள்ள {name},\n\nவிலைப்பட்டியல் {number} (₹{total}) இணைக்கப்பட்டுள்ளது.\n\nநன்றி."
+                ),
+            },
+        ),
         # For producers' messages that need no template of their own yet (and for tests).
         Template("plain", ("text",), {"en": "{text}", "ta": "{text}"}),
     )
@@ -110,6 +124,22 @@ def settlement_line(number: str, period: str, state: str, net: str, language: st
     return SETTLEMENT_LINE[language].format(
         number=number, period=period, state=state_words, net=net
     )
+
+
+# E-mail subjects, per template and language; a template without one is sent by e-mail under
+# the first line of its text.
+SUBJECTS = {
+    "invoice_issued": {"en": "Invoice {number}", "ta": "விலைப்பட்டியல் {number}"},
+}
+
+
+def email_parts(template: str, language: str, params: dict[str, str]) -> tuple[str, str]:
+    """(subject, body) of the message as an e-mail."""
+    body = render(template, language, params)
+    subject = SUBJECTS.get(template, {}).get(language)
+    if subject is None:
+        return body.splitlines()[0][:150] if body else template, body
+    return subject.format(**params), body
 
 
 def clean_message(template: str, language: str, params: dict[str, str]) -> Template:

@@ -1,5 +1,6 @@
 """The channels' adapters to the world: console (the log), WhatsApp Cloud API (template messages
-in Meta's Graph API wire format) and SMS in Twilio's Messages API format.
+in Meta's Graph API wire format), SMS in Twilio's Messages API format, and e-mail over SMTP
+(smtp.py).
 
 Each sends one notification and says how it went as an outbox `Attempt`; none writes to the
 database. Base URLs and credentials come from settings (QM_WHATSAPP_*, QM_SMS_*) and are never
@@ -36,6 +37,11 @@ def send(notification: Notification) -> Attempt:
         return send_sms(notification)
     if notification.channel == Channel.CONSOLE:
         return send_console(notification)
+    if notification.channel == Channel.EMAIL:
+        # Imported here: the SMTP adapter pulls in Django's mail machinery only when used.
+        from quartermaster.notifications.smtp import send_email
+
+        return send_email(notification)
     return Failed(f"no provider for the {notification.channel} channel", retryable=False)
 
 

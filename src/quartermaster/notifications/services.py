@@ -25,7 +25,13 @@ from quartermaster.core.errors import Conflict, NotFound
 from quartermaster.core.rows import insert_new_rows, new_row
 from quartermaster.core.types import Change, Context, Outcome
 from quartermaster.notifications import messages
-from quartermaster.notifications.invariants import Channel, Status, after_report, after_send
+from quartermaster.notifications.invariants import (
+    Channel,
+    Status,
+    after_report,
+    after_send,
+    clean_email,
+)
 from quartermaster.notifications.invariants import provider_phone as e164
 from quartermaster.notifications.models import Notification
 from quartermaster.notifications.selectors import (
@@ -139,6 +145,19 @@ def _notification_row(notice: Notice, now: datetime) -> Notification:
         created_at=now,
         updated_at=now,
     )
+
+
+def queue_email(
+    to: str, *, language: str, template: str, params: dict[str, str], dedupe_key: str
+) -> list[Change]:
+    """Queue an e-mail to the address `to` in the calling handler's transaction (its
+    attachments, if its template has a builder, are made at send time); the changes for the
+    caller's Outcome, none when `dedupe_key` was queued before."""
+    messages.clean_message(template, language, params)
+    address = clean_email(to)
+    if by_dedupe_key(dedupe_key) is not None:
+        return []
+    return [_queue(Channel.EMAIL, address, "", template, language, params, dedupe_key)]
 
 
 def _queue(

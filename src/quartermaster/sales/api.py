@@ -34,7 +34,9 @@ from quartermaster.sales.schemas import (
     CustomerPageOut,
     CustomerPatchIn,
     DepositsOut,
-    InvoiceOut,
+    InvoiceDetailOut,
+    InvoiceEmailIn,
+    InvoiceEmailOut,
     MeterReadingIn,
     MeterReadingOut,
     PageQuery,
@@ -60,7 +62,7 @@ from quartermaster.sales.selectors import (
     get_sale,
     invoice_document,
     invoice_payment_state,
-    invoice_view,
+    invoice_wire,
     list_customers,
     sale_view,
 )
@@ -171,14 +173,14 @@ def void_sale(request: HttpRequest, transaction_id: UUID, payload: VoidIn) -> Ht
     return to_http(execute(command, context_for(request)))
 
 
-@router.get("/invoices/{uuid:invoice_id}", response={200: InvoiceOut, **ERRORS})
+@router.get("/invoices/{uuid:invoice_id}", response={200: InvoiceDetailOut, **ERRORS})
 def retrieve_invoice(request: HttpRequest, invoice_id: UUID) -> HttpResponse:
     actor = actor_of(request)
     policy.authorize(actor, "invoice.read")
     invoice = get_invoice(actor=actor, invoice_id=invoice_id)
     if invoice is None:
         raise NotFound()
-    return json_response(200, {**invoice_view(invoice), **invoice_payment_state(invoice)})
+    return json_response(200, {**invoice_wire(invoice), **invoice_payment_state(invoice)})
 
 
 @router.get("/invoices/{uuid:invoice_id}/pdf", response={**ERRORS}, openapi_extra=PDF_RESPONSE)
@@ -197,6 +199,15 @@ def invoice_pdf(
         invoice, issuer=settings.DOCUMENT_ISSUER, zone=ZoneInfo(settings.DOCUMENT_TIMEZONE)
     )
     return pdf_response(render_invoice(document, language), filename=f"{invoice.number}.pdf")
+
+
+@router.post("/invoices/{uuid:invoice_id}/email", response={202: InvoiceEmailOut, **ERRORS})
+def email_invoice(request: HttpRequest, invoice_id: UUID, payload: InvoiceEmailIn) -> HttpResponse:
+    """Queue the invoice, its PDF attached, for `to` through the outbox (202); its
+    `email_status` becomes `emailed` once the SMTP server takes it. `lang`: the PDF's and the
+    message's language."""
+    command = services.EmailInvoice(invoice=invoice_id, to=payload.to or "", language=payload.lang)
+    return to_http(execute(command, context_for(request)))
 
 
 @router.get("/credit-notes/{uuid:credit_note_id}", response={200: CreditNoteOut, **ERRORS})

@@ -19,3 +19,9 @@ class SalesConfig(AppConfig):
                 linked=customers_of_users,
             )
         )
+        # An invoice e-mailed through the outbox carries its PDF, built when it is sent.
+        from quartermaster.notifications import attachments
+        from quartermaster.sales.mailing import invoice_pdf, mark_emailed
+        from quartermaster.sales.services import INVOICE_EMAIL_TEMPLATE
+
+        attachments.register(INVOICE_EMAIL_TEMPLATE, invoice_pdf, on_sent=mark_emailed)

@@ -67,6 +67,11 @@ class InvoiceLineKind(models.TextChoices):
     DEPOSIT = "deposit"
 
 
+class InvoiceEmailStatus(models.TextChoices):
+    GENERATED = "generated"
+    EMAILED = "emailed"
+
+
 class CreditNoteKind(models.TextChoices):
     VOID = "void"
     DEPOSIT_REFUND = "deposit_refund"

@@ -16,6 +16,7 @@ from django.db.models import Q
 from quartermaster.inventory.models import Item, Location, Movement
 from quartermaster.sales.invariants import (
     CreditNoteKind,
+    InvoiceEmailStatus,
     InvoiceLineKind,
     PaymentTerms,
     SaleMode,
@@ -121,6 +122,13 @@ class Invoice(models.Model):
     deposit_minor = models.BigIntegerField()
     total_minor = models.BigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # Whether the invoice has left the building by e-mail (generated → emailed): a delivery
+    # status, not part of the ledger record; its figures and lines are never edited. Kept apart
+    # from any payment state of the invoice.
+    email_status = models.CharField(
+        max_length=10, choices=InvoiceEmailStatus.choices, default=InvoiceEmailStatus.GENERATED
+    )
+    emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -56,7 +56,7 @@ from quartermaster.inventory.ledger import (
 from quartermaster.inventory.models import Item, Location
 from quartermaster.inventory.selectors import get_items, get_locations
 from quartermaster.sales import credit, invariants, postings
-from quartermaster.sales.invariants import InvoiceLineKind, SaleMode, SaleStatus
+from quartermaster.sales.invariants import InvoiceEmailStatus, InvoiceLineKind, SaleMode, SaleStatus
 from quartermaster.sales.models import Customer, Invoice, InvoiceLine, SaleLine, SaleTransaction
 from quartermaster.sales.selectors import get_customers, invoice_view, sale_view_of
 
@@ -401,6 +401,8 @@ def invoice_rows(
         deposit_minor=totals.deposit_minor,
         total_minor=totals.total_minor,
         created_at=at,
+        email_status=InvoiceEmailStatus.GENERATED,
+        emailed_at=None,
     )
     lines = [
         new_row(

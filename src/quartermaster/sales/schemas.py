@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
@@ -131,6 +131,27 @@ class InvoiceOut(BaseModel):
     # Read with the invoice itself (GET /invoices/{id}); absent inside a sale.
     amount_paid: str | None = None
     payment_status: str | None = None
+
+
+class InvoiceDetailOut(InvoiceOut):
+    """GET /invoices/{id}: with whether it left the building by e-mail."""
+
+    email_status: Literal["generated", "emailed"]
+    emailed_at: str | None
+
+
+class InvoiceEmailIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: StrictStr | None = Field(default=None, max_length=254)
+    lang: Literal["en", "ta"] = "en"
+
+
+class InvoiceEmailOut(BaseModel):
+    status: Literal["queued"]
+    invoice: UUID
+    to: str
+    notification: UUID | None
+    email_status: str
 
 
 class CreditNoteOut(BaseModel):

@@ -20,6 +20,7 @@ from quartermaster.core.rows import read_rows, uuid_param
 from quartermaster.core.types import Actor
 from quartermaster.documents.types import InvoiceDocument
 from quartermaster.documents.types import InvoiceLine as InvoiceDocumentLine
+from quartermaster.documents.types import MeterReading as BilledMeterReading
 from quartermaster.identity.permissions import own_records_only, sees_every_location
 from quartermaster.sales import invariants
 from quartermaster.sales.models import (
@@ -115,6 +116,26 @@ def invoice_view(invoice: Invoice, lines: list[InvoiceLine] | None = None) -> di
         "deposit": format_money(invoice.deposit_minor),
         "total": format_money(invoice.total_minor),
         "created_at": invoice.created_at.isoformat(),
+    }
+
+
+def invoice_email_view(invoice: Invoice) -> dict[str, Any]:
+    """Whether an invoice has left the building by e-mail (its own record in the chain and the
+    feed: the invoice's snapshot stays as it was recorded)."""
+    return {
+        "invoice": str(invoice.id),
+        "number": invoice.number,
+        "email_status": invoice.email_status,
+        "emailed_at": invoice.emailed_at.isoformat() if invoice.emailed_at else None,
+    }
+
+
+def invoice_wire(invoice: Invoice) -> dict[str, Any]:
+    """GET /invoices/{id}: the invoice, with its e-mail status."""
+    return {
+        **invoice_view(invoice),
+        "email_status": invoice.email_status,
+        "emailed_at": invoice.emailed_at.isoformat() if invoice.emailed_at else None,
     }
 
 
@@ -520,6 +541,26 @@ def invoice_document(invoice: Invoice, *, issuer: str, zone: tzinfo) -> InvoiceD
         total_minor=invoice.total_minor,
         audit_seq=recorded.seq if recorded else None,
         audit_hash=recorded.hash if recorded else None,
+        meter=invoice_meter_reading(invoice),
+    )
+
+
+def invoice_meter_reading(invoice: Invoice) -> BilledMeterReading | None:
+    """The meter reading an invoice bills (a metered sale's), with the rate it was billed at:
+    the one place the PDF reads it; None for an invoice of no metered sale."""
+    reading = MeterReading.objects.filter(sale_id=invoice.sale_id).order_by("id").last()
+    if reading is None:
+        return None
+    metered = (
+        SaleLine.objects.filter(sale_id=invoice.sale_id, meter_reading__isnull=False)
+        .order_by("line_no")
+        .last()
+    )
+    return BilledMeterReading(
+        previous=reading.previous if reading.previous is not None else reading.reading,
+        current=reading.reading,
+        rate_minor=metered.unit_price_minor if metered is not None else 0,
+        replaced=reading.replaced,
     )
 
 

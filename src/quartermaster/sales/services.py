@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, ClassVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -39,9 +39,11 @@ from quartermaster.inventory.ledger import (
 )
 from quartermaster.inventory.models import Item, Location
 from quartermaster.inventory.services import own_location
+from quartermaster.notifications.invariants import clean_email
+from quartermaster.notifications.services import queue_email
 from quartermaster.sales import credit, invariants, postings, recording
 from quartermaster.sales.credit import RecordMeterReading, RecordPayment, RecordRefund, SalePayment
-from quartermaster.sales.invariants import CreditNoteKind, SaleStatus
+from quartermaster.sales.invariants import CreditNoteKind, InvoiceEmailStatus, SaleStatus
 from quartermaster.sales.models import (
     CreditNote,
     Customer,
@@ -53,6 +55,7 @@ from quartermaster.sales.selectors import (
     credit_note_view,
     customer_view,
     get_customer,
+    invoice_email_view,
     invoice_view,
     sale_view,
 )
@@ -663,3 +666,88 @@ class ReturnAssets(Command):
             ],
             total_minor=total_minor,
         )
+
+
+# -- invoices by e-mail --
+
+INVOICE_EMAIL_TEMPLATE = "invoice_issued"
+
+
+class EmailInvoice(Command):
+    """E-mail an invoice, its PDF attached, to `to` through the outbox; the invoice's
+    `email_status` becomes `emailed` when the SMTP server takes it. Each request sends a copy
+    (a retried request with its Idempotency-Key or op id does not)."""
+
+    name = "invoice.email"
+    invoice: UUID
+    to: str = ""
+    language: str = "en"
+
+    def validated(self) -> EmailInvoice:
+        if not self.to:
+            # Customers carry no e-mail address yet: the address is named per request.
+            raise Invalid.field("to", "the customer has no e-mail address on record; name one")
+        if self.language not in ("en", "ta"):
+            raise Invalid.field("language", "one of en, ta")
+        return self.model_copy(update={"to": clean_email(self.to)})
+
+    def handle(self, ctx: Context) -> Outcome:
+        invoice = Invoice.objects.select_related("sale", "customer").filter(pk=self.invoice).first()
+        if invoice is None:
+            raise NotFound()
+        policy.authorize(ctx.actor, self.name, location_id=invoice.sale.location_id)
+        changes = queue_email(
+            self.to,
+            language=self.language,
+            template=INVOICE_EMAIL_TEMPLATE,
+            params={
+                "name": invoice.customer.name,
+                "number": invoice.number,
+                "total": format_money(invoice.total_minor),
+                "invoice": str(invoice.id),
+            },
+            dedupe_key=f"invoice:{invoice.id}:email:{uuid4().hex}",
+        )
+        body = {
+            "status": "queued",
+            "invoice": str(invoice.id),
+            "to": self.to,
+            "notification": changes[0].entity_id if changes else None,
+            "email_status": invoice.email_status,
+        }
+        return Outcome(202, body, changes)
+
+
+class MarkInvoiceEmailed(Command):
+    """The outbox delivered an invoice's e-mail: generated → emailed (system actor, in the
+    transaction that records the send). Again: no change."""
+
+    name = "invoice.emailed"
+    syncable: ClassVar[bool] = False
+    invoice: UUID
+
+    def handle(self, ctx: Context) -> Outcome:
+        invoice = (
+            Invoice.objects.select_for_update()
+            .select_related("sale", "customer")
+            .filter(pk=self.invoice)
+            .first()
+        )
+        if invoice is None:
+            raise NotFound()
+        before = invoice_email_view(invoice)
+        if invoice.email_status == InvoiceEmailStatus.EMAILED:
+            return Outcome(200, before)
+        invoice.email_status = InvoiceEmailStatus.EMAILED
+        invoice.emailed_at = timezone.now()
+        invoice.save(update_fields=["email_status", "emailed_at"])
+        after = invoice_email_view(invoice)
+        change = Change(
+            "invoice_email",
+            str(invoice.id),
+            before,
+            after,
+            location_id=invoice.sale.location_id,
+            owner_id=invoice.customer.user_id,
+        )
+        return Outcome(200, after, [change])

@@ -41,6 +41,7 @@ from quartermaster.identity.permissions import (
 from quartermaster.identity.selectors import get_device as get_identity_device
 from quartermaster.identity.services import ClaimDevice
 from quartermaster.inventory.selectors import get_default_location
+from quartermaster.sync import review
 from quartermaster.sync.ops import Op, OpResult
 from quartermaster.sync.schemas import (
     BatchIn,
@@ -88,6 +89,12 @@ def sync_batch(request: HttpRequest, batch: BatchIn, params: Query[BatchQuery]) 
         for op, answer in zip(ops, result.results, strict=False):
             outcome = metrics.sync_outcome(answer.status, replayed=answer.replayed)
             metrics.count_sync_op(op.type, outcome, known=op.type in Command.registry)
+    # Applied, but captured on a day since closed: a person reviews it.
+    applied = [i for i, r in enumerate(result.results) if r.succeeded]
+    flags = review.needs_review(
+        actor, [review.Captured(ops[i].client_ts, ops[i].payload) for i in applied]
+    )
+    flagged = {i for i, flag in zip(applied, flags, strict=True) if flag}
     body = {
         "results": [
             {
@@ -96,8 +103,9 @@ def sync_batch(request: HttpRequest, batch: BatchIn, params: Query[BatchQuery]) 
                 "body": r.body,
                 "id_map": r.id_map,
                 "replayed": r.replayed,
+                "review": index in flagged,
             }
-            for r in result.results
+            for index, r in enumerate(result.results)
         ],
         "cursor": str(result.cursor),
         "dry_run": result.dry_run,

@@ -71,6 +71,11 @@ class OpResultOut(BaseModel):
     body: Any
     id_map: dict[str, str]
     replayed: bool
+    review: bool = Field(
+        default=False,
+        description="applied, but captured (client_ts) on a day since closed (a truck's "
+        "day-end): booked at server time and listed for review on the day-end",
+    )
 
 
 class BatchOut(BaseModel):
