@@ -199,7 +199,13 @@ def test_an_inspection_day_through_the_agent(
     report = manager.client.get(f"{path}/report")
     assert report.status_code == 200 and report.headers["content-type"] == "application/pdf"
     text = " ".join(pdf_text(report.content).split())
-    shown = ("Inspection report", "Boiler room", "Status approved", f"Inspector {INSPECTOR}")
+    shown = (
+        "Inspection report",
+        "Boiler room",
+        "Status approved",
+        f"Inspector {INSPECTOR}",
+        "Reviewed by boss",
+    )
     answers = (
         "Pressure 4.5",
         "Condition good",

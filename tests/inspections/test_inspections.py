@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from quartermaster.core.models import AuditEntry
 from quartermaster.inspections.models import Inspection, InspectionVersion
 from tests.conftest import Api, audit_count
 from tests.inspections.helpers import (
@@ -348,5 +349,11 @@ def test_the_report_is_a_pdf_of_each_question_and_its_answer(
     for words in ("Inspection report", "Boiler room", "draft", "staff", "4.5", "yes", "—"):
         assert words in text, (words, text)
     assert "Boiler room" in pdf_info(mine.content)["Title"]
+    # The version printed is the one the chain recorded last for it: its entry and hash.
+    recorded = AuditEntry.objects.filter(entity_type="inspection", entity_id=created["id"])
+    last = recorded.order_by("-seq").first()
+    assert last is not None
+    flat = "".join(text.split())
+    assert f"entry{last.seq}" in flat and last.hash in flat, text
     assert ink(first_page(mine.content)) > 0.005
     assert staff.get(f"{INSPECTIONS}/{uuid.uuid4()}/report").status == 404

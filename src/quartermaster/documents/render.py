@@ -198,6 +198,14 @@ def invoice_check_text(invoice: InvoiceDocument) -> str:
     return f"QM-INVOICE {invoice.number} audit:{invoice.audit_seq} sha256:{invoice.audit_hash}"
 
 
+def inspection_check_text(report: InspectionReport) -> str:
+    """What the report's QR code holds: the record, its version and the audit entry of it."""
+    return (
+        f"QM-INSPECTION {report.inspection_id} v{report.version}"
+        f" audit:{report.audit_seq} sha256:{report.audit_hash}"
+    )
+
+
 def qr_data_uri(text: str) -> str:
     import segno
 
@@ -266,8 +274,12 @@ def render_inspection_report(report: InspectionReport) -> bytes:
         "score": report.score,
         "version": report.version,
         "review_comment": report.review_comment,
+        "reviewed_by": report.reviewed_by,
         "sections": report.sections,
         "issued_at": moment(report.issued_at),
+        "audit_seq": report.audit_seq,
+        "audit_hash": report.audit_hash,
+        "qr": qr_data_uri(inspection_check_text(report)) if report.audit_hash else None,
     }
     meta = Metadata(
         title=f"Inspection report · {report.template_name}",

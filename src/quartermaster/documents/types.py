@@ -173,3 +173,7 @@ class InspectionReport:
     sections: tuple[ReportSection, ...]
     issued_at: datetime
     issuer: str
+    reviewed_by: str = ""  # the manager who approved or rejected it last
+    # The audit entry of the version printed: its seq and hash go on the page and in its QR code.
+    audit_seq: int | None = None
+    audit_hash: str | None = None

@@ -9,12 +9,13 @@ from typing import Any
 
 from django.utils import timezone
 
+from quartermaster.core.models import AuditEntry
 from quartermaster.documents.types import InspectionReport, ReportAnswer, ReportSection
 from quartermaster.identity.models import User
 from quartermaster.inspections import invariants
 from quartermaster.inspections.invariants import Score
 from quartermaster.inspections.models import Inspection, TemplateVersion
-from quartermaster.inspections.selectors import form_of
+from quartermaster.inspections.selectors import ENTITY, form_of
 from quartermaster.inventory.models import Location
 from quartermaster.media.selectors import ready_media
 from quartermaster.media.storage import read_small
@@ -29,6 +30,13 @@ def inspection_report(inspection: Inspection, *, issuer: str) -> InspectionRepor
     score = Score(inspection.score_earned, inspection.score_possible).view()
     answers: dict[str, Any] = dict(inspection.answers or {})
     thumbnails = _thumbnails(version, answers)
+    # The chain's latest entry for the inspection: the one that recorded the version printed.
+    recorded = (
+        AuditEntry.objects.filter(entity_type=ENTITY, entity_id=str(inspection.id))
+        .order_by("-seq")
+        .only("seq", "hash")
+        .first()
+    )
     return InspectionReport(
         inspection_id=str(inspection.id),
         template_name=version.name,
@@ -55,6 +63,9 @@ def inspection_report(inspection: Inspection, *, issuer: str) -> InspectionRepor
         ),
         issued_at=timezone.localtime(datetime.now(tz=timezone.get_current_timezone())),
         issuer=issuer,
+        reviewed_by=inspection.reviewed_by,
+        audit_seq=recorded.seq if recorded else None,
+        audit_hash=recorded.hash if recorded else None,
     )
 
 
