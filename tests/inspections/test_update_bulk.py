@@ -16,6 +16,7 @@ from quartermaster.core.models import AuditEntry, Conflict, FeedEntry
 from quartermaster.inspections.models import HeldUpdate, Inspection, InspectionVersion
 from tests.conftest import Api
 from tests.inspections.helpers import COMPLETE, INSPECTIONS, new_inspection, published_template
+from tests.media.helpers import confirmed_media
 from tests.sync.helpers import op, send, statuses
 from tests.sync.test_bulk_runs import Normalizer
 
@@ -33,9 +34,11 @@ def update(inspection_id: str, answers: dict[str, Any], **fields: Any) -> dict[s
 @pytest.fixture
 def world(staff: Api, manager: Api, default_location_id: str) -> dict[str, str]:
     """Three inspections: `merging` and `clashing` changed by tablet A since version 1,
-    `locked` submitted."""
+    `locked` submitted; a photo the inspector uploaded and one the manager did."""
     template = published_template(manager)
     w = {
+        "my_photo": confirmed_media(staff),
+        "managers_photo": confirmed_media(manager),
         "merging": new_inspection(staff, template, default_location_id)["id"],
         "clashing": new_inspection(staff, template, default_location_id)["id"],
         "locked": new_inspection(staff, template, default_location_id, answers=COMPLETE)["id"],
@@ -65,6 +68,10 @@ def mixed_run(w: dict[str, str]) -> list[dict[str, Any]]:
         update(UNKNOWN, {"notes": "x"}, base_version=1, device_seq=8),
         update(merging, {"extinguisher": True}, device_seq=9),
         update(clashing, {"pressure": 5}, base_version=9, device_seq=10),  # ahead
+        update(merging, {"photos": [w["my_photo"]]}, device_seq=11),
+        update(merging, {"photos": [w["managers_photo"]]}, device_seq=12),  # not the inspector's
+        update(clashing, {"signed": UNKNOWN}, device_seq=13),  # no such media
+        update(merging, {"notes": "photo kept"}, device_seq=14),  # media named before stay
     ]
 
 
@@ -171,7 +178,7 @@ def test_a_mixed_run_answers_in_bulk_what_each_update_answers_alone(
     assert bulk == alone
     assert bulk["reads"] == 1  # one run, the inspections locked at once: no op went alone
     assert [r["status"] for r in bulk["results"]] == [
-        *(200, 200, 409, 409, 400, 400, 200, 200, 404, 200, 400),
+        *(200, 200, 409, 409, 400, 400, 200, 200, 404, 200, 400, 200, 400, 400, 200),
     ]
     bodies = [r["body"] for r in bulk["results"]]
     assert bodies[0]["merge"] == {"base_version": 1, "theirs": ["exits"], "mine": ["pressure"]}
@@ -182,15 +189,23 @@ def test_a_mixed_run_answers_in_bulk_what_each_update_answers_alone(
     assert bodies[7]["merge"]["theirs"] == ["notes"]
     assert (bodies[9]["version"], bodies[9]["merge"]) == (6, None)
     merging = Inspection.objects.get(pk=world["merging"])
+    assert bodies[12]["fields"] == {
+        "answers.photos": "only confirmed media of yours can be attached"
+    }
     assert merging.answers == {
         "exits": True,
         "pressure": 3,
         "condition": "good",
         "extinguisher": True,
+        "photos": [world["my_photo"]],
+        "notes": "photo kept",
     }
     # Every numbered refusal is kept as arrived (its device's next update must not wait for it).
     kept = sorted(HeldUpdate.objects.values_list("device_seq", "status"))
-    assert kept == [(3, "conflict"), (4, "conflict"), (5, "failed"), (10, "failed")]
+    assert kept == [
+        *((3, "conflict"), (4, "conflict"), (5, "failed")),
+        *((10, "failed"), (12, "failed"), (13, "failed")),
+    ]
     assert Conflict.objects.count() == 1
     assert verify_chain().ok
 
