@@ -394,12 +394,12 @@ class _Run:
         return Outcome(200, body, [change_of(inspection, before)])
 
     def _keep_refused(self, command: Any, ctx: Context, answer: Outcome | _Pending) -> None:
-        # A conflict's result body is known once its record is written (`write`).
-        status = (
-            HeldUpdate.CONFLICT if isinstance(answer, _Pending) else refusal_status(answer.refusal)  # type: ignore[arg-type]
-        )
-        result = None if isinstance(answer, _Pending) else answer.body
-        self.kept.append(kept_row(command, ctx, status, result))
+        if isinstance(answer, _Pending):
+            # Its result (the conflict's body) is known once its record is written (`write`).
+            self.kept.append(kept_row(command, ctx, HeldUpdate.CONFLICT, None))
+            return
+        assert answer.refusal is not None
+        self.kept.append(kept_row(command, ctx, refusal_status(answer.refusal), answer.body))
 
     def write(self) -> list[Outcome | DomainError]:
         """The conflicts' records, then one statement per table; each op's answer."""
