@@ -16,17 +16,17 @@ when a retry delivers its updates out of order (ODK Central's backlog).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 from uuid import UUID
 
-from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field
 
 from quartermaster.core import policy
-from quartermaster.core.commands import Command
-from quartermaster.core.conflicts import VersionedUpdate, stale_outcome
+from quartermaster.core.commands import BulkCommand, Command
+from quartermaster.core.conflicts import VersionedUpdate
 from quartermaster.core.errors import Conflict, DomainError, Invalid, NotFound, PermissionDenied
 from quartermaster.core.schemas import INT63_MAX
 from quartermaster.core.types import Actor, Change, Context, Outcome
@@ -40,6 +40,20 @@ from quartermaster.inspections.models import (
     Template,
     TemplateVersion,
 )
+from quartermaster.inspections.recording import (
+    HELD_ENTITY,
+    InspectionLocked,
+    change_of,
+    check_media,
+    conflict_outcome,
+    decide,
+    form_for,
+    kept_change,
+    kept_row,
+    refusal_status,
+    take,
+    update_inspections,
+)
 from quartermaster.inspections.selectors import (
     ENTITY,
     TEMPLATE_ENTITY,
@@ -51,21 +65,11 @@ from quartermaster.inspections.selectors import (
     held_after,
     held_view,
     inspection_view,
-    published_form,
     template_view,
 )
 from quartermaster.inventory.models import Location
-from quartermaster.media.selectors import media_by_ids, ready_media
 
 WIRE_NAMES = ConfigDict(validate_by_name=True, validate_by_alias=True)
-HELD_ENTITY = "inspection.held_update"
-
-
-class InspectionLocked(Conflict):
-    code = "inspection_locked"
-
-    def __init__(self, status: str) -> None:
-        super().__init__(f"a {status} inspection cannot be edited")
 
 
 class WrongStatus(Conflict):
@@ -241,13 +245,6 @@ def _authorized(
     return inspection
 
 
-def _form_of(inspection: Inspection) -> Form:
-    # An inspection is made against a published version (never a draft), PROTECTed from deletion.
-    form = published_form(inspection.template_id, inspection.template_version)
-    assert form is not None
-    return form
-
-
 def _save(
     inspection: Inspection,
     ctx: Context,
@@ -275,37 +272,6 @@ def _save(
         device=ctx.actor.device_id,
         device_seq=device_seq,
         base_version=base_version,
-    )
-
-
-def _change(inspection: Inspection, before: dict[str, Any] | None) -> Change:
-    after = None if inspection.deleted_at is not None else inspection_view(inspection)
-    return Change(
-        ENTITY,
-        str(inspection.id),
-        before,
-        after,
-        inspection.version,
-        inspection.location_id,
-    )
-
-
-def _check_media(ctx: Context, form: Form, before: dict[str, Any], after: dict[str, Any]) -> None:
-    """Photos and signatures: what an answer newly names must be confirmed media the actor
-    uploaded (a manager may attach anyone's); all of the inspection's media within its size
-    limit. Media named before stay, whoever uploaded them."""
-    named = invariants.media_of(form, after)
-    if not named:
-        return
-    earlier = {m for ids in invariants.media_of(form, before).values() for m in ids}
-    every = {m for ids in named.values() for m in ids}
-    usable = {m: asset.size for m, asset in media_by_ids(every & earlier).items()}
-    staff = ctx.actor.role == Role.STAFF
-    for media_id, asset in ready_media(every - earlier).items():
-        if not staff or asset.uploaded_by_id == ctx.actor.user_id:
-            usable[media_id] = asset.size
-    invariants.check_media(
-        named, usable, max_total_bytes=django_settings.MEDIA_MAX_BYTES_PER_INSPECTION
     )
 
 
@@ -351,7 +317,7 @@ class CreateInspection(Command):
         assert row is not None
         form = form_of(row)
         answers = invariants.apply_patch({}, invariants.clean_answers(form, self.answers))
-        _check_media(ctx, form, {}, answers)
+        check_media(ctx, form, {}, answers)
         score = invariants.score(form, answers)
         inspection = Inspection(
             template=template,
@@ -366,15 +332,19 @@ class CreateInspection(Command):
         )
         _save(inspection, ctx, action=self.name, changed=sorted(answers))
         view = inspection_view(inspection)
-        return Outcome(201, view, [_change(inspection, None)])
+        return Outcome(201, view, [change_of(inspection, None)])
 
 
 # -- saving answers --
 
 
-class UpdateInspection(VersionedUpdate):
+class UpdateInspection(VersionedUpdate, BulkCommand):
     """Save answers (a patch: `None` clears one), merged answer by answer with what others saved
     since `base_version`."""
+
+    # One update (REST, conflict resolution, a held update released, a sync op alone) runs
+    # `handle`; a sync batch's run of them runs `recording.update_inspections`, both deciding
+    # through `recording.decide`. The docstring above is the op's description in the catalogue.
 
     name = "inspection.update"
     entity: ClassVar[str] = ENTITY
@@ -428,6 +398,17 @@ class UpdateInspection(VersionedUpdate):
         )
         return {"answers": answers}
 
+    @classmethod
+    def run_many(
+        cls, commands: Sequence[Any], contexts: Sequence[Context], *, alone: bool
+    ) -> list[Outcome | DomainError]:
+        if alone:
+            try:
+                return [commands[0].handle(contexts[0])]
+            except DomainError as error:
+                return [error]
+        return update_inspections(commands, contexts)
+
     def handle(self, ctx: Context) -> Outcome:
         inspection = _authorized(ctx, self.name, self.id)
         device = ctx.actor.device_id
@@ -448,84 +429,56 @@ class UpdateInspection(VersionedUpdate):
         except DomainError as error:
             outcome = Outcome(error.status, error.body(), [], refusal=error)
         if outcome.refusal is not None:
-            outcome.changes.append(self._record_refused(ctx, inspection, outcome.refusal))
+            outcome.changes.append(self._record_refused(ctx, outcome.refusal))
         outcome.changes.extend(_release_held(inspection.id, device, self.device_seq))
         return outcome
 
     def save_answers(self, ctx: Context, inspection: Inspection) -> Outcome:
         """Merge and write this patch on the locked inspection, or refuse it."""
-        if inspection.status not in EDITABLE:
-            raise InspectionLocked(inspection.status)
-        form = _form_of(inspection)
-        patch = invariants.clean_answers(form, self.answers)
-        merge: dict[str, Any] | None = None
-        base = self.base_version
-        if base is not None and base != inspection.version:
-            if base > inspection.version:
-                raise Invalid.field("base_version", "ahead of the inspection's version")
-            theirs, _ = changed_by_others(
+        decision = decide(
+            self,
+            ctx,
+            inspection,
+            lambda base: changed_by_others(
                 inspection.id, after_version=base, device=ctx.actor.device_id
-            )
-            plan = invariants.plan_merge(inspection.answers, patch, theirs)
-            if plan.conflicting:
-                outcome = stale_outcome(self, ctx, inspection_view(inspection), inspection.version)
-                outcome.body["conflicting_answers"] = list(plan.conflicting)
-                return outcome
-            merge = {"base_version": base, "theirs": list(plan.theirs), "mine": sorted(patch)}
+            )[0],
+        )
+        if decision.conflicting:
+            current = inspection_view(inspection)
+            return conflict_outcome(self, ctx, current, inspection.version, decision.conflicting)
         before = inspection_view(inspection)
-        answers = invariants.apply_patch(inspection.answers, patch)
-        _check_media(ctx, form, inspection.answers, answers)
-        changed = invariants.changed_keys(inspection.answers, answers)
-        score = invariants.score(form, answers)
-        inspection.answers = answers
-        inspection.score_earned, inspection.score_possible = score.earned, score.possible
-        inspection.status = Status.DRAFT
+        take(inspection, decision)
         _save(
             inspection,
             ctx,
             action=self.name,
-            changed=changed,
+            changed=decision.changed,
             device_seq=self.device_seq,
-            base_version=base,
+            base_version=self.base_version,
         )
-        body = {**inspection_view(inspection), "merge": merge}
-        return Outcome(200, body, [_change(inspection, before)])
+        body = {**inspection_view(inspection), "merge": decision.merge}
+        return Outcome(200, body, [change_of(inspection, before)])
 
     def _hold(self, ctx: Context, inspection: Inspection) -> Outcome:
-        held = self._keep(ctx, inspection, HeldUpdate.HELD, None)
-        view = held_view(held)
-        change = Change(
-            HELD_ENTITY, f"{inspection.id}:{held.device_seq}", None, view, publish=False
-        )
-        return Outcome(202, view, [change])
+        held = self._keep(ctx, HeldUpdate.HELD, None)
+        return Outcome(202, held_view(held), [kept_change(held)])
 
-    def _record_refused(self, ctx: Context, inspection: Inspection, refusal: DomainError) -> Change:
-        status = HeldUpdate.CONFLICT if refusal.status == 409 else HeldUpdate.FAILED
-        kept = self._keep(ctx, inspection, status, refusal.body())
-        return Change(
-            HELD_ENTITY, f"{inspection.id}:{kept.device_seq}", None, held_view(kept), publish=False
-        )
+    def _record_refused(self, ctx: Context, refusal: DomainError) -> Change:
+        return kept_change(self._keep(ctx, refusal_status(refusal), refusal.body()))
 
-    def _keep(
-        self, ctx: Context, inspection: Inspection, status: str, result: dict[str, Any] | None
-    ) -> HeldUpdate:
+    def _keep(self, ctx: Context, status: str, result: dict[str, Any] | None) -> HeldUpdate:
         assert self.device_seq is not None
+        row = kept_row(self, ctx, status, result)
+        defaults = {
+            f.attname: getattr(row, f.attname)
+            for f in HeldUpdate._meta.concrete_fields
+            if f.attname not in ("id", "inspection_id", "device", "device_seq", "created_at")
+        }
         kept, _ = HeldUpdate.objects.get_or_create(
-            inspection=inspection,
+            inspection_id=self.id,
             device=ctx.actor.device_id,
             device_seq=self.device_seq,
-            defaults={
-                "previous_seq": self.previous_seq,
-                "base_version": self.base_version,
-                "answers": self.answers,
-                "actor_id": ctx.actor.user_id,
-                "actor": ctx.actor.username,
-                "actor_role": ctx.actor.role,
-                "actor_locations": sorted(str(lid) for lid in ctx.actor.location_ids),
-                "client_ts": ctx.client_ts,
-                "status": status,
-                "result": result,
-            },
+            defaults=defaults,
         )
         return kept
 
@@ -591,7 +544,7 @@ class SubmitInspection(Command):
         inspection = _authorized(ctx, self.name, self.id)
         if inspection.status not in EDITABLE:
             raise WrongStatus(f"a {inspection.status} inspection cannot be submitted")
-        missing = invariants.missing_answers(_form_of(inspection), inspection.answers)
+        missing = invariants.missing_answers(form_for(inspection), inspection.answers)
         if missing:
             raise Invalid("the inspection is incomplete", fields=missing)
         return _transition(ctx, inspection, self.name, Status.SUBMITTED)
@@ -643,7 +596,7 @@ def _transition(
         inspection.review_comment = comment
         inspection.reviewed_by = ctx.actor.username
     _save(inspection, ctx, action=action, changed=[], comment=comment)
-    return Outcome(200, inspection_view(inspection), [_change(inspection, before)])
+    return Outcome(200, inspection_view(inspection), [change_of(inspection, before)])
 
 
 class DeleteInspection(Command):
@@ -662,7 +615,7 @@ class DeleteInspection(Command):
         before = inspection_view(inspection)
         inspection.deleted_at = timezone.now()
         _save(inspection, ctx, action=self.name, changed=[])
-        return Outcome(204, None, [_change(inspection, before)])
+        return Outcome(204, None, [change_of(inspection, before)])
 
 
 class RestoreInspection(Command):
@@ -684,4 +637,4 @@ class RestoreInspection(Command):
         before = inspection_view(inspection)
         inspection.deleted_at = None
         _save(inspection, ctx, action=self.name, changed=[])
-        return Outcome(200, inspection_view(inspection), [_change(inspection, before)])
+        return Outcome(200, inspection_view(inspection), [change_of(inspection, before)])
