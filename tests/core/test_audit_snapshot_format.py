@@ -20,6 +20,7 @@ from quartermaster.core.models import AuditEntry, FeedEntry
 from quartermaster.core.types import View
 from quartermaster.inventory.selectors import ItemView
 from quartermaster.inventory.services import UpdateItem
+from quartermaster.journal.selectors import AccountView, EntryView, LineView
 from quartermaster.sales.selectors import (
     CreditNoteView,
     DepositMovementView,
@@ -252,6 +253,41 @@ def test_a_sales_records_snapshot_is_the_dict_it_was_sealed_as() -> None:
         "amount": "1500.00",
         "source": "sale:x",
     }
+
+
+def test_a_journal_records_snapshot_is_the_dict_it_was_sealed_as() -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    entry_id, reversed_id, account_id = (uuid.UUID(int=n) for n in range(1, 4))
+    lines = (LineView("cash", 150, 0, ""), LineView("bank", 0, 150, "float"))
+    entry = EntryView(
+        *(entry_id, "JE-000002", 2, at, "undo", "journal.reverse", "admin", "sale", "s-1"),
+        *(reversed_id, lines),
+    )
+
+    assert entry.snapshot == {
+        "id": str(entry_id),
+        "number": "JE-000002",
+        "posted_at": at.isoformat(),
+        "memo": "undo",
+        "action": "journal.reverse",
+        "posted_by": "admin",
+        "source": {"type": "sale", "id": "s-1"},
+        "reverses": str(reversed_id),
+        "total": "1.50",
+        "lines": [
+            {"account": "cash", "debit": "1.50", "credit": "0.00", "memo": ""},
+            {"account": "bank", "debit": "0.00", "credit": "1.50", "memo": "float"},
+        ],
+    }
+    # An account was sealed as opened; its balance is on the wire only.
+    account = AccountView(account_id, "cash", "Cash", "asset", 150, 50)
+    assert account.snapshot == {
+        "id": str(account_id),
+        "code": "cash",
+        "name": "Cash",
+        "kind": "asset",
+    }
+    assert account.wire["balance"] == "1.00"
 
 
 def test_renaming_a_field_on_the_wire_leaves_what_the_chain_sealed(
