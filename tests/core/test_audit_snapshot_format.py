@@ -321,3 +321,90 @@ def test_a_versioned_records_editable_fields_have_one_name_in_both_encodings() -
 
     for name in (*UpdateItem.editable, "id", "version"):
         assert view.wire[name] == view.snapshot[name]
+
+
+MARKET = "/api/v1/market"
+MARKET_PINNED_FIELDS: dict[str, list[str]] = {
+    "market.advance": [
+        *("amount", "client_temp_id", "created_at", "created_by", "farmer", "id"),
+        *("journal_entry", "method", "note", "number"),
+    ],
+    "market.entry": [
+        *("arrived_at", "client_temp_id", "created_by", "farmer", "flower", "gross", "id"),
+        *("market_day", "number", "qty", "rate", "settlement", "slot", "status", "unit"),
+        *("version", "void_reason"),
+    ],
+    "market.farmer": [
+        *("advance_outstanding", "commission_bp", "created_at", "id", "language", "name"),
+        *("name_ta", "number", "payable", "phone", "user", "version", "village", "whatsapp"),
+    ],
+    "market.flower": ["code", "created_at", "id", "name", "name_ta", "unit"],
+    "market.rate": [
+        *("date", "flower", "id", "number", "posted_at", "posted_by", "priced_entries", "rate"),
+        "slot",
+    ],
+    "market.settings": [
+        *("commission_bp", "created_at", "fees", "slots", "timezone", "version"),
+    ],
+    "market.settlement": [
+        *("advance_recovered", "approved_at", "approved_by", "cancel_reason", "cancelled_at"),
+        *("cancelled_by", "commission", "commission_bp", "created_at", "created_by"),
+        *("entries", "entry_count", "farmer", "fees", "gross", "id", "net", "number"),
+        *("paid_at", "paid_by", "payment_method", "period_from", "period_to", "status"),
+        "version",
+    ],
+}
+
+
+def _every_kind_of_market_record(admin: Api) -> None:
+    """One of each market record (and each kind of change to it), through the API."""
+    slots = [{"code": "s1", "starts": "04:00", "ends": "06:00"}]
+    settings = {"timezone": "Asia/Kolkata", "slots": slots, "commission_bp": 1000, "fees": []}
+    _ok(admin.request("PUT", f"{MARKET}/settings", settings))
+    flower = _ok(
+        admin.post(
+            f"{MARKET}/flowers", {"code": "rose", "name": "Rose", "name_ta": "ரோஜா", "unit": "kg"}
+        )
+    )
+    farmer = _ok(
+        admin.post(
+            f"{MARKET}/farmers", {"name": "Murugan", "phone": "+919876543210", "language": "ta"}
+        )
+    )
+    _ok(admin.patch(f"{MARKET}/farmers/{_id(farmer)}", {"village": "Thovalai"}))
+    entry = {"farmer": _id(farmer), "flower": _id(flower), "qty": "2.500"}
+    _ok(admin.post(f"{MARKET}/entries", {**entry, "arrived_at": "2026-03-01T04:30:00+05:30"}))
+    rate = {"flower": _id(flower), "date": "2026-03-01", "slot": "s1", "rate": "40.00"}
+    _ok(admin.post(f"{MARKET}/rates", rate))
+    _ok(
+        admin.post(
+            f"{MARKET}/advances", {"farmer": _id(farmer), "amount": "5.00", "method": "cash"}
+        )
+    )
+    period = {"period_from": "2026-03-01", "period_to": "2026-03-02"}
+    settlement = _ok(admin.post(f"{MARKET}/settlements", {"farmer": _id(farmer), **period}))
+    _ok(admin.post(f"{MARKET}/settlements/{_id(settlement)}/approve"))
+
+
+def _sealed_market_fields() -> dict[str, list[str]]:
+    return {kind: names for kind, names in _sealed_fields().items() if kind.startswith("market.")}
+
+
+def test_every_market_record_keeps_its_pinned_snapshot_fields(admin: Api) -> None:
+    _every_kind_of_market_record(admin)
+
+    assert _sealed_market_fields() == MARKET_PINNED_FIELDS
+
+
+def test_renaming_every_market_wire_field_leaves_every_sealed_field(
+    admin: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for view_class in _views():
+        wire = view_class.__dict__.get("to_wire")
+        if wire is not None:
+            monkeypatch.setattr(view_class, "to_wire", _renamed(wire))
+    _every_kind_of_market_record(admin)
+
+    assert _sealed_market_fields() == MARKET_PINNED_FIELDS
+    fed = FeedEntry.objects.filter(entity__startswith="market.")
+    assert fed.exists() and all(all(name.startswith("v2_") for name in row.data) for row in fed)
