@@ -353,6 +353,11 @@ MARKET_PINNED_FIELDS: dict[str, list[str]] = {
         *("paid_at", "paid_by", "payment_method", "period_from", "period_to", "status"),
         "version",
     ],
+    # The farmer's notices (an advance, a settlement approved), sealed as queued.
+    "notification": [
+        *("attempts", "channel", "created_at", "dedupe_key", "fallback_of", "id", "language"),
+        *("last_error", "provider_message_id", "recipient", "status", "template", "updated_at"),
+    ],
 }
 
 
@@ -387,7 +392,11 @@ def _every_kind_of_market_record(admin: Api) -> None:
 
 
 def _sealed_market_fields() -> dict[str, list[str]]:
-    return {kind: names for kind, names in _sealed_fields().items() if kind.startswith("market.")}
+    return {
+        kind: names
+        for kind, names in _sealed_fields().items()
+        if kind.startswith("market.") or kind == "notification"
+    }
 
 
 def test_every_market_record_keeps_its_pinned_snapshot_fields(admin: Api) -> None:
