@@ -2,10 +2,13 @@
 
 The chain hashes these snapshots, so their fields are the chain's format (chain version 1), not
 the API's: renaming a field on the wire must not rename it here. A record given a typed view
-(`core.types.View`: items, stock, and identity's users, devices and sessions, whose formats
-tests/identity/test_users_api.py pins too) encodes its snapshot apart from its wire body; a
-record still carried as a dict serves as both, so this test makes any change to its fields a
-deliberate change of the chain's format, never a side effect of an API edit.
+(`core.types.View`: items, stock, sales, the journal, day-ends, loads and refills, the market,
+notifications, and identity's users, devices and sessions, whose formats
+tests/identity/test_users_api.py pins too) encodes its snapshot apart from its wire body (the
+tests below rename every view's wire fields and find every sealed field where it was); a
+record still carried as a dict (movements, locations, assets, conflicts) serves as both, so
+this test makes any change to its fields a deliberate change of the chain's format, never a
+side effect of an API edit.
 """
 
 from __future__ import annotations
