@@ -39,26 +39,26 @@ def _stock() -> dict[str, Snapshot]:
 
 
 def _customers() -> dict[str, Snapshot]:
-    return {str(row.pk): customer_view(row) for row in Customer.objects.all()}
+    return {str(row.pk): customer_view(row).snapshot for row in Customer.objects.all()}
 
 
 def _sales() -> dict[str, Snapshot]:
-    return {str(row.pk): sale_view(row) for row in SaleTransaction.objects.all()}
+    return {str(row.pk): sale_view(row).snapshot for row in SaleTransaction.objects.all()}
 
 
 def _invoices() -> dict[str, Snapshot]:
     return {
-        str(row.pk): invoice_view(row, list(row.lines.order_by("line_no")))
+        str(row.pk): invoice_view(row, list(row.lines.order_by("line_no"))).snapshot
         for row in Invoice.objects.all()
     }
 
 
 def _credit_notes() -> dict[str, Snapshot]:
-    return {str(row.pk): credit_note_view(row) for row in CreditNote.objects.all()}
+    return {str(row.pk): credit_note_view(row).snapshot for row in CreditNote.objects.all()}
 
 
 def _payments() -> dict[str, Snapshot]:
-    return {str(row.pk): payment_view(row) for row in Payment.objects.all()}
+    return {str(row.pk): payment_view(row).snapshot for row in Payment.objects.all()}
 
 
 READERS = [

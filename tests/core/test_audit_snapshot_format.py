@@ -2,25 +2,38 @@
 
 The chain hashes these snapshots, so their fields are the chain's format (chain version 1), not
 the API's: renaming a field on the wire must not rename it here. A record given a typed view
-(`core.types.View`: items, stock, and identity's users, devices and sessions, whose formats
-tests/identity/test_users_api.py pins too) encodes its snapshot apart from its wire body; a
-record still carried as a dict serves as both, so this test makes any change to its fields a
-deliberate change of the chain's format, never a side effect of an API edit.
+(`core.types.View`: items, stock, sales, the journal, day-ends, loads and refills, the market,
+notifications, and identity's users, devices and sessions, whose formats
+tests/identity/test_users_api.py pins too) encodes its snapshot apart from its wire body (the
+tests below rename every view's wire fields and find every sealed field where it was); a
+record still carried as a dict (movements, locations, assets, conflicts) serves as both, so
+this test makes any change to its fields a deliberate change of the chain's format, never a
+side effect of an API edit.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from quartermaster.core.models import AuditEntry, FeedEntry
+from quartermaster.core.types import View
 from quartermaster.inventory.selectors import ItemView
 from quartermaster.inventory.services import UpdateItem
+from quartermaster.journal.selectors import AccountView, EntryView, LineView
+from quartermaster.sales.selectors import (
+    CreditNoteView,
+    DepositMovementView,
+    SaleLineView,
+    SaleView,
+)
 from tests.conftest import Api
 
 PINNED_FIELDS: dict[str, list[str]] = {
+    "allocation": ["amount", "created_at", "customer", "id", "invoice", "payment"],
     "credit_note": [
         *("created_at", "customer", "id", "invoice", "kind", "lines", "movement", "number"),
         *("reason", "total"),
@@ -52,10 +65,15 @@ PINNED_FIELDS: dict[str, list[str]] = {
         *("amount", "client_temp_id", "created_at", "created_by", "customer", "id", "method"),
         "number",
     ],
+    "refund": [
+        *("amount", "client_temp_id", "created_at", "created_by", "customer", "id", "method"),
+        "number",
+    ],
     "sale": [
         *("client_temp_id", "confirmed_at", "created_at", "created_by", "credit_note"),
-        *("customer", "id", "invoice", "lines", "location", "movement", "number", "reversal"),
-        *("status", "version", "void_reason", "voided_at"),
+        *("customer", "id", "invoice", "lines", "location", "movement", "number", "payment"),
+        *("reversal", "status", "version", "void_reason", "voided_at"),
+        # `payment`: the payment taken with the sale (its answer: allocations, unallocated)
     ],
     "session": ["state"],
     "stock": ["item", "location", "qty"],
@@ -68,26 +86,44 @@ def _ok(reply: Any) -> Any:
     return reply.body
 
 
-def test_every_audited_record_keeps_its_pinned_snapshot_fields(
-    admin: Api, default_location_id: str
-) -> None:
+def _every_kind_of_record(admin: Api, default_location_id: str) -> None:
+    """One of each audited record this test pins, through the API."""
     item = _ok(admin.post("/api/v1/items", {"name": "gas", "qty": 10, "price": "950.00"}))
     customer = _ok(admin.post("/api/v1/customers", {"name": "Lakshmi Stores"}))
     sale = _ok(
         admin.post(
             "/api/v1/transactions",
             {
-                "customer": customer["id"],
+                "customer": _id(customer),
                 "location": default_location_id,
-                "lines": [{"item": item["id"], "qty": 1}],
+                "lines": [{"item": _id(item), "qty": 1}],
                 "confirm": True,
             },
         )
     )
-    _ok(admin.post(f"/api/v1/transactions/{sale['id']}/void", {"reason": "wrong customer"}))
+    _ok(admin.post(f"/api/v1/transactions/{_id(sale)}/void", {"reason": "wrong customer"}))
+    # A sale paid as it is made seals the payment with the sale (and its allocation apart).
+    paid = {"method": "cash", "amount": "950.00"}
     _ok(
         admin.post(
-            "/api/v1/payments", {"customer": customer["id"], "amount": "100.00", "method": "cash"}
+            "/api/v1/transactions",
+            {
+                "customer": _id(customer),
+                "location": default_location_id,
+                "lines": [{"item": _id(item), "qty": 1}],
+                "confirm": True,
+                "payment": paid,
+            },
+        )
+    )
+    _ok(
+        admin.post(
+            "/api/v1/payments", {"customer": _id(customer), "amount": "100.00", "method": "cash"}
+        )
+    )
+    _ok(
+        admin.post(
+            "/api/v1/refunds", {"customer": _id(customer), "amount": "10.00", "method": "cash"}
         )
     )
     _ok(
@@ -103,13 +139,158 @@ def test_every_audited_record_keeps_its_pinned_snapshot_fields(
         )
     )
 
+
+def _id(body: dict[str, Any]) -> str:
+    """A record's id, under the API's name for it (renamed by a test below)."""
+    return str(body.get("id") or body["v2_id"])
+
+
+def _sealed_fields() -> dict[str, list[str]]:
     fields: dict[str, set[str]] = {}
     for entry in AuditEntry.objects.all():
         for snapshot in (entry.before, entry.after):
             if isinstance(snapshot, dict):
                 fields.setdefault(entry.entity_type, set()).update(snapshot)
+    return {kind: sorted(names) for kind, names in fields.items()}
 
-    assert {kind: sorted(names) for kind, names in fields.items()} == PINNED_FIELDS
+
+def test_every_audited_record_keeps_its_pinned_snapshot_fields(
+    admin: Api, default_location_id: str
+) -> None:
+    _every_kind_of_record(admin, default_location_id)
+
+    assert _sealed_fields() == PINNED_FIELDS
+
+
+def _views(kind: type[View] = View) -> set[type[View]]:
+    """Every typed view class (the subclasses of a subclass included)."""
+    found = set(kind.__subclasses__())
+    return found.union(*(_views(sub) for sub in found))
+
+
+def test_renaming_every_wire_field_leaves_every_sealed_field(
+    admin: Api, default_location_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A later API version renames every field of every typed view (played here by patching
+    # each view's wire encoding): the feed follows, the audit chain seals exactly as before.
+    for view_class in _views():
+        wire = view_class.__dict__.get("to_wire")
+        if wire is not None:
+            monkeypatch.setattr(view_class, "to_wire", _renamed(wire))
+    _every_kind_of_record(admin, default_location_id)
+
+    assert _sealed_fields() == PINNED_FIELDS
+    fed = FeedEntry.objects.filter(entity__in=["customer", "sale", "payment"])
+    assert fed.exists() and all(all(name.startswith("v2_") for name in row.data) for row in fed)
+
+
+def _renamed(wire: Any) -> Any:
+    def renamed(view: View) -> dict[str, Any]:
+        return {f"v2_{name}": value for name, value in wire(view).items()}
+
+    return renamed
+
+
+def test_a_sales_records_snapshot_is_the_dict_it_was_sealed_as() -> None:
+    # Chain format 1 sealed each sales record as its wire body of the time: the view's
+    # snapshot is that body, field for field.
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    customer_id, note_id, sale_id, invoice_id = (uuid.UUID(int=n) for n in range(1, 5))
+    item_id, location_id = uuid.UUID(int=5), uuid.UUID(int=6)
+    note = CreditNoteView(
+        note_id, "CRN-000001", "void", customer_id, invoice_id, None, "oops", (), 950, at
+    )
+    line = SaleLineView(1, item_id, 2, 47500, ("S1",), None, "exchange", ("S0",))
+    sale = SaleView(
+        *(sale_id, "TXN-000001", "voided", customer_id, location_id, (line,), None, note),
+        *(None, None, "oops", "", "admin", at, at, at, 3),
+    )
+
+    assert sale.snapshot == {
+        "id": str(sale_id),
+        "number": "TXN-000001",
+        "status": "voided",
+        "customer": str(customer_id),
+        "location": str(location_id),
+        "lines": [
+            {
+                "line": 1,
+                "item": str(item_id),
+                "qty": 2,
+                "unit_price": "475.00",
+                "serials": ["S1"],
+                "meter_reading": None,
+                "mode": "exchange",
+                "returned_serials": ["S0"],
+            }
+        ],
+        "invoice": None,
+        "credit_note": {
+            "id": str(note_id),
+            "number": "CRN-000001",
+            "kind": "void",
+            "customer": str(customer_id),
+            "invoice": str(invoice_id),
+            "movement": None,
+            "reason": "oops",
+            "lines": [],
+            "total": "9.50",
+            "created_at": at.isoformat(),
+        },
+        "movement": None,
+        "reversal": None,
+        "void_reason": "oops",
+        "client_temp_id": None,
+        "created_by": "admin",
+        "created_at": at.isoformat(),
+        "confirmed_at": at.isoformat(),
+        "voided_at": at.isoformat(),
+        "version": 3,
+    }
+    deposit = DepositMovementView(7, customer_id, item_id, 1, 150000, "sale:x")
+    assert deposit.snapshot == {
+        "id": 7,
+        "customer": str(customer_id),
+        "item": str(item_id),
+        "qty": 1,
+        "amount": "1500.00",
+        "source": "sale:x",
+    }
+
+
+def test_a_journal_records_snapshot_is_the_dict_it_was_sealed_as() -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    entry_id, reversed_id, account_id = (uuid.UUID(int=n) for n in range(1, 4))
+    lines = (LineView("cash", 150, 0, ""), LineView("bank", 0, 150, "float"))
+    entry = EntryView(
+        *(entry_id, "JE-000002", 2, at, "undo", "journal.reverse", "admin", "sale", "s-1"),
+        *(reversed_id, lines),
+    )
+
+    assert entry.snapshot == {
+        "id": str(entry_id),
+        "number": "JE-000002",
+        "posted_at": at.isoformat(),
+        "memo": "undo",
+        "action": "journal.reverse",
+        "posted_by": "admin",
+        "source": {"type": "sale", "id": "s-1"},
+        "reverses": str(reversed_id),
+        "total": "1.50",
+        "lines": [
+            {"account": "cash", "debit": "1.50", "credit": "0.00", "memo": ""},
+            {"account": "bank", "debit": "0.00", "credit": "1.50", "memo": "float"},
+        ],
+    }
+    # An account was sealed as opened; its balance is on the wire only.
+    account = AccountView(account_id, "cash", "Cash", "asset", 150, 50)
+    assert account.snapshot == {
+        "id": str(account_id),
+        "code": "cash",
+        "name": "Cash",
+        "kind": "asset",
+    }
+    assert account.wire["balance"] == "1.00"
 
 
 def test_renaming_a_field_on_the_wire_leaves_what_the_chain_sealed(
@@ -143,3 +324,99 @@ def test_a_versioned_records_editable_fields_have_one_name_in_both_encodings() -
 
     for name in (*UpdateItem.editable, "id", "version"):
         assert view.wire[name] == view.snapshot[name]
+
+
+MARKET = "/api/v1/market"
+MARKET_PINNED_FIELDS: dict[str, list[str]] = {
+    "market.advance": [
+        *("amount", "client_temp_id", "created_at", "created_by", "farmer", "id"),
+        *("journal_entry", "method", "note", "number"),
+    ],
+    "market.entry": [
+        *("arrived_at", "client_temp_id", "created_by", "farmer", "flower", "gross", "id"),
+        *("market_day", "number", "qty", "rate", "settlement", "slot", "status", "unit"),
+        *("version", "void_reason"),
+    ],
+    "market.farmer": [
+        *("advance_outstanding", "commission_bp", "created_at", "id", "language", "name"),
+        *("name_ta", "number", "payable", "phone", "user", "version", "village", "whatsapp"),
+    ],
+    "market.flower": ["code", "created_at", "id", "name", "name_ta", "unit"],
+    "market.rate": [
+        *("date", "flower", "id", "number", "posted_at", "posted_by", "priced_entries", "rate"),
+        "slot",
+    ],
+    "market.settings": [
+        *("commission_bp", "created_at", "fees", "slots", "timezone", "version"),
+    ],
+    "market.settlement": [
+        *("advance_recovered", "approved_at", "approved_by", "cancel_reason", "cancelled_at"),
+        *("cancelled_by", "commission", "commission_bp", "created_at", "created_by"),
+        *("entries", "entry_count", "farmer", "fees", "gross", "id", "net", "number"),
+        *("paid_at", "paid_by", "payment_method", "period_from", "period_to", "status"),
+        "version",
+    ],
+    # The farmer's notices (an advance, a settlement approved), sealed as queued.
+    "notification": [
+        *("attempts", "channel", "created_at", "dedupe_key", "fallback_of", "id", "language"),
+        *("last_error", "provider_message_id", "recipient", "status", "template", "updated_at"),
+    ],
+}
+
+
+def _every_kind_of_market_record(admin: Api) -> None:
+    """One of each market record (and each kind of change to it), through the API."""
+    slots = [{"code": "s1", "starts": "04:00", "ends": "06:00"}]
+    settings = {"timezone": "Asia/Kolkata", "slots": slots, "commission_bp": 1000, "fees": []}
+    _ok(admin.request("PUT", f"{MARKET}/settings", settings))
+    flower = _ok(
+        admin.post(
+            f"{MARKET}/flowers", {"code": "rose", "name": "Rose", "name_ta": "ரோஜா", "unit": "kg"}
+        )
+    )
+    farmer = _ok(
+        admin.post(
+            f"{MARKET}/farmers", {"name": "Murugan", "phone": "+919876543210", "language": "ta"}
+        )
+    )
+    _ok(admin.patch(f"{MARKET}/farmers/{_id(farmer)}", {"village": "Thovalai"}))
+    entry = {"farmer": _id(farmer), "flower": _id(flower), "qty": "2.500"}
+    _ok(admin.post(f"{MARKET}/entries", {**entry, "arrived_at": "2026-03-01T04:30:00+05:30"}))
+    rate = {"flower": _id(flower), "date": "2026-03-01", "slot": "s1", "rate": "40.00"}
+    _ok(admin.post(f"{MARKET}/rates", rate))
+    _ok(
+        admin.post(
+            f"{MARKET}/advances", {"farmer": _id(farmer), "amount": "5.00", "method": "cash"}
+        )
+    )
+    period = {"period_from": "2026-03-01", "period_to": "2026-03-02"}
+    settlement = _ok(admin.post(f"{MARKET}/settlements", {"farmer": _id(farmer), **period}))
+    _ok(admin.post(f"{MARKET}/settlements/{_id(settlement)}/approve"))
+
+
+def _sealed_market_fields() -> dict[str, list[str]]:
+    return {
+        kind: names
+        for kind, names in _sealed_fields().items()
+        if kind.startswith("market.") or kind == "notification"
+    }
+
+
+def test_every_market_record_keeps_its_pinned_snapshot_fields(admin: Api) -> None:
+    _every_kind_of_market_record(admin)
+
+    assert _sealed_market_fields() == MARKET_PINNED_FIELDS
+
+
+def test_renaming_every_market_wire_field_leaves_every_sealed_field(
+    admin: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for view_class in _views():
+        wire = view_class.__dict__.get("to_wire")
+        if wire is not None:
+            monkeypatch.setattr(view_class, "to_wire", _renamed(wire))
+    _every_kind_of_market_record(admin)
+
+    assert _sealed_market_fields() == MARKET_PINNED_FIELDS
+    fed = FeedEntry.objects.filter(entity__startswith="market.")
+    assert fed.exists() and all(all(name.startswith("v2_") for name in row.data) for row in fed)

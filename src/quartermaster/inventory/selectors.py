@@ -241,8 +241,12 @@ class StockView(View):
         return body
 
     def to_snapshot(self) -> dict[str, Any]:
-        """Chain format 1 (`condition` only on a returnable item's rows)."""
-        return self.to_wire()
+        """Chain format 1 (`condition` only on a returnable item's rows), written apart from
+        the wire so that an API rename leaves it."""
+        sealed: dict[str, Any] = {"item": self.item, "location": self.location, "qty": self.qty}
+        if self.condition:
+            sealed["condition"] = self.condition
+        return sealed
 
 
 def stock_view(

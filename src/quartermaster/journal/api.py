@@ -12,6 +12,7 @@ from quartermaster.core.commands import execute
 from quartermaster.core.errors import NotFound
 from quartermaster.core.http import actor_of, context_for, json_response, page_response, to_http
 from quartermaster.core.schemas import ErrorOut
+from quartermaster.core.types import wire_of
 from quartermaster.journal import invariants, services
 from quartermaster.journal.schemas import (
     AccountPageOut,
@@ -25,8 +26,6 @@ from quartermaster.journal.schemas import (
 from quartermaster.journal.selectors import (
     ACCOUNT_ORDER,
     ENTRY_ORDER,
-    account_body,
-    entry_body,
     get_entry,
     list_accounts,
     list_entries,
@@ -52,7 +51,7 @@ def entries(request: HttpRequest, params: Query[EntriesQuery]) -> HttpResponse:
     page = ENTRY_ORDER.request(cursor=params.cursor, limit=params.limit)
     account = None if params.account is None else invariants.clean_code(params.account)
     found = list_entries(account=account, page=page)
-    return page_response(found, entry_body)
+    return page_response(found, wire_of)
 
 
 @router.get("/entries/{uuid:entry_id}", response={200: EntryOut, **ERRORS})
@@ -61,7 +60,7 @@ def entry(request: HttpRequest, entry_id: UUID) -> HttpResponse:
     view = get_entry(entry_id)
     if view is None:
         raise NotFound()
-    return json_response(200, entry_body(view))
+    return json_response(200, view.wire)
 
 
 @router.post("/entries/{uuid:entry_id}/reverse", response={201: EntryOut, **ERRORS})
@@ -76,4 +75,4 @@ def accounts(request: HttpRequest, params: Query[AccountsQuery]) -> HttpResponse
     """Accounts by code with their balances (debits less credits) and raw totals."""
     policy.authorize(actor_of(request), "journal.read")
     found = list_accounts(page=ACCOUNT_ORDER.request(cursor=params.cursor, limit=params.limit))
-    return page_response(found, account_body)
+    return page_response(found, wire_of)

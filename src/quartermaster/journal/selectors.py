@@ -1,8 +1,7 @@
 """Reads of the journal: accounts with their balances, entries with their lines, and the check
 that the balance projection and every entry agree with the lines (`verify_journal`).
 
-Views are typed values; `entry_body` and `account_body` build the wire bodies (and the audit
-snapshot of an entry) from them in one place.
+Views are typed values (`core.types.View`): each builds its wire body and its audit snapshot.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from django.db.models import Prefetch
 
 from quartermaster.core.money import format_money
 from quartermaster.core.pagination import Keyset, Page, PageRequest, int_key, text_key
+from quartermaster.core.types import View
 from quartermaster.journal.invariants import AccountRef
 from quartermaster.journal.models import Account, AccountBalance, Entry, Line
 
@@ -29,9 +29,21 @@ class LineView:
     credit_minor: int
     memo: str
 
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "debit": format_money(self.debit_minor),
+            "credit": format_money(self.credit_minor),
+            "memo": self.memo,
+        }
+
 
 @dataclass(frozen=True)
-class EntryView:
+class EntryView(View):
+    """A journal entry (docs/api-additions.md "Journal"). Chain format 1: it began as the wire
+    body of the time and stays as it is; the API may rename its fields in `to_wire`, never
+    here."""
+
     id: UUID
     number: str
     seq: int
@@ -48,9 +60,31 @@ class EntryView:
     def total_minor(self) -> int:
         return sum(line.debit_minor for line in self.lines)
 
+    def to_wire(self) -> dict[str, Any]:
+        return self.to_snapshot()
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "number": self.number,
+            "posted_at": self.posted_at.isoformat(),
+            "memo": self.memo,
+            "action": self.action,
+            "posted_by": self.posted_by,
+            "source": {"type": self.source_type, "id": self.source_id}
+            if self.source_type
+            else None,
+            "reverses": str(self.reverses) if self.reverses else None,
+            "total": format_money(self.total_minor),
+            "lines": [line.snapshot() for line in self.lines],
+        }
+
 
 @dataclass(frozen=True)
-class AccountView:
+class AccountView(View):
+    """An account with its balance. Chain format 1 sealed an account as it was opened (its
+    id, code, name and kind: never a balance, which the entries' lines make)."""
+
     id: UUID
     code: str
     name: str
@@ -63,40 +97,24 @@ class AccountView:
         """Debits less credits: positive for an asset or expense in its normal state."""
         return self.debit_total_minor - self.credit_total_minor
 
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "code": self.code,
+            "name": self.name,
+            "kind": self.kind,
+            "debit_total": format_money(self.debit_total_minor),
+            "credit_total": format_money(self.credit_total_minor),
+            "balance": format_money(self.balance_minor),
+        }
 
-def entry_body(view: EntryView) -> dict[str, Any]:
-    return {
-        "id": str(view.id),
-        "number": view.number,
-        "posted_at": view.posted_at.isoformat(),
-        "memo": view.memo,
-        "action": view.action,
-        "posted_by": view.posted_by,
-        "source": {"type": view.source_type, "id": view.source_id} if view.source_type else None,
-        "reverses": str(view.reverses) if view.reverses else None,
-        "total": format_money(view.total_minor),
-        "lines": [
-            {
-                "account": line.account,
-                "debit": format_money(line.debit_minor),
-                "credit": format_money(line.credit_minor),
-                "memo": line.memo,
-            }
-            for line in view.lines
-        ],
-    }
+    def to_snapshot(self) -> dict[str, Any]:
+        return {"id": str(self.id), "code": self.code, "name": self.name, "kind": self.kind}
 
 
-def account_body(view: AccountView) -> dict[str, Any]:
-    return {
-        "id": str(view.id),
-        "code": view.code,
-        "name": view.name,
-        "kind": view.kind,
-        "debit_total": format_money(view.debit_total_minor),
-        "credit_total": format_money(view.credit_total_minor),
-        "balance": format_money(view.balance_minor),
-    }
+def opened_account_view(ref: AccountRef) -> AccountView:
+    """An account as it is opened: nothing posted to it yet."""
+    return AccountView(ref.id, ref.code, ref.name, ref.kind, 0, 0)
 
 
 def account_ref(account: Account) -> AccountRef:

@@ -36,8 +36,8 @@ from quartermaster.journal.selectors import (
     EntryView,
     LineView,
     account_ref,
-    entry_body,
     get_account,
+    opened_account_view,
 )
 
 SERIES = "JE"
@@ -268,8 +268,7 @@ def _write(
 
 def _entry_change(view: EntryView) -> Change:
     # Money is not replicated to devices: audited, not in the change feed.
-    body = entry_body(view)
-    return Change("journal_entry", body["id"], None, body, publish=False)
+    return Change("journal_entry", str(view.id), None, view, publish=False)
 
 
 def _opened_accounts(lines: Sequence[PostingLine]) -> list[Change]:
@@ -280,7 +279,7 @@ def _opened_accounts(lines: Sequence[PostingLine]) -> list[Change]:
             "journal_account",
             str(ref.id),
             None,
-            {"id": str(ref.id), "code": ref.code, "name": ref.name, "kind": ref.kind},
+            opened_account_view(ref),
             publish=False,
         )
         for ref in opened.values()
@@ -403,7 +402,7 @@ class PostManualEntry(Command):
         posted = post_entry(
             lines=posting, memo=self.memo, source_type="", source_id="", ctx=ctx, action=self.name
         )
-        return Outcome(201, entry_body(posted.view), posted.changes)
+        return Outcome(201, posted.view, posted.changes)
 
 
 def _open_by_codes(lines: Sequence[ManualLine]) -> dict[str, AccountRef]:
@@ -441,4 +440,4 @@ class ReverseEntry(Command):
 
     def handle(self, ctx: Context) -> Outcome:
         posted = reverse_entry(self.entry, reason=self.reason, ctx=ctx, action=self.name)
-        return Outcome(201, entry_body(posted.view), posted.changes)
+        return Outcome(201, posted.view, posted.changes)

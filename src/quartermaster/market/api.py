@@ -24,7 +24,7 @@ from quartermaster.core.http import (
 )
 from quartermaster.core.money import format_money, parse_money
 from quartermaster.core.schemas import ErrorOut
-from quartermaster.core.types import Actor
+from quartermaster.core.types import Actor, wire_of
 from quartermaster.documents.engine import clean_language
 from quartermaster.documents.http import PDF_RESPONSE, DocumentQuery, pdf_response
 from quartermaster.documents.render import render_farmer_balance, render_settlement_slip
@@ -113,13 +113,13 @@ def create_flower(request: HttpRequest, payload: FlowerIn) -> HttpResponse:
 def list_all_flowers(request: HttpRequest, params: Query[PageQuery]) -> HttpResponse:
     policy.authorize(actor_of(request), "market.flower.read")
     page = list_flowers(page=FLOWER_ORDER.request(cursor=params.cursor, limit=params.limit))
-    return page_response(page, flower_view)
+    return page_response(page, lambda flower: flower_view(flower).wire)
 
 
 @router.get("/settings", response={200: SettingsOut, **ERRORS})
 def retrieve_settings(request: HttpRequest) -> HttpResponse:
     policy.authorize(actor_of(request), "market.settings.read")
-    return json_response(200, current_settings().view())
+    return json_response(200, current_settings().view().wire)
 
 
 @router.put("/settings", response={200: SettingsOut, **ERRORS})
@@ -161,7 +161,7 @@ def create_farmer(request: HttpRequest, payload: FarmerIn) -> HttpResponse:
 def list_all_farmers(request: HttpRequest, params: Query[PageQuery]) -> HttpResponse:
     policy.authorize(actor_of(request), "market.farmer.read")
     page = list_farmers(page=FARMER_ORDER.request(cursor=params.cursor, limit=params.limit))
-    return page_response(page, lambda view: view)
+    return page_response(page, wire_of)
 
 
 @router.get("/farmers/{uuid:farmer_id}", response={200: FarmerOut, **ERRORS})
@@ -170,7 +170,7 @@ def retrieve_farmer(request: HttpRequest, farmer_id: UUID) -> HttpResponse:
     farmer = get_farmer(farmer_id)
     if farmer is None:
         raise NotFound()
-    return json_response(200, farmer_view(farmer))
+    return json_response(200, farmer_view(farmer).wire)
 
 
 @router.patch("/farmers/{uuid:farmer_id}", response={200: FarmerOut, **ERRORS})
@@ -272,7 +272,7 @@ def list_all_entries(request: HttpRequest, params: Query[EntriesQuery]) -> HttpR
         farmer_id=params.farmer,
         status=status,
     )
-    return page_response(page, entry_view)
+    return page_response(page, lambda entry: entry_view(entry).wire)
 
 
 @router.get("/entries/{uuid:entry_id}", response={200: EntryOut, **ERRORS})
@@ -281,7 +281,7 @@ def retrieve_entry(request: HttpRequest, entry_id: UUID) -> HttpResponse:
     entry = get_entry(entry_id)
     if entry is None:
         raise NotFound()
-    return json_response(200, entry_view(entry))
+    return json_response(200, entry_view(entry).wire)
 
 
 @router.patch("/entries/{uuid:entry_id}", response={200: EntryOut, **ERRORS})
@@ -319,7 +319,7 @@ def list_all_advances(request: HttpRequest, params: Query[AdvancesQuery]) -> Htt
         page=ADVANCE_ORDER.request(cursor=params.cursor, limit=params.limit),
         farmer_id=params.farmer,
     )
-    return page_response(page, advance_view)
+    return page_response(page, lambda advance: advance_view(advance).wire)
 
 
 @router.post("/settlements", response={201: SettlementOut, **ERRORS})
@@ -352,7 +352,9 @@ def list_all_settlements(request: HttpRequest, params: Query[SettlementsQuery]) 
         farmer_id=farmer_id,
         status=status,
     )
-    return page_response(page, lambda settlement: settlement_view(settlement, with_entries=False))
+    return page_response(
+        page, lambda settlement: settlement_view(settlement, with_entries=False).wire
+    )
 
 
 @router.get(
@@ -376,7 +378,7 @@ def settlement_document(
 @router.get("/settlements/{uuid:settlement_id}", response={200: SettlementOut, **ERRORS})
 def retrieve_settlement(request: HttpRequest, settlement_id: UUID) -> HttpResponse:
     settlement = _readable_settlement(actor_of(request), settlement_id)
-    return json_response(200, settlement_view(settlement))
+    return json_response(200, settlement_view(settlement).wire)
 
 
 def _readable_settlement(actor: Actor, settlement_id: UUID) -> Settlement:

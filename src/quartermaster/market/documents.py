@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from quartermaster.core.money import parse_money
 from quartermaster.documents.types import (
     FarmerBalance,
     Name,
@@ -21,7 +20,7 @@ from quartermaster.market.selectors import current_settings, farmer_view
 
 
 def farmer_balance(farmer: Farmer, *, issuer: str) -> FarmerBalance:
-    """Where `farmer` stands now, in the market's time zone. The figures are the farmer's wire
+    """Where `farmer` stands now, in the market's time zone. The figures are the farmer's
     view's (`payable`, `advance_outstanding`), so the document always says what the API says."""
     view = farmer_view(farmer)
     return FarmerBalance(
@@ -29,8 +28,8 @@ def farmer_balance(farmer: Farmer, *, issuer: str) -> FarmerBalance:
         farmer=Name(en=farmer.name, ta=farmer.name_ta),
         village=farmer.village,
         phone=farmer.phone,
-        payable_minor=parse_money(view["payable"]),
-        advance_outstanding_minor=parse_money(view["advance_outstanding"]),
+        payable_minor=view.payable_minor,
+        advance_outstanding_minor=view.advance_outstanding_minor,
         as_of=datetime.now(ZoneInfo(current_settings().timezone)),
         issuer=issuer,
     )

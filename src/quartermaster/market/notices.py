@@ -169,7 +169,7 @@ def _advance_message(advance_id: str, language: str) -> tuple[str, dict[str, str
     return "market_advance_recorded", {
         "number": advance.number,
         "amount": format_money(advance.amount_minor),
-        "advance_outstanding": str(farmer_view(advance.farmer)["advance_outstanding"]),
+        "advance_outstanding": format_money(farmer_view(advance.farmer).advance_outstanding_minor),
     }
 
 
@@ -198,8 +198,8 @@ def farmer_balance(farmer: Farmer) -> FarmerBalance:
     """From the farmer's view, so the reply says exactly what the API shows."""
     view = farmer_view(farmer)
     return FarmerBalance(
-        payable=str(view["payable"]),
-        advance_outstanding=str(view["advance_outstanding"]),
+        payable=format_money(view.payable_minor),
+        advance_outstanding=format_money(view.advance_outstanding_minor),
         last_settlement=last_settlement_line(farmer),
     )
 

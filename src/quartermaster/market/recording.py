@@ -325,7 +325,7 @@ def _write(passed: list[_NewEntry], postings: dict[RateKey, RatePosting | None])
     outcomes = []
     for entry, new, notice in zip(entries, passed, notices, strict=True):
         view = entry_view(entry, new.flower.unit)
-        change = Change(ENTITY, view["id"], None, view, entry.version)
+        change = Change(ENTITY, str(view.id), None, view, entry.version)
         outcomes.append(Outcome(201, view, [change, *notice]))
     return outcomes
 
@@ -394,7 +394,7 @@ def _save(ctx: Context, entry: Entry, before: Record, values: dict[str, Any]) ->
     entry = Entry.objects.select_related("flower").get(pk=entry.pk)
     EntryVersion.objects.bulk_create([_keep_version(entry)])
     after = entry_view(entry)
-    return Outcome(200, after, [Change(ENTITY, after["id"], before, after, entry.version)])
+    return Outcome(200, after, [Change(ENTITY, str(after.id), before, after, entry.version)])
 
 
 class UpdateEntry(VersionedUpdate):
@@ -425,7 +425,7 @@ class UpdateEntry(VersionedUpdate):
         }
         return {key: value for key, value in fields.items() if value is not None}
 
-    def load(self, ctx: Context) -> tuple[dict[str, Any], int]:
+    def load(self, ctx: Context) -> tuple[Record, int]:
         entry = locked_entry(ctx, self.name, self.id)
         return entry_view(entry), entry.version
 
@@ -538,7 +538,7 @@ def price_awaiting(posting: RatePosting, unit: str) -> list[Change]:
             setattr(entry, field, value)
         entry.version += 1
         after = entry_view(entry, unit)
-        changes.append(Change(ENTITY, after["id"], before, after, entry.version))
+        changes.append(Change(ENTITY, str(after.id), before, after, entry.version))
     Entry.objects.bulk_update(
         waiting, ["rate_minor", "gross_minor", "rate_posting", "status", "version"], batch_size=500
     )

@@ -8,7 +8,7 @@ through identity.permissions with the farmer's user as owner)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -18,6 +18,7 @@ from django.db.models import Count, Sum
 
 from quartermaster.core.money import format_money
 from quartermaster.core.pagination import Keyset, Page, PageRequest, int_key, text_key, uuid_key
+from quartermaster.core.types import View
 from quartermaster.journal.selectors import balances_of
 from quartermaster.market import invariants
 from quartermaster.market.invariants import Fee, Slot
@@ -35,15 +36,48 @@ FLOWER_ORDER = Keyset(fields=(text_key("code"), uuid_key("id")))
 FARMER_ORDER = Keyset(fields=(text_key("number"), uuid_key("id")))
 
 
-def flower_view(flower: Flower) -> dict[str, Any]:
-    return {
-        "id": str(flower.id),
-        "code": flower.code,
-        "name": flower.name,
-        "name_ta": flower.name_ta,
-        "unit": flower.unit,
-        "created_at": flower.created_at.isoformat(),
-    }
+def _text_or_none(value: UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _iso_or_none(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _money_or_none(minor: int | None) -> str | None:
+    return None if minor is None else format_money(minor)
+
+
+@dataclass(frozen=True)
+class FlowerView(View):
+    """A flower. Chain format 1: it began as the wire body of the time and stays as it is; the
+    API may rename its fields in `to_wire`, never here."""
+
+    id: UUID
+    code: str
+    name: str
+    name_ta: str
+    unit: str
+    created_at: datetime
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.to_snapshot()
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "code": self.code,
+            "name": self.name,
+            "name_ta": self.name_ta,
+            "unit": self.unit,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def flower_view(flower: Flower) -> FlowerView:
+    return FlowerView(
+        flower.id, flower.code, flower.name, flower.name_ta, flower.unit, flower.created_at
+    )
 
 
 def get_flower(flower_id: UUID) -> Flower | None:
@@ -80,33 +114,75 @@ def farmer_balances(numbers: list[str]) -> dict[str, tuple[int, int]]:
     }
 
 
-def farmer_view(farmer: Farmer, balances: tuple[int, int] | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class FarmerView(View):
+    """A farmer with the journal's word on their money. Chain format 1: it began as the wire
+    body of the time (balances as they stood) and stays as it is."""
+
+    id: UUID
+    number: str
+    name: str
+    name_ta: str
+    phone: str
+    whatsapp: str
+    language: str
+    village: str
+    commission_bp: int | None
+    user_id: UUID | None
+    advance_outstanding_minor: int
+    payable_minor: int
+    version: int
+    created_at: datetime
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.to_snapshot()
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "number": self.number,
+            "name": self.name,
+            "name_ta": self.name_ta or None,
+            "phone": self.phone,
+            "whatsapp": self.whatsapp or None,
+            "language": self.language,
+            "village": self.village or None,
+            "commission_bp": self.commission_bp,
+            "user": _text_or_none(self.user_id),
+            # The journal's word: advances not yet recovered, settled nets not yet paid.
+            "advance_outstanding": format_money(self.advance_outstanding_minor),
+            "payable": format_money(self.payable_minor),
+            "version": self.version,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def farmer_view(farmer: Farmer, balances: tuple[int, int] | None = None) -> FarmerView:
     """`balances`: (advance outstanding, payable) when the caller read them for a page."""
     advance, payable = balances or farmer_balances([farmer.number])[farmer.number]
-    return {
-        "id": str(farmer.id),
-        "number": farmer.number,
-        "name": farmer.name,
-        "name_ta": farmer.name_ta or None,
-        "phone": farmer.phone,
-        "whatsapp": farmer.whatsapp or None,
-        "language": farmer.language,
-        "village": farmer.village or None,
-        "commission_bp": farmer.commission_bp,
-        "user": str(farmer.user_id) if farmer.user_id else None,
-        # The journal's word: advances not yet recovered, settled nets not yet paid.
-        "advance_outstanding": format_money(advance),
-        "payable": format_money(payable),
-        "version": farmer.version,
-        "created_at": farmer.created_at.isoformat(),
-    }
+    return FarmerView(
+        id=farmer.id,
+        number=farmer.number,
+        name=farmer.name,
+        name_ta=farmer.name_ta,
+        phone=farmer.phone,
+        whatsapp=farmer.whatsapp,
+        language=farmer.language,
+        village=farmer.village,
+        commission_bp=farmer.commission_bp,
+        user_id=farmer.user_id,
+        advance_outstanding_minor=advance,
+        payable_minor=payable,
+        version=farmer.version,
+        created_at=farmer.created_at,
+    )
 
 
 def get_farmer(farmer_id: UUID) -> Farmer | None:
     return Farmer.objects.filter(pk=farmer_id).first()
 
 
-def list_farmers(*, page: PageRequest) -> Page[dict[str, Any]]:
+def list_farmers(*, page: PageRequest) -> Page[FarmerView]:
     found = FARMER_ORDER.page(Farmer.objects.all(), page)
     balances = farmer_balances([farmer.number for farmer in found.rows])
     return found.map(lambda farmer: farmer_view(farmer, balances[farmer.number]))
@@ -132,7 +208,28 @@ class CurrentSettings:
             self.fees = tuple(Fee(**fee) for fee in row.fees)
             self.created_at = row.created_at.isoformat()
 
-    def view(self) -> dict[str, Any]:
+    def view(self) -> SettingsView:
+        return SettingsView(
+            self.timezone, self.slots, self.commission_bp, self.fees, self.version, self.created_at
+        )
+
+
+@dataclass(frozen=True)
+class SettingsView(View):
+    """The market's settings in force. Chain format 1: it began as the wire body of the time
+    and stays as it is."""
+
+    timezone: str
+    slots: tuple[Slot, ...]
+    commission_bp: int
+    fees: tuple[Fee, ...]
+    version: int
+    created_at: str | None
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.to_snapshot()
+
+    def to_snapshot(self) -> dict[str, Any]:
         return {
             "timezone": self.timezone,
             "slots": [
@@ -158,17 +255,52 @@ def current_settings() -> CurrentSettings:
     return CurrentSettings(MarketSettings.objects.order_by("-version").first())
 
 
-def rate_posting_view(posting: RatePosting) -> dict[str, Any]:
-    return {
-        "id": str(posting.id),
-        "number": posting.number,
-        "flower": str(posting.flower_id),
-        "date": posting.date.isoformat(),
-        "slot": posting.slot,
-        "rate": format_money(posting.rate_minor),
-        "posted_by": posting.posted_by,
-        "posted_at": posting.posted_at.isoformat(),
-    }
+@dataclass(frozen=True)
+class RatePostingView(View):
+    """A rate posted for a flower and slot. Chain format 1: it began as the wire body of the
+    time and stays as it is (with `priced_entries` when it was posted: the entries it priced)."""
+
+    id: UUID
+    number: str
+    flower_id: UUID
+    date: date
+    slot: str
+    rate_minor: int
+    posted_by: str
+    posted_at: datetime
+    priced_entries: int | None = None
+
+    def with_priced_entries(self, count: int) -> RatePostingView:
+        return replace(self, priced_entries=count)
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.to_snapshot()
+
+    def to_snapshot(self) -> dict[str, Any]:
+        priced = {} if self.priced_entries is None else {"priced_entries": self.priced_entries}
+        return {
+            "id": str(self.id),
+            "number": self.number,
+            "flower": str(self.flower_id),
+            "date": self.date.isoformat(),
+            "slot": self.slot,
+            "rate": format_money(self.rate_minor),
+            "posted_by": self.posted_by,
+            "posted_at": self.posted_at.isoformat(),
+        } | priced
+
+
+def rate_posting_view(posting: RatePosting) -> RatePostingView:
+    return RatePostingView(
+        id=posting.id,
+        number=posting.number,
+        flower_id=posting.flower_id,
+        date=posting.date,
+        slot=posting.slot,
+        rate_minor=posting.rate_minor,
+        posted_by=posting.posted_by,
+        posted_at=posting.posted_at,
+    )
 
 
 def rates_on(flowers: list[Flower], slots: tuple[Slot, ...], on: date) -> list[dict[str, Any]]:
@@ -197,7 +329,7 @@ def rates_on(flowers: list[Flower], slots: tuple[Slot, ...], on: date) -> list[d
                     "rate": format_money(current.rate_minor) if current else None,
                     "effective_from": current.date.isoformat() if current else None,
                     "posting": str(current.pk) if current else None,
-                    "history": [rate_posting_view(posting) for posting in history],
+                    "history": [rate_posting_view(posting).wire for posting in history],
                 }
             )
     return results
@@ -230,28 +362,75 @@ def next_posting_date(flower_id: UUID, slot: str, after: date) -> date | None:
     )
 
 
-def entry_view(entry: Entry, unit: str | None = None) -> dict[str, Any]:
-    """The wire body (and audit snapshot) of an entry. `unit`: the flower's, when known."""
-    unit = unit or entry.flower.unit
-    return {
-        "id": str(entry.id),
-        "number": entry.number,
-        "farmer": str(entry.farmer_id),
-        "flower": str(entry.flower_id),
-        "unit": unit,
-        "qty": invariants.format_qty(entry.qty_base, unit),
-        "arrived_at": entry.arrived_at.isoformat(),
-        "market_day": entry.market_day.isoformat(),
-        "slot": entry.slot,
-        "rate": None if entry.rate_minor is None else format_money(entry.rate_minor),
-        "gross": None if entry.gross_minor is None else format_money(entry.gross_minor),
-        "status": entry.status,
-        "settlement": str(entry.settlement_id) if entry.settlement_id else None,
-        "void_reason": entry.void_reason or None,
-        "version": entry.version,
-        "created_by": entry.created_by,
-        "client_temp_id": entry.client_temp_id or None,
-    }
+@dataclass(frozen=True)
+class FlowerEntryView(View):
+    """A farmer's flowers brought in (an entry). Chain format 1: it began as the wire body of
+    the time and stays as it is."""
+
+    id: UUID
+    number: str
+    farmer_id: UUID
+    flower_id: UUID
+    unit: str
+    qty_base: int
+    arrived_at: datetime
+    market_day: date
+    slot: str
+    rate_minor: int | None
+    gross_minor: int | None
+    status: str
+    settlement_id: UUID | None
+    void_reason: str
+    version: int
+    created_by: str
+    client_temp_id: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.to_snapshot()
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "number": self.number,
+            "farmer": str(self.farmer_id),
+            "flower": str(self.flower_id),
+            "unit": self.unit,
+            "qty": invariants.format_qty(self.qty_base, self.unit),
+            "arrived_at": self.arrived_at.isoformat(),
+            "market_day": self.market_day.isoformat(),
+            "slot": self.slot,
+            "rate": _money_or_none(self.rate_minor),
+            "gross": _money_or_none(self.gross_minor),
+            "status": self.status,
+            "settlement": _text_or_none(self.settlement_id),
+            "void_reason": self.void_reason or None,
+            "version": self.version,
+            "created_by": self.created_by,
+            "client_temp_id": self.client_temp_id or None,
+        }
+
+
+def entry_view(entry: Entry, unit: str | None = None) -> FlowerEntryView:
+    """An entry as a view. `unit`: the flower's, when known."""
+    return FlowerEntryView(
+        id=entry.id,
+        number=entry.number,
+        farmer_id=entry.farmer_id,
+        flower_id=entry.flower_id,
+        unit=unit or entry.flower.unit,
+        qty_base=entry.qty_base,
+        arrived_at=entry.arrived_at,
+        market_day=entry.market_day,
+        slot=entry.slot,
+        rate_minor=entry.rate_minor,
+        gross_minor=entry.gross_minor,
+        status=entry.status,
+        settlement_id=entry.settlement_id,
+        void_reason=entry.void_reason,
+        version=entry.version,
+        created_by=entry.created_by,
+        client_temp_id=entry.client_temp_id,
+    )
 
 
 def get_entry(entry_id: UUID) -> Entry | None:
@@ -282,68 +461,192 @@ ADVANCE_ORDER = Keyset(fields=(text_key("number"), uuid_key("id")), descending=T
 SETTLEMENT_ORDER = Keyset(fields=(text_key("number"), uuid_key("id")), descending=True)
 
 
-def advance_view(advance: Advance) -> dict[str, Any]:
-    return {
-        "id": str(advance.id),
-        "number": advance.number,
-        "farmer": str(advance.farmer_id),
-        "amount": format_money(advance.amount_minor),
-        "method": advance.method,
-        "note": advance.note or None,
-        "journal_entry": str(advance.journal_entry_id),
-        "created_by": advance.created_by,
-        "created_at": advance.created_at.isoformat(),
-        "client_temp_id": advance.client_temp_id or None,
-    }
+@dataclass(frozen=True)
+class AdvanceView(View):
+    """Money advanced to a farmer. Chain format 1: it began as the wire body of the time and
+    stays as it is."""
+
+    id: UUID
+    number: str
+    farmer_id: UUID
+    amount_minor: int
+    method: str
+    note: str
+    journal_entry_id: UUID
+    created_by: str
+    created_at: datetime
+    client_temp_id: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.to_snapshot()
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "number": self.number,
+            "farmer": str(self.farmer_id),
+            "amount": format_money(self.amount_minor),
+            "method": self.method,
+            "note": self.note or None,
+            "journal_entry": str(self.journal_entry_id),
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+            "client_temp_id": self.client_temp_id or None,
+        }
 
 
-def settlement_view(settlement: Settlement, *, with_entries: bool = True) -> dict[str, Any]:
-    """The wire body; its entries (numbers and figures) only when asked: a settlement's audit
-    snapshot after generation names them once, state changes do not repeat them."""
-    body: dict[str, Any] = {
-        "id": str(settlement.id),
-        "number": settlement.number,
-        "farmer": str(settlement.farmer_id),
-        "period_from": settlement.period_from.isoformat(),
-        "period_to": settlement.period_to.isoformat(),
-        "status": settlement.status,
-        "entry_count": settlement.entry_count,
-        "gross": format_money(settlement.gross_minor),
-        "commission_bp": settlement.commission_bp,
-        "commission": format_money(settlement.commission_minor),
-        "fees": [
-            {"code": fee["code"], "amount": format_money(fee["amount_minor"])}
-            for fee in settlement.fees
-        ],
-        "advance_recovered": format_money(settlement.advance_recovered_minor),
-        "net": format_money(settlement.net_minor),
-        "payment_method": settlement.payment_method or None,
-        "cancel_reason": settlement.cancel_reason or None,
-        "version": settlement.version,
-        "created_by": settlement.created_by,
-        "created_at": settlement.created_at.isoformat(),
-        "approved_by": settlement.approved_by or None,
-        "approved_at": settlement.approved_at.isoformat() if settlement.approved_at else None,
-        "paid_by": settlement.paid_by or None,
-        "paid_at": settlement.paid_at.isoformat() if settlement.paid_at else None,
-        "cancelled_by": settlement.cancelled_by or None,
-        "cancelled_at": settlement.cancelled_at.isoformat() if settlement.cancelled_at else None,
-    }
+def advance_view(advance: Advance) -> AdvanceView:
+    return AdvanceView(
+        id=advance.id,
+        number=advance.number,
+        farmer_id=advance.farmer_id,
+        amount_minor=advance.amount_minor,
+        method=advance.method,
+        note=advance.note,
+        journal_entry_id=advance.journal_entry_id,
+        created_by=advance.created_by,
+        created_at=advance.created_at,
+        client_temp_id=advance.client_temp_id,
+    )
+
+
+@dataclass(frozen=True)
+class SettledEntryView:
+    """An entry as its settlement names it."""
+
+    id: UUID
+    number: str
+    market_day: date
+    slot: str
+    flower_id: UUID
+    qty: str | int
+    rate_minor: int | None
+    gross_minor: int | None
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "number": self.number,
+            "market_day": self.market_day.isoformat(),
+            "slot": self.slot,
+            "flower": str(self.flower_id),
+            "qty": self.qty,
+            "rate": _money_or_none(self.rate_minor),
+            "gross": _money_or_none(self.gross_minor),
+        }
+
+
+@dataclass(frozen=True)
+class SettlementView(View):
+    """A farmer's settlement. Chain format 1: it began as the wire body of the time and stays
+    as it is; its entries (`entries` not None) only in the snapshot after generation, state
+    changes do not repeat them."""
+
+    id: UUID
+    number: str
+    farmer_id: UUID
+    period_from: date
+    period_to: date
+    status: str
+    entry_count: int
+    gross_minor: int
+    commission_bp: int
+    commission_minor: int
+    fees: tuple[tuple[str, int], ...]
+    advance_recovered_minor: int
+    net_minor: int
+    payment_method: str
+    cancel_reason: str
+    version: int
+    created_by: str
+    created_at: datetime
+    approved_by: str
+    approved_at: datetime | None
+    paid_by: str
+    paid_at: datetime | None
+    cancelled_by: str
+    cancelled_at: datetime | None
+    entries: tuple[SettledEntryView, ...] | None
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.to_snapshot()
+
+    def to_snapshot(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": str(self.id),
+            "number": self.number,
+            "farmer": str(self.farmer_id),
+            "period_from": self.period_from.isoformat(),
+            "period_to": self.period_to.isoformat(),
+            "status": self.status,
+            "entry_count": self.entry_count,
+            "gross": format_money(self.gross_minor),
+            "commission_bp": self.commission_bp,
+            "commission": format_money(self.commission_minor),
+            "fees": [{"code": code, "amount": format_money(amount)} for code, amount in self.fees],
+            "advance_recovered": format_money(self.advance_recovered_minor),
+            "net": format_money(self.net_minor),
+            "payment_method": self.payment_method or None,
+            "cancel_reason": self.cancel_reason or None,
+            "version": self.version,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+            "approved_by": self.approved_by or None,
+            "approved_at": _iso_or_none(self.approved_at),
+            "paid_by": self.paid_by or None,
+            "paid_at": _iso_or_none(self.paid_at),
+            "cancelled_by": self.cancelled_by or None,
+            "cancelled_at": _iso_or_none(self.cancelled_at),
+        }
+        if self.entries is not None:
+            body["entries"] = [entry.snapshot() for entry in self.entries]
+        return body
+
+
+def settlement_view(settlement: Settlement, *, with_entries: bool = True) -> SettlementView:
+    """The settlement as a view; its entries (numbers and figures) only when asked."""
+    entries = None
     if with_entries:
-        body["entries"] = [
-            {
-                "id": str(entry.id),
-                "number": entry.number,
-                "market_day": entry.market_day.isoformat(),
-                "slot": entry.slot,
-                "flower": str(entry.flower_id),
-                "qty": invariants.format_qty(entry.qty_base, entry.flower.unit),
-                "rate": None if entry.rate_minor is None else format_money(entry.rate_minor),
-                "gross": None if entry.gross_minor is None else format_money(entry.gross_minor),
-            }
+        entries = tuple(
+            SettledEntryView(
+                id=entry.id,
+                number=entry.number,
+                market_day=entry.market_day,
+                slot=entry.slot,
+                flower_id=entry.flower_id,
+                qty=invariants.format_qty(entry.qty_base, entry.flower.unit),
+                rate_minor=entry.rate_minor,
+                gross_minor=entry.gross_minor,
+            )
             for entry in settlement.entries.select_related("flower").order_by("seq")
-        ]
-    return body
+        )
+    return SettlementView(
+        id=settlement.id,
+        number=settlement.number,
+        farmer_id=settlement.farmer_id,
+        period_from=settlement.period_from,
+        period_to=settlement.period_to,
+        status=settlement.status,
+        entry_count=settlement.entry_count,
+        gross_minor=settlement.gross_minor,
+        commission_bp=settlement.commission_bp,
+        commission_minor=settlement.commission_minor,
+        fees=tuple((fee["code"], fee["amount_minor"]) for fee in settlement.fees),
+        advance_recovered_minor=settlement.advance_recovered_minor,
+        net_minor=settlement.net_minor,
+        payment_method=settlement.payment_method,
+        cancel_reason=settlement.cancel_reason,
+        version=settlement.version,
+        created_by=settlement.created_by,
+        created_at=settlement.created_at,
+        approved_by=settlement.approved_by,
+        approved_at=settlement.approved_at,
+        paid_by=settlement.paid_by,
+        paid_at=settlement.paid_at,
+        cancelled_by=settlement.cancelled_by,
+        cancelled_at=settlement.cancelled_at,
+        entries=entries,
+    )
 
 
 def list_advances(*, page: PageRequest, farmer_id: UUID | None = None) -> Page[Advance]:

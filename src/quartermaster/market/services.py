@@ -38,6 +38,7 @@ from quartermaster.market.models import (
 from quartermaster.market.notices import FarmerEvent, enqueue_farmer_notification
 from quartermaster.market.selectors import (
     CurrentSettings,
+    SettlementView,
     advance_view,
     current_settings,
     entry_view,
@@ -87,7 +88,7 @@ class CreateFlower(Command):
         except IntegrityError as exc:  # a concurrent create won the code
             raise Invalid.field("code", "already exists") from exc
         view = flower_view(flower)
-        return Outcome(201, view, [Change("market.flower", view["id"], None, view)])
+        return Outcome(201, view, [Change("market.flower", str(view.id), None, view)])
 
 
 class SlotIn(BaseModel):
@@ -234,7 +235,9 @@ class CreateFarmer(Command):
         except IntegrityError as exc:  # a concurrent create linked the same user
             raise Invalid.field("user", "already linked to another farmer") from exc
         view = farmer_view(farmer)
-        return Outcome(201, view, [Change("market.farmer", view["id"], None, view, farmer.version)])
+        return Outcome(
+            201, view, [Change("market.farmer", str(view.id), None, view, farmer.version)]
+        )
 
 
 class UpdateFarmer(VersionedUpdate):
@@ -326,7 +329,7 @@ class UpdateFarmer(VersionedUpdate):
         farmer = Farmer.objects.get(pk=self.id)
         after = farmer_view(farmer)
         return Outcome(
-            200, after, [Change("market.farmer", after["id"], before, after, farmer.version)]
+            200, after, [Change("market.farmer", str(after.id), before, after, farmer.version)]
         )
 
 
@@ -362,8 +365,8 @@ class PostRate(Command):
         )
         # The entries of this flower and slot that waited for a rate get it now, audited.
         priced = recording.price_awaiting(posting, flower.unit)
-        view = {**rate_posting_view(posting), "priced_entries": len(priced)}
-        return Outcome(201, view, [Change("market.rate", view["id"], None, view), *priced])
+        view = rate_posting_view(posting).with_priced_entries(len(priced))
+        return Outcome(201, view, [Change("market.rate", str(view.id), None, view), *priced])
 
 
 # -- advances --
@@ -426,9 +429,11 @@ class RecordAdvance(Command):
         )
         view = advance_view(advance)
         outstanding, _ = farmer_balances([farmer.number])[farmer.number]
-        body = {**view, "advance_outstanding": format_money(outstanding)}
+        body = {**view.wire, "advance_outstanding": format_money(outstanding)}
         return Outcome(
-            201, body, [Change("market.advance", view["id"], None, view), *posted.changes, *notice]
+            201,
+            body,
+            [Change("market.advance", str(view.id), None, view), *posted.changes, *notice],
         )
 
 
@@ -506,8 +511,8 @@ class GenerateSettlement(Command):
         )
         view = settlement_view(settlement)
         waiting = in_period.filter(status=EntryStatus.AWAITING_RATE).count()
-        body = {**view, "awaiting_rate_entries": waiting}
-        return Outcome(201, body, [Change(SETTLEMENT, view["id"], None, view, 1), *changes])
+        body = {**view.wire, "awaiting_rate_entries": waiting}
+        return Outcome(201, body, [Change(SETTLEMENT, str(view.id), None, view, 1), *changes])
 
 
 def _totals(
@@ -563,7 +568,7 @@ def _move_entries(entries: list[Entry], status: str, settlement: Settlement | No
         entry.settlement = settlement
         entry.version += 1
         after = entry_view(entry)
-        changes.append(Change(recording.ENTITY, after["id"], before, after, entry.version))
+        changes.append(Change(recording.ENTITY, str(after.id), before, after, entry.version))
     Entry.objects.bulk_update(entries, ["status", "settlement", "version"], batch_size=500)
     recording.keep_versions(entries)
     return changes
@@ -594,11 +599,11 @@ def _require(settlement: Settlement, *states: str) -> None:
         )
 
 
-def _saved(settlement: Settlement, before: dict[str, Any], fields: list[str]) -> Change:
+def _saved(settlement: Settlement, before: SettlementView, fields: list[str]) -> Change:
     settlement.version += 1
     settlement.save(update_fields=[*fields, "version"])
     after = settlement_view(settlement, with_entries=False)
-    return Change(SETTLEMENT, after["id"], before, after, settlement.version)
+    return Change(SETTLEMENT, str(after.id), before, after, settlement.version)
 
 
 class ApproveSettlement(Command):

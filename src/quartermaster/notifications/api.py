@@ -53,7 +53,7 @@ def list_all_notifications(request: HttpRequest, params: Query[NotificationsQuer
         status=clean_status(params.status),
         recipient=clean_recipient(params.recipient),
     )
-    return page_response(page, notification_view)
+    return page_response(page, lambda notification: notification_view(notification).wire)
 
 
 @router.post("/{uuid:notification_id}/retry", response={200: NotificationOut, **ERRORS})

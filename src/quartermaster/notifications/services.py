@@ -35,6 +35,7 @@ from quartermaster.notifications.invariants import (
 from quartermaster.notifications.invariants import provider_phone as e164
 from quartermaster.notifications.models import Notification
 from quartermaster.notifications.selectors import (
+    NotificationView,
     by_dedupe_key,
     find_reported,
     notification_view,
@@ -182,7 +183,7 @@ def _queue(
     )
     outbox.enqueue(outbox.Message(KIND, str(notification.id), dedupe_key))
     view = notification_view(notification)
-    return Change(ENTITY, view["id"], None, view, publish=False)
+    return Change(ENTITY, str(view.id), None, view, publish=False)
 
 
 def _sms_fallback(failed: Notification) -> list[Change]:
@@ -213,10 +214,10 @@ def _locked(notification_id: UUID) -> Notification:
     return notification
 
 
-def _changed(notification_id: UUID, before: dict[str, object], **values: object) -> Change:
+def _changed(notification_id: UUID, before: NotificationView, **values: object) -> Change:
     Notification.objects.filter(pk=notification_id).update(updated_at=timezone.now(), **values)
     after = notification_view(Notification.objects.get(pk=notification_id))
-    return Change(ENTITY, after["id"], before, after, publish=False)
+    return Change(ENTITY, str(after.id), before, after, publish=False)
 
 
 class MarkSending(Command):

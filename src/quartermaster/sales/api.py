@@ -116,7 +116,7 @@ def record_meter_reading(
 def list_all_customers(request: HttpRequest, params: Query[PageQuery]) -> HttpResponse:
     policy.authorize(actor_of(request), "customer.read")
     page = list_customers(page=CUSTOMER_ORDER.request(cursor=params.cursor, limit=params.limit))
-    return page_response(page, customer_view)
+    return page_response(page, lambda customer: customer_view(customer).wire)
 
 
 @router.get("/customers/{uuid:customer_id}", response={200: CustomerOut, **ERRORS})
@@ -125,7 +125,7 @@ def retrieve_customer(request: HttpRequest, customer_id: UUID) -> HttpResponse:
     customer = get_customer(customer_id)
     if customer is None:
         raise NotFound()
-    return json_response(200, customer_view(customer))
+    return json_response(200, customer_view(customer).wire)
 
 
 @router.get("/customers/{uuid:customer_id}/statement", response={200: StatementOut, **ERRORS})
@@ -154,7 +154,7 @@ def retrieve_sale(request: HttpRequest, transaction_id: UUID) -> HttpResponse:
     sale = get_sale(actor=actor, sale_id=transaction_id)
     if sale is None:
         raise NotFound()
-    return json_response(200, sale_view(sale))
+    return json_response(200, sale_view(sale).wire)
 
 
 @router.post("/transactions/{uuid:transaction_id}/confirm", response={200: SaleOut, **ERRORS})
@@ -217,7 +217,7 @@ def retrieve_credit_note(request: HttpRequest, credit_note_id: UUID) -> HttpResp
     note = get_credit_note(actor=actor, credit_note_id=credit_note_id)
     if note is None:
         raise NotFound()
-    return json_response(200, credit_note_view(note))
+    return json_response(200, credit_note_view(note).wire)
 
 
 @router.post("/returns", response={201: dict, **ERRORS})

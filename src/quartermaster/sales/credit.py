@@ -52,6 +52,7 @@ from quartermaster.sales.models import (
     Refund,
 )
 from quartermaster.sales.selectors import (
+    AllocationView,
     allocation_view,
     get_customer,
     last_meter_reading,
@@ -135,12 +136,12 @@ def _credit_of(customer_id: UUID) -> int:
 class Applied:
     """Money applied to invoices by one operation: the rows' views and their audit changes."""
 
-    views: list[dict[str, Any]] = field(default_factory=list)
+    views: list[AllocationView] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
 
     @property
     def total_minor(self) -> int:
-        return sum(view["amount_minor"] for view in self.views)
+        return sum(view.amount_minor for view in self.views)
 
 
 def _apply_credit(
@@ -179,18 +180,15 @@ def _apply_credit(
     applied = Applied()
     for row in rows:
         view = allocation_view(row)
-        applied.views.append({**view, "amount_minor": row.amount_minor})
+        applied.views.append(view)
         applied.changes.append(
-            Change("allocation", view["id"], None, view, owner_id=customer.user_id)
+            Change("allocation", str(view.id), None, view, owner_id=customer.user_id)
         )
     return applied
 
 
 def _wire_allocations(applied: Applied) -> list[dict[str, Any]]:
-    return [
-        {key: value for key, value in view.items() if key != "amount_minor"}
-        for view in applied.views
-    ]
+    return [view.wire for view in applied.views]
 
 
 # --- journal ----------------------------------------------------------------------------------
@@ -280,12 +278,12 @@ def receive_payment(
     posted = post_payment(payment, customer, ctx, action)
     view = payment_view(payment)
     body = {
-        **view,
+        **view.wire,
         "allocations": _wire_allocations(applied),
         "unallocated": format_money(amount_minor - applied.total_minor),
     }
     changes = [
-        Change("payment", view["id"], None, view, owner_id=customer.user_id),
+        Change("payment", str(view.id), None, view, owner_id=customer.user_id),
         *applied.changes,
         *posted.changes,
     ]
@@ -367,7 +365,7 @@ class RecordRefund(Command):
         )
         posted = post_refund(refund, customer, ctx, self.name)
         view = refund_view(refund)
-        change = Change("refund", view["id"], None, view, owner_id=customer.user_id)
+        change = Change("refund", str(view.id), None, view, owner_id=customer.user_id)
         return Outcome(201, view, [change, *posted.changes])
 
 
@@ -414,7 +412,7 @@ class RecordMeterReading(Command):
             recorded_by=ctx.actor.username,
         )
         view = meter_reading_view(row)
-        change = Change("meter_reading", view["id"], None, view, owner_id=customer.user_id)
+        change = Change("meter_reading", str(view.id), None, view, owner_id=customer.user_id)
         return Outcome(201, view, [change])
 
 
@@ -458,7 +456,7 @@ def _record_readings(
             recorded_by=ctx.actor.username,
         )
         view = meter_reading_view(row)
-        changes.append(Change("meter_reading", view["id"], None, view, owner_id=customer.user_id))
+        changes.append(Change("meter_reading", str(view.id), None, view, owner_id=customer.user_id))
     return changes
 
 
@@ -548,12 +546,12 @@ def _settle_run(raised: Sequence[RaisedInvoice]) -> list[tuple[list[Change], dic
     for customer_id in sorted(totals):  # one row lock order for every run
         _shift(customer_id, balance=totals[customer_id])
     holding = CustomerAccount.objects.filter(pk__in=list(totals), credit_minor__gt=0)
-    by_invoice: dict[str, list[Change]] = {}
+    by_invoice: dict[UUID, list[Change]] = {}
     for customer_id in sorted(holding.values_list("pk", flat=True)):
-        for change in _apply_credit(customers[customer_id]).changes:
-            assert isinstance(change.after, dict)
-            by_invoice.setdefault(change.after["invoice"], []).append(change)
-    return [(by_invoice.get(str(entry.invoice_id), []), {}) for entry in raised]
+        applied = _apply_credit(customers[customer_id])
+        for view, change in zip(applied.views, applied.changes, strict=True):
+            by_invoice.setdefault(view.invoice_id, []).append(change)
+    return [(by_invoice.get(entry.invoice_id, []), {}) for entry in raised]
 
 
 def _settle_invoice(entry: RaisedInvoice) -> tuple[list[Change], dict[str, Any]]:
@@ -577,7 +575,7 @@ def _settle_invoice(entry: RaisedInvoice) -> tuple[list[Change], dict[str, Any]]
     applied = _apply_credit(customer, named=[])
     changes += applied.changes
     due = entry.total_minor - sum(
-        view["amount_minor"] for view in applied.views if view["invoice"] == str(entry.invoice_id)
+        view.amount_minor for view in applied.views if view.invoice_id == entry.invoice_id
     )
     extra: dict[str, Any] = {}
     if entry.payment is not None:

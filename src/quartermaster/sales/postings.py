@@ -17,12 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 from django.db.models import Sum
 
-from quartermaster.core.money import format_money
 from quartermaster.core.types import Change, Context
 from quartermaster.journal import invariants as journal_rules
 from quartermaster.journal.invariants import AccountSpec, PostingLine
@@ -35,6 +33,7 @@ from quartermaster.journal.services import (
 )
 from quartermaster.sales.invariants import InvoiceLineKind, RefundMethod, deposit_refund
 from quartermaster.sales.models import DepositMovement, Invoice, InvoiceLine
+from quartermaster.sales.selectors import deposit_movement_view
 
 INVOICE_SOURCE = "sales.invoice"
 REFUND_SOURCE = "sales.deposit_refund"
@@ -252,13 +251,6 @@ def _deposit_changes(moved: list[DepositMovement]) -> list[Change]:
     changes = []
     for row in written:
         # (SQLite and PostgreSQL both return the new ids from bulk_create.)
-        body: dict[str, Any] = {
-            "id": row.pk,
-            "customer": str(row.customer_id),
-            "item": str(row.item_id),
-            "qty": row.qty,
-            "amount": format_money(row.amount_minor),
-            "source": row.source,
-        }
-        changes.append(Change("customer_deposit", str(row.pk), None, body, publish=False))
+        view = deposit_movement_view(row)
+        changes.append(Change("customer_deposit", str(row.pk), None, view, publish=False))
     return changes

@@ -58,7 +58,7 @@ from quartermaster.inventory.selectors import get_items, get_locations
 from quartermaster.sales import credit, invariants, postings
 from quartermaster.sales.invariants import InvoiceEmailStatus, InvoiceLineKind, SaleMode, SaleStatus
 from quartermaster.sales.models import Customer, Invoice, InvoiceLine, SaleLine, SaleTransaction
-from quartermaster.sales.selectors import get_customers, invoice_view, sale_view_of
+from quartermaster.sales.selectors import InvoiceView, get_customers, invoice_view, sale_view_of
 
 
 class SaleLineRequest(Protocol):
@@ -235,8 +235,8 @@ def _settle(passed: list[_Sale], outcomes: list[Outcome], *, alone: bool) -> Non
     changes join the sale's, and a payment taken with it shows in its body."""
     raised = [
         credit.RaisedInvoice(
-            sale_id=UUID(outcome.body["id"]),
-            invoice_id=UUID(outcome.body["invoice"]["id"]),
+            sale_id=outcome.body.id,
+            invoice_id=outcome.body.invoice.id,
             total_minor=invariants.invoice_totals(sale.priced).total_minor,
             customer=sale.customer,
             ctx=sale.ctx,
@@ -253,7 +253,12 @@ def _settle(passed: list[_Sale], outcomes: list[Outcome], *, alone: bool) -> Non
         if sale.planned is not None:
             changes, extra = next(settled)
             outcome.changes.extend(changes)
-            outcome.body.update(extra)
+            if "payment" in extra:
+                # The sale's body and its sealed record both carry the payment taken with it.
+                sold = outcome.changes[0]
+                assert sold.after is outcome.body  # record_sales puts the sale's change first
+                outcome.body = outcome.body.with_payment(extra["payment"])
+                outcome.changes[0] = replace(sold, after=outcome.body)
 
 
 def check_mode(line_no: int, line: SaleLineRequest, item: Item) -> None:
@@ -507,20 +512,20 @@ def _write(passed: list[_Sale], book: StockBook, items: dict[Any, Item]) -> list
         row = by_sale[id(sale)]
         owner = sale.customer.user_id
         changes: list[Change] = []
-        invoice: dict[str, Any] | None = None
+        invoice: InvoiceView | None = None
         if id(sale) in invoices:
             moved = moves[id(sale)]
             invoice = invoice_view(*invoices[id(sale)])
             changes = moved.changes + [asset_change(*asset) for asset in sale.assets]
             changes.append(
                 Change(
-                    "invoice", invoice["id"], None, invoice, None, row.location_id, owner_id=owner
+                    "invoice", str(invoice.id), None, invoice, None, row.location_id, owner_id=owner
                 )
             )
             changes += posted[id(sale)]
         view = sale_view_of(row, lines[id(sale)], invoice, None)
         sale_change = Change(
-            "sale", view["id"], None, view, view["version"], row.location_id, owner_id=owner
+            "sale", str(view.id), None, view, view.version, row.location_id, owner_id=owner
         )
         outcomes.append(Outcome(201, view, [sale_change, *changes]))
     return outcomes

@@ -3,8 +3,9 @@ the selling location, so staff see only those at their locations (others answer 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
 from uuid import UUID
@@ -17,7 +18,7 @@ from quartermaster.core.models import AuditEntry
 from quartermaster.core.money import format_money
 from quartermaster.core.pagination import Keyset, Page, PageRequest, text_key, uuid_key
 from quartermaster.core.rows import read_rows, uuid_param
-from quartermaster.core.types import Actor
+from quartermaster.core.types import Actor, View
 from quartermaster.documents.types import InvoiceDocument
 from quartermaster.documents.types import InvoiceLine as InvoiceDocumentLine
 from quartermaster.documents.types import MeterReading as BilledMeterReading
@@ -49,24 +50,72 @@ def get_customers(customer_ids: Iterable[UUID]) -> dict[UUID, Customer]:
     return {customer.pk: customer for customer in found}
 
 
-def customer_view(customer: Customer) -> dict[str, Any]:
-    return {
-        "id": str(customer.id),
-        "number": customer.number,
-        "name": customer.name,
-        "phone": customer.phone,
-        "site": str(customer.site_id),
-        "client_temp_id": customer.client_temp_id or None,
-        "created_at": customer.created_at.isoformat(),
-        "version": customer.version,
-        "user": str(customer.user_id) if customer.user_id else None,
-        "payment_terms": customer.payment_terms,
-        "credit_limit": None
-        if customer.credit_limit_minor is None
-        else format_money(customer.credit_limit_minor),
-        "meter_installed": customer.meter_installed,
-        "meter_rate": format_money(customer.meter_rate_minor),
-    }
+@dataclass(frozen=True)
+class CustomerView(View):
+    """A customer (API.md "Customers"). Chain format 1: it began as the wire body of the time
+    and stays as it is; the API may rename its fields in `to_wire`, never here."""
+
+    id: UUID
+    number: str
+    name: str
+    phone: str
+    site_id: UUID
+    client_temp_id: str
+    created_at: datetime
+    version: int
+    user_id: UUID | None
+    payment_terms: str
+    credit_limit_minor: int | None
+    meter_installed: bool
+    meter_rate_minor: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.to_snapshot()
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "number": self.number,
+            "name": self.name,
+            "phone": self.phone,
+            "site": str(self.site_id),
+            "client_temp_id": self.client_temp_id or None,
+            "created_at": self.created_at.isoformat(),
+            "version": self.version,
+            "user": _text_or_none(self.user_id),
+            "payment_terms": self.payment_terms,
+            "credit_limit": None
+            if self.credit_limit_minor is None
+            else format_money(self.credit_limit_minor),
+            "meter_installed": self.meter_installed,
+            "meter_rate": format_money(self.meter_rate_minor),
+        }
+
+
+def customer_view(customer: Customer) -> CustomerView:
+    return CustomerView(
+        id=customer.id,
+        number=customer.number,
+        name=customer.name,
+        phone=customer.phone,
+        site_id=customer.site_id,
+        client_temp_id=customer.client_temp_id,
+        created_at=customer.created_at,
+        version=customer.version,
+        user_id=customer.user_id,
+        payment_terms=customer.payment_terms,
+        credit_limit_minor=customer.credit_limit_minor,
+        meter_installed=customer.meter_installed,
+        meter_rate_minor=customer.meter_rate_minor,
+    )
+
+
+def _text_or_none(value: UUID | int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _iso_or_none(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def get_customer(customer_id: UUID) -> Customer | None:
@@ -87,74 +136,188 @@ def _visible_sales(actor: Actor) -> QuerySet[SaleTransaction]:
     return query
 
 
-def invoice_view(invoice: Invoice, lines: list[InvoiceLine] | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class InvoiceLineView:
+    """One line of an invoice, as its invoice's encodings carry it."""
+
+    line: int
+    kind: str
+    item_id: UUID
+    description: str
+    qty: int
+    unit_price_minor: int
+    net_minor: int
+    tax_rate_bp: int
+    tax_minor: int
+    total_minor: int
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "kind": self.kind,
+            "item": str(self.item_id),
+            "description": self.description,
+            "qty": self.qty,
+            "unit_price": format_money(self.unit_price_minor),
+            "net": format_money(self.net_minor),
+            "tax_rate_bp": self.tax_rate_bp,
+            "tax": format_money(self.tax_minor),
+            "total": format_money(self.total_minor),
+        }
+
+
+@dataclass(frozen=True)
+class InvoiceView(View):
+    """An invoice (API.md "Invoices"). Chain format 1: it began as the wire body of the time
+    and stays as it is; the API may rename its fields in `to_wire`, never here."""
+
+    id: UUID
+    number: str
+    sale_id: UUID
+    customer_id: UUID
+    lines: tuple[InvoiceLineView, ...]
+    subtotal_minor: int
+    tax_minor: int
+    deposit_minor: int
+    total_minor: int
+    created_at: datetime
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.to_snapshot()
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "number": self.number,
+            "transaction": str(self.sale_id),
+            "customer": str(self.customer_id),
+            "lines": [line.snapshot() for line in self.lines],
+            "subtotal": format_money(self.subtotal_minor),
+            "tax": format_money(self.tax_minor),
+            "deposit": format_money(self.deposit_minor),
+            "total": format_money(self.total_minor),
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def invoice_view(invoice: Invoice, lines: list[InvoiceLine] | None = None) -> InvoiceView:
     """`lines`: the invoice's lines when the caller has them (they are read otherwise)."""
     if lines is None:
         lines = list(invoice.lines.order_by("line_no"))
-    return {
-        "id": str(invoice.id),
-        "number": invoice.number,
-        "transaction": str(invoice.sale_id),
-        "customer": str(invoice.customer_id),
-        "lines": [
-            {
-                "line": line.line_no,
-                "kind": line.kind,
-                "item": str(line.item_id),
-                "description": line.description,
-                "qty": line.qty,
-                "unit_price": format_money(line.unit_price_minor),
-                "net": format_money(line.net_minor),
-                "tax_rate_bp": line.tax_rate_bp,
-                "tax": format_money(line.tax_minor),
-                "total": format_money(line.total_minor),
-            }
+    return InvoiceView(
+        id=invoice.id,
+        number=invoice.number,
+        sale_id=invoice.sale_id,
+        customer_id=invoice.customer_id,
+        lines=tuple(
+            InvoiceLineView(
+                line=line.line_no,
+                kind=line.kind,
+                item_id=line.item_id,
+                description=line.description,
+                qty=line.qty,
+                unit_price_minor=line.unit_price_minor,
+                net_minor=line.net_minor,
+                tax_rate_bp=line.tax_rate_bp,
+                tax_minor=line.tax_minor,
+                total_minor=line.total_minor,
+            )
             for line in lines
-        ],
-        "subtotal": format_money(invoice.subtotal_minor),
-        "tax": format_money(invoice.tax_minor),
-        "deposit": format_money(invoice.deposit_minor),
-        "total": format_money(invoice.total_minor),
-        "created_at": invoice.created_at.isoformat(),
-    }
+        ),
+        subtotal_minor=invoice.subtotal_minor,
+        tax_minor=invoice.tax_minor,
+        deposit_minor=invoice.deposit_minor,
+        total_minor=invoice.total_minor,
+        created_at=invoice.created_at,
+    )
 
 
-def invoice_email_view(invoice: Invoice) -> dict[str, Any]:
+@dataclass(frozen=True)
+class InvoiceEmailView(View):
     """Whether an invoice has left the building by e-mail (its own record in the chain and the
-    feed: the invoice's snapshot stays as it was recorded)."""
-    return {
-        "invoice": str(invoice.id),
-        "number": invoice.number,
-        "email_status": invoice.email_status,
-        "emailed_at": invoice.emailed_at.isoformat() if invoice.emailed_at else None,
-    }
+    feed: the invoice's snapshot stays as it was recorded). Chain format 1, as on the wire."""
+
+    invoice_id: UUID
+    number: str
+    email_status: str
+    emailed_at: datetime | None
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.to_snapshot()
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {
+            "invoice": str(self.invoice_id),
+            "number": self.number,
+            "email_status": self.email_status,
+            "emailed_at": _iso_or_none(self.emailed_at),
+        }
+
+
+def invoice_email_view(invoice: Invoice) -> InvoiceEmailView:
+    return InvoiceEmailView(invoice.id, invoice.number, invoice.email_status, invoice.emailed_at)
 
 
 def invoice_wire(invoice: Invoice) -> dict[str, Any]:
     """GET /invoices/{id}: the invoice, with its e-mail status."""
     return {
-        **invoice_view(invoice),
+        **invoice_view(invoice).wire,
         "email_status": invoice.email_status,
-        "emailed_at": invoice.emailed_at.isoformat() if invoice.emailed_at else None,
+        "emailed_at": _iso_or_none(invoice.emailed_at),
     }
 
 
-def credit_note_view(note: CreditNote) -> dict[str, Any]:
-    return {
-        "id": str(note.id),
-        "number": note.number,
-        "kind": note.kind,
-        "customer": str(note.customer_id),
-        "invoice": str(note.invoice_id) if note.invoice_id else None,
-        "movement": str(note.movement_id) if note.movement_id else None,
-        "reason": note.reason,
-        "lines": note.lines,
-        "total": format_money(note.total_minor),
-        "created_at": note.created_at.isoformat(),
-    }
+@dataclass(frozen=True)
+class CreditNoteView(View):
+    """A credit note (API.md "Credit notes"). Chain format 1: it began as the wire body of the
+    time and stays as it is; the API may rename its fields in `to_wire`, never here."""
+
+    id: UUID
+    number: str
+    kind: str
+    customer_id: UUID
+    invoice_id: UUID | None
+    movement_id: UUID | None
+    reason: str
+    # As stored with the note (an invoice's line snapshots, or the deposits refunded).
+    lines: tuple[dict[str, Any], ...]
+    total_minor: int
+    created_at: datetime
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.to_snapshot()
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "number": self.number,
+            "kind": self.kind,
+            "customer": str(self.customer_id),
+            "invoice": _text_or_none(self.invoice_id),
+            "movement": _text_or_none(self.movement_id),
+            "reason": self.reason,
+            "lines": [dict(line) for line in self.lines],
+            "total": format_money(self.total_minor),
+            "created_at": self.created_at.isoformat(),
+        }
 
 
-def sale_view(sale: SaleTransaction) -> dict[str, Any]:
+def credit_note_view(note: CreditNote) -> CreditNoteView:
+    return CreditNoteView(
+        id=note.id,
+        number=note.number,
+        kind=note.kind,
+        customer_id=note.customer_id,
+        invoice_id=note.invoice_id,
+        movement_id=note.movement_id,
+        reason=note.reason,
+        lines=tuple(note.lines),
+        total_minor=note.total_minor,
+        created_at=note.created_at,
+    )
+
+
+def sale_view(sale: SaleTransaction) -> SaleView:
     invoice = Invoice.objects.filter(sale=sale).first()
     note = CreditNote.objects.filter(invoice=invoice).first() if invoice else None
     return sale_view_of(
@@ -165,51 +328,139 @@ def sale_view(sale: SaleTransaction) -> dict[str, Any]:
     )
 
 
+@dataclass(frozen=True)
+class SaleLineView:
+    """One line of a sale, as its sale's encodings carry it."""
+
+    line: int
+    item_id: UUID
+    qty: int
+    unit_price_minor: int
+    serials: tuple[str, ...]
+    meter_reading: int | None
+    mode: str
+    returned_serials: tuple[str, ...]
+
+    def snapshot(self) -> dict[str, Any]:
+        """An exchange's or a new connection's line says so; an outright sale's line reads as
+        it always has (its audit snapshots unchanged)."""
+        body: dict[str, Any] = {
+            "line": self.line,
+            "item": str(self.item_id),
+            "qty": self.qty,
+            "unit_price": format_money(self.unit_price_minor),
+            "serials": list(self.serials),
+            "meter_reading": self.meter_reading,
+        }
+        if self.mode != "sale":
+            body |= {"mode": self.mode, "returned_serials": list(self.returned_serials)}
+        return body
+
+
+@dataclass(frozen=True)
+class SaleView(View):
+    """A sale with its invoice and credit note (API.md "Transactions"). Chain format 1: it
+    began as the wire body of the time and stays as it is (its invoice and credit note as
+    their own snapshots); the API may rename its fields in `to_wire`, never here."""
+
+    id: UUID
+    number: str
+    status: str
+    customer_id: UUID
+    location_id: UUID
+    lines: tuple[SaleLineView, ...]
+    invoice: InvoiceView | None
+    credit_note: CreditNoteView | None
+    movement_id: UUID | None
+    reversal_id: UUID | None
+    void_reason: str
+    client_temp_id: str
+    created_by: str
+    created_at: datetime
+    confirmed_at: datetime | None
+    voided_at: datetime | None
+    version: int
+    # The payment taken with the sale (its body as answered: the payment, its allocations and
+    # what stayed unallocated); chain format 1 sealed it with the sale that took it.
+    payment: dict[str, Any] | None = None
+
+    def with_payment(self, payment: dict[str, Any]) -> SaleView:
+        return replace(self, payment=payment)
+
+    def to_wire(self) -> dict[str, Any]:
+        body = self._fields()
+        body["invoice"] = None if self.invoice is None else self.invoice.to_wire()
+        body["credit_note"] = None if self.credit_note is None else self.credit_note.to_wire()
+        return body
+
+    def to_snapshot(self) -> dict[str, Any]:
+        body = self._fields()
+        body["invoice"] = None if self.invoice is None else self.invoice.to_snapshot()
+        body["credit_note"] = None if self.credit_note is None else self.credit_note.to_snapshot()
+        return body
+
+    def _fields(self) -> dict[str, Any]:
+        """The sale's own fields, in chain format 1's order (invoice and credit note in place)."""
+        payment = {} if self.payment is None else {"payment": copy.deepcopy(self.payment)}
+        return payment | {
+            "id": str(self.id),
+            "number": self.number,
+            "status": self.status,
+            "customer": str(self.customer_id),
+            "location": str(self.location_id),
+            "lines": [line.snapshot() for line in self.lines],
+            "invoice": None,
+            "credit_note": None,
+            "movement": _text_or_none(self.movement_id),
+            "reversal": _text_or_none(self.reversal_id),
+            "void_reason": self.void_reason or None,
+            "client_temp_id": self.client_temp_id or None,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+            "confirmed_at": _iso_or_none(self.confirmed_at),
+            "voided_at": _iso_or_none(self.voided_at),
+            "version": self.version,
+        }
+
+
 def sale_view_of(
     sale: SaleTransaction,
     lines: list[SaleLine],
-    invoice: dict[str, Any] | None,
-    credit_note: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """The sale on the wire, from parts the caller already holds (no queries)."""
-    return {
-        "id": str(sale.id),
-        "number": sale.number,
-        "status": sale.status,
-        "customer": str(sale.customer_id),
-        "location": str(sale.location_id),
-        "lines": [
-            {
-                "line": line.line_no,
-                "item": str(line.item_id),
-                "qty": line.qty,
-                "unit_price": format_money(line.unit_price_minor),
-                "serials": list(line.serials),
-                "meter_reading": line.meter_reading,
-                **_line_mode(line),
-            }
+    invoice: InvoiceView | None,
+    credit_note: CreditNoteView | None,
+) -> SaleView:
+    """The sale as a view, from parts the caller already holds (no queries)."""
+    return SaleView(
+        id=sale.id,
+        number=sale.number,
+        status=sale.status,
+        customer_id=sale.customer_id,
+        location_id=sale.location_id,
+        lines=tuple(
+            SaleLineView(
+                line=line.line_no,
+                item_id=line.item_id,
+                qty=line.qty,
+                unit_price_minor=line.unit_price_minor,
+                serials=tuple(line.serials),
+                meter_reading=line.meter_reading,
+                mode=line.mode,
+                returned_serials=tuple(line.returned_serials),
+            )
             for line in lines
-        ],
-        "invoice": invoice,
-        "credit_note": credit_note,
-        "movement": str(sale.movement_id) if sale.movement_id else None,
-        "reversal": str(sale.reversal_id) if sale.reversal_id else None,
-        "void_reason": sale.void_reason or None,
-        "client_temp_id": sale.client_temp_id or None,
-        "created_by": sale.created_by,
-        "created_at": sale.created_at.isoformat(),
-        "confirmed_at": sale.confirmed_at.isoformat() if sale.confirmed_at else None,
-        "voided_at": sale.voided_at.isoformat() if sale.voided_at else None,
-        "version": sale.version,
-    }
-
-
-def _line_mode(line: SaleLine) -> dict[str, Any]:
-    """An exchange's or a new connection's line says so; an outright sale's line reads as it
-    always has (its audit snapshots unchanged)."""
-    if line.mode == "sale":
-        return {}
-    return {"mode": line.mode, "returned_serials": list(line.returned_serials)}
+        ),
+        invoice=invoice,
+        credit_note=credit_note,
+        movement_id=sale.movement_id,
+        reversal_id=sale.reversal_id,
+        void_reason=sale.void_reason,
+        client_temp_id=sale.client_temp_id,
+        created_by=sale.created_by,
+        created_at=sale.created_at,
+        confirmed_at=sale.confirmed_at,
+        voided_at=sale.voided_at,
+        version=sale.version,
+    )
 
 
 def customer_deposits(customer: Customer) -> dict[str, Any]:
@@ -256,17 +507,55 @@ def get_credit_note(*, actor: Actor, credit_note_id: UUID) -> CreditNote | None:
     return None
 
 
-def payment_view(payment: Payment) -> dict[str, Any]:
-    return {
-        "id": str(payment.id),
-        "number": payment.number,
-        "customer": str(payment.customer_id),
-        "amount": format_money(payment.amount_minor),
-        "method": payment.method,
-        "client_temp_id": payment.client_temp_id or None,
-        "created_by": payment.created_by,
-        "created_at": payment.created_at.isoformat(),
-    }
+@dataclass(frozen=True)
+class MoneyRecordView(View):
+    """A payment or a refund: money the customer paid us or we paid back. Chain format 1: it
+    began as the wire body of the time and stays as it is."""
+
+    id: UUID
+    number: str
+    customer_id: UUID
+    amount_minor: int
+    method: str
+    client_temp_id: str
+    created_by: str
+    created_at: datetime
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.to_snapshot()
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "number": self.number,
+            "customer": str(self.customer_id),
+            "amount": format_money(self.amount_minor),
+            "method": self.method,
+            "client_temp_id": self.client_temp_id or None,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+class PaymentView(MoneyRecordView):
+    """A payment (API.md "Payments")."""
+
+
+class RefundView(MoneyRecordView):
+    """A refund of the customer's credit."""
+
+
+def payment_view(payment: Payment) -> PaymentView:
+    return PaymentView(
+        id=payment.id,
+        number=payment.number,
+        customer_id=payment.customer_id,
+        amount_minor=payment.amount_minor,
+        method=payment.method,
+        client_temp_id=payment.client_temp_id,
+        created_by=payment.created_by,
+        created_at=payment.created_at,
+    )
 
 
 def _statement_documents(
@@ -315,7 +604,7 @@ def customer_statement(customer: Customer, *, actor: Actor) -> dict[str, Any]:
     visible = set(invoices.values_list("id", flat=True))
     items = [item for item in open_items(customer.pk) if item.invoice_id in visible]
     return {
-        "customer": customer_view(customer),
+        "customer": customer_view(customer).wire,
         "entries": rows,
         "total_debit": format_money(debits),
         "total_credit": format_money(credits),
@@ -456,28 +745,54 @@ def invoice_payment_state(invoice: Invoice) -> dict[str, Any]:
     return {"amount_paid": format_money(paid), "payment_status": status}
 
 
-def allocation_view(allocation: Allocation) -> dict[str, Any]:
-    return {
-        "id": str(allocation.id),
-        "customer": str(allocation.customer_id),
-        "invoice": str(allocation.invoice_id),
-        "payment": str(allocation.payment_id) if allocation.payment_id else None,
-        "amount": format_money(allocation.amount_minor),
-        "created_at": allocation.created_at.isoformat(),
-    }
+@dataclass(frozen=True)
+class AllocationView(View):
+    """Money applied to an invoice. Chain format 1: it began as the wire body of the time and
+    stays as it is."""
+
+    id: UUID
+    customer_id: UUID
+    invoice_id: UUID
+    payment_id: UUID | None
+    amount_minor: int
+    created_at: datetime
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.to_snapshot()
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "customer": str(self.customer_id),
+            "invoice": str(self.invoice_id),
+            "payment": _text_or_none(self.payment_id),
+            "amount": format_money(self.amount_minor),
+            "created_at": self.created_at.isoformat(),
+        }
 
 
-def refund_view(refund: Refund) -> dict[str, Any]:
-    return {
-        "id": str(refund.id),
-        "number": refund.number,
-        "customer": str(refund.customer_id),
-        "amount": format_money(refund.amount_minor),
-        "method": refund.method,
-        "client_temp_id": refund.client_temp_id or None,
-        "created_by": refund.created_by,
-        "created_at": refund.created_at.isoformat(),
-    }
+def allocation_view(allocation: Allocation) -> AllocationView:
+    return AllocationView(
+        id=allocation.id,
+        customer_id=allocation.customer_id,
+        invoice_id=allocation.invoice_id,
+        payment_id=allocation.payment_id,
+        amount_minor=allocation.amount_minor,
+        created_at=allocation.created_at,
+    )
+
+
+def refund_view(refund: Refund) -> RefundView:
+    return RefundView(
+        id=refund.id,
+        number=refund.number,
+        customer_id=refund.customer_id,
+        amount_minor=refund.amount_minor,
+        method=refund.method,
+        client_temp_id=refund.client_temp_id,
+        created_by=refund.created_by,
+        created_at=refund.created_at,
+    )
 
 
 def last_meter_reading(customer_id: UUID) -> int | None:
@@ -489,17 +804,79 @@ def last_meter_reading(customer_id: UUID) -> int | None:
     return int(found[0]) if found else None
 
 
-def meter_reading_view(row: MeterReading) -> dict[str, Any]:
-    return {
-        "id": str(row.id),
-        "customer": str(row.customer_id),
-        "reading": row.reading,
-        "previous": row.previous,
-        "replaced": row.replaced,
-        "sale": str(row.sale_id) if row.sale_id else None,
-        "recorded_by": row.recorded_by,
-        "recorded_at": row.recorded_at.isoformat(),
-    }
+@dataclass(frozen=True)
+class MeterReadingView(View):
+    """A customer's meter read. Chain format 1: it began as the wire body of the time and
+    stays as it is."""
+
+    id: int
+    customer_id: UUID
+    reading: int
+    previous: int | None
+    replaced: bool
+    sale_id: UUID | None
+    recorded_by: str
+    recorded_at: datetime
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.to_snapshot()
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "customer": str(self.customer_id),
+            "reading": self.reading,
+            "previous": self.previous,
+            "replaced": self.replaced,
+            "sale": _text_or_none(self.sale_id),
+            "recorded_by": self.recorded_by,
+            "recorded_at": self.recorded_at.isoformat(),
+        }
+
+
+def meter_reading_view(row: MeterReading) -> MeterReadingView:
+    return MeterReadingView(
+        id=row.id,
+        customer_id=row.customer_id,
+        reading=row.reading,
+        previous=row.previous,
+        replaced=row.replaced,
+        sale_id=row.sale_id,
+        recorded_by=row.recorded_by,
+        recorded_at=row.recorded_at,
+    )
+
+
+@dataclass(frozen=True)
+class DepositMovementView(View):
+    """Deposit money taken or paid back on returnable items; audited, never replicated. Chain
+    format 1 (its id a number, as the row's): written apart from the wire on purpose."""
+
+    id: int
+    customer_id: UUID
+    item_id: UUID
+    qty: int
+    amount_minor: int
+    source: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.to_snapshot()
+
+    def to_snapshot(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "customer": str(self.customer_id),
+            "item": str(self.item_id),
+            "qty": self.qty,
+            "amount": format_money(self.amount_minor),
+            "source": self.source,
+        }
+
+
+def deposit_movement_view(row: DepositMovement) -> DepositMovementView:
+    return DepositMovementView(
+        row.pk, row.customer_id, row.item_id, row.qty, row.amount_minor, row.source
+    )
 
 
 def invoice_document(invoice: Invoice, *, issuer: str, zone: tzinfo) -> InvoiceDocument:

@@ -52,6 +52,7 @@ from quartermaster.sales.models import (
     SaleTransaction,
 )
 from quartermaster.sales.selectors import (
+    InvoiceView,
     credit_note_view,
     customer_view,
     get_customer,
@@ -133,7 +134,7 @@ class CreateCustomer(Command):
         except IntegrityError as exc:  # a concurrent write linked the same user
             raise Invalid.field("user", "already linked to another customer") from exc
         view = customer_view(customer)
-        change = Change("customer", view["id"], None, view, customer.version, owner_id=user_id)
+        change = Change("customer", str(view.id), None, view, customer.version, owner_id=user_id)
         return Outcome(201, view, [change])
 
 
@@ -232,7 +233,7 @@ class UpdateCustomer(VersionedUpdate):
         customer = Customer.objects.get(pk=self.id)
         after = customer_view(customer)
         change = Change(
-            "customer", after["id"], before, after, customer.version, owner_id=customer.user_id
+            "customer", str(after.id), before, after, customer.version, owner_id=customer.user_id
         )
         return Outcome(200, after, [change])
 
@@ -336,7 +337,7 @@ def _locked_sale(ctx: Context, action: str, sale_id: UUID) -> SaleTransaction:
 
 def confirm_sale(
     sale: SaleTransaction, ctx: Context, payment: SalePayment | None = None
-) -> tuple[dict[str, Any], list[Change]]:
+) -> tuple[InvoiceView, list[Change]]:
     """Move the stock and raise the invoice, settled with the customer's money (`payment`: taken
     now); `sale` (updated in place) is a draft whose row this transaction holds. (A sale
     recorded with `confirm` is created confirmed: sales.recording.)"""
@@ -385,7 +386,7 @@ def confirm_sale(
     )
     changes = [
         *moved.changes,
-        Change("invoice", view["id"], None, view, None, sale.location_id, owner_id=owner),
+        Change("invoice", str(view.id), None, view, None, sale.location_id, owner_id=owner),
         *settled,
         *postings.sale_confirmed(invoice, invoice_lines, ctx),
     ]
@@ -415,10 +416,10 @@ class ConfirmSale(Command):
             [
                 Change(
                     "sale",
-                    after["id"],
+                    str(after.id),
                     before,
                     after,
-                    after["version"],
+                    after.version,
                     sale.location_id,
                     owner_id=owner,
                 ),
@@ -466,10 +467,10 @@ class VoidSale(Command):
             [
                 Change(
                     "sale",
-                    after["id"],
+                    str(after.id),
                     before,
                     after,
-                    after["version"],
+                    after.version,
                     sale.location_id,
                     owner_id=owner,
                 ),
@@ -499,7 +500,7 @@ class VoidSale(Command):
             invoice=invoice,
             movement=reversal.movement,
             reason=self.reason,
-            lines=invoice_view(invoice)["lines"],
+            lines=invoice_view(invoice).snapshot["lines"],
             total_minor=invoice.total_minor,
         )
         view = credit_note_view(note)
@@ -510,7 +511,7 @@ class VoidSale(Command):
             *postings.sale_voided(invoice, reason=self.reason, ctx=ctx),
             Change(
                 "credit_note",
-                view["id"],
+                str(view.id),
                 None,
                 view,
                 None,
@@ -629,14 +630,15 @@ class ReturnAssets(Command):
             )
         if refund_minor > 0 and self.refund == invariants.RefundMethod.CREDIT:
             note = self._credit_note(customer, moved, refunds, refund_minor)
-            body["credit_note"] = credit_note_view(note)
+            note_view = credit_note_view(note)
+            body["credit_note"] = note_view.wire
             changes += credit.credit_note_issued(customer, total_minor=refund_minor, invoice=None)
             changes.append(
                 Change(
                     "credit_note",
                     str(note.id),
                     None,
-                    body["credit_note"],
+                    note_view,
                     None,
                     target.pk,
                     owner_id=customer.user_id,
