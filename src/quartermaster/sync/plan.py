@@ -3,7 +3,7 @@
 Groups are all-or-nothing: a group's contiguous ops run in one transaction (`sync.units`).
 
 Runs in bulk: consecutive ungrouped fresh ops of one type whose command can run many at once
-(`Command.bulk`: `sale.record`, `item.adjust`, `market.entry.create`) form one unit, run
+(`Command.bulk`: `sale.record`, `item.adjust`, `market.entry.create`, `inspection.update`) form one unit, run
 together through `core.commands.execute_many` in one transaction. A run stops before an op that names a temp id
 created inside the run (known only once the run is written), that creates a temp id the run
 already creates, whose op id the run already holds or has an answer, or that is refused before
