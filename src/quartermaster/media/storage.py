@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -105,7 +106,9 @@ class LocalStorage:
     def save(self, key: str, content: bytes) -> None:
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_suffix(".part-save")
+        # A temporary name of its own: two confirms of one upload at once both write the same
+        # thumbnail, and a shared name let the second rename find the first had taken it.
+        temporary = target.with_name(f"{target.name}.{uuid.uuid4().hex}.part-save")
         temporary.write_bytes(content)
         os.replace(temporary, target)
 
