@@ -32,6 +32,7 @@ from quartermaster.distribution.invariants import (
     RefillStatus,
 )
 from quartermaster.distribution.models import Refill, RefillLine
+from quartermaster.distribution.services import book_receipt
 from quartermaster.identity.permissions import sees_every_location
 from quartermaster.inventory import invariants as inventory_rules
 from quartermaster.inventory.invariants import OWN_KINDS, Condition, LocationKind, MovementKind
@@ -302,27 +303,13 @@ def _move_back(
         for o in outcomes
         if o.short_qty
     ]
-    reasons = "; ".join(f"line {o.line.line_no + 1}: {o.reason}" for o in outcomes if o.short_qty)
-    changes: list[Change] = []
-    receipt = loss = None
-    if back:
-        moved = move_stock(
-            kind=MovementKind.REFILL,
-            lines=back,
-            actor=ctx.actor.username,
-            reason=f"refilled on {refill.number}",
-            reference=f"refill:{refill.number}",
-        )
-        receipt = moved.movement
-        changes.extend(moved.changes)
-    if lost:
-        moved = move_stock(
-            kind=MovementKind.ADJUSTMENT,
-            lines=lost,
-            actor=ctx.actor.username,
-            reason=f"short on {refill.number}: {reasons}"[:500],
-            reference=f"refill:{refill.number}",
-        )
-        loss = moved.movement
-        changes.extend(moved.changes)
-    return receipt, loss, changes
+    return book_receipt(
+        MovementKind.REFILL,
+        back,
+        lost,
+        outcomes,
+        ctx,
+        f"refilled on {refill.number}",
+        number=refill.number,
+        reference=f"refill:{refill.number}",
+    )

@@ -9,6 +9,7 @@ in its receipt by the dispatch's temp id.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from django.conf import settings
@@ -222,16 +223,37 @@ def _move_counted(
         for o in outcomes
         if o.short_qty
     ]
+    return book_receipt(
+        MovementKind.DISTRIBUTION,
+        arrived,
+        missing,
+        outcomes,
+        ctx,
+        f"received on {load.number}",
+        number=load.number,
+        reference=f"load:{load.number}",
+    )
+
+
+def book_receipt(
+    kind: MovementKind,
+    arrived: list[LineSpec],
+    missing: list[LineSpec],
+    outcomes: Sequence[LineOutcome],
+    ctx: Context,
+    received: str,
+    *,
+    number: str,
+    reference: str,
+) -> tuple[Movement | None, Movement | None, list[Change]]:
+    """A counted receipt (a load's, a refill's) as at most two movements: what arrived, and
+    what fell short to loss with each line's reason."""
     reasons = "; ".join(f"line {o.line.line_no + 1}: {o.reason}" for o in outcomes if o.short_qty)
     changes: list[Change] = []
     receipt = loss = None
     if arrived:
         moved = move_stock(
-            kind=MovementKind.DISTRIBUTION,
-            lines=arrived,
-            actor=ctx.actor.username,
-            reason=f"received on {load.number}",
-            reference=f"load:{load.number}",
+            kind=kind, lines=arrived, actor=ctx.actor.username, reason=received, reference=reference
         )
         receipt = moved.movement
         changes.extend(moved.changes)
@@ -240,8 +262,8 @@ def _move_counted(
             kind=MovementKind.ADJUSTMENT,
             lines=missing,
             actor=ctx.actor.username,
-            reason=f"short on {load.number}: {reasons}"[:500],
-            reference=f"load:{load.number}",
+            reason=f"short on {number}: {reasons}"[:500],
+            reference=reference,
         )
         loss = moved.movement
         changes.extend(moved.changes)
