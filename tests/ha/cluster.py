@@ -192,6 +192,29 @@ class Cluster:
         reported, goal = self.states().get(node.name, ("", ""))
         return reported == goal and reported in {"single", "wait_primary", "primary"}
 
+    def writable_primary(self, *, deadline_s: float) -> Node:
+        """The one node that accepts writes, once there is exactly one (a transition passes)."""
+
+        def one() -> Node | None:
+            found = [node for node in self.nodes if self.is_writable_primary(node)]
+            return found[0] if len(found) == 1 else None
+
+        return wait_for("one writable primary", one, deadline_s=deadline_s, every_s=0.5)
+
+    def settled(self, *, deadline_s: float) -> tuple[Node, Node]:
+        """(primary, synchronous standby) once both have reached their goal states."""
+
+        def pair() -> tuple[Node, Node] | None:
+            states = self.states()
+            primaries = [n for n in self.nodes if states.get(n.name) == ("primary", "primary")]
+            standbys = [n for n in self.nodes if states.get(n.name) == ("secondary", "secondary")]
+            if len(primaries) == 1 and len(standbys) == 1:
+                return primaries[0], standbys[0]
+            return None
+
+        return wait_for("a primary and its synchronous standby", pair, deadline_s=deadline_s,
+                        every_s=0.5)  # fmt: skip
+
     def kill_node(self, node: Node) -> None:
         """kill -9 of the node's keeper (its process group) and its postmaster: a PC dying."""
         postmaster = _postmaster_pid(node.pgdata)

@@ -370,13 +370,15 @@ def test_the_old_primary_rejoins_as_standby_and_a_switchover_brings_it_back(
         if node.process is None or node.process.poll() is not None:
             back_at = time.monotonic()
             cluster.restart_node(node)
-    [primary] = [node for node in cluster.nodes if cluster.is_writable_primary(node)]
+    primary = cluster.writable_primary(deadline_s=60)
     [standby] = [node for node in cluster.nodes if node is not primary]
 
     def rejoined() -> dict[str, Any] | None:
+        # The roles settle before the primary leaves wait_primary: both, or it is not done.
         status = cluster_status(apps)
         wanted = {primary.name: "primary", standby.name: "standby"}
-        return status if roles(status) == wanted else None
+        settled = roles(status) == wanted and status["durability"].startswith("two copies")
+        return status if settled else None
 
     status = wait_for("the old primary rejoined as standby", rejoined, deadline_s=90, every_s=0.5)
     rejoined_at = time.monotonic()
@@ -424,10 +426,7 @@ def test_a_primary_cut_off_from_the_monitor_and_its_standby_commits_nothing_alon
     ha_cluster: Cluster,
 ) -> None:
     cluster = ha_cluster
-    [old] = [node for node in cluster.nodes if cluster.is_writable_primary(node)]
-    [new] = [node for node in cluster.nodes if node is not old]
-    wait_for("a synchronous standby", lambda: cluster.states().get(new.name, ("",))[0] == "secondary",
-             deadline_s=60)  # fmt: skip
+    old, new = cluster.settled(deadline_s=90)
     with psycopg.connect(cluster.node_url(old), autocommit=True) as connection:
         connection.execute("CREATE TABLE IF NOT EXISTS ha_cut_off (id int PRIMARY KEY)")
         connection.execute("INSERT INTO ha_cut_off VALUES (1)")  # acknowledged: on both
