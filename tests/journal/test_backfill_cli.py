@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from quartermaster.cli import main
 from quartermaster.core.models import AuditEntry
@@ -76,7 +76,7 @@ def forget_the_journal() -> None:
     voided by sales. (A return's deposit movements are kept: a return made before deposits
     existed refunded none, so only a return's entry can be missing with its movements there.)"""
     sqlite = connection.vendor == "sqlite"
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
         if not sqlite:  # the test's transaction: its deferred checks run first, so it may ALTER
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         for table in JOURNAL_TABLES:
