@@ -104,6 +104,8 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "journal.read": frozenset({ADMIN, MANAGER, AUDITOR}),
     "journal.post": frozenset({ADMIN}),
     "journal.reverse": frozenset({ADMIN}),
+    # posting what sales made before the journal existed would have posted (an upgrade tool)
+    "journal.backfill": frozenset({ADMIN}),
     # the market: admins keep the catalogue, settings, farmers and rates; the back office reads
     "market.flower.read": READERS,
     "market.flower.create": frozenset({ADMIN}),
