@@ -235,6 +235,35 @@ def test_inspectors_confirm_and_read_their_own_uploads_managers_everyones(
     assert staff.get(f"{MEDIA}/{uuid.uuid4()}").status == 404
 
 
+def test_whoever_reads_an_inspection_reads_the_media_attached_to_it(
+    staff: Api, manager: Api, make_api: Callable[..., Api], default_location_id: str
+) -> None:
+    template = published_template(manager)
+    inspection = new_inspection(staff, template, default_location_id)
+    path = f"{INSPECTIONS}/{inspection['id']}"
+    other = make_api("staff", locations=(default_location_id,))
+    photo = confirmed_media(manager)
+    loose = confirmed_media(manager, image_bytes("JPEG"))
+    attached = manager.patch(path, {"answers": {"photos": [photo]}})
+    assert attached.status == 200, attached.body
+
+    # A media id typed into a text answer attaches nothing.
+    others = f"{INSPECTIONS}/{new_inspection(other, template, default_location_id)['id']}"
+    assert other.patch(others, {"answers": {"notes": photo}}).status == 200
+
+    by_assignee = staff.get(f"{MEDIA}/{photo}")
+    by_other_inspector = other.get(f"{MEDIA}/{photo}")
+    not_attached = staff.get(f"{MEDIA}/{loose}")
+    assert manager.delete(path).status in (200, 204)
+    after_delete = staff.get(f"{MEDIA}/{photo}")
+
+    assert by_assignee.status == 200, by_assignee.body
+    assert by_assignee.body["id"] == photo and "url" in by_assignee.body
+    assert by_other_inspector.status == 404
+    assert not_attached.status == 404
+    assert after_delete.status == 404
+
+
 def test_uploads_per_minute_per_device_are_limited(staff: Api) -> None:
     with override_settings(MEDIA_UPLOADS_PER_MINUTE=2):
         replies = [
