@@ -116,7 +116,7 @@ def _readable_view(request: HttpRequest, asset: MediaAsset) -> dict[str, Any]:
 def confirm_upload(request: HttpRequest, media_id: UUID) -> HttpResponse:
     """Check the stored bytes (presence, size, SHA-256, the real type, dimensions), make the
     thumbnail and register the asset. Missing or mismatching bytes → 400 (`media_missing`,
-    `media_mismatch`, `media_type_refused`: HEIC, SVG, anything not JPEG/PNG/WebP). Confirming
+    `media_mismatch`, `media_type_refused`: SVG, anything not JPEG/PNG/WebP/HEIC). Confirming
     again answers the same."""
     ctx = context_for(request)
     asset = _asset(request, media_id, "media.confirm")
