@@ -30,6 +30,7 @@ import asyncio
 import collections
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -64,7 +65,8 @@ def child_setup() -> Any:
     execute(
         CreateUser(username="bench", password=PASSWORD, role="admin"), Context(actor=SYSTEM_ACTOR)
     )
-    measure_the_view()
+    if os.environ.get("QM_PROFILE_AROUND", "1") == "1":
+        measure_the_view()
     from quartermaster.asgi import http_application
 
     return http_application
@@ -243,13 +245,19 @@ class Child:
                 "QM_LOG_LEVEL": "INFO",
                 "QM_ACCESS_LOG": "0" if args.no_access_log else "1",
                 "QM_PROFILE_LANGUAGE": args.accept_language,
+                # Under py-spy, no timing wrappers: their clock reads would be in the profile.
+                "QM_PROFILE_AROUND": "0" if args.py_spy else "1",
                 "QM_ARGON2_MEMORY_KIB": "1024",
                 "QM_ARGON2_TIME_COST": "1",
             }
         )
         log: IO[str] = (self.workdir / "stderr.log").open("w")
+        cpu = args.cpu
         self.process = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--child"],
+            # Every tree on the same core: otherwise one may draw a core busier with the
+            # machine's other work for the whole run, which interleaving cannot even out.
+            preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu >= 0 else None,
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -309,25 +317,51 @@ def profile(children: list[Child], seconds: float, outdir: Path) -> None:
         report_profile(out)
 
 
-INTERESTING = (
-    "quartermaster/",
-    "django/core/handlers",
-    "django/middleware",
-    "django/contrib",
-    "corsheaders",
-    "whitenoise",
-    "ninja/",
-    "structlog",
-    "prometheus_client",
+# Where a sample goes: the deepest of these frames in its stack (so a middleware is charged with
+# its own work, not with the view it calls). Checked in this order, first match wins per frame.
+LAYERS = (
+    ("the edge (event loop side and thread hop)", r"^(WsgiEdge\.|_read_body |_send )"),
+    ("Django: WSGI handler, request and response objects", r"^WSGIHandler\.__call__ "),
+    ("Django: the response's close (request_finished)", r"^HttpResponseBase\.close "),
+    ("Django: exception wrapper per middleware", r"^convert_exception_to_response"),
+    ("Django: MiddlewareMixin glue", r"^MiddlewareMixin\.__call__"),
+    (
+        "project middleware (before: 6 classes)",
+        r"^(ObservabilityMiddleware|LanguageMiddleware|JsonErrorsMiddleware|"
+        r"MalformedHeadersMiddleware|SecurityEventsMiddleware|RateLimitMiddleware)\.",
+    ),
+    (
+        "project middleware (RequestMiddleware)",
+        r"^(RequestMiddleware\.|request_id_of |route_of |language_of |speaking |with_language |"
+        r"refusal_of |refusal_before_limits |malformed_header |counts_against_limits |"
+        r"as_json_error |_is_security_event |access_line |AccessLog\.)",
+    ),
+    ("CORS (django-cors-headers)", r"^CorsMiddleware\."),
+    ("WhiteNoise", r"^WhiteNoiseMiddleware\."),
+    ("Django SecurityMiddleware", r"^SecurityMiddleware\."),
+    ("Django SessionMiddleware", r"^(BackOffice)?SessionMiddleware\."),
+    ("Django CommonMiddleware", r"^CommonMiddleware\."),
+    ("Django CsrfViewMiddleware", r"^CsrfViewMiddleware\."),
+    ("Django AuthenticationMiddleware", r"^(BackOffice)?AuthenticationMiddleware\."),
+    ("Django MessageMiddleware", r"^(BackOffice)?MessageMiddleware\."),
+    ("Django XFrameOptionsMiddleware", r"^XFrameOptionsMiddleware\."),
+    ("back-office skip (BackOfficeOnly)", r"^BackOfficeOnly\."),
+    ("Django: URL resolving, process_view, view call", r"^BaseHandler\._get_response "),
+    ("ninja: operation, parsing the body", r"^PathView\."),
+    ("auth: bearer token, the actor statement", r"^BearerAuth\.(__call__|authenticate)"),
+    ("the command (execute)", r"^execute \(quartermaster/core/commands"),
+    ("rendering the answer (to_http)", r"^to_http "),
 )
+OUTSIDE = "elsewhere: the event loop, the live poke, the driver"
 
 
-def report_profile(path: Path, top: int = 40) -> None:
-    """Inclusive share of the samples holding each frame of the request path."""
+def report_profile(path: Path) -> None:
+    """The share of the request's GIL samples each layer spends itself."""
     if not path.exists():
         print("  (no profile: py-spy needs ptrace permission)")
         return
-    inclusive: collections.Counter[str] = collections.Counter()
+    layers = [(name, re.compile(pattern)) for name, pattern in LAYERS]
+    own: collections.Counter[str] = collections.Counter()
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -335,18 +369,20 @@ def report_profile(path: Path, top: int = 40) -> None:
             continue  # making the requests up, not serving them
         count = int(count_text)
         total += count
-        seen = set()
+        charged = OUTSIDE
         for frame in stack.split(";"):
-            if any(part in frame for part in INTERESTING) and frame not in seen:
-                seen.add(frame)
-                inclusive[frame] += count
+            for name, pattern in layers:
+                if pattern.search(frame):
+                    charged = name
+                    break
+        own[charged] += count
     if not total:
         print("  (no request samples)")
         return
-    print(f"  {total} samples in requests; inclusive share of frames:")
-    for frame, count in inclusive.most_common(top):
-        name = frame.replace(str(ROOT), "").replace("site-packages/", "")
-        print(f"  {count / total * 100:5.1f} %  {name[:140]}")
+    print(f"  {total} samples; each layer's own share:")
+    for name in [name for name, _ in LAYERS] + [OUTSIDE]:
+        if own[name]:
+            print(f"  {own[name] / total * 100:5.1f} %  {name}")
 
 
 def interleave(children: list[Child], rounds: int, requests: int) -> None:
@@ -375,6 +411,8 @@ def report(children: list[Child]) -> None:
             "around_us",
         ),
     ):
+        if not any(any(getattr(child, attribute)) for child in children):
+            continue  # not measured (--py-spy)
         print(f"\n{title}; rounds interleaved")
         for child in children:
             values = getattr(child, attribute)
@@ -411,6 +449,12 @@ def main() -> None:
     parser.add_argument("--compare-label", default="base")
     parser.add_argument("--accept-language", default="", help='e.g. "ta" (default: none sent)')
     parser.add_argument("--no-access-log", action="store_true")
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        default=(os.cpu_count() or 1) - 1,
+        help="the core every tree's process runs on (default: the last; -1: any)",
+    )
     parser.add_argument("--py-spy", type=float, metavar="SECONDS", help="profile each child")
     parser.add_argument("--keep", type=Path, help="directory for the profiles (default: temp)")
     args = parser.parse_args()
