@@ -1,6 +1,8 @@
-"""What the per-request observability costs (issue 10, item 10): `ObservabilityMiddleware`
-(request id, metrics by route template, the JSON access-log line) around a view that does
-nothing, per call, best of five runs of 50,000. An end-to-end PATCH loop could not show the
+"""What the project's middleware costs per request (issue 10, item 10; issue 9, session 5):
+`core.middleware.RequestMiddleware` (request id, metrics by route template, the JSON access-log
+line, CORS, the language, header checks, JSON errors, security events, the per-address limit)
+around a view that does nothing, per call, best of five runs of 50,000. bench/profile_request.py
+measures it in a whole keyed PATCH. An end-to-end PATCH loop could not show the
 difference on a shared 2-core machine (p50 moved 3-8 ms between rounds), so the cost is measured
 where it is paid.
 
@@ -18,6 +20,8 @@ from collections.abc import Callable
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quartermaster.settings")
 os.environ.setdefault("QM_DATA_DIR", tempfile.mkdtemp(prefix="qm-bench-observability-"))
+# The per-address limit would refuse most of 50,000 calls (counted in memory here).
+os.environ.setdefault("QM_API_REQUESTS_PER_IP", "0")
 
 import django
 
@@ -28,7 +32,7 @@ from django.http import HttpRequest, HttpResponse  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
 from django.urls import resolve  # noqa: E402
 
-from quartermaster.observability import ObservabilityMiddleware  # noqa: E402
+from quartermaster.core.middleware import RequestMiddleware  # noqa: E402
 
 CALLS = 50_000
 
@@ -61,7 +65,7 @@ def main() -> None:
     print(f"bare view:                       {best_us(lambda: view(request)):6.2f} us")
     for access_log in (False, True):
         settings.ACCESS_LOG = access_log
-        middleware = ObservabilityMiddleware(view)
+        middleware = RequestMiddleware(view)
         cost = best_us(lambda m=middleware: m(request))  # type: ignore[misc]
         label = "with" if access_log else "without"
         print(f"middleware {label:>7} access log:   {cost:6.2f} us per request")

@@ -107,25 +107,20 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Outermost of all: a request id, metrics and the access-log line for every answer.
-    "quartermaster.observability.ObservabilityMiddleware",
-    # Next, so a 429, a 401 or a rewritten error body carries the CORS headers too (a
-    # browser app cannot read an answer without them).
-    "corsheaders.middleware.CorsMiddleware",
-    # Outside every error body (404s and 429s included), so each is said in the language the
-    # request asked for.
-    "quartermaster.core.http.LanguageMiddleware",
-    "quartermaster.core.http.JsonErrorsMiddleware",
-    "quartermaster.core.http.MalformedHeadersMiddleware",
-    "quartermaster.core.http.SecurityEventsMiddleware",
-    "quartermaster.core.http.RateLimitMiddleware",
+    # Outermost, and the project's only one: the request id, metrics and access-log line of
+    # every answer; CORS headers (a browser app cannot read an answer without them, a 429 or a
+    # 401 included); the language of every error body; JSON error bodies; malformed headers and
+    # per-address limits refused; 403s recorded as security events. One pass, in that order.
+    "quartermaster.core.middleware.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's own, for the back office only (sessions, its user, messages): skipped on API
+    # paths, which authenticate with bearer tokens (core.middleware.BackOfficeOnly).
+    "quartermaster.core.middleware.BackOfficeSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "quartermaster.core.middleware.BackOfficeAuthenticationMiddleware",
+    "quartermaster.core.middleware.BackOfficeMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -16,8 +16,6 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
-from django.utils import translation
-from django.utils.cache import patch_vary_headers
 from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError
@@ -25,7 +23,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 from pydantic import ValidationError as PydanticValidationError
 
-from quartermaster.core import ratelimit, security
+from quartermaster.core import ratelimit
 from quartermaster.core.commands import error_response
 from quartermaster.core.errors import (
     DomainError,
@@ -35,7 +33,7 @@ from quartermaster.core.errors import (
     UnsupportedMediaType,
 )
 from quartermaster.core.failover import retryable_refusal
-from quartermaster.core.i18n import SOURCE_LANGUAGE, say, say_error_body, validation_message
+from quartermaster.core.i18n import say, say_error_body, validation_message
 from quartermaster.core.idempotency import MAX_KEY_LENGTH
 from quartermaster.core.pagination import Page
 from quartermaster.core.schemas import INT63_MAX
@@ -119,7 +117,7 @@ def actor_of(request: HttpRequest) -> Actor:
 
 
 def context_for(request: HttpRequest) -> Context:
-    key = request.headers.get("Idempotency-Key")
+    key = request.META.get("HTTP_IDEMPOTENCY_KEY")
     if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH):
         raise Invalid.field("Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} characters")
     return Context(actor=actor_of(request), idempotency_key=key)
@@ -202,27 +200,6 @@ def refuse_non_json(media_type: str | None, params: dict[str, str] | None) -> No
         raise UnsupportedMediaType(f"a JSON body is UTF-8, not {charset}")
 
 
-# Control characters (but horizontal tab) in a header value: no header here has a use for one,
-# and a value that holds one would reach keys, logs and stored answers as it came.
-_CONTROL_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-class MalformedHeadersMiddleware:
-    """A request header holding a control character is answered 400 (JSON, naming the header)
-    before anything else runs."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        for name, value in request.headers.items():
-            if _CONTROL_IN_HEADER.search(value) or _CONTROL_IN_HEADER.search(name):
-                name = _CONTROL_IN_HEADER.sub("?", name)
-                why = "must not contain control characters"
-                return error_json(Invalid(f"header {name}: {why}", fields={name: why}))
-        return self.get_response(request)
-
-
 def validation_fields(errors: list[dict[str, Any]]) -> dict[str, str]:
     """Pydantic/ninja error list → {"field": "message"}; locations drop the 'body'/'path' prefix."""
     fields: dict[str, str] = {}
@@ -300,87 +277,14 @@ def install_error_handlers(api: NinjaAPI) -> None:
         api.add_exception_handler(exc_class, handler)
 
 
-_STATUS_CODES = {
-    400: "invalid",
-    401: "not_authenticated",
-    403: "permission_denied",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "too_large",
-    415: "unsupported_media_type",
-    429: "rate_limited",
-    500: "server_error",
-}
-
-
-class JsonErrorsMiddleware:
-    """Every API error leaves as the JSON error body, whatever produced it (router 404, 405, 500).
-
-    The admin and the docs page keep their HTML.
-    """
-
-    HTML_PREFIXES = ("/admin/", "/api/v1/docs", "/api/v1/redoc", "/static/")
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        if response.status_code < 400 or request.path.startswith(self.HTML_PREFIXES):
-            return response
-        if response.get("Content-Type", "").startswith(JSON_CONTENT_TYPE):
-            return response
-        status = response.status_code
-        code = _STATUS_CODES.get(status, "error")
-        message = "not_found" if status == 404 else code.replace("_", " ")
-        replacement = error_body_json(status, message, code)
-        if response.has_header("Allow"):
-            replacement["Allow"] = response["Allow"]
-        return replacement
-
-
-class SecurityEventsMiddleware:
-    """Every API answer 403 is a security event (core.security): who, on which device, from
-    where, asked what, and why it was refused. Written after the view answered, outside any
-    command's transaction, and only for refusals, so a request that succeeds pays nothing."""
-
-    API_PREFIXES = ("/api/", "/items")
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        if response.status_code == 403 and request.path.startswith(self.API_PREFIXES):
-            security.record([self._event(request, response)])
-        return response
-
-    @staticmethod
-    def _event(request: HttpRequest, response: HttpResponse) -> security.Event:
-        try:
-            body = json.loads(response.content)
-        except ValueError:
-            body = {}
-        if not isinstance(body, dict):
-            body = {}
-        actor = getattr(request, "auth", None)
-        return security.Event(
-            kind=security.PERMISSION_DENIED,
-            reason=f"{body.get('code', 'permission_denied')}: {body.get('error', '')}",
-            actor=actor.username if isinstance(actor, Actor) else "",
-            actor_id=actor.user_id if isinstance(actor, Actor) else None,
-            device=actor.device_id if isinstance(actor, Actor) else "",
-            address=client_ip(request),
-            subject=f"{request.method} {request.path}",
-        )
-
-
 def client_ip(request: HttpRequest) -> str:
     """The caller's address: REMOTE_ADDR, or the X-Forwarded-For entry the nearest of
     TRUSTED_PROXY_HOPS proxies saw (entries further left are the client's own claim)."""
     hops = settings.TRUSTED_PROXY_HOPS
     if hops > 0:
-        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")]
+        forwarded = [
+            part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        ]
         forwarded = [part for part in forwarded if part]
         if len(forwarded) >= hops:
             return forwarded[-hops]
@@ -397,31 +301,6 @@ def api_user_limit() -> ratelimit.Limit:
     )
 
 
-class RateLimitMiddleware:
-    """Requests per client address, before anything else runs (guessing tokens costs too).
-
-    Per-user limits are counted where the user becomes known (identity.auth); login failures in
-    the login adapter. One cache increment per request. A path holding a NUL character is
-    answered 404 here too, before any view could hand it to the database.
-    """
-
-    EXEMPT_PATHS = ("/health", "/static/")
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        if NUL in request.path:
-            # No record's id holds a NUL (and PostgreSQL could not even look one up).
-            return not_found_view(request)
-        if not request.path.startswith(self.EXEMPT_PATHS):
-            try:
-                ratelimit.check(api_ip_limit(), client_ip(request))
-            except DomainError as error:
-                return error_json(error)
-        return self.get_response(request)
-
-
 def not_found_view(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return error_body_json(404, "not_found", "not_found")
 
@@ -432,39 +311,6 @@ def server_error_view(request: HttpRequest) -> HttpResponse:
     if refusal is not None:
         return error_json(refusal)
     return error_body_json(500, "internal server error", "server_error")
-
-
-class LanguageMiddleware:
-    """The language of the answer: `Accept-Language` among settings.LANGUAGES (English when it
-    names none of them), active while the request runs and given back in `Content-Language`.
-
-    Django's LocaleMiddleware would do this too, and also read a session and a cookie and
-    redirect by URL prefix, none of which this API has; this one deactivates the language
-    afterwards, so a thread of the pool never carries one request's language into the next,
-    and costs next to nothing for a request in English (most of them: every sync batch)."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        asked = request.META.get("HTTP_ACCEPT_LANGUAGE")
-        language = SOURCE_LANGUAGE
-        if asked:
-            language = translation.get_language_from_request(request) or SOURCE_LANGUAGE
-        if language == SOURCE_LANGUAGE:
-            # Nothing to activate: English is what is active when nothing is, and no code here
-            # leaves a language active (override, never activate). get_language() itself costs
-            # ~17 us (asgiref's Local), more than the rest of this middleware.
-            response = self.get_response(request)
-        else:
-            with translation.override(language):
-                response = self.get_response(request)
-        if response.has_header("Vary"):
-            patch_vary_headers(response, ("Accept-Language",))
-        else:
-            response["Vary"] = "Accept-Language"
-        response["Content-Language"] = language
-        return response
 
 
 def base_version_of(request: HttpRequest, body_value: int | None) -> int | None:

@@ -3,8 +3,8 @@
 Every message is written in English where it is raised, as a plain string (an f-string when it
 carries values): English is what logs, audit entries and stored answers (idempotency keys, sync op
 ids) hold, and `code` is what programs read. Only the HTTP edge says a message in the language the
-request asked for (`Accept-Language`, activated by `core.http.LanguageMiddleware`), when it renders
-an error body, through Django's gettext and the catalogue in `core/locale/<lang>/LC_MESSAGES`.
+request asked for (`Accept-Language`, made active by `core.middleware.RequestMiddleware`), when it
+renders an error body, through Django's gettext and the catalogue in `core/locale/<lang>/LC_MESSAGES`.
 
 A catalogue entry is either a whole message ("unknown flower") or a template with named values
 ("at most %(limit)s characters"). A template is also the pattern that recognises the message it
