@@ -21,7 +21,13 @@ import pytest
 
 from quartermaster.core.models import AuditEntry, FeedEntry
 from quartermaster.core.types import View
-from quartermaster.inventory.selectors import ItemView
+from quartermaster.inventory.selectors import (
+    AssetView,
+    ItemView,
+    LocationView,
+    MovementLineView,
+    MovementView,
+)
 from quartermaster.inventory.services import UpdateItem
 from quartermaster.journal.selectors import AccountView, EntryView, LineView
 from quartermaster.sales.selectors import (
@@ -34,6 +40,9 @@ from tests.conftest import Api
 
 PINNED_FIELDS: dict[str, list[str]] = {
     "allocation": ["amount", "created_at", "customer", "id", "invoice", "payment"],
+    "asset": [
+        *("customer", "deposit_held", "id", "item", "location", "serial", "state", "version"),
+    ],
     "credit_note": [
         *("created_at", "customer", "id", "invoice", "kind", "lines", "movement", "number"),
         *("reason", "total"),
@@ -53,6 +62,7 @@ PINNED_FIELDS: dict[str, list[str]] = {
         "version",
     ],
     "journal_account": ["code", "id", "kind", "name"],
+    "location": ["created_at", "id", "is_default", "kind", "name", "receives"],
     "journal_entry": [
         *("action", "id", "lines", "memo", "number", "posted_at", "posted_by", "reverses"),
         *("source", "total"),
@@ -126,6 +136,10 @@ def _every_kind_of_record(admin: Api, default_location_id: str) -> None:
             "/api/v1/refunds", {"customer": _id(customer), "amount": "10.00", "method": "cash"}
         )
     )
+    _ok(admin.post("/api/v1/locations", {"name": "Truck 7", "kind": "vehicle"}))
+    cylinder = _ok(admin.post("/api/v1/items", {"name": "cyl", "qty": 0, "tracking": "serial"}))
+    receipt = {"item": _id(cylinder), "qty": 1, "serials": ["C1"]}
+    _ok(admin.post("/api/v1/receipts", {"to_location": default_location_id, "lines": [receipt]}))
     _ok(
         admin.post(
             "/api/v1/journal/entries",
@@ -291,6 +305,58 @@ def test_a_journal_records_snapshot_is_the_dict_it_was_sealed_as() -> None:
         "kind": "asset",
     }
     assert account.wire["balance"] == "1.00"
+
+
+def test_an_inventory_records_snapshot_is_the_dict_it_was_sealed_as() -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    movement_id, item_id, here, there, customer_id = (uuid.UUID(int=n) for n in range(1, 6))
+    bulk = MovementLineView(0, item_id, here, there, 2, ())
+    returnable = MovementLineView(1, item_id, there, here, 1, ("S1",), "empty", "full")
+    movement = MovementView(
+        movement_id, "transfer", "why", "ref", None, None, "admin", at, (bulk, returnable)
+    )
+    line = {"item": str(item_id), "qty": 2, "serials": []}
+    assert movement.snapshot == {
+        "id": str(movement_id),
+        "kind": "transfer",
+        "reason": "why",
+        "reference": "ref",
+        "reverses": None,
+        "client_temp_id": None,
+        "actor": "admin",
+        "created_at": at.isoformat(),
+        "lines": [
+            {"line": 0, **line, "from_location": str(here), "to_location": str(there)},
+            {
+                **(line | {"qty": 1, "serials": ["S1"]}),
+                "line": 1,
+                "from_location": str(there),
+                "to_location": str(here),
+                "condition": "empty",
+                "to_condition": "full",
+            },
+        ],
+    }
+    asset = AssetView(movement_id, item_id, "S1", here, "full", customer_id, 150000, 2)
+    assert asset.snapshot == {
+        "id": str(movement_id),
+        "item": str(item_id),
+        "serial": "S1",
+        "location": str(here),
+        "state": "full",
+        "customer": str(customer_id),
+        "deposit_held": "1500.00",
+        "version": 2,
+    }
+    location = LocationView(here, "Truck 7", "vehicle", False, True, at)
+    assert location.snapshot == {
+        "id": str(here),
+        "name": "Truck 7",
+        "kind": "vehicle",
+        "is_default": False,
+        "receives": True,
+        "created_at": at.isoformat(),
+    }
 
 
 def test_renaming_a_field_on_the_wire_leaves_what_the_chain_sealed(
