@@ -43,6 +43,10 @@ PINNED_FIELDS: dict[str, list[str]] = {
     "asset": [
         *("customer", "deposit_held", "id", "item", "location", "serial", "state", "version"),
     ],
+    "conflict": [
+        *("actor", "base_snapshot", "base_version", "client_snapshot", "created_at", "device"),
+        *("entity", "entity_id", "id", "resolution", "server_snapshot", "status"),
+    ],
     "credit_note": [
         *("created_at", "customer", "id", "invoice", "kind", "lines", "movement", "number"),
         *("reason", "total"),
@@ -136,6 +140,11 @@ def _every_kind_of_record(admin: Api, default_location_id: str) -> None:
             "/api/v1/refunds", {"customer": _id(customer), "amount": "10.00", "method": "cash"}
         )
     )
+    # A stale write keeps a conflict record; resolving it changes the record.
+    stale = admin.patch(f"/api/v1/items/{_id(item)}", {"name": "gas 2", "base_version": 0})
+    assert stale.status == 409, stale.body
+    resolve = {"strategy": "keep_theirs"}
+    _ok(admin.post(f"/api/v1/conflicts/{stale.body['conflict']}/resolve", resolve))
     _ok(admin.post("/api/v1/locations", {"name": "Truck 7", "kind": "vehicle"}))
     cylinder = _ok(admin.post("/api/v1/items", {"name": "cyl", "qty": 0, "tracking": "serial"}))
     receipt = {"item": _id(cylinder), "qty": 1, "serials": ["C1"]}

@@ -215,7 +215,7 @@ def list_all_conflicts(request: HttpRequest, params: Query[ConflictQuery]) -> Ht
         status=params.status,
         page=CONFLICT_ORDER.request(cursor=params.cursor, limit=params.limit),
     )
-    return page_response(page, conflict_view)
+    return page_response(page, lambda conflict: conflict_view(conflict).wire)
 
 
 @conflicts_router.get("/{uuid:conflict_id}", response={200: ConflictOut, 404: ErrorOut, **ERRORS})
@@ -226,7 +226,7 @@ def retrieve_conflict(request: HttpRequest, conflict_id: UUID) -> HttpResponse:
     if conflict is None:
         raise NotFound()
     policy.authorize(actor, "conflict.read", owner_id=conflict.actor_id)
-    return json_response(200, conflict_view(conflict))
+    return json_response(200, conflict_view(conflict).wire)
 
 
 @conflicts_router.post(
