@@ -88,7 +88,7 @@ class RequestUpload(Command):
             expires_at=timezone.now() + timedelta(seconds=settings.MEDIA_UPLOAD_TTL_S),
         )
         view = media_view(asset)
-        return Outcome(201, view, [Change(ENTITY, view["id"], None, view, publish=False)])
+        return Outcome(201, view, [Change(ENTITY, str(asset.id), None, view, publish=False)])
 
     def _again(self, ctx: Context, asset: MediaAsset) -> Outcome:
         same = asset.uploaded_by_id == ctx.actor.user_id and (
@@ -108,7 +108,7 @@ class RequestUpload(Command):
         asset.expires_at = timezone.now() + timedelta(seconds=settings.MEDIA_UPLOAD_TTL_S)
         asset.save(update_fields=["expires_at"])
         view = media_view(asset)
-        return Outcome(201, view, [Change(ENTITY, view["id"], before, view, publish=False)])
+        return Outcome(201, view, [Change(ENTITY, str(asset.id), before, view, publish=False)])
 
 
 def declared_of(asset: MediaAsset) -> Declared:
@@ -208,7 +208,7 @@ class ConfirmUpload(Command):
         asset.confirmed_at = timezone.now()
         asset.save(update_fields=["status", "width", "height", "confirmed_at"])
         view = media_view(asset)
-        return Outcome(200, view, [Change(ENTITY, view["id"], before, view, publish=False)])
+        return Outcome(200, view, [Change(ENTITY, str(asset.id), before, view, publish=False)])
 
 
 class CollectUploads(Command):
@@ -231,7 +231,7 @@ class CollectUploads(Command):
             asset.collected_at = timezone.now()
             asset.save(update_fields=["status", "collected_at"])
             view = media_view(asset)
-            changes.append(Change(ENTITY, view["id"], before, view, publish=False))
+            changes.append(Change(ENTITY, str(asset.id), before, view, publish=False))
         return Outcome(200, {"collected": [c.entity_id for c in changes]}, changes)
 
 
