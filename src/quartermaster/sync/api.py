@@ -130,7 +130,10 @@ def _device_to_sync_as(actor: Actor, requested: str, *, dry_run: bool) -> str:
         claimed = execute(ClaimDevice(device_id=requested), Context(actor=on_device))
         if claimed.refusal is not None:
             raise claimed.refusal
-        return str(claimed.body["device_id"])
+        # Read back as stored (typed), not from the answer's wire body.
+        device = get_identity_device(requested)
+        assert device is not None  # claimed just now, or by a concurrent batch
+        return device.device_id
     if device.revoked_at is not None:
         # Its tokens are dead already; a fresh login must not sync in its name either.
         raise NotAuthenticated("this device has been revoked")
