@@ -210,7 +210,7 @@ def list_all_stock(request: HttpRequest, params: Query[StockQuery]) -> HttpRespo
     policy.authorize(actor, "stock.read")
     limit = clean_limit(params.limit or 500)
     rows = list_stock(actor=actor, item_id=params.item, location_id=params.location, limit=limit)
-    return json_response(200, rows)
+    return json_response(200, [row.wire for row in rows])
 
 
 def _move_lines(lines: list[MoveLineIn]) -> tuple[MoveLine, ...]:

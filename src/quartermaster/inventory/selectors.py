@@ -292,7 +292,7 @@ def stock_view(
 
 def list_stock(
     *, actor: Actor, item_id: UUID | None, location_id: UUID | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[StockView]:
     """Stock rows the actor may see, by (location, item); rows of deleted items are left out."""
     query = Stock.objects.filter(
         location__in=_scoped_locations(actor), item__deleted_at__isnull=True
@@ -301,7 +301,7 @@ def list_stock(
         query = query.filter(item_id=item_id)
     if location_id is not None:
         query = query.filter(location_id=location_id)
-    return [stock_view(r.item_id, r.location_id, r.qty, r.condition).wire for r in query[:limit]]
+    return [stock_view(r.item_id, r.location_id, r.qty, r.condition) for r in query[:limit]]
 
 
 @dataclass(frozen=True)
