@@ -18,9 +18,10 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from io import BytesIO
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 from django.conf import settings
@@ -30,7 +31,7 @@ from PIL import Image, UnidentifiedImageError
 from quartermaster.core import policy
 from quartermaster.core.commands import Command, execute
 from quartermaster.core.errors import NotFound
-from quartermaster.core.types import SYSTEM_ACTOR, Change, Context, Outcome
+from quartermaster.core.types import SYSTEM_ACTOR, Change, Context, Outcome, View
 from quartermaster.identity.models import User
 from quartermaster.media import invariants
 from quartermaster.media.invariants import Declared, Inspected
@@ -211,6 +212,16 @@ class ConfirmUpload(Command):
         return Outcome(200, view, [Change(ENTITY, str(asset.id), before, view, publish=False)])
 
 
+@dataclass(frozen=True)
+class CollectedUploads(View):
+    """`media.collect`'s answer: the assets it marked expired (each sealed by its own change)."""
+
+    ids: tuple[str, ...]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"collected": list(self.ids)}
+
+
 class CollectUploads(Command):
     """Uploads never confirmed, past their target's expiry, become `expired` (the rows stay for
     the audit chain; their bytes are deleted after commit by the caller, `collect_garbage`)."""
@@ -232,7 +243,7 @@ class CollectUploads(Command):
             asset.save(update_fields=["status", "collected_at"])
             view = media_view(asset)
             changes.append(Change(ENTITY, str(asset.id), before, view, publish=False))
-        return Outcome(200, {"collected": [c.entity_id for c in changes]}, changes)
+        return Outcome(200, CollectedUploads(tuple(c.entity_id for c in changes)), changes)
 
 
 def collect_garbage(now: datetime, *, batch: int = 500) -> int:
