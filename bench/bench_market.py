@@ -51,10 +51,11 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -591,20 +592,76 @@ def market_server(db: sy.Db, path: str) -> Iterator[tuple[str, World]]:
         yield base, world
 
 
-def pipeline_cell(base: str, world: World, clients: int, duration_s: float) -> dict[str, Any]:
+Batch = Callable[[int, Any], tuple[int, Counter[int], str]]
+Drive = Callable[[int, Batch, Callable[[int], Any]], dict[str, Any]]
+
+
+def bursts(clients: int, count: int, one: Batch, make: Callable[[int], Any]) -> dict[str, Any]:
+    """`count` bursts: every client sends one batch at the same instant (the market's network
+    comes back and every tablet flushes its outbox), and the next burst starts once all are
+    answered. Latency is each batch's, from the burst's start. Same figures as sy.measured."""
+    latencies: list[float] = []
+    ops: Counter[int] = Counter()
+    statuses: Counter[int] = Counter()
+    gate = threading.Barrier(clients + 1)
+    lock = threading.Lock()
+
+    def client_loop(client: int) -> None:
+        handle = make(client)  # in its thread: an SQLite connection stays in the one it was made
+        try:
+            for _ in range(count):
+                gate.wait()
+                started = time.perf_counter()
+                status, op_statuses, _ = one(client, handle)
+                with lock:
+                    latencies.append(time.perf_counter() - started)
+                    ops.update(op_statuses)
+                    statuses[status] += 1
+                gate.wait()
+        finally:
+            with contextlib.suppress(Exception):
+                handle.close()
+
+    threads = [threading.Thread(target=client_loop, args=(c,)) for c in range(clients)]
+    for thread in threads:
+        thread.start()
+    elapsed = 0.0
+    for _ in range(count):
+        gate.wait()  # the burst starts
+        started = time.perf_counter()
+        gate.wait()  # every batch of it answered
+        elapsed += time.perf_counter() - started
+    for thread in threads:
+        thread.join()
+    return {
+        "elapsed_s": round(elapsed, 3),
+        "calls": len(latencies),
+        "latencies": latencies,
+        "op_statuses": ops,
+        "batch_statuses": statuses,
+        "samples": [],
+    }
+
+
+def driver(args: argparse.Namespace) -> Drive:
+    """Closed loop for `--duration` s (the default), or `--bursts` N bursts."""
+    if args.bursts:
+        return lambda clients, one, make: bursts(clients, args.bursts, one, make)
+    return lambda clients, one, make: sy.measured(clients, args.duration, one, make)
+
+
+def pipeline_cell(base: str, world: World, clients: int, drive: Drive) -> dict[str, Any]:
     rngs = [random.Random(1000 + c) for c in range(clients)]
 
     def one(client: int, http: httpx.Client) -> tuple[int, Counter[int], str]:
         body = ops_body(world, rngs[client], device_for("pipeline", client), OPS)
         return sy.post_batch(http, body)
 
-    return sy.measured(
-        clients, duration_s, one, lambda c: sy.http_client(base, world.devices[c][1])
-    )
+    return drive(clients, one, lambda c: sy.http_client(base, world.devices[c][1]))
 
 
 def raw_cell(
-    raw: RawEntries, clerks: list[Clerk], clients: int, duration_s: float, full: bool
+    raw: RawEntries, clerks: list[Clerk], clients: int, drive: Drive, full: bool
 ) -> dict[str, Any]:
     rngs = [random.Random(2000 + c) for c in range(clients)]
 
@@ -616,7 +673,7 @@ def raw_cell(
             return 500, Counter({500: OPS}), f"{type(exc).__name__}: {exc}"[:300]
         return 200, Counter({201: OPS}), ""
 
-    return sy.measured(clients, duration_s, one, lambda client: raw.connect())
+    return drive(clients, one, lambda client: raw.connect())
 
 
 def raw_for(db: sy.Db, world: World) -> RawEntries:
@@ -649,10 +706,10 @@ def rush(kind: Kind, raw: RawEntries, args: argparse.Namespace) -> dict[str, Any
             for clients in args.devices if forward else args.devices[::-1]:
                 for path in PATHS if forward else PATHS[::-1]:
                     if path == "pipeline":
-                        run = pipeline_cell(base, world, clients, args.duration)
+                        run = pipeline_cell(base, world, clients, driver(args))
                     else:
                         full = path == "raw-full"
-                        run = raw_cell(raw, clerks, clients, args.duration, full)
+                        run = raw_cell(raw, clerks, clients, driver(args), full)
                     tally = tallies.setdefault((clients, path), sy.Tally())
                     tally.add(run)
                     ok = sum(n for s, n in run["op_statuses"].items() if 200 <= s < 300)
@@ -958,6 +1015,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--devices",
         default=f"1,{DEVICES}",
         help=f"comma-separated device counts (default 1,{DEVICES}; at most {DEVICES})",
+    )
+    parser.add_argument(
+        "--bursts",
+        type=int,
+        default=0,
+        help="instead of a closed loop for --duration s, N bursts per cell: every device sends "
+        "one batch at the same instant, the next burst once all are answered (a rush's outage "
+        "ending); p99 is then the time to drain one burst",
     )
     parser.add_argument("--pg-url", help="PostgreSQL server URL (default: the durable bench one)")
     parser.add_argument("--only", choices=["sqlite", "postgres"], help="run one database only")

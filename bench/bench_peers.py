@@ -495,22 +495,25 @@ class RunContext:
 
 
 @contextlib.contextmanager
-def our_server(kind: str, ctx: RunContext) -> Iterator[tuple[Side, str]]:
-    data_dir = ctx.workdir / "quartermaster"
+def our_server(kind: str, ctx: RunContext, workers: int) -> Iterator[tuple[Side, str]]:
+    """`quartermaster serve --workers N` on a database of its own; named `quartermaster`, or
+    `quartermaster-wN` when the run compares worker counts (`--our-workers`)."""
+    name = "quartermaster" if len(ctx.args.our_workers) == 1 else f"quartermaster-w{workers}"
+    data_dir = ctx.workdir / name
     data_dir.mkdir(parents=True, exist_ok=True)
     if kind == "sqlite":
         url = f"sqlite:///{data_dir / 'quartermaster.sqlite3'}"
     else:
-        url = ctx.database_url("qm_peers_quartermaster")
+        url = ctx.database_url(f"qm_peers_{name.replace('-', '_')}")
     env = base_env(url, data_dir)
     env.update({"QM_API_REQUESTS_PER_USER": "0", "QM_API_REQUESTS_PER_IP": "0"})
     qm(env, "migrate")
     qm(env, "createuser", "bench", "--role", "admin", stdin=PASSWORD + "\n")
     port = free_port()
-    proc = start_server(pipeline_cmd(port, 2), env, port, ctx.workdir / "quartermaster.log")
+    proc = start_server(pipeline_cmd(port, workers), env, port, ctx.workdir / f"{name}.log")
     try:
         token, item_id = ours_setup(port, kind)
-        yield Side("quartermaster", port, proc.pid, "", token), item_id
+        yield Side(name, port, proc.pid, "", token), item_id
     finally:
         stop_server(proc)
 
@@ -544,21 +547,32 @@ def bench_db(kind: str, peers: list[Peer], wrk: str, args: argparse.Namespace) -
     if kind == "postgres":
         ctx.pg_server = args.pg_url or ensure_postgres(args.pg_port)
         ctx.pg = urlparse(ctx.pg_server).port or 5432
-    info: dict[str, Any] = {"db": kind, "results": [], "skipped": {}, "version": db_version(ctx)}
+    info: dict[str, Any] = {
+        "db": kind,
+        "results": [],
+        "cells": [],  # per cell: our servers' rows, then the peer's
+        "skipped": {},
+        "version": db_version(ctx),
+    }
     try:
-        with our_server(kind, ctx) as (ours, item_id):
+        with contextlib.ExitStack() as stack:
+            servers = [stack.enter_context(our_server(kind, ctx, n)) for n in args.our_workers]
             for peer in peers:
-                ours.path = f"/api/v1/items/{item_id}" + (
-                    "/qty" if peer.endpoint == "patch" else ""
-                )
-                check(ours, "PATCH" if peer.endpoint == "patch" else "GET")
+                for ours, item_id in servers:
+                    ours.path = f"/api/v1/items/{item_id}" + (
+                        "/qty" if peer.endpoint == "patch" else ""
+                    )
+                    check(ours, "PATCH" if peer.endpoint == "patch" else "GET")
+                sides = [ours for ours, _ in servers]
                 try:
                     with peer_server(peer, kind, ctx) as side:
                         for clients in args.clients:
                             cell = measure_cell(
-                                wrk, kind, peer.endpoint, [ours, side], clients, ctx
+                                wrk, kind, peer.endpoint, [*sides, side], clients, ctx
                             )
-                            info["results"] += [asdict(r) | {"rps": r.rps} for r in cell]
+                            rows = [asdict(r) | {"rps": r.rps} for r in cell]
+                            info["results"] += rows
+                            info["cells"].append(rows)
                 except (RuntimeError, httpx.HTTPError, subprocess.CalledProcessError) as error:
                     reason = str(error).strip().splitlines()[-1][:300]
                     say(f"{kind}: {peer.name} skipped: {reason}")
@@ -603,13 +617,13 @@ def results_table(infos: list[dict[str, Any]]) -> str:
 
 def ratio_table(infos: list[dict[str, Any]]) -> str:
     lines = [
-        "| DB | endpoint | clients | peer | ours/peer ok req/s | peer/ours app CPU per req "
+        "| DB | endpoint | clients | ours vs peer | ours/peer ok req/s | peer/ours app CPU per req "
         "| ours p99 ms | issue 9 target | met |",
         "|---|---|---:|---|---:|---:|---:|---|---|",
     ]
     for info in infos:
-        rows = info["results"]
-        for ours, peer in zip(rows[::2], rows[1::2], strict=True):
+        pairs = [(ours, cell[-1]) for cell in info["cells"] for ours in cell[:-1]]
+        for ours, peer in pairs:
             ratio = ours["rps"] / peer["rps"] if peer["rps"] else float("inf")
             cpu_ours = ours["extra"]["app_cpu_ms_per_req"]
             cpu_ratio = peer["extra"]["app_cpu_ms_per_req"] / cpu_ours if cpu_ours else 0.0
@@ -621,7 +635,7 @@ def ratio_table(infos: list[dict[str, Any]]) -> str:
                 ok = ratio >= minimum and (p99_max is None or ours["p99_ms"] <= p99_max)
                 met = "yes" if ok else "**no**"
             lines.append(
-                f"| {info['db']} | {ours['note']} | {ours['clients']} | {peer['path']} "
+                f"| {info['db']} | {ours['note']} | {ours['clients']} | {ours['path']} vs {peer['path']} "
                 f"| {ratio:.2f} | {cpu_ratio:.2f} | {ours['p99_ms']:.1f} | {target} | {met} |"
             )
         for name, reason in info["skipped"].items():
@@ -637,7 +651,8 @@ def render(facts: dict[str, Any], peers: list[Peer], infos: list[dict[str, Any]]
         f"{facts['kernel']}; load average at start {facts['loadavg_at_start'][0]:.2f}"
     )
     print(
-        f"ours: {facts['code']}, quartermaster serve --workers 2 (uvicorn), "
+        f"ours: {facts['code']}, quartermaster serve --workers "
+        f"{'/'.join(map(str, facts['our_workers']))} (uvicorn), "
         f"Django {facts['django']}"
     )
     routes = {"patch": "PATCH /items/{id}/qty", "get": "GET /api/v1/templates/{id}/"}
@@ -692,6 +707,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--duration", type=float, help="seconds per run (default 5; quick 3)")
     add("--warmup", type=float, help="warm-up seconds per server and cell (default 2; quick 1)")
     add("--clients", default="1,16", help="connections, comma separated (default 1,16)")
+    add(
+        "--our-workers",
+        default="2",
+        help="our `serve --workers` counts, comma separated: each its own server and database, "
+        "all interleaved in every cell (default 2)",
+    )
     add("--db", choices=["sqlite", "postgres", "both"], default="both", help="databases")
     add("--only", choices=["seed001", "seed003"], help="one peer only (PATCH or GET)")
     add("--seed001-git", type=Path, help="git dir of inventory-systemv2 (default: /work/.mirror)")
@@ -710,6 +731,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.duration = args.duration or (3.0 if args.quick else 5.0)
     args.warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
     args.clients = [int(c) for c in args.clients.split(",") if c.strip()]
+    args.our_workers = [int(n) for n in args.our_workers.split(",") if n.strip()]
     args.work_dir = args.work_dir.resolve()
     if args.work_dir.is_relative_to(ROOT):
         parser.error("--work-dir must be outside the project tree")
@@ -726,6 +748,7 @@ def main(argv: list[str] | None = None) -> int:
     facts = machine_facts()
     facts["peers"] = {peer.name: django_version(peer) for peer in peers}
     facts["code"] = our_code()
+    facts["our_workers"] = args.our_workers
     facts["peer_sqlite_journal"] = "WAL" if args.peer_wal else "as shipped (rollback journal)"
     facts["method"] = (
         f"{args.rounds} interleaved round(s) x {args.duration:g} s per server and cell after "

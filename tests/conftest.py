@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 # Cheaper Argon2 for the many logins in the suite; still Argon2id. Read when hashers load.
@@ -18,7 +19,7 @@ os.environ.setdefault("QM_ARGON2_TIME_COST", "1")
 
 import pytest
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 
 from quartermaster.core.commands import execute
 from quartermaster.core.types import SYSTEM_ACTOR, Context
@@ -162,6 +163,20 @@ def audit_count() -> int:
 
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _data_dir_of_the_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Media and checkpoints go to a directory of this run, not the repository's ./var (the
+    default data directory, where a developer's own server keeps its data). Settings are read
+    before this file (pytest-django), so they are overridden here; the keys settings made as
+    they loaded stay where QM_DATA_DIR (default ./var) says, shared with the servers tests
+    start. Tests that need an empty directory of their own still override these per test."""
+    directory = tmp_path_factory.mktemp("data")
+    with override_settings(
+        MEDIA_DIR=str(directory / "media"), CHECKPOINT_DIR=str(directory / "checkpoints")
+    ):
+        yield directory
 
 
 @pytest.fixture(autouse=True)

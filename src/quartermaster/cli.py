@@ -1,5 +1,5 @@
 """The `quartermaster` command: serve, migrate, demo, createuser, audit verify, journal verify,
-market settle, outbox work, agent.
+journal backfill, market settle, outbox work, agent.
 
 Django is set up only inside the server commands; `agent` (the field client) never imports it.
 """
@@ -11,12 +11,15 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from quartermaster.client.cli import add_agent_parser
 from quartermaster.cluster.cli import add_cluster_parser
 from quartermaster.config import ConfigError, check_bind_is_safe, env_bool
+
+if TYPE_CHECKING:  # Django is set up only inside the commands that need it
+    from quartermaster.sales.backfill import Plan
 
 
 def _setup_django() -> None:
@@ -457,6 +460,59 @@ def cmd_journal_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+_BACKFILL_KINDS = ("sale", "return", "payment", "refund")
+
+
+def cmd_journal_backfill(args: argparse.Namespace) -> int:
+    """Post the journal entries and deposit movements missing for sales, returns, payments and
+    refunds recorded before the journal existed (sales.backfill), one audited command per
+    record; --dry-run only says what it would post. Running it again posts nothing."""
+    _setup_django()
+    from quartermaster.core.commands import execute
+    from quartermaster.core.types import SYSTEM_ACTOR, Context
+    from quartermaster.sales.backfill import BackfillPostings, plan
+
+    todo = plan()
+    verb = "would backfill" if args.dry_run else "backfilling"
+    _say(f"{verb}: {_backfill_summary(todo)}")
+    if args.dry_run or not todo.records:
+        return 0
+    entries = deposits = 0
+    for done, record in enumerate(todo.records, start=1):
+        command = BackfillPostings(record=record.kind, id=record.id)
+        response = execute(command, Context(actor=SYSTEM_ACTOR))
+        if response.status != 200:
+            _say(f"error at {record.kind} {record.number}: {response.body}")
+            return 1
+        entries += len(response.body["entries"])
+        deposits += response.body["deposit_movements"]
+        if done % 100 == 0 or done == len(todo.records):
+            _say(f"  {done}/{len(todo.records)} records…")
+    _say(
+        f"backfilled: {_count(entries, 'journal entry', 'journal entries')},"
+        f" {_count(deposits, 'deposit movement', 'deposit movements')} (audited)"
+    )
+    return 0
+
+
+def _backfill_summary(todo: Plan) -> str:
+    """ "2 sales (1810.00; 1 voided), 0 returns, 1 payment (500.00), 0 refunds" """
+    from quartermaster.core.money import format_money
+
+    parts = []
+    for kind in _BACKFILL_KINDS:
+        records = todo.of(kind)
+        part = _count(len(records), kind, f"{kind}s")
+        if records:
+            details = [format_money(sum(record.amount_minor for record in records))]
+            voided = sum(record.voided for record in records)
+            if voided:
+                details.append(f"{voided} voided")
+            part += f" ({'; '.join(details)})"
+        parts.append(part)
+    return ", ".join(parts)
+
+
 def cmd_market_settle(args: argparse.Namespace) -> int:
     """Generate the period's draft settlement of every farmer with open entries in it: one
     command (one transaction) per farmer, farmers streamed, so memory stays flat in their
@@ -690,6 +746,14 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="recompute balances and entries from the lines; name any drift (exit 1)"
     )
     journal_verify.set_defaults(func=cmd_journal_verify)
+    journal_backfill = journal_commands.add_parser(
+        "backfill",
+        help="post the entries and deposits missing for sales money recorded before the journal",
+    )
+    journal_backfill.add_argument(
+        "--dry-run", action="store_true", help="only say what would be posted"
+    )
+    journal_backfill.set_defaults(func=cmd_journal_backfill)
 
     market = commands.add_parser("market", help="flower market tools")
     market_commands = market.add_subparsers(dest="market_command", required=True, metavar="COMMAND")

@@ -398,6 +398,36 @@ def test_a_serialized_unit_short_is_written_off_by_its_serial(
     assert cli_main(["stock", "rebuild", "--check"]) == 0
 
 
+def test_a_serialized_returnable_items_missing_units_are_named_per_condition(
+    manager: Api, make_api: Callable[..., Api], default_location_id: str
+) -> None:
+    depot = default_location_id
+    truck = make_location(manager, "Truck 12")
+    driver = make_api("staff", "driver12", locations=(depot, truck))
+    cylinder = make_item(
+        manager, "LPG 19 kg", tracking="serial", price="1700.00", deposit="2000.00", returnable=True
+    )
+    fulls = {"item": cylinder, "qty": 2, "serials": ["F1", "F2"], "condition": "full"}
+    empties = {"item": cylinder, "qty": 3, "serials": ["E1", "E2", "E3"], "condition": "empty"}
+    receive(manager, depot, [fulls, empties])
+    ok(distribute(driver, depot, truck, [fulls, empties]))
+    counted = [
+        {"item": cylinder, "condition": "full", "qty": 1, "serials": ["F1"], "reason": "fell"},
+        {"item": cylinder, "condition": "empty", "qty": 1, "serials": ["E2"], "reason": "lost"},
+    ]
+    body = {"location": truck, "date": today(), "cash_handed_in": "0.00", "counted": counted}
+
+    day_end = ok(driver.post(DAY_ENDS, body))
+    ok(manager.post(f"{DAY_ENDS}/{day_end['id']}/approve"), 200)
+
+    short = {row["condition"]: row["serials"] for row in day_end["differences"]}
+    assert short == {"full": ["F2"], "empty": ["E1", "E3"]}
+    assets = ok(manager.get(f"/api/v1/assets?item={cylinder}"), 200)
+    on_truck = {asset["serial"]: asset["state"] for asset in assets if asset["location"] == truck}
+    assert on_truck == {"F1": "full", "E2": "empty"}
+    assert cli_main(["stock", "rebuild", "--check"]) == 0
+
+
 @pytest.mark.parametrize(
     "client_ts", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00", "2026-01-01"]
 )

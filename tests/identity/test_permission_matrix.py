@@ -95,6 +95,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "journal.read": frozenset({A, M, U}),
     "journal.post": frozenset({A}),
     "journal.reverse": frozenset({A}),
+    "journal.backfill": frozenset({A}),
     # the market: admins keep its catalogue, settings, farmers and rates; the back office reads
     "market.flower.read": frozenset({A, M, S, U}),
     "market.flower.create": frozenset({A}),

@@ -26,6 +26,16 @@ def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (64, 48), noise: bool
     return out.getvalue()
 
 
+def heic_bytes(size: tuple[int, int] = (64, 48)) -> bytes:
+    """A real HEIC photo, as an iPhone sends by default, encoded by pillow-heif (libheif and
+    its HEVC encoder come inside its wheel)."""
+    import pillow_heif
+
+    out = BytesIO()
+    pillow_heif.from_pillow(Image.new("RGB", size, (200, 80, 40))).save(out, quality=80)
+    return out.getvalue()
+
+
 def _pseudo_random(length: int) -> bytes:
     return random.Random(length).randbytes(length)
 

@@ -29,6 +29,8 @@ KEY = b"k" * 32
         (b"\xff\xd8\xff\xe0\x00\x10JFIF", "image/jpeg"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", "image/png"),
         (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "image/webp"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00", "image/heic"),
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00", "image/heic"),
     ],
 )
 def test_accepted_types_are_read_from_their_magic_bytes(head: bytes, kind: str) -> None:
@@ -38,8 +40,7 @@ def test_accepted_types_are_read_from_their_magic_bytes(head: bytes, kind: str) 
 @pytest.mark.parametrize(
     "head",
     [
-        b"\x00\x00\x00\x18ftypheic\x00\x00",
-        b"\x00\x00\x00\x18ftypmif1\x00\x00",
+        b"\x00\x00\x00\x18ftypavif\x00\x00",
         b"  <svg xmlns='http://www.w3.org/2000/svg'>",
         b"<?xml version='1.0'?>",
         b"GIF89a",
@@ -55,6 +56,7 @@ def test_a_declared_upload_is_normalised_and_bounded() -> None:
     declared = clean_declared("Image/JPEG; q=1", 10, "AB" * 32, max_bytes=100)
 
     assert (declared.content_type, declared.sha256) == ("image/jpeg", "ab" * 32)
+    assert clean_declared("image/heif", 10, "a" * 64, max_bytes=100).content_type == "image/heic"
     with pytest.raises(PayloadTooLarge):
         clean_declared("image/png", 101, "a" * 64, max_bytes=100)
     with pytest.raises(Invalid):

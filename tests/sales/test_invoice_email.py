@@ -153,7 +153,7 @@ def test_emailing_an_invoice_is_refused_plainly(
     by_auditor = auditor.post(path, {"to": "a@b.example"})
     by_other_truck = elsewhere.post(path, {"to": "a@b.example"})
 
-    assert (no_address.status, no_address.body["code"]) == (400, "invalid")
+    assert (no_address.status, no_address.body["code"]) == (400, "no_email_address")
     assert "to" in no_address.body["fields"]
     assert bad_address.status == 400 and "to" in bad_address.body["fields"]
     assert unknown.status == 404

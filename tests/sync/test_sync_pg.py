@@ -342,3 +342,28 @@ def test_a_copy_whose_group_broke_answers_what_the_other_copy_stored_meanwhile(
     assert all(r["replayed"] for r in held["results"])
     item = httpx.get(f"{base}/api/v1/items/{empty}", headers=headers).json()
     assert item["qty"] == 5  # nothing of the group applied
+
+
+def test_batches_of_one_device_at_once_all_count_their_device_seqs(live_server: Any) -> None:
+    """Each batch notes its seqs with one conditional write; the batches that lose the race
+    merge into the winner's ranges: none of the 8 batches' seqs goes missing."""
+    base = live_server.url
+    headers = {"Authorization": f"Bearer {token_for(base, 'admin')}"}
+    device = f"till-{uuid.uuid4().hex[:8]}"
+    assert batch(base, headers, device, [])[0] == 200  # the stream exists: all race to update
+
+    def send(index: int) -> int:
+        ops = [
+            {
+                "op_id": str(uuid.uuid4()),
+                "type": "item.create",
+                "payload": {"name": f"seq {index}-{n}"},
+                "device_seq": index * 5 + n,
+            }
+            for n in range(1, 6)
+        ]
+        return int(batch(base, headers, device, ops)[0])
+
+    assert in_parallel(8, send) == [200] * 8
+    status = httpx.get(f"{base}/api/v1/devices/{device}/sync-status", headers=headers).json()
+    assert (status["last_contiguous_seq"], status["missing"]) == (40, [])

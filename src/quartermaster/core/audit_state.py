@@ -5,6 +5,15 @@ directly (`UPDATE sales_payment SET amount_minor = amount_minor * 100`). Every c
 through the pipeline, which seals the record's snapshot after it, so the last snapshot of each
 record in the chain is what its row must read as now. Domains supply a `StateReader` per audited
 table (quartermaster.state_readers): the current rows, as snapshots built the same way.
+
+The rule across snapshot evolution: a record is compared on the fields its sealed snapshot
+has, and only those. A snapshot format grows (a customer's `email`, its credit terms, were
+added after customers had been sealed), and a record whose last entry predates a field reads
+that field now while its snapshot never had it: a field added later, not tampering, so a key
+the row has and the snapshot lacks is not compared. A key the snapshot has and the row lacks
+is still drift (a field dropped or renamed in the table's reading is a change of what was
+sealed). A field is never removed from or renamed in a snapshot format for this reason
+(tests/core/test_audit_snapshot_format.py pins them).
 """
 
 from __future__ import annotations
@@ -72,10 +81,25 @@ def _differences_of(
             found.append(f"{name} {entity_id}: deleted in the chain, still in the table")
         else:
             found.extend(
-                f"{name} {entity_id}: {key} is {_show(row.get(key))} in the table,"
-                f" {_show(after.get(key))} in the chain"
-                for key in sorted((after.keys() | row.keys()) - reader.derived)
-                if _normal(after.get(key)) != _normal(row.get(key))
+                f"{name} {entity_id}: {problem}"
+                for problem in field_differences(after, row, derived=reader.derived)
+            )
+    return found
+
+
+def field_differences(
+    sealed: Snapshot, row: Snapshot, *, derived: frozenset[str] = frozenset()
+) -> list[str]:
+    """How `row` (read now) differs from the snapshot `sealed` last, one line per field, over
+    the fields `sealed` has (the module's rule: a field the row has beyond them was added to
+    the format later; one it lacks of them is drift). `derived` fields are not compared."""
+    found = []
+    for key in sorted(sealed.keys() - derived):
+        if key not in row:
+            found.append(f"{key} is absent from the table, {_show(sealed[key])} in the chain")
+        elif _normal(sealed[key]) != _normal(row[key]):
+            found.append(
+                f"{key} is {_show(row[key])} in the table, {_show(sealed[key])} in the chain"
             )
     return found
 

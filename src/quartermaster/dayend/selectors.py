@@ -80,13 +80,13 @@ def serialized_items(item_ids: list[UUID]) -> set[UUID]:
     return set(Item.objects.filter(pk__in=item_ids, tracking="serial").values_list("pk", flat=True))
 
 
-def serials_at(location_id: UUID, item_id: UUID) -> list[str]:
-    """The serials of `item_id` the asset register has at `location_id`, in order."""
-    return list(
-        Asset.objects.filter(location_id=location_id, item_id=item_id)
-        .order_by("serial")
-        .values_list("serial", flat=True)
-    )
+def serials_at(location_id: UUID, item_id: UUID, *, state: str | None = None) -> list[str]:
+    """The serials of `item_id` the asset register has at `location_id`, in order; only those
+    in `state` (full, empty) when one is named (a returnable item is counted per condition)."""
+    held = Asset.objects.filter(location_id=location_id, item_id=item_id)
+    if state is not None:
+        held = held.filter(state=state)
+    return list(held.order_by("serial").values_list("serial", flat=True))
 
 
 def drivers_of(location_id: UUID) -> list[str]:

@@ -135,7 +135,7 @@ class CreateDayEnd(Command):
                 expected_qty=line.expected,
                 counted_qty=line.counted,
                 reason=line.reason,
-                missing_serials=list(missing.get(line.item, ())),
+                missing_serials=list(missing.get((line.item, line.condition), ())),
             )
             for index, line in enumerate(lines)
         )
@@ -162,26 +162,34 @@ def _known_items(item_ids: list[UUID]) -> None:
 
 def _missing_serials(
     location_id: UUID, lines: list[StockLine], counted: list[CountedRow]
-) -> dict[UUID, tuple[str, ...]]:
-    """For each serialized item counted short: the units on the truck's register that were not
-    counted (they are what is written off). A serialized unit can only be short: one found on
-    a truck that the register does not have there comes back through its own movement."""
+) -> dict[tuple[UUID, str | None], tuple[str, ...]]:
+    """For each (item, condition) of a serialized item counted short: the units on the truck's
+    register in that condition that were not counted (they are what is written off). A
+    returnable item's full and empty units are told apart: a full one missing is not an empty
+    one missing. A serialized unit can only be short: one found on a truck that the register
+    does not have there comes back through its own movement."""
     tracked = serialized_items([line.item for line in lines])
-    index_of = {row.item: index for index, row in enumerate(counted)}
-    missing: dict[UUID, tuple[str, ...]] = {}
+    missing: dict[tuple[UUID, str | None], tuple[str, ...]] = {}
     for line in lines:
         if line.item not in tracked or not line.difference:
             continue
-        field = f"counted[{index_of.get(line.item, 0)}]"
+        # reconcile_stock folds a condition into an item held without one: match it the same way.
+        rows = [
+            (index, row)
+            for index, row in enumerate(counted)
+            if row.item == line.item and line.condition in (None, row.condition)
+        ]
+        field = f"counted[{rows[0][0] if rows else 0}]"
         if line.difference > 0:
             raise Invalid.field(f"{field}.qty", "more units than the truck's register holds")
-        named = {s for row in counted if row.item == line.item for s in row.serials}
+        named = {serial for _, row in rows for serial in row.serials}
         if len(named) != line.counted:
             raise Invalid.field(f"{field}.serials", "name the units counted of a short item")
-        absent = tuple(s for s in serials_at(location_id, line.item) if s not in named)
+        held = serials_at(location_id, line.item, state=line.condition)
+        absent = tuple(s for s in held if s not in named)
         if len(absent) != -line.difference:
             raise Invalid.field(f"{field}.serials", "not the units the truck's register holds")
-        missing[line.item] = absent
+        missing[(line.item, line.condition)] = absent
     return missing
 
 

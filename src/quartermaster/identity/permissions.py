@@ -104,6 +104,8 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "journal.read": frozenset({ADMIN, MANAGER, AUDITOR}),
     "journal.post": frozenset({ADMIN}),
     "journal.reverse": frozenset({ADMIN}),
+    # posting what sales made before the journal existed would have posted (an upgrade tool)
+    "journal.backfill": frozenset({ADMIN}),
     # the market: admins keep the catalogue, settings, farmers and rates; the back office reads
     "market.flower.read": READERS,
     "market.flower.create": frozenset({ADMIN}),
@@ -130,8 +132,9 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "inspection.delete": frozenset({ADMIN, MANAGER, STAFF}),
     "inspection.restore": frozenset({ADMIN, MANAGER}),
     # media: whoever fills inspections uploads photos and signatures and confirms their own
-    # uploads; inspectors read their own uploads only (OWN_RECORDS_ONLY), managers, admins and
-    # auditors everyone's (managers see every location)
+    # uploads; inspectors read their own uploads and the media attached to an inspection they
+    # may read (OWN_RECORDS_ONLY, media.attachments), managers, admins and auditors everyone's
+    # (managers see every location)
     "media.upload": frozenset({ADMIN, MANAGER, STAFF}),
     "media.confirm": frozenset({ADMIN, MANAGER, STAFF}),
     "media.read": READERS,
@@ -248,7 +251,8 @@ OWN_RECORDS_ONLY: dict[str, frozenset[str]] = {
     "inspection.update": frozenset({STAFF}),
     "inspection.submit": frozenset({STAFF}),
     "inspection.delete": frozenset({STAFF}),
-    # an inspector confirms and reads only the media they uploaded
+    # an inspector confirms only the media they uploaded, and reads those and the media
+    # attached to a record they may read (an inspection of theirs: media.attachments asks)
     "media.confirm": frozenset({STAFF}),
     "media.read": frozenset({STAFF}),
     # a farmer reads and approves only their own settlements (the owner is the farmer's user)

@@ -17,7 +17,7 @@ from quartermaster.core.errors import Invalid
 from quartermaster.core.pagination import Keyset, Page, PageRequest, text_key, time_key, uuid_key
 from quartermaster.core.types import Actor, View
 from quartermaster.identity import invariants, parties
-from quartermaster.identity.models import Device, RefreshToken, User
+from quartermaster.identity.models import Device, RefreshToken, Role, User
 
 # Checked against when the username is unknown, so a miss costs the same time as a hit.
 _DUMMY_HASH = make_password(None)
@@ -167,6 +167,14 @@ def _user_view(user: User, links: parties.PartyLinks, *, new: bool = False) -> U
 def get_user(user_id: UUID, *, for_update: bool = False) -> User | None:
     users = User.objects.select_for_update() if for_update else User.objects
     return users.filter(pk=user_id).first()
+
+
+def lock_active_admins() -> list[UUID]:
+    """Lock the active admins' rows until commit, in primary-key order (one order for every
+    caller, so lockers cannot deadlock); their ids. On PostgreSQL a row another transaction
+    changed meanwhile is read again once it commits: one demoted by then is left out."""
+    admins = User.objects.select_for_update().filter(role=Role.ADMIN, is_active=True)
+    return list(admins.order_by("pk").values_list("pk", flat=True))
 
 
 # By username: the order an admin screen lists people in, and stable under new sign-ups.

@@ -32,6 +32,7 @@ from quartermaster.identity.selectors import (
     device_view,
     get_device,
     get_user,
+    lock_active_admins,
     user_view,
 )
 
@@ -277,6 +278,10 @@ class UpdateUser(PartyLinkFields):
         return fingerprint([self.name, dumped, self.password is not None])
 
     def handle(self, ctx: Context) -> Outcome:
+        if self._may_remove_an_admin():
+            # Before the target: every remover locks the admins first, in one order, so two
+            # admins removing each other cannot deadlock, and the second sees the first's change.
+            lock_active_admins()
         user = get_user(self.user, for_update=True)
         if user is None:
             raise NotFound()
@@ -306,9 +311,12 @@ class UpdateUser(PartyLinkFields):
             changes.append(password_change(user.id, "reset"))
         return Outcome(status=200, body=after, changes=[*changes, *party_changes])
 
+    def _may_remove_an_admin(self) -> bool:
+        return (self.role is not None and self.role != Role.ADMIN) or self.is_active is False
+
     def _refuse_losing_the_last_admin(self, user: User) -> None:
-        # Two admins demoting each other at the same instant can still both pass: rare enough
-        # for an admin's screen, and the CLI (`createuser --role admin`) recovers from it.
+        # The active admins are locked (lock_active_admins) whenever this change could remove
+        # one, so two admins removing each other at once are decided one after the other.
         stays_admin = (self.role or user.role) == Role.ADMIN and self.is_active is not False
         if user.role != Role.ADMIN or not user.is_active or stays_admin:
             return

@@ -347,6 +347,33 @@ def list_inspections(
     return INSPECTION_ORDER.page(query, page)
 
 
+def names_media_readable_by(actor: Actor, media_id: UUID) -> bool:
+    """True when a live inspection `actor` may read names `media_id` as a photo or signature:
+    whoever reads an inspection reads its media (media.attachments asks). The text search only
+    narrows; the form decides, so a media id typed into a text answer attaches nothing."""
+    candidates = _scoped(actor, "inspection.read").filter(
+        deleted_at__isnull=True, answers__icontains=str(media_id)
+    )
+    for inspection in candidates.order_by("created_at", "id")[:_MEDIA_CANDIDATES_MAX]:
+        form = published_form(inspection.template_id, inspection.template_version)
+        if form is None or not allows(
+            actor,
+            "inspection.read",
+            location_id=inspection.location_id,
+            owner_id=inspection.assignee_id,
+        ):
+            continue
+        named = invariants.media_of(form, inspection.answers)
+        if any(media_id in ids for ids in named.values()):
+            return True
+    return False
+
+
+# How many inspections naming one media id are looked at (one photo is on one inspection or
+# few; a bound keeps a hostile answer from making one read walk the table).
+_MEDIA_CANDIDATES_MAX = 20
+
+
 def get_inspection(inspection_id: UUID, *, deleted: bool = False) -> Inspection | None:
     """Unscoped: callers authorize with the record's location and assignee."""
     return (

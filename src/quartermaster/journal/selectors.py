@@ -160,6 +160,22 @@ def find_posting(source_type: str, source_id: str) -> UUID | None:
     )
 
 
+def reversal_of(entry_id: UUID) -> UUID | None:
+    """The id of the entry that reversed entry `entry_id`, or None (reversed at most once)."""
+    return Entry.objects.filter(reverses_id=entry_id).values_list("id", flat=True).first()
+
+
+def posted_sources(source_type: str) -> tuple[set[str], set[str]]:
+    """The source ids of `source_type` the journal holds an entry for (not a reversal), and
+    those whose entry is reversed: what a domain checks its records against in bulk."""
+    posted: set[str] = set()
+    reversed_: set[str] = set()
+    rows = Entry.objects.filter(source_type=source_type).values_list("source_id", "reverses_id")
+    for source_id, reverses_id in rows.iterator(chunk_size=5000):
+        (posted if reverses_id is None else reversed_).add(source_id)
+    return posted, reversed_
+
+
 def get_entry(entry_id: UUID) -> EntryView | None:
     entry = Entry.objects.prefetch_related(_with_lines()).filter(pk=entry_id).first()
     return None if entry is None else _entry_view(entry)

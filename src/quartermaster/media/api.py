@@ -22,6 +22,7 @@ from quartermaster.core.errors import DomainError, Invalid, NotFound
 from quartermaster.core.http import actor_of, context_for, error_json, json_response, to_http
 from quartermaster.core.schemas import ErrorOut
 from quartermaster.media import invariants, services
+from quartermaster.media.attachments import attached_to_readable_record
 from quartermaster.media.models import MediaAsset, Status
 from quartermaster.media.schemas import MediaOut, UploadIn, UploadOut, upload_out
 from quartermaster.media.selectors import get_media, media_view
@@ -77,14 +78,19 @@ def request_upload(request: HttpRequest, payload: UploadIn) -> HttpResponse:
 
 
 def _asset(request: HttpRequest, media_id: UUID, action: str) -> MediaAsset:
-    """The asset, if the caller may take `action` on it: inspectors their own uploads only;
-    managers, admins (and auditors, reading) everyone's."""
+    """The asset, if the caller may take `action` on it: inspectors their own uploads (and
+    read those attached to a record they may read); managers, admins (and auditors, reading)
+    everyone's."""
     actor = actor_of(request)
     policy.authorize(actor, action)
     asset = get_media(media_id)
     if asset is None:
         raise NotFound()
-    policy.authorize(actor, action, owner_id=asset.uploaded_by_id)
+    try:
+        policy.authorize(actor, action, owner_id=asset.uploaded_by_id)
+    except NotFound:
+        if action != "media.read" or not attached_to_readable_record(actor, asset.id):
+            raise
     return asset
 
 
@@ -115,7 +121,7 @@ def _readable_view(request: HttpRequest, asset: MediaAsset) -> dict[str, Any]:
 def confirm_upload(request: HttpRequest, media_id: UUID) -> HttpResponse:
     """Check the stored bytes (presence, size, SHA-256, the real type, dimensions), make the
     thumbnail and register the asset. Missing or mismatching bytes → 400 (`media_missing`,
-    `media_mismatch`, `media_type_refused`: HEIC, SVG, anything not JPEG/PNG/WebP). Confirming
+    `media_mismatch`, `media_type_refused`: SVG, anything not JPEG/PNG/WebP/HEIC). Confirming
     again answers the same."""
     ctx = context_for(request)
     asset = _asset(request, media_id, "media.confirm")

@@ -1,10 +1,10 @@
 """Pure rules of media: what an upload may declare, what its bytes really are (read from their
 first bytes, never from a name or a header), signed URLs, and HTTP ranges. No database, no I/O.
 
-Accepted: JPEG, PNG and WebP, what every phone and every PDF engine here shows. HEIC (iPhones'
-default) is refused with a message saying how to send JPEG: converting it would need libheif,
-and a refused upload loses nothing (the device keeps the photo and can send it again). SVG is
-refused always: it is a script carrier, not a photo.
+Accepted: JPEG, PNG and WebP, what every phone and every PDF engine here shows, and HEIC
+(iPhones' default; `image/heif` is taken as the same), decoded through libheif (pillow-heif)
+for its dimensions and its JPEG thumbnail, which is what documents show. SVG is refused always:
+it is a script carrier, not a photo.
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ from dataclasses import dataclass
 
 from quartermaster.core.errors import Conflict, DomainError, Invalid
 
-JPEG, PNG, WEBP = "image/jpeg", "image/png", "image/webp"
-ACCEPTED = (JPEG, PNG, WEBP)
+JPEG, PNG, WEBP, HEIC = "image/jpeg", "image/png", "image/webp", "image/heic"
+ACCEPTED = (JPEG, PNG, WEBP, HEIC)
+# Other names devices declare an accepted type by: a HEIF photo from a phone is HEVC-coded,
+# as HEIC is (the container's major brand, heic or mif1, varies by maker).
+ALIASES = {"image/heif": HEIC}
 # Pillow's format name of each accepted type: the decoder must agree with the magic bytes.
-PILLOW_FORMATS = {JPEG: "JPEG", PNG: "PNG", WEBP: "WEBP"}
+PILLOW_FORMATS = {JPEG: "JPEG", PNG: "PNG", WEBP: "WEBP", HEIC: "HEIF"}
 HEIC_BRANDS = frozenset(
     {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
 )
@@ -47,7 +50,8 @@ class MediaMismatch(Invalid):
 
 
 class MediaTypeRefused(Invalid):
-    """The bytes are of a type the server does not keep (HEIC, SVG, anything not an image)."""
+    """The bytes are of a type the server does not keep (SVG, anything not an image), or do
+    not decode as the type their first bytes name."""
 
     code = "media_type_refused"
 
@@ -82,9 +86,9 @@ class Declared:
 
 def clean_declared(content_type: str, size: int, sha256: str, *, max_bytes: int) -> Declared:
     kind = content_type.strip().lower().split(";")[0].strip()
+    kind = ALIASES.get(kind, kind)
     if kind not in ACCEPTED:
-        refused = "HEIC is refused: send JPEG" if "hei" in kind else "not an accepted image type"
-        raise Invalid.field("content_type", f"{refused} ({', '.join(ACCEPTED)})")
+        raise Invalid.field("content_type", f"not an accepted image type ({', '.join(ACCEPTED)})")
     if isinstance(size, bool) or size < 1:
         raise Invalid.field("size", "at least 1 byte")
     if size > max_bytes:
@@ -106,15 +110,12 @@ def sniff(head: bytes) -> str:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return WEBP
     if head[4:8] == b"ftyp" and head[8:12] in HEIC_BRANDS:
-        raise MediaTypeRefused(
-            "HEIC photos are refused: send JPEG (on an iPhone: Camera > Formats > Most Compatible)",
-            fields={"content": "HEIC"},
-        )
+        return HEIC
     text = head.lstrip().lower()
     if text.startswith((b"<?xml", b"<svg", b"<!doctype")):
         raise MediaTypeRefused("SVG and other markup are refused", fields={"content": "markup"})
     raise MediaTypeRefused(
-        "the bytes are not a JPEG, PNG or WebP image", fields={"content": "unknown"}
+        "the bytes are not a JPEG, PNG, WebP or HEIC image", fields={"content": "unknown"}
     )
 
 

@@ -167,7 +167,16 @@ def _thumbnail(
             image.draft("RGB", (edge * 2, edge * 2))
             image.thumbnail((edge, edge), reducing_gap=2.0)
             thumbnail = image.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    # What Pillow's decoders raise for bytes that are not the image they claim to be (libheif's,
+    # through pillow-heif, adds EOFError and RuntimeError): a refusal, never a 500.
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        RuntimeError,
+    ) as error:
         raise invariants.MediaTypeRefused(
             f"the image does not decode: {type(error).__name__}", fields={"content": kind}
         ) from error

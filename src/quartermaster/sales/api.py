@@ -77,6 +77,7 @@ def create_customer(request: HttpRequest, payload: CustomerIn) -> HttpResponse:
     command = services.CreateCustomer(
         name=payload.name,
         phone=payload.phone,
+        email=payload.email,
         client_temp_id=payload.client_temp_id,
         user=payload.user,
     )
@@ -87,7 +88,7 @@ def create_customer(request: HttpRequest, payload: CustomerIn) -> HttpResponse:
 def update_customer(
     request: HttpRequest, customer_id: UUID, payload: CustomerPatchIn
 ) -> HttpResponse:
-    """Name, phone; (managers) payment terms, credit limit, meter; `base_version` (or
+    """Name, phone, e-mail address; (managers) payment terms, credit limit, meter; `base_version` (or
     `If-Match`) makes a stale write a 409 conflict."""
     command = services.UpdateCustomer.model_validate(
         {

@@ -14,6 +14,7 @@ from typing import Any
 from django.db import models
 
 from quartermaster.core.errors import Invalid
+from quartermaster.notifications.invariants import clean_email
 
 MAX_NAME_LENGTH = 200
 MAX_PHONE_LENGTH = 30
@@ -97,6 +98,14 @@ def clean_phone(phone: Any) -> str:
     if not isinstance(phone, str) or len(phone.strip()) > MAX_PHONE_LENGTH:
         raise Invalid.field("phone", f"a string of at most {MAX_PHONE_LENGTH} characters")
     return phone.strip()
+
+
+def clean_customer_email(email: Any) -> str:
+    """A customer's e-mail address, where its invoices go when a request names none: blank (or
+    only spaces) is none on record; anything else must be an address (notifications' rule)."""
+    if not isinstance(email, str):
+        raise Invalid.field("email", "an e-mail address, or blank for none")
+    return clean_email(email, "email") if email.strip() else ""
 
 
 def check_amount_ceiling(minor: int, field: str) -> int:

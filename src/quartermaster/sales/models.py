@@ -29,6 +29,8 @@ class Customer(models.Model):
     number = models.CharField(max_length=20, unique=True)
     name = models.CharField(max_length=200)
     phone = models.CharField(max_length=30, blank=True, default="")
+    # Where invoices are e-mailed when a request names no address ("": none on record).
+    email = models.CharField(max_length=254, blank=True, default="")
     # Where the goods and cylinders a customer holds sit (a location of kind customer_site).
     site = models.OneToOneField(Location, on_delete=models.PROTECT, related_name="customer")
     client_temp_id = models.CharField(max_length=100, blank=True, default="")

@@ -8,6 +8,8 @@ commands post from, each in the command's own transaction.
 - payments and refunds of money: sales.credit posts them.
 - a deposit refunded on a return: DR customer_deposits:<c> CR cash (paid out) or CR
   customer_receivable:<c> (credited to the account).
+- backfill (`quartermaster journal backfill`, sales.backfill): the same entries and deposits
+  for records made before the journal existed, each part posted only when it is missing.
 
 Every function returns the records it changed for the caller's Outcome, so the pipeline audits
 the entry with the command that caused it.
@@ -24,7 +26,7 @@ from django.db.models import Sum
 from quartermaster.core.types import Change, Context
 from quartermaster.journal import invariants as journal_rules
 from quartermaster.journal.invariants import AccountSpec, PostingLine
-from quartermaster.journal.selectors import find_posting
+from quartermaster.journal.selectors import find_posting, reversal_of
 from quartermaster.journal.services import (
     EntryRequest,
     open_accounts,
@@ -37,6 +39,8 @@ from quartermaster.sales.selectors import deposit_movement_view
 
 INVOICE_SOURCE = "sales.invoice"
 REFUND_SOURCE = "sales.deposit_refund"
+# The action an entry posted by `quartermaster journal backfill` names (sales.backfill).
+BACKFILL_ACTION = "journal.backfill"
 
 
 def receivable(customer_id: UUID) -> str:
@@ -116,27 +120,28 @@ def sales_confirmed(
     """`sale_confirmed` for a run of sales (a bulk sync run) in a handful of statements; the
     changes of each, in order."""
     entries = _post_many(
-        [
-            _Posting(
-                [
-                    _Side(receivable(invoice.customer_id), debit_minor=invoice.total_minor),
-                    _Side("sales_revenue", credit_minor=invoice.subtotal_minor),
-                    _Side("tax_payable", credit_minor=invoice.tax_minor),
-                    _Side(deposits(invoice.customer_id), credit_minor=invoice.deposit_minor),
-                ],
-                memo=f"invoice {invoice.number}",
-                source=(INVOICE_SOURCE, str(invoice.id)),
-                ctx=ctx,
-                action="sale.confirm",
-            )
-            for invoice, _, ctx in invoices
-        ]
+        [_invoice_posting(invoice, ctx, "sale.confirm") for invoice, _, ctx in invoices]
     )
     held = [_deposits_charged(invoice, lines) for invoice, lines, _ in invoices]
     written = iter(_deposit_changes([row for rows in held for row in rows]))
     return [
         changes + [next(written) for _ in rows] for changes, rows in zip(entries, held, strict=True)
     ]
+
+
+def _invoice_posting(invoice: Invoice, ctx: Context, action: str) -> _Posting:
+    return _Posting(
+        [
+            _Side(receivable(invoice.customer_id), debit_minor=invoice.total_minor),
+            _Side("sales_revenue", credit_minor=invoice.subtotal_minor),
+            _Side("tax_payable", credit_minor=invoice.tax_minor),
+            _Side(deposits(invoice.customer_id), credit_minor=invoice.deposit_minor),
+        ],
+        memo=f"invoice {invoice.number}",
+        source=(INVOICE_SOURCE, str(invoice.id)),
+        ctx=ctx,
+        action=action,
+    )
 
 
 def _deposits_charged(invoice: Invoice, lines: Sequence[InvoiceLine]) -> list[DepositMovement]:
@@ -165,10 +170,15 @@ def sale_voided(invoice: Invoice, *, reason: str, ctx: Context) -> list[Change]:
     entry = find_posting(INVOICE_SOURCE, str(invoice.id))
     if entry is not None:
         changes += reverse_entry(entry, reason=reason, ctx=ctx, action="sale.void").changes
+    return changes + _deposit_changes(_deposits_voided(invoice))
+
+
+def _deposits_voided(invoice: Invoice) -> list[DepositMovement]:
+    """The deposits `invoice` charged, taken off again (nothing: it charged none)."""
     charged = DepositMovement.objects.filter(
         customer_id=invoice.customer_id, source=f"invoice:{invoice.id}"
     ).order_by("pk")
-    moved = [
+    return [
         DepositMovement(
             customer_id=row.customer_id,
             item_id=row.item_id,
@@ -178,7 +188,6 @@ def sale_voided(invoice: Invoice, *, reason: str, ctx: Context) -> list[Change]:
         )
         for row in charged
     ]
-    return changes + _deposit_changes(moved)
 
 
 @dataclass(frozen=True)
@@ -219,17 +228,7 @@ def deposit_refunded(
     """Deposits paid back on a return: off the customer's deposits, out of the till (cash) or
     onto the customer's account (credit)."""
     total = sum(refund.amount_minor for refund in refunds)
-    other = "cash" if method == RefundMethod.CASH else receivable(customer_id)
-    changes = _post(
-        [
-            _Side(deposits(customer_id), debit_minor=total),
-            _Side(other, credit_minor=total),
-        ],
-        memo=f"deposit refunded on return ({method})",
-        source=(REFUND_SOURCE, source_id),
-        ctx=ctx,
-        action="asset.return",
-    )
+    changes = _refund_entry(customer_id, total, method, source_id, ctx, "asset.return")
     moved = [
         DepositMovement(
             customer_id=customer_id,
@@ -241,6 +240,60 @@ def deposit_refunded(
         for refund in refunds
     ]
     return changes + _deposit_changes(moved)
+
+
+def _refund_entry(
+    customer_id: UUID, total_minor: int, method: str, source_id: str, ctx: Context, action: str
+) -> list[Change]:
+    other = "cash" if method == RefundMethod.CASH else receivable(customer_id)
+    return _post(
+        [
+            _Side(deposits(customer_id), debit_minor=total_minor),
+            _Side(other, credit_minor=total_minor),
+        ],
+        memo=f"deposit refunded on return ({method})",
+        source=(REFUND_SOURCE, source_id),
+        ctx=ctx,
+        action=action,
+    )
+
+
+# -- backfill: what the functions above would have posted, for records made before them --
+
+
+def backfill_invoice(
+    invoice: Invoice, lines: Sequence[InvoiceLine], *, void_reason: str | None, ctx: Context
+) -> list[Change]:
+    """The parts of `sale_confirmed` (and, for a voided sale, `void_reason` given, of
+    `sale_voided`) missing for `invoice`, posted now as `journal.backfill`: its entry, the
+    deposits it charged, the entry's reversal, the deposits taken off. Each part is looked
+    for first, so a part already there is never posted twice. The caller holds the sale's row."""
+    changes: list[Change] = []
+    entry = find_posting(INVOICE_SOURCE, str(invoice.id))
+    if entry is None:
+        [posted] = _post_many([_invoice_posting(invoice, ctx, BACKFILL_ACTION)])
+        changes += posted
+        entry = find_posting(INVOICE_SOURCE, str(invoice.id))  # None: a free sale posts none
+    held = DepositMovement.objects.filter(customer_id=invoice.customer_id)
+    if not held.filter(source=f"invoice:{invoice.id}").exists():
+        changes += _deposit_changes(_deposits_charged(invoice, lines))
+    if void_reason is None:
+        return changes
+    if entry is not None and reversal_of(entry) is None:
+        changes += reverse_entry(entry, reason=void_reason, ctx=ctx, action=BACKFILL_ACTION).changes
+    if not held.filter(source=f"void:{invoice.id}").exists():
+        changes += _deposit_changes(_deposits_voided(invoice))
+    return changes
+
+
+def backfill_deposit_refund(
+    customer_id: UUID, total_minor: int, method: str, source_id: str, ctx: Context
+) -> list[Change]:
+    """The entry of a deposit refund whose movements are there without it (`deposit_refunded`'s
+    posting alone); nothing when it is there."""
+    if total_minor <= 0 or find_posting(REFUND_SOURCE, source_id) is not None:
+        return []
+    return _refund_entry(customer_id, total_minor, method, source_id, ctx, BACKFILL_ACTION)
 
 
 def _deposit_changes(moved: list[DepositMovement]) -> list[Change]:

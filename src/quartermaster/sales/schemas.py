@@ -15,6 +15,8 @@ class CustomerIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr
     phone: StrictStr = ""
+    # Where its invoices are e-mailed when a request names no address.
+    email: StrictStr = ""
     client_temp_id: StrictStr = ""
     # A party user who signs in as this customer (admins only).
     user: UUID | None = None
@@ -34,6 +36,7 @@ class CustomerOut(BaseModel):
     credit_limit: str | None
     meter_installed: bool
     meter_rate: str
+    email: str | None
 
 
 class CustomerPageOut(BaseModel):
@@ -45,6 +48,8 @@ class CustomerPatchIn(WireModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr | None = None
     phone: StrictStr | None = None
+    # "" clears it.
+    email: StrictStr | None = None
     # Link the party user who signs in as this customer (admins only).
     user: UUID | None = None
     # How the customer pays and is billed (managers): "cash" or "credit", the credit limit,

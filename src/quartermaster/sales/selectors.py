@@ -68,6 +68,8 @@ class CustomerView(View):
     credit_limit_minor: int | None
     meter_installed: bool
     meter_rate_minor: int
+    # "": none on record (null on the wire and in the chain).
+    email: str = ""
 
     def to_wire(self) -> dict[str, Any]:
         return self.to_snapshot()
@@ -89,6 +91,9 @@ class CustomerView(View):
             else format_money(self.credit_limit_minor),
             "meter_installed": self.meter_installed,
             "meter_rate": format_money(self.meter_rate_minor),
+            # Added after chain format 1 began: a customer sealed before it has no `email`
+            # (core.audit_state compares only the fields a snapshot was sealed with).
+            "email": self.email or None,
         }
 
 
@@ -107,6 +112,7 @@ def customer_view(customer: Customer) -> CustomerView:
         credit_limit_minor=customer.credit_limit_minor,
         meter_installed=customer.meter_installed,
         meter_rate_minor=customer.meter_rate_minor,
+        email=customer.email,
     )
 
 

@@ -104,6 +104,8 @@ class CreateCustomer(Command):
     model_config = WIRE_NAMES
     customer_name: str = Field(alias="name")
     phone: str = ""
+    # Where its invoices are e-mailed when a request names no address ("": none).
+    email: str = ""
     client_temp_id: str = ""
     user: UUID | None = None
 
@@ -112,6 +114,7 @@ class CreateCustomer(Command):
             update={
                 "customer_name": invariants.clean_customer_name(self.customer_name),
                 "phone": invariants.clean_phone(self.phone),
+                "email": invariants.clean_customer_email(self.email),
             }
         )
 
@@ -127,6 +130,7 @@ class CreateCustomer(Command):
                     number=number,
                     name=self.customer_name,
                     phone=self.phone,
+                    email=self.email,
                     site=site,
                     client_temp_id=self.client_temp_id,
                     user_id=user_id,
@@ -139,18 +143,19 @@ class CreateCustomer(Command):
 
 
 class UpdateCustomer(VersionedUpdate):
-    """Edit a customer's name or phone; (managers) its payment terms, credit limit and meter;
-    (admins) link the party user who signs in as it."""
+    """Edit a customer's name, phone or e-mail address ("" clears it); (managers) its payment
+    terms, credit limit and meter; (admins) link the party user who signs in as it."""
 
     name = "customer.update"
     model_config = WIRE_NAMES
     entity: ClassVar[str] = "customer"
     editable: ClassVar[tuple[str, ...]] = (
-        *("name", "phone", "user", "payment_terms", "credit_limit", "meter_installed"),
-        "meter_rate",
+        *("name", "phone", "email", "user", "payment_terms", "credit_limit"),
+        *("meter_installed", "meter_rate"),
     )
     customer_name: str | None = Field(default=None, alias="name")
     phone: str | None = None
+    email: str | None = None
     user: UUID | None = None
     payment_terms: str | None = None
     credit_limit_minor: MoneyEdit = Field(default=None, alias="credit_limit")
@@ -171,6 +176,9 @@ class UpdateCustomer(VersionedUpdate):
                 if self.customer_name is None
                 else invariants.clean_customer_name(self.customer_name),
                 "phone": None if self.phone is None else invariants.clean_phone(self.phone),
+                "email": None
+                if self.email is None
+                else invariants.clean_customer_email(self.email),
                 "payment_terms": None
                 if self.payment_terms is None
                 else invariants.clean_payment_terms(self.payment_terms),
@@ -181,6 +189,7 @@ class UpdateCustomer(VersionedUpdate):
         fields = {
             "name": self.customer_name,
             "phone": self.phone,
+            "email": self.email,
             "user": None if self.user is None else str(self.user),
             "payment_terms": self.payment_terms,
             "credit_limit": None
@@ -223,6 +232,8 @@ class UpdateCustomer(VersionedUpdate):
             values["name"] = self.customer_name
         if self.phone is not None:
             values["phone"] = self.phone
+        if self.email is not None:
+            values["email"] = self.email
         if self.user is not None:
             values["user_id"] = _party_user(ctx, self.user, self.id)
         try:
@@ -675,10 +686,15 @@ class ReturnAssets(Command):
 INVOICE_EMAIL_TEMPLATE = "invoice_issued"
 
 
+class NoEmailAddress(Invalid):
+    code = "no_email_address"
+
+
 class EmailInvoice(Command):
-    """E-mail an invoice, its PDF attached, to `to` through the outbox; the invoice's
-    `email_status` becomes `emailed` when the SMTP server takes it. Each request sends a copy
-    (a retried request with its Idempotency-Key or op id does not)."""
+    """E-mail an invoice, its PDF attached, to `to` (absent: the customer's address on record)
+    through the outbox; the invoice's `email_status` becomes `emailed` when the SMTP server
+    takes it. Each request sends a copy (a retried request with its Idempotency-Key or op id
+    does not)."""
 
     name = "invoice.email"
     invoice: UUID
@@ -686,20 +702,24 @@ class EmailInvoice(Command):
     language: str = "en"
 
     def validated(self) -> EmailInvoice:
-        if not self.to:
-            # Customers carry no e-mail address yet: the address is named per request.
-            raise Invalid.field("to", "the customer has no e-mail address on record; name one")
         if self.language not in ("en", "ta"):
             raise Invalid.field("language", "one of en, ta")
-        return self.model_copy(update={"to": clean_email(self.to)})
+        return self.model_copy(update={"to": clean_email(self.to) if self.to else ""})
 
     def handle(self, ctx: Context) -> Outcome:
         invoice = Invoice.objects.select_related("sale", "customer").filter(pk=self.invoice).first()
         if invoice is None:
             raise NotFound()
         policy.authorize(ctx.actor, self.name, location_id=invoice.sale.location_id)
+        to = self.to or invoice.customer.email
+        if not to:
+            raise NoEmailAddress(
+                f"customer {invoice.customer.number} has no e-mail address on record:"
+                " name one in `to`, or set the customer's `email`",
+                fields={"to": "needed: the customer has no e-mail address on record"},
+            )
         changes = queue_email(
-            self.to,
+            to,
             language=self.language,
             template=INVOICE_EMAIL_TEMPLATE,
             params={
@@ -713,7 +733,7 @@ class EmailInvoice(Command):
         body = {
             "status": "queued",
             "invoice": str(invoice.id),
-            "to": self.to,
+            "to": to,
             "notification": changes[0].entity_id if changes else None,
             "email_status": invoice.email_status,
         }

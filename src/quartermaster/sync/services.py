@@ -66,14 +66,14 @@ def apply_batch(*, actor: Actor, device_id: str, ops: Sequence[Op], dry_run: boo
 
 
 def _run(actor: Actor, device_id: str, ops: Sequence[Op]) -> BatchResult:
-    register_device(actor, device_id)
+    stream = register_device(actor, device_id)
     known = memory.load(actor, device_id, ops)
     results: list[OpResult] = []
     while len(results) < len(ops):
         unit = plan.next_unit(known, ops, start=len(results))
         results.extend(units.run(known, unit))
     record_device_seqs(
-        device_id, [op.device_seq for op, result in zip(ops, results, strict=True) if result.final]
+        stream, [op.device_seq for op, result in zip(ops, results, strict=True) if result.final]
     )
     _tell_out_of_stock(actor, device_id, ops, results)
     return BatchResult(results=results, cursor=current_feed_seq(), dry_run=False)
