@@ -22,7 +22,7 @@ from quartermaster.sales.selectors import (
 
 
 def _locations() -> dict[str, Snapshot]:
-    return {str(row.pk): location_view(row) for row in Location.objects.all()}
+    return {str(row.pk): location_view(row).snapshot for row in Location.objects.all()}
 
 
 def _items() -> dict[str, Snapshot]:

@@ -1,14 +1,17 @@
 """The audit chain's snapshot format, pinned: the fields each record's `before`/`after` carry.
 
 The chain hashes these snapshots, so their fields are the chain's format (chain version 1), not
-the API's: renaming a field on the wire must not rename it here. A record given a typed view
-(`core.types.View`: items, stock, sales, the journal, day-ends, loads and refills, the market,
-notifications, and identity's users, devices and sessions, whose formats
-tests/identity/test_users_api.py pins too) encodes its snapshot apart from its wire body (the
-tests below rename every view's wire fields and find every sealed field where it was); a
-record still carried as a dict (movements, locations, assets, conflicts) serves as both, so
-this test makes any change to its fields a deliberate change of the chain's format, never a
-side effect of an API edit.
+the API's: renaming a field on the wire must not rename it here. Every audited record is given
+a typed view (`core.types.View`) that encodes its snapshot apart from its wire body: items,
+stock, locations, movements and assets; sales, customers, invoices, credit notes, payments,
+refunds and allocations; the journal; day-ends, loads and refills; the market; notifications;
+identity's users, devices and sessions (whose formats tests/identity/test_users_api.py pins
+too); conflicts; inspection templates, inspections and held updates; media; and the cluster's
+`cluster.primary_changed`. The tests below rename every view's wire fields and find every
+sealed field where it was, and check each view's snapshot against the dict it was sealed as.
+
+Sealed as stored, not re-encoded: what a record holds as data it was given (a conflict's
+client, server and base snapshots; an inspection's answers; a template version's sections).
 """
 
 from __future__ import annotations
@@ -19,11 +22,26 @@ from typing import Any
 
 import pytest
 
+from quartermaster.cluster.services import PrimaryChangeView, RecordPrimaryChange
+from quartermaster.core.commands import execute
+from quartermaster.core.conflicts import ConflictView
 from quartermaster.core.models import AuditEntry, FeedEntry
-from quartermaster.core.types import View
-from quartermaster.inventory.selectors import ItemView
+from quartermaster.core.types import SYSTEM_ACTOR, Actor, Context, View
+from quartermaster.identity.models import User
+from quartermaster.inspections.invariants import Score
+from quartermaster.inspections.selectors import HeldView, InspectionView, TemplateView
+from quartermaster.inventory.selectors import (
+    AssetView,
+    ItemView,
+    LocationView,
+    MovementLineView,
+    MovementView,
+)
 from quartermaster.inventory.services import UpdateItem
 from quartermaster.journal.selectors import AccountView, EntryView, LineView
+from quartermaster.media.models import MediaAsset
+from quartermaster.media.selectors import MediaView
+from quartermaster.media.services import ConfirmUpload, RequestUpload
 from quartermaster.sales.selectors import (
     CreditNoteView,
     DepositMovementView,
@@ -31,9 +49,17 @@ from quartermaster.sales.selectors import (
     SaleView,
 )
 from tests.conftest import Api
+from tests.sync.helpers import op, send, statuses
 
 PINNED_FIELDS: dict[str, list[str]] = {
     "allocation": ["amount", "created_at", "customer", "id", "invoice", "payment"],
+    "asset": [
+        *("customer", "deposit_held", "id", "item", "location", "serial", "state", "version"),
+    ],
+    "conflict": [
+        *("actor", "base_snapshot", "base_version", "client_snapshot", "created_at", "device"),
+        *("entity", "entity_id", "id", "resolution", "server_snapshot", "status"),
+    ],
     "credit_note": [
         *("created_at", "customer", "id", "invoice", "kind", "lines", "movement", "number"),
         *("reason", "total"),
@@ -56,6 +82,7 @@ PINNED_FIELDS: dict[str, list[str]] = {
         "version",
     ],
     "journal_account": ["code", "id", "kind", "name"],
+    "location": ["created_at", "id", "is_default", "kind", "name", "receives"],
     "journal_entry": [
         *("action", "id", "lines", "memo", "number", "posted_at", "posted_by", "reverses"),
         *("source", "total"),
@@ -129,6 +156,15 @@ def _every_kind_of_record(admin: Api, default_location_id: str) -> None:
             "/api/v1/refunds", {"customer": _id(customer), "amount": "10.00", "method": "cash"}
         )
     )
+    # A stale write keeps a conflict record; resolving it changes the record.
+    stale = admin.patch(f"/api/v1/items/{_id(item)}", {"name": "gas 2", "base_version": 0})
+    assert stale.status == 409, stale.body
+    resolve = {"strategy": "keep_theirs"}
+    _ok(admin.post(f"/api/v1/conflicts/{stale.body['conflict']}/resolve", resolve))
+    _ok(admin.post("/api/v1/locations", {"name": "Truck 7", "kind": "vehicle"}))
+    cylinder = _ok(admin.post("/api/v1/items", {"name": "cyl", "qty": 0, "tracking": "serial"}))
+    receipt = {"item": _id(cylinder), "qty": 1, "serials": ["C1"]}
+    _ok(admin.post("/api/v1/receipts", {"to_location": default_location_id, "lines": [receipt]}))
     _ok(
         admin.post(
             "/api/v1/journal/entries",
@@ -296,6 +332,58 @@ def test_a_journal_records_snapshot_is_the_dict_it_was_sealed_as() -> None:
     assert account.wire["balance"] == "1.00"
 
 
+def test_an_inventory_records_snapshot_is_the_dict_it_was_sealed_as() -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    movement_id, item_id, here, there, customer_id = (uuid.UUID(int=n) for n in range(1, 6))
+    bulk = MovementLineView(0, item_id, here, there, 2, ())
+    returnable = MovementLineView(1, item_id, there, here, 1, ("S1",), "empty", "full")
+    movement = MovementView(
+        movement_id, "transfer", "why", "ref", None, None, "admin", at, (bulk, returnable)
+    )
+    line = {"item": str(item_id), "qty": 2, "serials": []}
+    assert movement.snapshot == {
+        "id": str(movement_id),
+        "kind": "transfer",
+        "reason": "why",
+        "reference": "ref",
+        "reverses": None,
+        "client_temp_id": None,
+        "actor": "admin",
+        "created_at": at.isoformat(),
+        "lines": [
+            {"line": 0, **line, "from_location": str(here), "to_location": str(there)},
+            {
+                **(line | {"qty": 1, "serials": ["S1"]}),
+                "line": 1,
+                "from_location": str(there),
+                "to_location": str(here),
+                "condition": "empty",
+                "to_condition": "full",
+            },
+        ],
+    }
+    asset = AssetView(movement_id, item_id, "S1", here, "full", customer_id, 150000, 2)
+    assert asset.snapshot == {
+        "id": str(movement_id),
+        "item": str(item_id),
+        "serial": "S1",
+        "location": str(here),
+        "state": "full",
+        "customer": str(customer_id),
+        "deposit_held": "1500.00",
+        "version": 2,
+    }
+    location = LocationView(here, "Truck 7", "vehicle", False, True, at)
+    assert location.snapshot == {
+        "id": str(here),
+        "name": "Truck 7",
+        "kind": "vehicle",
+        "is_default": False,
+        "receives": True,
+        "created_at": at.isoformat(),
+    }
+
+
 def test_renaming_a_field_on_the_wire_leaves_what_the_chain_sealed(
     admin: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -423,3 +511,183 @@ def test_renaming_every_market_wire_field_leaves_every_sealed_field(
     assert _sealed_market_fields() == MARKET_PINNED_FIELDS
     fed = FeedEntry.objects.filter(entity__startswith="market.")
     assert fed.exists() and all(all(name.startswith("v2_") for name in row.data) for row in fed)
+
+
+INSPECTIONS = "/api/v1/inspections"
+FIELD_PINNED_FIELDS: dict[str, list[str]] = {
+    "cluster.primary": ["at", "description", "epoch", "new_node", "old_node", "reason"],
+    "inspection": [
+        *("answers", "assignee", "created_at", "created_by", "deleted", "id", "location"),
+        *("review_comment", "reviewed_by", "score", "status", "template", "template_version"),
+        *("updated_at", "version"),
+    ],
+    "inspection.held_update": ["device_seq", "held", "id", "status", "waiting_for_seq"],
+    "inspection.template": [
+        *("created_at", "created_by", "id", "latest_version", "name", "published_at"),
+        *("published_by", "published_version", "sections", "status", "version"),
+    ],
+    "media": [
+        *("confirmed_at", "content_type", "device", "expires_at", "height", "id", "sha256"),
+        *("size", "status", "uploaded_by", "width"),
+    ],
+}
+FORM = {
+    "name": "Boiler room",
+    "sections": [
+        {
+            "id": "safety",
+            "title": "Safety",
+            "questions": [
+                {"id": "exits", "type": "yes_no", "label": "Exits clear?", "weight": 1},
+                {"id": "notes", "type": "text", "label": "Notes"},
+            ],
+        }
+    ],
+}
+
+
+def _every_kind_of_field_record(admin: Api, default_location_id: str) -> None:
+    """One of each inspection, media and cluster record, and each kind of change to them."""
+    template = _id(_ok(admin.post("/api/v1/templates", FORM)))
+    _ok(admin.post(f"/api/v1/templates/{template}/publish"))
+    new = {"template": template, "location": default_location_id}
+    inspection = _id(_ok(admin.post(INSPECTIONS, new)))
+    _ok(admin.patch(f"{INSPECTIONS}/{inspection}", {"answers": {"exits": True}}))
+    _ok(admin.post(f"{INSPECTIONS}/{inspection}/submit"))
+    _ok(admin.post(f"{INSPECTIONS}/{inspection}/reject", {"comment": "sign it"}))
+    # A device's update that arrives before its predecessor is held, then released by it.
+    patch = {"id": inspection, "answers": {"notes": "later"}, "previous_seq": 7}
+    held = op("inspection.update", patch, base_version=4, device_seq=9)
+    answers = {"id": inspection, "answers": {"notes": "first"}}
+    first = op("inspection.update", answers, base_version=4, device_seq=7)
+    sent = [send(admin, [held], device="tablet"), send(admin, [first], device="tablet")]
+    assert [statuses(reply) for reply in sent] == [[202], [200]], [r.body for r in sent]
+    _ok(admin.delete(f"{INSPECTIONS}/{inspection}"))
+    # Media through its commands: the upload adapter answers from the stored answer, which
+    # a replay must repeat, so it reads the command's answer by its names (not pinned here).
+    user = User.objects.get(username="admin")
+    ctx = Context(actor=Actor(user_id=user.pk, username="admin", role=user.role))
+    digest = "ab" * 32
+    uploaded = execute(RequestUpload(content_type="image/png", size=10, sha256=digest), ctx)
+    media_id = MediaAsset.objects.get().pk
+    assert uploaded.status == 201
+    found = {"size": 10, "sha256": digest, "content_type": "image/png", "width": 2, "height": 1}
+    assert execute(ConfirmUpload(id=media_id, **found), ctx).status == 200
+    at = datetime(2026, 12, 2, 6, 44, 53, tzinfo=UTC)
+    change = RecordPrimaryChange(epoch=3, at=at, old_node=None, new_node="node2", reason="x")
+    assert execute(change, Context(actor=SYSTEM_ACTOR)).status == 201
+
+
+def _sealed_field_records() -> dict[str, list[str]]:
+    return {kind: names for kind, names in _sealed_fields().items() if kind in FIELD_PINNED_FIELDS}
+
+
+def test_every_inspection_media_and_cluster_record_keeps_its_pinned_snapshot_fields(
+    admin: Api, default_location_id: str
+) -> None:
+    _every_kind_of_field_record(admin, default_location_id)
+
+    assert _sealed_field_records() == FIELD_PINNED_FIELDS
+
+
+def test_renaming_every_inspection_wire_field_leaves_every_sealed_field(
+    admin: Api, default_location_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for view_class in _views():
+        wire = view_class.__dict__.get("to_wire")
+        if wire is not None:
+            monkeypatch.setattr(view_class, "to_wire", _renamed(wire))
+    _every_kind_of_field_record(admin, default_location_id)
+
+    assert _sealed_field_records() == FIELD_PINNED_FIELDS
+    fed = FeedEntry.objects.filter(entity__startswith="inspection", op="upsert")
+    assert fed.exists() and all(all(name.startswith("v2_") for name in row.data) for row in fed)
+
+
+def test_a_field_records_snapshot_is_the_dict_it_was_sealed_as() -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    record_id, template_id, location_id, user_id = (uuid.UUID(int=n) for n in range(1, 5))
+    sections = [{"id": "s", "title": "S", "questions": []}]
+    template = TemplateView(template_id, "Boiler", 2, 2, 1, sections, None, None, "admin", at)
+    assert template.snapshot == {
+        "id": str(template_id),
+        "name": "Boiler",
+        "version": 2,
+        "status": "draft",
+        "latest_version": 2,
+        "published_version": 1,
+        "sections": sections,
+        "published_at": None,
+        "published_by": None,
+        "created_by": "admin",
+        "created_at": at.isoformat(),
+    }
+    inspection = InspectionView(
+        *(record_id, template_id, 2, location_id, user_id, "rejected", {"exits": True}),
+        *(Score(2, 3), "sign it", "manager", 4, False, "staff", at, at),
+    )
+    assert inspection.snapshot == {
+        "id": str(record_id),
+        "template": str(template_id),
+        "template_version": 2,
+        "location": str(location_id),
+        "assignee": str(user_id),
+        "status": "rejected",
+        "answers": {"exits": True},
+        "score": {"earned": 2, "possible": 3, "percent": "66.67"},
+        "review_comment": "sign it",
+        "reviewed_by": "manager",
+        "version": 4,
+        "deleted": False,
+        "created_by": "staff",
+        "created_at": at.isoformat(),
+        "updated_at": at.isoformat(),
+    }
+    assert HeldView(record_id, 9, 7, "held").snapshot == {
+        "id": str(record_id),
+        "held": True,
+        "device_seq": 9,
+        "waiting_for_seq": 7,
+        "status": "held",
+    }
+    media = MediaView(record_id, "ready", "image/png", 10, "ab", 2, 1, user_id, "t", at, at)
+    assert media.snapshot == {
+        "id": str(record_id),
+        "status": "ready",
+        "content_type": "image/png",
+        "size": 10,
+        "sha256": "ab",
+        "width": 2,
+        "height": 1,
+        "uploaded_by": str(user_id),
+        "device": "t",
+        "expires_at": "2026-01-02T03:04:05Z",
+        "confirmed_at": "2026-01-02T03:04:05Z",
+    }
+    primary = PrimaryChangeView(3, at, None, "node2", "failover", "")
+    assert primary.snapshot == {
+        "epoch": 3,
+        "at": at.isoformat(),
+        "old_node": None,
+        "new_node": "node2",
+        "reason": "failover",
+        "description": "",
+    }
+    fields = {"fields": {"name": "x"}, "base_version": 1}
+    conflict = ConflictView(
+        record_id, "item", "i-1", 1, fields, {"id": "i-1"}, None, "open", None, "a", "", at
+    )
+    assert conflict.snapshot == {
+        "id": str(record_id),
+        "entity": "item",
+        "entity_id": "i-1",
+        "base_version": 1,
+        "client_snapshot": fields,
+        "server_snapshot": {"id": "i-1"},
+        "base_snapshot": None,
+        "status": "open",
+        "resolution": None,
+        "actor": "a",
+        "device": "",
+        "created_at": at.isoformat(),
+    }

@@ -7,6 +7,7 @@ result (the idempotency key), and the epoch's primary key refuses a second row e
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -15,7 +16,7 @@ from django.utils import timezone
 from quartermaster.cluster.models import PrimaryChange
 from quartermaster.core.commands import Command
 from quartermaster.core.errors import Invalid
-from quartermaster.core.types import Change, Context, Outcome
+from quartermaster.core.types import Change, Context, Outcome, View
 
 ENTITY = "cluster.primary"
 
@@ -63,12 +64,46 @@ class RecordPrimaryChange(Command):
         )
 
 
-def change_view(row: PrimaryChange) -> dict[str, Any]:
-    return {
-        "epoch": row.epoch,
-        "at": row.at.isoformat(),
-        "old_node": row.old_node or None,
-        "new_node": row.new_node,
-        "reason": row.reason,
-        "description": row.description,
-    }
+@dataclass(frozen=True)
+class PrimaryChangeView(View):
+    """A change of the database primary, as recorded once for its epoch."""
+
+    epoch: int
+    at: datetime
+    old_node: str | None
+    new_node: str
+    reason: str
+    description: str
+
+    def to_wire(self) -> dict[str, Any]:
+        """The command's answer."""
+        return {
+            "epoch": self.epoch,
+            "at": self.at.isoformat(),
+            "old_node": self.old_node,
+            "new_node": self.new_node,
+            "reason": self.reason,
+            "description": self.description,
+        }
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """Chain format 1 (the answer of its time), written apart from the wire."""
+        return {
+            "epoch": self.epoch,
+            "at": self.at.isoformat(),
+            "old_node": self.old_node,
+            "new_node": self.new_node,
+            "reason": self.reason,
+            "description": self.description,
+        }
+
+
+def change_view(row: PrimaryChange) -> PrimaryChangeView:
+    return PrimaryChangeView(
+        epoch=row.epoch,
+        at=row.at,
+        old_node=row.old_node or None,
+        new_node=row.new_node,
+        reason=row.reason,
+        description=row.description,
+    )

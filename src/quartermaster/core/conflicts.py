@@ -12,6 +12,8 @@ other update.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 from uuid import UUID, uuid4
 
@@ -23,7 +25,7 @@ from quartermaster.core.errors import Conflict as ConflictError
 from quartermaster.core.errors import Invalid, NotFound
 from quartermaster.core.models import AuditEntry, Conflict
 from quartermaster.core.pagination import Keyset, Page, PageRequest, time_key, uuid_key
-from quartermaster.core.types import Change, Context, Outcome, Record, wire_of
+from quartermaster.core.types import Change, Context, Outcome, Record, View, wire_of
 
 ENTITY = "conflict"
 OPEN = "open"
@@ -128,7 +130,8 @@ def stale_outcome(command: VersionedUpdate, ctx: Context, record: Record, versio
     assert command.base_version is not None
     # The conflict shows the client the record as the API does.
     current = wire_of(record)
-    entity_id = str(current["id"])
+    # The record's id from the command, typed: not read back from the wire body.
+    entity_id = str(command.id)
     refusal = VersionConflict(
         conflict_id=uuid4(),
         entity=command.entity,
@@ -163,8 +166,7 @@ def _create_conflict(refusal: VersionConflict, ctx: Context) -> Change:
         actor=ctx.actor.username,
         device=ctx.actor.device_id,
     )
-    view = conflict_view(conflict)
-    return Change(ENTITY, view["id"], None, view, publish=False)
+    return Change(ENTITY, str(conflict.id), None, conflict_view(conflict), publish=False)
 
 
 def record_conflict_again(action: str, ctx: Context, refusal: VersionConflict) -> None:
@@ -189,21 +191,88 @@ def _snapshot_at(entity: str, entity_id: str, version: int) -> dict[str, Any] | 
     return entry if isinstance(entry, dict) else None
 
 
-def conflict_view(conflict: Conflict) -> dict[str, Any]:
-    return {
-        "id": str(conflict.id),
-        "entity": conflict.entity,
-        "entity_id": conflict.entity_id,
-        "base_version": conflict.base_version,
-        "client_snapshot": conflict.client_snapshot,
-        "server_snapshot": conflict.server_snapshot,
-        "base_snapshot": conflict.base_snapshot,
-        "status": conflict.status,
-        "resolution": conflict.resolution or None,
-        "actor": conflict.actor,
-        "device": conflict.device,
-        "created_at": conflict.created_at.isoformat() if conflict.created_at else None,
-    }
+@dataclass(frozen=True)
+class ConflictView(View):
+    """A conflict record. Its snapshots of the record (`client_snapshot`, `server_snapshot`,
+    `base_snapshot`) are stored data, kept as they were taken: the conflict seals them as
+    they are, in both encodings."""
+
+    id: UUID
+    entity: str
+    entity_id: str
+    base_version: int
+    client_snapshot: dict[str, Any]
+    server_snapshot: dict[str, Any]
+    base_snapshot: dict[str, Any] | None
+    status: str
+    resolution: str | None
+    actor: str
+    device: str
+    created_at: datetime | None
+
+    def to_wire(self) -> dict[str, Any]:
+        """API.md "Conflicts"."""
+        return {
+            "id": str(self.id),
+            "entity": self.entity,
+            "entity_id": self.entity_id,
+            "base_version": self.base_version,
+            "client_snapshot": self.client_snapshot,
+            "server_snapshot": self.server_snapshot,
+            "base_snapshot": self.base_snapshot,
+            "status": self.status,
+            "resolution": self.resolution,
+            "actor": self.actor,
+            "device": self.device,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+        }
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """Chain format 1 (the wire body of its time), written apart from the wire."""
+        return {
+            "id": str(self.id),
+            "entity": self.entity,
+            "entity_id": self.entity_id,
+            "base_version": self.base_version,
+            "client_snapshot": self.client_snapshot,
+            "server_snapshot": self.server_snapshot,
+            "base_snapshot": self.base_snapshot,
+            "status": self.status,
+            "resolution": self.resolution,
+            "actor": self.actor,
+            "device": self.device,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class ResolvedConflictView(View):
+    """`conflict.resolve`'s answer: the conflict as resolved and the record as it now is (its
+    wire body; None when the server's record was kept). Only an answer: the conflict and the
+    record are sealed by their own changes."""
+
+    conflict: ConflictView
+    record: dict[str, Any] | None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {**self.conflict.wire, "record": self.record}
+
+
+def conflict_view(conflict: Conflict) -> ConflictView:
+    return ConflictView(
+        id=conflict.id,
+        entity=conflict.entity,
+        entity_id=conflict.entity_id,
+        base_version=conflict.base_version,
+        client_snapshot=conflict.client_snapshot,
+        server_snapshot=conflict.server_snapshot,
+        base_snapshot=conflict.base_snapshot,
+        status=conflict.status,
+        resolution=conflict.resolution or None,
+        actor=conflict.actor,
+        device=conflict.device,
+        created_at=conflict.created_at,
+    )
 
 
 def merge_fields(
@@ -301,8 +370,8 @@ class ResolveConflict(Command):
         conflict.resolved_at = timezone.now()
         conflict.save(update_fields=["status", "resolution", "resolved_by", "resolved_at"])
         after = conflict_view(conflict)
-        changes.append(Change(ENTITY, after["id"], before, after, publish=False))
-        return Outcome(status=200, body={**after, "record": record}, changes=changes)
+        changes.append(Change(ENTITY, str(conflict.id), before, after, publish=False))
+        return Outcome(status=200, body=ResolvedConflictView(after, record), changes=changes)
 
 
 CONFLICT_ORDER = Keyset(fields=(time_key("created_at"), uuid_key("id")))

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import ClassVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.utils import timezone
 
 from quartermaster.core.commands import Command
 from quartermaster.core.models import IdempotencyRecord
-from quartermaster.core.types import Change, Context, Outcome
+from quartermaster.core.types import Change, Context, Outcome, View
+
+
+@dataclass(frozen=True)
+class PurgedKeys(View):
+    """How many HTTP Idempotency-Keys a purge forgot, older than `cutoff`."""
+
+    deleted: int
+    cutoff: datetime
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"deleted": self.deleted, "cutoff": self.cutoff.isoformat()}
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """Chain format 1 (the answer of its time), written apart from the wire."""
+        return {"deleted": self.deleted, "cutoff": self.cutoff.isoformat()}
 
 
 class PurgeIdempotencyKeys(Command):
@@ -28,7 +44,7 @@ class PurgeIdempotencyKeys(Command):
         days = max(self.older_than_days, settings.IDEMPOTENCY_KEY_TTL_DAYS)
         cutoff = timezone.now() - timedelta(days=days)
         deleted, _ = IdempotencyRecord.objects.filter(scope="http", created_at__lt=cutoff).delete()
-        body = {"deleted": deleted, "cutoff": cutoff.isoformat()}
+        body = PurgedKeys(deleted, cutoff)
         if not deleted:
             return Outcome(status=200, body=body)
         return Outcome(

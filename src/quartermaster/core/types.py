@@ -71,9 +71,9 @@ class View:
         return self.to_snapshot()
 
 
-# What a Change carries of a record: its typed view, or (for a domain not yet given one) the
-# wire body, which is then its snapshot too.
-Record = View | dict[str, Any]
+# What a Change carries of a record: its typed view (every record has one; the audit chain seals
+# its snapshot, the feed carries its wire body).
+Record = View
 
 
 def wire_of(value: Any) -> Any:
@@ -83,7 +83,7 @@ def wire_of(value: Any) -> Any:
 
 def snapshot_of(record: Record | None) -> dict[str, Any] | None:
     """A changed record as the audit chain seals it."""
-    return record.snapshot if isinstance(record, View) else record
+    return None if record is None else record.snapshot
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,10 @@ def list_all_templates(request: HttpRequest, params: Query[PageQuery]) -> HttpRe
     )
     return conditional_json(
         request,
-        {"results": [template_view(*row) for row in page.rows], "next_cursor": page.next_cursor},
+        {
+            "results": [template_view(*row).wire for row in page.rows],
+            "next_cursor": page.next_cursor,
+        },
     )
 
 
@@ -115,7 +118,7 @@ def retrieve_template(
     row = None if template is None else shown_version(template, actor, params.version)
     if template is None or row is None:
         raise NotFound()
-    return conditional_json(request, template_view(template, row))
+    return conditional_json(request, template_view(template, row).wire)
 
 
 @templates_router.put("/{uuid:template_id}", response={200: TemplateOut, **ERRORS})
@@ -157,7 +160,7 @@ def list_all_inspections(request: HttpRequest, params: Query[InspectionQuery]) -
         location_id=params.location,
         assignee_id=params.assignee,
     )
-    return page_response(page, inspection_view)
+    return page_response(page, lambda inspection: inspection_view(inspection).wire)
 
 
 def _readable(request: HttpRequest, inspection_id: UUID, *, deleted: bool = False) -> Inspection:
@@ -179,7 +182,7 @@ def _readable(request: HttpRequest, inspection_id: UUID, *, deleted: bool = Fals
 
 @router.get("/{uuid:inspection_id}", response={200: InspectionOut, **ERRORS})
 def retrieve_inspection(request: HttpRequest, inspection_id: UUID) -> HttpResponse:
-    return json_response(200, inspection_view(_readable(request, inspection_id)))
+    return json_response(200, inspection_view(_readable(request, inspection_id)).wire)
 
 
 @router.patch("/{uuid:inspection_id}", response={200: InspectionOut, 202: dict, **ERRORS})
@@ -251,7 +254,7 @@ def list_inspection_versions(
     page = list_versions(
         inspection.id, page=VERSION_ORDER.request(cursor=params.cursor, limit=params.limit)
     )
-    return page_response(page, version_view)
+    return page_response(page, lambda row: version_view(row).wire)
 
 
 @router.get("/{uuid:inspection_id}/versions/{int:version}", response={200: VersionOut, **ERRORS})
@@ -262,7 +265,7 @@ def retrieve_inspection_version(
     row = get_version(inspection.id, version) if version <= INT63_MAX else None
     if row is None:
         raise NotFound()
-    return json_response(200, version_view(row))
+    return json_response(200, version_view(row).wire)
 
 
 @router.get("/{uuid:inspection_id}/diff", response={200: DiffOut, **ERRORS})
@@ -275,4 +278,4 @@ def diff_inspection_versions(
     after = get_version(inspection.id, params.to_version)
     if before is None or after is None:
         raise NotFound()
-    return json_response(200, diff_view(before, after))
+    return json_response(200, diff_view(before, after).wire)

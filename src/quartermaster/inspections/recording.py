@@ -42,6 +42,8 @@ from quartermaster.inspections.invariants import EDITABLE, Form, Score, Status
 from quartermaster.inspections.models import HeldUpdate, Inspection, InspectionVersion
 from quartermaster.inspections.selectors import (
     ENTITY,
+    InspectionView,
+    SavedAnswersView,
     arrived_from_device,
     held_view,
     inspection_view,
@@ -85,7 +87,7 @@ def check_media(ctx: Context, form: Form, before: dict[str, Any], after: dict[st
     )
 
 
-def change_of(inspection: Inspection, before: dict[str, Any] | None) -> Change:
+def change_of(inspection: Inspection, before: InspectionView | None) -> Change:
     after = None if inspection.deleted_at is not None else inspection_view(inspection)
     return Change(
         ENTITY, str(inspection.id), before, after, inspection.version, inspection.location_id
@@ -390,7 +392,7 @@ class _Run:
         self.touched[inspection.pk] = inspection
         self.versions.append(_version_row(command, ctx, inspection, decision.changed, now))
         self.history.saves[inspection.pk].append((inspection.version, device, decision.changed))
-        body = {**inspection_view(inspection), "merge": decision.merge}
+        body = SavedAnswersView(inspection_view(inspection), decision.merge)
         return Outcome(200, body, [change_of(inspection, before)])
 
     def _keep_refused(self, command: Any, ctx: Context, answer: Outcome | _Pending) -> None:

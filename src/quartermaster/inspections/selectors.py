@@ -8,13 +8,15 @@ way, so a list never shows a record its detail would answer 404 for.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
 
 from quartermaster.core.pagination import Keyset, Page, PageRequest, int_key, time_key, uuid_key
-from quartermaster.core.types import Actor
+from quartermaster.core.types import Actor, View
 from quartermaster.identity.permissions import allows, own_records_only, visible_location_ids
 from quartermaster.inspections import invariants
 from quartermaster.inspections.invariants import Form, Question, Score, Section
@@ -65,20 +67,72 @@ def _question(raw: dict[str, Any]) -> Question:
     )
 
 
-def template_view(template: Template, version: TemplateVersion) -> dict[str, Any]:
-    return {
-        "id": str(template.id),
-        "name": version.name,
-        "version": version.version,
-        "status": "published" if version.published_at else "draft",
-        "latest_version": template.latest_version,
-        "published_version": template.published_version,
-        "sections": version.sections,
-        "published_at": version.published_at.isoformat() if version.published_at else None,
-        "published_by": version.published_by or None,
-        "created_by": template.created_by,
-        "created_at": template.created_at.isoformat(),
-    }
+@dataclass(frozen=True)
+class TemplateView(View):
+    """One version of a template. `sections` is the version's form as stored (its cleaned wire
+    view, written once): sealed as stored."""
+
+    id: UUID
+    name: str
+    version: int
+    latest_version: int
+    published_version: int | None
+    sections: list[Any]
+    published_at: datetime | None
+    published_by: str | None
+    created_by: str
+    created_at: datetime
+
+    @property
+    def status(self) -> str:
+        return "published" if self.published_at else "draft"
+
+    def to_wire(self) -> dict[str, Any]:
+        """API.md "Inspections": templates."""
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "version": self.version,
+            "status": self.status,
+            "latest_version": self.latest_version,
+            "published_version": self.published_version,
+            "sections": self.sections,
+            "published_at": self.published_at.isoformat() if self.published_at else None,
+            "published_by": self.published_by,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+        }
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """Chain format 1 (the wire body of its time), written apart from the wire."""
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "version": self.version,
+            "status": self.status,
+            "latest_version": self.latest_version,
+            "published_version": self.published_version,
+            "sections": self.sections,
+            "published_at": self.published_at.isoformat() if self.published_at else None,
+            "published_by": self.published_by,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def template_view(template: Template, version: TemplateVersion) -> TemplateView:
+    return TemplateView(
+        id=template.id,
+        name=version.name,
+        version=version.version,
+        latest_version=template.latest_version,
+        published_version=template.published_version,
+        sections=version.sections,
+        published_at=version.published_at,
+        published_by=version.published_by or None,
+        created_by=template.created_by,
+        created_at=template.created_at,
+    )
 
 
 def authors_templates(actor: Actor) -> bool:
@@ -163,24 +217,104 @@ def earlier_forms(template_id: UUID) -> list[Form]:
 # -- inspections --
 
 
-def inspection_view(inspection: Inspection) -> dict[str, Any]:
-    return {
-        "id": str(inspection.id),
-        "template": str(inspection.template_id),
-        "template_version": inspection.template_version,
-        "location": str(inspection.location_id),
-        "assignee": str(inspection.assignee_id),
-        "status": inspection.status,
-        "answers": inspection.answers,
-        "score": Score(inspection.score_earned, inspection.score_possible).view(),
-        "review_comment": inspection.review_comment or None,
-        "reviewed_by": inspection.reviewed_by or None,
-        "version": inspection.version,
-        "deleted": inspection.deleted_at is not None,
-        "created_by": inspection.created_by,
-        "created_at": inspection.created_at.isoformat(),
-        "updated_at": inspection.updated_at.isoformat(),
-    }
+@dataclass(frozen=True)
+class InspectionView(View):
+    """An inspection as it stands. `answers` are the inspector's, stored as cleaned: sealed as
+    stored."""
+
+    id: UUID
+    template: UUID
+    template_version: int
+    location: UUID
+    assignee: UUID
+    status: str
+    answers: dict[str, Any]
+    score: Score
+    review_comment: str | None
+    reviewed_by: str | None
+    version: int
+    deleted: bool
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+    def to_wire(self) -> dict[str, Any]:
+        """API.md "Inspections"."""
+        return {
+            "id": str(self.id),
+            "template": str(self.template),
+            "template_version": self.template_version,
+            "location": str(self.location),
+            "assignee": str(self.assignee),
+            "status": self.status,
+            "answers": self.answers,
+            "score": self.score.view(),
+            "review_comment": self.review_comment,
+            "reviewed_by": self.reviewed_by,
+            "version": self.version,
+            "deleted": self.deleted,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """Chain format 1 (the wire body of its time), written apart from the wire. `answers`
+        keeps one name in both: conflicts merge it as read back from the chain."""
+        bp = self.score.percent_bp
+        return {
+            "id": str(self.id),
+            "template": str(self.template),
+            "template_version": self.template_version,
+            "location": str(self.location),
+            "assignee": str(self.assignee),
+            "status": self.status,
+            "answers": self.answers,
+            "score": {
+                "earned": self.score.earned,
+                "possible": self.score.possible,
+                "percent": None if bp is None else f"{bp // 100}.{bp % 100:02d}",
+            },
+            "review_comment": self.review_comment,
+            "reviewed_by": self.reviewed_by,
+            "version": self.version,
+            "deleted": self.deleted,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+def inspection_view(inspection: Inspection) -> InspectionView:
+    return InspectionView(
+        id=inspection.id,
+        template=inspection.template_id,
+        template_version=inspection.template_version,
+        location=inspection.location_id,
+        assignee=inspection.assignee_id,
+        status=inspection.status,
+        answers=inspection.answers,
+        score=Score(inspection.score_earned, inspection.score_possible),
+        review_comment=inspection.review_comment or None,
+        reviewed_by=inspection.reviewed_by or None,
+        version=inspection.version,
+        deleted=inspection.deleted_at is not None,
+        created_by=inspection.created_by,
+        created_at=inspection.created_at,
+        updated_at=inspection.updated_at,
+    )
+
+
+@dataclass(frozen=True)
+class SavedAnswersView(View):
+    """`inspection.update`'s answer: the inspection as saved and the merge it made (None when
+    written on the version it read). Only an answer: the inspection is sealed by its change."""
+
+    inspection: InspectionView
+    merge: dict[str, Any] | None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {**self.inspection.wire, "merge": self.merge}
 
 
 def _scoped(actor: Actor, action: str) -> QuerySet[Inspection]:
@@ -249,21 +383,56 @@ def get_inspection(inspection_id: UUID, *, deleted: bool = False) -> Inspection 
     )
 
 
-def version_view(row: InspectionVersion) -> dict[str, Any]:
-    return {
-        "version": row.version,
-        "action": row.action,
-        "status": row.status,
-        "answers": row.answers,
-        "changed": row.changed,
-        "deleted": row.deleted,
-        "comment": row.comment or None,
-        "actor": row.actor,
-        "device": row.device or None,
-        "device_seq": row.device_seq,
-        "base_version": row.base_version,
-        "at": row.at.isoformat(),
-    }
+@dataclass(frozen=True)
+class VersionView(View):
+    """One saved version of an inspection (its history row; read, never sealed: each save's
+    audit entry is the inspection's own)."""
+
+    version: int
+    action: str
+    status: str
+    answers: dict[str, Any]
+    changed: list[str]
+    deleted: bool
+    comment: str | None
+    actor: str
+    device: str | None
+    device_seq: int | None
+    base_version: int | None
+    at: datetime
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "action": self.action,
+            "status": self.status,
+            "answers": self.answers,
+            "changed": self.changed,
+            "deleted": self.deleted,
+            "comment": self.comment,
+            "actor": self.actor,
+            "device": self.device,
+            "device_seq": self.device_seq,
+            "base_version": self.base_version,
+            "at": self.at.isoformat(),
+        }
+
+
+def version_view(row: InspectionVersion) -> VersionView:
+    return VersionView(
+        version=row.version,
+        action=row.action,
+        status=row.status,
+        answers=row.answers,
+        changed=row.changed,
+        deleted=row.deleted,
+        comment=row.comment or None,
+        actor=row.actor,
+        device=row.device or None,
+        device_seq=row.device_seq,
+        base_version=row.base_version,
+        at=row.at,
+    )
 
 
 def list_versions(inspection_id: UUID, *, page: PageRequest) -> Page[InspectionVersion]:
@@ -274,14 +443,26 @@ def get_version(inspection_id: UUID, version: int) -> InspectionVersion | None:
     return InspectionVersion.objects.filter(inspection_id=inspection_id, version=version).first()
 
 
-def diff_view(before: InspectionVersion, after: InspectionVersion) -> dict[str, Any]:
-    return {
-        "from": before.version,
-        "to": after.version,
-        "status": {"from": before.status, "to": after.status},
-        "deleted": {"from": before.deleted, "to": after.deleted},
-        "answers": invariants.diff_answers(before.answers, after.answers),
-    }
+@dataclass(frozen=True)
+class DiffView(View):
+    """What changed between two saved versions (read, never sealed)."""
+
+    before: VersionView
+    after: VersionView
+
+    def to_wire(self) -> dict[str, Any]:
+        before, after = self.before, self.after
+        return {
+            "from": before.version,
+            "to": after.version,
+            "status": {"from": before.status, "to": after.status},
+            "deleted": {"from": before.deleted, "to": after.deleted},
+            "answers": invariants.diff_answers(before.answers, after.answers),
+        }
+
+
+def diff_view(before: InspectionVersion, after: InspectionVersion) -> DiffView:
+    return DiffView(version_view(before), version_view(after))
 
 
 def changed_by_others(
@@ -326,11 +507,35 @@ def held_after(inspection_id: UUID, device: str, device_seq: int) -> list[HeldUp
     )
 
 
-def held_view(held: HeldUpdate) -> dict[str, Any]:
-    return {
-        "id": str(held.inspection_id),
-        "held": True,
-        "device_seq": held.device_seq,
-        "waiting_for_seq": held.previous_seq,
-        "status": held.status,
-    }
+@dataclass(frozen=True)
+class HeldView(View):
+    """A device's numbered update kept apart: held for its predecessor, or answered."""
+
+    inspection: UUID
+    device_seq: int
+    waiting_for_seq: int | None
+    status: str
+
+    def to_wire(self) -> dict[str, Any]:
+        """The 202 of a held update."""
+        return {
+            "id": str(self.inspection),
+            "held": True,
+            "device_seq": self.device_seq,
+            "waiting_for_seq": self.waiting_for_seq,
+            "status": self.status,
+        }
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """Chain format 1 (the wire body of its time), written apart from the wire."""
+        return {
+            "id": str(self.inspection),
+            "held": True,
+            "device_seq": self.device_seq,
+            "waiting_for_seq": self.waiting_for_seq,
+            "status": self.status,
+        }
+
+
+def held_view(held: HeldUpdate) -> HeldView:
+    return HeldView(held.inspection_id, held.device_seq, held.previous_seq, held.status)

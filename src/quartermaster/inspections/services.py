@@ -57,6 +57,8 @@ from quartermaster.inspections.recording import (
 from quartermaster.inspections.selectors import (
     ENTITY,
     TEMPLATE_ENTITY,
+    InspectionView,
+    SavedAnswersView,
     arrived_from_device,
     changed_by_others,
     earlier_forms,
@@ -140,7 +142,7 @@ class CreateTemplate(Command):
         )
         view = template_view(template, row)
         # Drafts are the authors' alone: not in the feed until published.
-        change = Change(TEMPLATE_ENTITY, view["id"], None, view, 1, publish=False)
+        change = Change(TEMPLATE_ENTITY, str(template.id), None, view, 1, publish=False)
         return Outcome(201, view, [change])
 
 
@@ -190,7 +192,9 @@ class ReviseTemplate(Command):
                 created_by=ctx.actor.username,
             )
         after = template_view(template, row)
-        change = Change(TEMPLATE_ENTITY, after["id"], before, after, row.version, publish=False)
+        change = Change(
+            TEMPLATE_ENTITY, str(template.id), before, after, row.version, publish=False
+        )
         return Outcome(200, after, [change])
 
 
@@ -215,7 +219,7 @@ class PublishTemplate(Command):
         template.save(update_fields=["published_version"])
         after = template_view(template, row)
         return Outcome(
-            200, after, [Change(TEMPLATE_ENTITY, after["id"], before, after, row.version)]
+            200, after, [Change(TEMPLATE_ENTITY, str(template.id), before, after, row.version)]
         )
 
 
@@ -369,7 +373,7 @@ class UpdateInspection(VersionedUpdate, BulkCommand):
     def proposed(self) -> dict[str, Any]:
         return {"answers": self.answers}
 
-    def load(self, ctx: Context) -> tuple[dict[str, Any], int]:
+    def load(self, ctx: Context) -> tuple[InspectionView, int]:
         inspection = _authorized(ctx, self.name, self.id)
         return inspection_view(inspection), inspection.version
 
@@ -456,7 +460,7 @@ class UpdateInspection(VersionedUpdate, BulkCommand):
             device_seq=self.device_seq,
             base_version=self.base_version,
         )
-        body = {**inspection_view(inspection), "merge": decision.merge}
+        body = SavedAnswersView(inspection_view(inspection), decision.merge)
         return Outcome(200, body, [change_of(inspection, before)])
 
     def _hold(self, ctx: Context, inspection: Inspection) -> Outcome:
@@ -516,7 +520,9 @@ def _release_held(inspection_id: UUID, device: str, device_seq: int) -> list[Cha
         else:
             changes.extend(outcome.changes)
             held.status = HeldUpdate.CONFLICT if outcome.refusal else HeldUpdate.APPLIED
-            held.result = {"status": outcome.status, "version": outcome.body.get("version")}
+            saved = outcome.body if isinstance(outcome.body, SavedAnswersView) else None
+            version = saved.inspection.version if saved else None
+            held.result = {"status": outcome.status, "version": version}
         held.save(update_fields=["status", "result"])
         changes.append(
             Change(

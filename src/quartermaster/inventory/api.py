@@ -201,7 +201,7 @@ def list_all_locations(request: HttpRequest, params: Query[LocationQuery]) -> Ht
         kind=params.kind,
         page=LOCATION_ORDER.request(cursor=params.cursor, limit=params.limit),
     )
-    return page_response(page, location_view)
+    return page_response(page, lambda location: location_view(location).wire)
 
 
 def list_all_stock(request: HttpRequest, params: Query[StockQuery]) -> HttpResponse:
@@ -210,7 +210,7 @@ def list_all_stock(request: HttpRequest, params: Query[StockQuery]) -> HttpRespo
     policy.authorize(actor, "stock.read")
     limit = clean_limit(params.limit or 500)
     rows = list_stock(actor=actor, item_id=params.item, location_id=params.location, limit=limit)
-    return json_response(200, rows)
+    return json_response(200, [row.wire for row in rows])
 
 
 def _move_lines(lines: list[MoveLineIn]) -> tuple[MoveLine, ...]:
@@ -260,7 +260,7 @@ def retrieve_movement(request: HttpRequest, movement_id: UUID) -> HttpResponse:
     view = get_movement(actor=actor, movement_id=movement_id)
     if view is None:
         raise NotFound()
-    return json_response(200, view)
+    return json_response(200, view.wire)
 
 
 def list_all_assets(request: HttpRequest, params: Query[AssetQuery]) -> HttpResponse:
@@ -274,4 +274,4 @@ def list_all_assets(request: HttpRequest, params: Query[AssetQuery]) -> HttpResp
         customer_id=params.customer,
         limit=clean_limit(params.limit or 500),
     )
-    return json_response(200, rows)
+    return json_response(200, [row.wire for row in rows])

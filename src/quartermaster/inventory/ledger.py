@@ -43,6 +43,8 @@ from quartermaster.inventory.invariants import (
 )
 from quartermaster.inventory.models import Asset, Item, Location, Movement, MovementLine, Stock
 from quartermaster.inventory.selectors import (
+    AssetView,
+    MovementView,
     asset_view,
     movement_view,
     stock_view,
@@ -95,10 +97,10 @@ class AssetRule:
 @dataclass
 class MoveResult:
     movement: Movement
-    view: dict[str, Any]
+    view: MovementView
     changes: list[Change]
     # (before, after) views of each asset moved, in line order.
-    assets: list[tuple[dict[str, Any] | None, dict[str, Any]]]
+    assets: list[tuple[AssetView | None, AssetView]]
     # The lines as moved, their conditions resolved.
     lines: tuple[LineSpec, ...] = ()
 
@@ -451,9 +453,9 @@ def reversing_lines(movement: Movement) -> list[LineSpec]:
     ]
 
 
-def asset_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Change:
+def asset_change(before: AssetView | None, after: AssetView) -> Change:
     """The change a moved unit declares."""
-    return Change("asset", after["id"], before, after, after["version"], UUID(after["location"]))
+    return Change("asset", str(after.id), before, after, after.version, after.location)
 
 
 def move_assets(
@@ -462,7 +464,7 @@ def move_assets(
     items: dict[Any, Item],
     locations: dict[Any, Location],
     rule: AssetRule,
-) -> list[tuple[dict[str, Any] | None, dict[str, Any]]]:
+) -> list[tuple[AssetView | None, AssetView]]:
     wanted = [(index, line, serial) for index, line in enumerate(lines) for serial in line.serials]
     if not wanted:
         return []
@@ -471,7 +473,7 @@ def move_assets(
         (a.item_id, a.serial): a
         for a in Asset.objects.select_for_update().filter(match).order_by("pk")
     }
-    results: list[tuple[dict[str, Any] | None, dict[str, Any]]] = []
+    results: list[tuple[AssetView | None, AssetView]] = []
     for index, line, serial in wanted:
         where = f"lines[{index}].serials"
         asset = assets.get((line.item_id, serial))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -193,15 +194,49 @@ def _scoped_locations(actor: Actor) -> QuerySet[Location]:
     return query
 
 
-def location_view(location: Location) -> dict[str, Any]:
-    return {
-        "id": str(location.id),
-        "name": location.name,
-        "kind": location.kind,
-        "is_default": location.is_default,
-        "receives": location.receives,
-        "created_at": location.created_at.isoformat(),
-    }
+@dataclass(frozen=True)
+class LocationView(View):
+    """A location (a store, a depot, a vehicle, a virtual source or sink)."""
+
+    id: UUID
+    name: str
+    kind: str
+    is_default: bool
+    receives: bool
+    created_at: datetime
+
+    def to_wire(self) -> dict[str, Any]:
+        """API.md "Locations"."""
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "kind": self.kind,
+            "is_default": self.is_default,
+            "receives": self.receives,
+            "created_at": self.created_at.isoformat(),
+        }
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """Chain format 1 (the wire body of its time), written apart from the wire."""
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "kind": self.kind,
+            "is_default": self.is_default,
+            "receives": self.receives,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def location_view(location: Location) -> LocationView:
+    return LocationView(
+        id=location.id,
+        name=location.name,
+        kind=location.kind,
+        is_default=location.is_default,
+        receives=location.receives,
+        created_at=location.created_at,
+    )
 
 
 LOCATION_ORDER = Keyset(fields=(text_key("name"), uuid_key("id")))
@@ -257,7 +292,7 @@ def stock_view(
 
 def list_stock(
     *, actor: Actor, item_id: UUID | None, location_id: UUID | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[StockView]:
     """Stock rows the actor may see, by (location, item); rows of deleted items are left out."""
     query = Stock.objects.filter(
         location__in=_scoped_locations(actor), item__deleted_at__isnull=True
@@ -266,42 +301,120 @@ def list_stock(
         query = query.filter(item_id=item_id)
     if location_id is not None:
         query = query.filter(location_id=location_id)
-    return [stock_view(r.item_id, r.location_id, r.qty, r.condition).wire for r in query[:limit]]
+    return [stock_view(r.item_id, r.location_id, r.qty, r.condition) for r in query[:limit]]
 
 
-def movement_view(movement: Movement, lines: Iterable[MovementLine]) -> dict[str, Any]:
-    return {
-        "id": str(movement.id),
-        "kind": movement.kind,
-        "reason": movement.reason,
-        "reference": movement.reference,
-        "reverses": str(movement.reverses_id) if movement.reverses_id else None,
-        "client_temp_id": movement.client_temp_id or None,
-        "actor": movement.actor,
-        "created_at": movement.created_at.isoformat(),
-        "lines": [
-            {
-                "line": line.line_no,
-                "item": str(line.item_id),
-                "from_location": str(line.from_location_id),
-                "to_location": str(line.to_location_id),
-                "qty": line.qty,
-                "serials": list(line.serials),
-                **_line_conditions(line),
-            }
+@dataclass(frozen=True)
+class MovementLineView(View):
+    """One line of a movement; a returnable item's line states its conditions."""
+
+    line: int
+    item: UUID
+    from_location: UUID
+    to_location: UUID
+    qty: int
+    serials: tuple[str, ...]
+    condition: str = ""
+    to_condition: str = ""
+
+    def to_wire(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "line": self.line,
+            "item": str(self.item),
+            "from_location": str(self.from_location),
+            "to_location": str(self.to_location),
+            "qty": self.qty,
+            "serials": list(self.serials),
+        }
+        if self.condition:
+            body |= {"condition": self.condition, "to_condition": self.to_condition}
+        return body
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """Chain format 1: the conditions only on a returnable item's line."""
+        sealed: dict[str, Any] = {
+            "line": self.line,
+            "item": str(self.item),
+            "from_location": str(self.from_location),
+            "to_location": str(self.to_location),
+            "qty": self.qty,
+            "serials": list(self.serials),
+        }
+        if self.condition:
+            sealed |= {"condition": self.condition, "to_condition": self.to_condition}
+        return sealed
+
+
+@dataclass(frozen=True)
+class MovementView(View):
+    """A movement of the ledger with its lines (appended once, never changed)."""
+
+    id: UUID
+    kind: str
+    reason: str
+    reference: str
+    reverses: UUID | None
+    client_temp_id: str | None
+    actor: str
+    created_at: datetime
+    lines: tuple[MovementLineView, ...]
+
+    def to_wire(self) -> dict[str, Any]:
+        """API.md "Movements"."""
+        return {
+            "id": str(self.id),
+            "kind": self.kind,
+            "reason": self.reason,
+            "reference": self.reference,
+            "reverses": str(self.reverses) if self.reverses else None,
+            "client_temp_id": self.client_temp_id,
+            "actor": self.actor,
+            "created_at": self.created_at.isoformat(),
+            "lines": [line.wire for line in self.lines],
+        }
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """Chain format 1 (the wire body of its time), written apart from the wire."""
+        return {
+            "id": str(self.id),
+            "kind": self.kind,
+            "reason": self.reason,
+            "reference": self.reference,
+            "reverses": str(self.reverses) if self.reverses else None,
+            "client_temp_id": self.client_temp_id,
+            "actor": self.actor,
+            "created_at": self.created_at.isoformat(),
+            "lines": [line.snapshot for line in self.lines],
+        }
+
+
+def movement_view(movement: Movement, lines: Iterable[MovementLine]) -> MovementView:
+    return MovementView(
+        id=movement.id,
+        kind=movement.kind,
+        reason=movement.reason,
+        reference=movement.reference,
+        reverses=movement.reverses_id,
+        client_temp_id=movement.client_temp_id or None,
+        actor=movement.actor,
+        created_at=movement.created_at,
+        lines=tuple(
+            MovementLineView(
+                line=line.line_no,
+                item=line.item_id,
+                from_location=line.from_location_id,
+                to_location=line.to_location_id,
+                qty=line.qty,
+                serials=tuple(line.serials),
+                condition=line.condition,
+                to_condition=line.to_condition if line.condition else "",
+            )
             for line in lines
-        ],
-    }
+        ),
+    )
 
 
-def _line_conditions(line: MovementLine) -> dict[str, str]:
-    """A returnable item's line states its conditions; other lines stay as they always were."""
-    if not line.condition:
-        return {}
-    return {"condition": line.condition, "to_condition": line.to_condition}
-
-
-def get_movement(*, actor: Actor, movement_id: UUID) -> dict[str, Any] | None:
+def get_movement(*, actor: Actor, movement_id: UUID) -> MovementView | None:
     """A movement is visible when the actor sees one of the locations it touches."""
     movement = Movement.objects.filter(pk=movement_id).first()
     if movement is None:
@@ -315,17 +428,57 @@ def get_movement(*, actor: Actor, movement_id: UUID) -> dict[str, Any] | None:
     return movement_view(movement, lines)
 
 
-def asset_view(asset: Asset) -> dict[str, Any]:
-    return {
-        "id": str(asset.id),
-        "item": str(asset.item_id),
-        "serial": asset.serial,
-        "location": str(asset.location_id),
-        "state": asset.state,
-        "customer": str(asset.customer_id) if asset.customer_id else None,
-        "deposit_held": format_money(asset.deposit_held_minor),
-        "version": asset.version,
-    }
+@dataclass(frozen=True)
+class AssetView(View):
+    """One serialized unit: where it is, in what state, and whose it is."""
+
+    id: UUID
+    item: UUID
+    serial: str
+    location: UUID
+    state: str
+    customer: UUID | None
+    deposit_held_minor: int
+    version: int
+
+    def to_wire(self) -> dict[str, Any]:
+        """API.md "Assets"."""
+        return {
+            "id": str(self.id),
+            "item": str(self.item),
+            "serial": self.serial,
+            "location": str(self.location),
+            "state": self.state,
+            "customer": str(self.customer) if self.customer else None,
+            "deposit_held": format_money(self.deposit_held_minor),
+            "version": self.version,
+        }
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """Chain format 1 (the wire body of its time), written apart from the wire."""
+        return {
+            "id": str(self.id),
+            "item": str(self.item),
+            "serial": self.serial,
+            "location": str(self.location),
+            "state": self.state,
+            "customer": str(self.customer) if self.customer else None,
+            "deposit_held": format_money(self.deposit_held_minor),
+            "version": self.version,
+        }
+
+
+def asset_view(asset: Asset) -> AssetView:
+    return AssetView(
+        id=asset.id,
+        item=asset.item_id,
+        serial=asset.serial,
+        location=asset.location_id,
+        state=asset.state,
+        customer=asset.customer_id,
+        deposit_held_minor=asset.deposit_held_minor,
+        version=asset.version,
+    )
 
 
 def list_assets(
@@ -336,7 +489,7 @@ def list_assets(
     serial: str | None,
     customer_id: UUID | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[AssetView]:
     query = Asset.objects.filter(location__in=_scoped_locations(actor)).order_by(
         "item_id", "serial"
     )

@@ -286,7 +286,9 @@ class CreateLocation(Command):
         except IntegrityError as exc:
             raise Invalid.field("name", "already exists") from exc
         view = location_view(location)
-        return Outcome(201, view, [Change("location", view["id"], None, view, None, location.id)])
+        return Outcome(
+            201, view, [Change("location", str(location.id), None, view, None, location.id)]
+        )
 
 
 class MoveLine(BaseModel):

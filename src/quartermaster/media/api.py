@@ -98,7 +98,12 @@ def _readable_view(request: HttpRequest, asset: MediaAsset) -> dict[str, Any]:
     """The asset with signed download URLs of its bytes and thumbnail (ready ones only)."""
     view = media_view(asset)
     body: dict[str, Any] = {
-        key: view[key] for key in ("id", "status", "content_type", "size", "width", "height")
+        "id": str(view.id),
+        "status": view.status,
+        "content_type": view.content_type,
+        "size": view.size,
+        "width": view.width,
+        "height": view.height,
     }
     if asset.status == Status.READY:
         storage = media_storage()

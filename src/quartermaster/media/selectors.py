@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from quartermaster.core.types import View
 from quartermaster.media.models import MediaAsset, Status
 
 ENTITY = "media"
@@ -16,22 +18,73 @@ def get_media(media_id: UUID) -> MediaAsset | None:
     return MediaAsset.objects.filter(pk=media_id).first()
 
 
-def media_view(asset: MediaAsset) -> dict[str, Any]:
-    return {
-        "id": str(asset.id),
-        "status": asset.status,
-        "content_type": asset.content_type,
-        "size": asset.size,
-        "sha256": asset.sha256,
-        "width": asset.width,
-        "height": asset.height,
-        "uploaded_by": str(asset.uploaded_by_id),
-        "device": asset.device,
-        "expires_at": asset.expires_at.isoformat().replace("+00:00", "Z"),
-        "confirmed_at": (
-            asset.confirmed_at.isoformat().replace("+00:00", "Z") if asset.confirmed_at else None
-        ),
-    }
+def _utc(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class MediaView(View):
+    """A media asset: what was declared, what confirm found, who uploaded it."""
+
+    id: UUID
+    status: str
+    content_type: str
+    size: int
+    sha256: str
+    width: int | None
+    height: int | None
+    uploaded_by: UUID
+    device: str
+    expires_at: datetime
+    confirmed_at: datetime | None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The command's answer (the adapters show a part of it, with signed URLs)."""
+        return {
+            "id": str(self.id),
+            "status": self.status,
+            "content_type": self.content_type,
+            "size": self.size,
+            "sha256": self.sha256,
+            "width": self.width,
+            "height": self.height,
+            "uploaded_by": str(self.uploaded_by),
+            "device": self.device,
+            "expires_at": _utc(self.expires_at),
+            "confirmed_at": _utc(self.confirmed_at) if self.confirmed_at else None,
+        }
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """Chain format 1 (the wire body of its time), written apart from the wire."""
+        return {
+            "id": str(self.id),
+            "status": self.status,
+            "content_type": self.content_type,
+            "size": self.size,
+            "sha256": self.sha256,
+            "width": self.width,
+            "height": self.height,
+            "uploaded_by": str(self.uploaded_by),
+            "device": self.device,
+            "expires_at": _utc(self.expires_at),
+            "confirmed_at": _utc(self.confirmed_at) if self.confirmed_at else None,
+        }
+
+
+def media_view(asset: MediaAsset) -> MediaView:
+    return MediaView(
+        id=asset.id,
+        status=asset.status,
+        content_type=asset.content_type,
+        size=asset.size,
+        sha256=asset.sha256,
+        width=asset.width,
+        height=asset.height,
+        uploaded_by=asset.uploaded_by_id,
+        device=asset.device,
+        expires_at=asset.expires_at,
+        confirmed_at=asset.confirmed_at,
+    )
 
 
 def media_by_ids(ids: Iterable[UUID]) -> dict[UUID, MediaAsset]:

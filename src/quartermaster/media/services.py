@@ -18,9 +18,10 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from io import BytesIO
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 from django.conf import settings
@@ -30,7 +31,7 @@ from PIL import Image, UnidentifiedImageError
 from quartermaster.core import policy
 from quartermaster.core.commands import Command, execute
 from quartermaster.core.errors import NotFound
-from quartermaster.core.types import SYSTEM_ACTOR, Change, Context, Outcome
+from quartermaster.core.types import SYSTEM_ACTOR, Change, Context, Outcome, View
 from quartermaster.identity.models import User
 from quartermaster.media import invariants
 from quartermaster.media.invariants import Declared, Inspected
@@ -88,7 +89,7 @@ class RequestUpload(Command):
             expires_at=timezone.now() + timedelta(seconds=settings.MEDIA_UPLOAD_TTL_S),
         )
         view = media_view(asset)
-        return Outcome(201, view, [Change(ENTITY, view["id"], None, view, publish=False)])
+        return Outcome(201, view, [Change(ENTITY, str(asset.id), None, view, publish=False)])
 
     def _again(self, ctx: Context, asset: MediaAsset) -> Outcome:
         same = asset.uploaded_by_id == ctx.actor.user_id and (
@@ -108,7 +109,7 @@ class RequestUpload(Command):
         asset.expires_at = timezone.now() + timedelta(seconds=settings.MEDIA_UPLOAD_TTL_S)
         asset.save(update_fields=["expires_at"])
         view = media_view(asset)
-        return Outcome(201, view, [Change(ENTITY, view["id"], before, view, publish=False)])
+        return Outcome(201, view, [Change(ENTITY, str(asset.id), before, view, publish=False)])
 
 
 def declared_of(asset: MediaAsset) -> Declared:
@@ -217,7 +218,17 @@ class ConfirmUpload(Command):
         asset.confirmed_at = timezone.now()
         asset.save(update_fields=["status", "width", "height", "confirmed_at"])
         view = media_view(asset)
-        return Outcome(200, view, [Change(ENTITY, view["id"], before, view, publish=False)])
+        return Outcome(200, view, [Change(ENTITY, str(asset.id), before, view, publish=False)])
+
+
+@dataclass(frozen=True)
+class CollectedUploads(View):
+    """`media.collect`'s answer: the assets it marked expired (each sealed by its own change)."""
+
+    ids: tuple[str, ...]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"collected": list(self.ids)}
 
 
 class CollectUploads(Command):
@@ -240,8 +251,8 @@ class CollectUploads(Command):
             asset.collected_at = timezone.now()
             asset.save(update_fields=["status", "collected_at"])
             view = media_view(asset)
-            changes.append(Change(ENTITY, view["id"], before, view, publish=False))
-        return Outcome(200, {"collected": [c.entity_id for c in changes]}, changes)
+            changes.append(Change(ENTITY, str(asset.id), before, view, publish=False))
+        return Outcome(200, CollectedUploads(tuple(c.entity_id for c in changes)), changes)
 
 
 def collect_garbage(now: datetime, *, batch: int = 500) -> int:

@@ -54,7 +54,7 @@ from quartermaster.inventory.ledger import (
     write_movements,
 )
 from quartermaster.inventory.models import Item, Location
-from quartermaster.inventory.selectors import get_items, get_locations
+from quartermaster.inventory.selectors import AssetView, get_items, get_locations
 from quartermaster.sales import credit, invariants, postings
 from quartermaster.sales.invariants import InvoiceEmailStatus, InvoiceLineKind, SaleMode, SaleStatus
 from quartermaster.sales.models import Customer, Invoice, InvoiceLine, SaleLine, SaleTransaction
@@ -110,7 +110,7 @@ class _Sale:
     priced: list[invariants.PricedLine] = field(default_factory=list)
     spec: MovementSpec | None = None
     planned: PlannedMovement | None = None
-    assets: list[tuple[dict[str, Any] | None, dict[str, Any]]] = field(default_factory=list)
+    assets: list[tuple[AssetView | None, AssetView]] = field(default_factory=list)
 
 
 def record_sales(

@@ -622,7 +622,7 @@ class ReturnAssets(Command):
         refund_minor = sum(refund.amount_minor for refund in refunds)
         changes: list[Change] = []
         body: dict[str, Any] = {
-            **moved.view,
+            **moved.view.wire,
             "customer": str(customer.id),
             "credit_note": None,
             "refund_method": self.refund,

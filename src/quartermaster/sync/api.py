@@ -130,7 +130,10 @@ def _device_to_sync_as(actor: Actor, requested: str, *, dry_run: bool) -> str:
         claimed = execute(ClaimDevice(device_id=requested), Context(actor=on_device))
         if claimed.refusal is not None:
             raise claimed.refusal
-        return str(claimed.body["device_id"])
+        # Read back as stored (typed), not from the answer's wire body.
+        device = get_identity_device(requested)
+        assert device is not None  # claimed just now, or by a concurrent batch
+        return device.device_id
     if device.revoked_at is not None:
         # Its tokens are dead already; a fresh login must not sync in its name either.
         raise NotAuthenticated("this device has been revoked")
@@ -215,7 +218,7 @@ def list_all_conflicts(request: HttpRequest, params: Query[ConflictQuery]) -> Ht
         status=params.status,
         page=CONFLICT_ORDER.request(cursor=params.cursor, limit=params.limit),
     )
-    return page_response(page, conflict_view)
+    return page_response(page, lambda conflict: conflict_view(conflict).wire)
 
 
 @conflicts_router.get("/{uuid:conflict_id}", response={200: ConflictOut, 404: ErrorOut, **ERRORS})
@@ -226,7 +229,7 @@ def retrieve_conflict(request: HttpRequest, conflict_id: UUID) -> HttpResponse:
     if conflict is None:
         raise NotFound()
     policy.authorize(actor, "conflict.read", owner_id=conflict.actor_id)
-    return json_response(200, conflict_view(conflict))
+    return json_response(200, conflict_view(conflict).wire)
 
 
 @conflicts_router.post(
