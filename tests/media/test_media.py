@@ -154,6 +154,22 @@ def test_a_damaged_heic_is_refused_never_a_server_error(
     assert MediaAsset.objects.get(pk=asked.body["id"]).status == "pending"
 
 
+def test_a_damaged_photo_is_refused_after_a_report_was_rendered_too(
+    staff: Api, manager: Api, default_location_id: str
+) -> None:
+    """WeasyPrint, once imported, tells Pillow to accept truncated images process-wide: the
+    process that renders reports must refuse damaged uploads all the same."""
+    from tests.documents.pdf_tools import get_pdf
+
+    inspection = new_inspection(staff, published_template(manager), default_location_id)
+    assert get_pdf(staff, f"{INSPECTIONS}/{inspection['id']}/report").status_code == 200
+    asked = upload(staff, _damaged(heic_bytes((640, 480)), 95, 0), "image/heic")
+
+    confirmed = staff.post(f"{MEDIA}/{asked.body['id']}/confirm")
+
+    assert (confirmed.status, confirmed.body["code"]) == (400, "media_type_refused")
+
+
 @pytest.mark.parametrize("declared_type", ["image/heic", "image/heif"])
 def test_a_heic_photo_is_accepted_measured_and_thumbnailed_as_jpeg(
     staff: Api, declared_type: str

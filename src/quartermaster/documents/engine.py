@@ -61,9 +61,14 @@ def render_pdf(template: str, language: str, context: Mapping[str, Any], meta: M
     """The document as PDF bytes."""
     # Imported here: loading Pango and its fonts costs a few hundred milliseconds that only a
     # request for a document should pay, not every process start.
+    from PIL import ImageFile
     from weasyprint import HTML
     from weasyprint.urls import URLFetcher
 
+    # Importing weasyprint.images turns on Pillow's LOAD_TRUNCATED_IMAGES for the whole process;
+    # left on, a damaged photo uploaded after any PDF was rendered would be accepted (media
+    # refuses it). Our documents embed only images we made (QR codes), never a truncated one.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     html = render_html(template, language, context, meta)
     fetcher = URLFetcher(allowed_protocols=("data",), fail_on_errors=True)
     document = HTML(string=html, url_fetcher=fetcher)
