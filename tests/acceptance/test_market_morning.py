@@ -10,7 +10,7 @@ running `quartermaster agent`, each with its own device database:
 - the outbox worker tells every farmer of every entry (WhatsApp, the fake provider);
 - Murugan's settlement is generated, approved by his own login and paid; the "paid" message
   reaches the fake provider, in Tamil, after it failed twice; his slip reads in Tamil;
-- `journal verify` and `audit verify` pass.
+- `journal verify` and `audit verify --state` pass.
 """
 
 from __future__ import annotations
@@ -341,4 +341,4 @@ def test_a_market_morning_through_the_agent_the_outbox_and_the_slip(
     assert statement["balance"] == "0.00"
     assert owner.call("GET", "/api/v1/audit/verify")["ok"] is True
     assert cli.main(["journal", "verify"]) == 0
-    assert cli.main(["audit", "verify"]) == 0
+    assert cli.main(["audit", "verify", "--state"]) == 0
