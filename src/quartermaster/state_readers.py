@@ -12,11 +12,10 @@ Covered (entity types):
   market.advance, market.settlement;
 - distribution: load, refill; dayend: day_end;
 - inspections: inspection.template, inspection, inspection.held_update;
-- media, notification, conflict.
+- media, notification, conflict;
+- identity: device (not its last-seen, which every request moves without an entry).
 
-Not covered: user, device, session (identity: sessions and devices move on every request,
-last seen, without an entry, and a user's snapshot carries its party links) and
-cluster.primary (the cluster's own log). docs/audit-proofs.md says why.
+Not covered: user, user.password, session and cluster.primary (docs/audit-proofs.md says why).
 """
 
 from __future__ import annotations
@@ -35,6 +34,8 @@ from quartermaster.dayend.selectors import day_end_view
 from quartermaster.distribution.models import Load, LoadLine, Refill, RefillLine
 from quartermaster.distribution.refills import refill_view
 from quartermaster.distribution.selectors import load_view
+from quartermaster.identity.models import Device
+from quartermaster.identity.selectors import device_view
 from quartermaster.inspections.models import HeldUpdate, Inspection, Template, TemplateVersion
 from quartermaster.inspections.selectors import held_view, inspection_view, template_view
 from quartermaster.inventory.models import Asset, Item, Location, Movement, MovementLine, Stock
@@ -271,6 +272,10 @@ def _conflicts() -> dict[str, Snapshot]:
     return _by_pk(Conflict.objects.all(), conflict_view)
 
 
+def _devices() -> dict[str, Snapshot]:
+    return _by_pk(Device.objects.select_related("user"), device_view)
+
+
 def _never_emailed(snapshot: Snapshot) -> bool:
     return snapshot.get("emailed_at") is None and snapshot.get("email_status") == "generated"
 
@@ -324,4 +329,7 @@ READERS = [
     StateReader("media", _media),
     StateReader("notification", _notifications),
     StateReader("conflict", _conflicts),
+    # Each request moves a device's last-seen (so `online`) without an entry, and its user's
+    # rename its `username`: compared are its id, owner, first-seen and revocation.
+    StateReader("device", _devices, derived=frozenset({"last_seen_at", "online", "username"})),
 ]

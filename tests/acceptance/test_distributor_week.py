@@ -38,6 +38,7 @@ from quartermaster.client.store import DeviceStore
 from quartermaster.dayend.selectors import day_zone
 from quartermaster.inventory.selectors import get_default_location
 from tests.acceptance.test_market_morning import Http, Tablet, flushable  # noqa: F401  (fixture)
+from tests.audit_tampering import Edit, assert_each_edit_is_caught
 from tests.conftest import create_user
 from tests.documents.pdf_tools import pdf_text
 from tests.notifications.conftest import work
@@ -361,4 +362,19 @@ def test_a_distributors_week_through_http_the_agent_the_outbox_and_the_day_ends(
     assert office.http.call("GET", "/api/v1/audit/verify")["ok"] is True
     assert cli.main(["journal", "verify"]) == 0
     assert cli.main(["audit", "verify", "--state"]) == 0
+    # Each table's reader compares what was sealed: a row edited behind the pipeline is named.
+    assert_each_edit_is_caught(
+        capsys,
+        [
+            Edit("refund", "sales_refund", "amount_minor = amount_minor * 10"),
+            Edit("allocation", "sales_allocation", "amount_minor = amount_minor + 100"),
+            Edit("customer_deposit", "sales_depositmovement", "qty = qty + 1"),
+            Edit("meter_reading", "sales_meterreading", "reading = reading + 7"),
+            Edit("invoice_email", "sales_invoice", "emailed_at = '2000-01-01 00:00:00'"),
+            Edit("movement", "inventory_movement", "reason = 'tampered'"),
+            Edit("load", "distribution_load", "shortage_minor = shortage_minor + 100"),
+            Edit("refill", "distribution_refill", "sent_by = 'mallory'"),
+            Edit("day_end", "dayend_dayend", "cash_handed_in_minor = cash_handed_in_minor + 100"),
+        ],
+    )
     assert cli.main(["stock", "rebuild", "--check"]) == 0

@@ -30,6 +30,7 @@ from quartermaster.inventory.selectors import get_default_location
 from quartermaster.media.models import MediaAsset
 from tests.acceptance.fault_proxy import FaultProxy, FaultRates
 from tests.acceptance.test_market_morning import Http, Tablet, flushable  # noqa: F401
+from tests.audit_tampering import Edit, assert_each_edit_is_caught
 from tests.conftest import PASSWORD, create_user
 from tests.documents.pdf_tools import first_page, ink, pdf_text
 from tests.inspections.helpers import BOILER_ROOM, INSPECTIONS, TEMPLATES
@@ -234,6 +235,18 @@ def test_an_inspection_day_through_the_agent(
     from quartermaster import cli
 
     assert cli.main(["audit", "verify", "--state"]) == 0
+    # Each table's reader compares what was sealed: a row edited behind the pipeline is named.
+    assert_each_edit_is_caught(
+        capsys,
+        [
+            Edit("inspection.template", "inspections_template", "created_by = 'mallory'"),
+            Edit("inspection", "inspections_inspection", "review_comment = 'tampered'"),
+            Edit("inspection.held_update", "inspections_heldupdate", "status = 'tampered'"),
+            Edit("media", "media_mediaasset", "size = size + 1"),
+            Edit("conflict", "core_conflict", "actor = 'mallory'"),
+            Edit("device", "identity_device", "first_seen_at = '2000-01-01 00:00:00'", "device_id"),
+        ],
+    )
 
 
 def edit(

@@ -34,6 +34,7 @@ from django.db import connection, transaction
 from quartermaster import cli
 from quartermaster.client.store import DeviceStore
 from quartermaster.notifications.messages import TEMPLATES, render
+from tests.audit_tampering import Edit, assert_each_edit_is_caught
 from tests.conftest import PASSWORD, create_user
 from tests.documents.pdf_tools import first_page, ink, pdf_info, pdf_text
 from tests.notifications.conftest import provider, work  # noqa: F401  (fixture)
@@ -342,3 +343,18 @@ def test_a_market_morning_through_the_agent_the_outbox_and_the_slip(
     assert owner.call("GET", "/api/v1/audit/verify")["ok"] is True
     assert cli.main(["journal", "verify"]) == 0
     assert cli.main(["audit", "verify", "--state"]) == 0
+    # Each table's reader compares what was sealed: a row edited behind the pipeline is named.
+    assert_each_edit_is_caught(
+        capsys,
+        [
+            Edit("market.flower", "market_flower", "name = 'Marigold'"),
+            Edit("market.farmer", "market_farmer", "name = 'Someone Else'"),
+            Edit("market.settings", "market_marketsettings", "commission_bp = commission_bp + 1"),
+            Edit("market.rate", "market_rateposting", "rate_minor = rate_minor + 100"),
+            Edit("market.entry", "market_entry", "qty_base = qty_base + 1000"),
+            Edit("market.advance", "market_advance", "amount_minor = amount_minor * 10"),
+            Edit("market.settlement", "market_settlement", "net_minor = net_minor + 100"),
+            Edit("journal_account", "journal_account", "name = 'Renamed'"),
+            Edit("notification", "notifications_notification", "attempts = attempts + 1"),
+        ],
+    )
