@@ -77,14 +77,7 @@ class PrimaryChangeView(View):
 
     def to_wire(self) -> dict[str, Any]:
         """The command's answer."""
-        return {
-            "epoch": self.epoch,
-            "at": self.at.isoformat(),
-            "old_node": self.old_node,
-            "new_node": self.new_node,
-            "reason": self.reason,
-            "description": self.description,
-        }
+        return self.to_snapshot()
 
     def to_snapshot(self) -> dict[str, Any]:
         """Chain format 1 (the answer of its time), written apart from the wire."""

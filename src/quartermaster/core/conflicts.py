@@ -212,20 +212,7 @@ class ConflictView(View):
 
     def to_wire(self) -> dict[str, Any]:
         """API.md "Conflicts"."""
-        return {
-            "id": str(self.id),
-            "entity": self.entity,
-            "entity_id": self.entity_id,
-            "base_version": self.base_version,
-            "client_snapshot": self.client_snapshot,
-            "server_snapshot": self.server_snapshot,
-            "base_snapshot": self.base_snapshot,
-            "status": self.status,
-            "resolution": self.resolution,
-            "actor": self.actor,
-            "device": self.device,
-            "created_at": self.created_at.isoformat() if self.created_at else None,
-        }
+        return self.to_snapshot()
 
     def to_snapshot(self) -> dict[str, Any]:
         """Chain format 1 (the wire body of its time), written apart from the wire."""

@@ -22,7 +22,7 @@ class PurgedKeys(View):
     cutoff: datetime
 
     def to_wire(self) -> dict[str, Any]:
-        return {"deleted": self.deleted, "cutoff": self.cutoff.isoformat()}
+        return self.to_snapshot()
 
     def to_snapshot(self) -> dict[str, Any]:
         """Chain format 1 (the answer of its time), written apart from the wire."""

@@ -238,15 +238,7 @@ class DeviceView(View):
     online: bool
 
     def to_wire(self) -> dict[str, Any]:
-        return {
-            "device_id": self.device_id,
-            "user_id": str(self.user_id),
-            "username": self.username,
-            "first_seen_at": self.first_seen_at.isoformat(),
-            "last_seen_at": self.last_seen_at.isoformat(),
-            "revoked_at": _iso_or_none(self.revoked_at),
-            "online": self.online,
-        }
+        return self.to_snapshot()
 
     def to_snapshot(self) -> dict[str, Any]:
         """Chain format 1: it began as the wire body of the time, and stays as it is."""
@@ -280,7 +272,7 @@ class SessionView(View):
     state: str
 
     def to_wire(self) -> dict[str, Any]:
-        return {"state": self.state}
+        return self.to_snapshot()
 
     def to_snapshot(self) -> dict[str, Any]:
         return {"state": self.state}
@@ -302,7 +294,7 @@ class PasswordView(View):
     state: str
 
     def to_wire(self) -> dict[str, Any]:
-        return {"state": self.state}
+        return self.to_snapshot()
 
     def to_snapshot(self) -> dict[str, Any]:
         return {"state": self.state}

@@ -89,19 +89,7 @@ class TemplateView(View):
 
     def to_wire(self) -> dict[str, Any]:
         """API.md "Inspections": templates."""
-        return {
-            "id": str(self.id),
-            "name": self.name,
-            "version": self.version,
-            "status": self.status,
-            "latest_version": self.latest_version,
-            "published_version": self.published_version,
-            "sections": self.sections,
-            "published_at": self.published_at.isoformat() if self.published_at else None,
-            "published_by": self.published_by,
-            "created_by": self.created_by,
-            "created_at": self.created_at.isoformat(),
-        }
+        return self.to_snapshot()
 
     def to_snapshot(self) -> dict[str, Any]:
         """Chain format 1 (the wire body of its time), written apart from the wire."""
@@ -518,13 +506,7 @@ class HeldView(View):
 
     def to_wire(self) -> dict[str, Any]:
         """The 202 of a held update."""
-        return {
-            "id": str(self.inspection),
-            "held": True,
-            "device_seq": self.device_seq,
-            "waiting_for_seq": self.waiting_for_seq,
-            "status": self.status,
-        }
+        return self.to_snapshot()
 
     def to_snapshot(self) -> dict[str, Any]:
         """Chain format 1 (the wire body of its time), written apart from the wire."""

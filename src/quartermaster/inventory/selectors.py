@@ -207,14 +207,7 @@ class LocationView(View):
 
     def to_wire(self) -> dict[str, Any]:
         """API.md "Locations"."""
-        return {
-            "id": str(self.id),
-            "name": self.name,
-            "kind": self.kind,
-            "is_default": self.is_default,
-            "receives": self.receives,
-            "created_at": self.created_at.isoformat(),
-        }
+        return self.to_snapshot()
 
     def to_snapshot(self) -> dict[str, Any]:
         """Chain format 1 (the wire body of its time), written apart from the wire."""
@@ -270,10 +263,7 @@ class StockView(View):
         return f"{head}:{self.condition}" if self.condition else head
 
     def to_wire(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"item": self.item, "location": self.location, "qty": self.qty}
-        if self.condition:
-            body["condition"] = self.condition
-        return body
+        return self.to_snapshot()
 
     def to_snapshot(self) -> dict[str, Any]:
         """Chain format 1 (`condition` only on a returnable item's rows), written apart from
@@ -318,17 +308,7 @@ class MovementLineView(View):
     to_condition: str = ""
 
     def to_wire(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "line": self.line,
-            "item": str(self.item),
-            "from_location": str(self.from_location),
-            "to_location": str(self.to_location),
-            "qty": self.qty,
-            "serials": list(self.serials),
-        }
-        if self.condition:
-            body |= {"condition": self.condition, "to_condition": self.to_condition}
-        return body
+        return self.to_snapshot()
 
     def to_snapshot(self) -> dict[str, Any]:
         """Chain format 1: the conditions only on a returnable item's line."""
@@ -443,16 +423,7 @@ class AssetView(View):
 
     def to_wire(self) -> dict[str, Any]:
         """API.md "Assets"."""
-        return {
-            "id": str(self.id),
-            "item": str(self.item),
-            "serial": self.serial,
-            "location": str(self.location),
-            "state": self.state,
-            "customer": str(self.customer) if self.customer else None,
-            "deposit_held": format_money(self.deposit_held_minor),
-            "version": self.version,
-        }
+        return self.to_snapshot()
 
     def to_snapshot(self) -> dict[str, Any]:
         """Chain format 1 (the wire body of its time), written apart from the wire."""

@@ -40,19 +40,7 @@ class MediaView(View):
 
     def to_wire(self) -> dict[str, Any]:
         """The command's answer (the adapters show a part of it, with signed URLs)."""
-        return {
-            "id": str(self.id),
-            "status": self.status,
-            "content_type": self.content_type,
-            "size": self.size,
-            "sha256": self.sha256,
-            "width": self.width,
-            "height": self.height,
-            "uploaded_by": str(self.uploaded_by),
-            "device": self.device,
-            "expires_at": _utc(self.expires_at),
-            "confirmed_at": _utc(self.confirmed_at) if self.confirmed_at else None,
-        }
+        return self.to_snapshot()
 
     def to_snapshot(self) -> dict[str, Any]:
         """Chain format 1 (the wire body of its time), written apart from the wire."""
